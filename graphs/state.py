@@ -1,0 +1,58 @@
+"""The task state schema, its input/output views and the finding type."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
+
+from ..findings import Finding, Severity
+
+__all__ = [
+    "ApprovalDecision",
+    "Finding",
+    "Severity",
+    "TaskInput",
+    "TaskOutput",
+    "TaskState",
+    "TaskStatus",
+]
+
+TaskStatus = Literal["running", "succeeded", "failed", "blocked", "rejected", "error"]
+
+
+class TaskInput(TypedDict, total=False):
+    task: str  # what to do (the prompt of the default LLM work node)
+    action: str  # what will run, checked by the guard (defaults to ``task``)
+    action_kind: Literal["command", "tool_call", "text"]
+    evidence: dict[str, Any]  # e.g. {"test_output": "..."} for verifiers
+
+
+class TaskOutput(TypedDict, total=False):
+    task_id: str
+    status: TaskStatus
+    output: Any
+    findings: list[dict[str, Any]]
+    attempts: int
+    error: str
+    guard: dict[str, Any]
+    approval: dict[str, Any] | None
+    cost: list[dict[str, Any]]
+
+
+class TaskState(TaskInput, TaskOutput, total=False):
+    feedback: str  # reflection's feedback for the next attempt
+    work_error: str  # the work raised (a finding for the verifier)
+    # Every node appends what it did; read it to see the path a task took.
+    trace: Annotated[list[dict[str, Any]], operator.add]
+
+
+class ApprovalDecision(BaseModel):
+    """What a human sends back to resume a task waiting for approval."""
+
+    decision: Literal["approve", "reject", "edit"]
+    action: str | None = Field(default=None, description="The edited action (decision=edit).")
+    by: str | None = None
+    note: str | None = None

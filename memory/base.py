@@ -1,0 +1,93 @@
+"""The failure-memory and risk interfaces the guard asks before anything runs."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "ActionKind",
+    "FailureMemory",
+    "FailureRecord",
+    "Match",
+    "RiskAssessment",
+    "RiskAssessor",
+]
+
+ActionKind = Literal["command", "tool_call", "text"]
+
+
+class FailureRecord(BaseModel):
+    """One remembered failure. ``signature`` is the hash of the normalised action."""
+
+    id: str = ""
+    signature: str = ""
+    action: str = Field(min_length=1)
+    action_kind: ActionKind = "command"
+    kind: str = Field(default="error", description="What went wrong, e.g. command_failed.")
+    error: str = ""
+    lesson: str = ""
+    project: str = "default"
+    tags: list[str] = Field(default_factory=list)
+    first_seen: float = Field(default_factory=time.time)
+    last_seen: float = Field(default_factory=time.time)
+    count: int = 1
+
+
+class Match(BaseModel):
+    """A past failure close to the action being checked (distance 0 = exact repeat)."""
+
+    record: FailureRecord
+    distance: float
+    exact: bool
+
+
+class RiskAssessment(BaseModel):
+    level: Literal["low", "medium", "high", "critical"] = "low"
+    reasons: list[str] = Field(default_factory=list)
+    #: Failure statistics learned for this action signature (failures, successes).
+    failures: int = 0
+    successes: int = 0
+
+
+class FailureMemory(ABC):
+    """Remembers failures; answers "has this (or something like it) failed before?"."""
+
+    @abstractmethod
+    def record(self, failure: FailureRecord) -> FailureRecord:
+        """Store a failure (a repeat increments ``count``); returns the stored record."""
+
+    @abstractmethod
+    def check(self, action: str, *, action_kind: ActionKind = "command", k: int = 3) -> list[Match]:
+        """The exact repeat (if any) first, then up to ``k`` nearest past failures."""
+
+    @abstractmethod
+    def record_outcome(self, action: str, *, ok: bool, action_kind: ActionKind = "command") -> None:
+        """Count a success or failure of an action signature (feeds the risk statistics)."""
+
+    @abstractmethod
+    def outcomes(self, action: str, *, action_kind: ActionKind = "command") -> tuple[int, int]:
+        """(failures, successes) recorded for this action's signature."""
+
+    @abstractmethod
+    def get(self, record_id: str) -> FailureRecord | None: ...
+
+    @abstractmethod
+    def list(self, *, limit: int = 100, offset: int = 0) -> list[FailureRecord]: ...
+
+    @abstractmethod
+    def forget(self, record_id: str) -> bool: ...
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release files and connections."""
+
+
+class RiskAssessor(ABC):
+    @abstractmethod
+    def assess(self, action: str, *, action_kind: ActionKind = "command") -> RiskAssessment: ...

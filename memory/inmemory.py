@@ -1,0 +1,112 @@
+"""A failure memory held in process memory: exact signatures plus brute-force cosine."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import numpy as np
+
+from .base import ActionKind, FailureMemory, FailureRecord, Match
+from .embeddings import Embedder
+from .normalize import normalize, signature
+from .redact import redact
+
+__all__ = ["InMemoryFailureMemory", "prepare_record"]
+
+
+def prepare_record(failure: FailureRecord) -> FailureRecord:
+    """Redact secrets, trim the error, and compute the signature of a new record."""
+    error = redact(failure.error)
+    if len(error) > 4000:
+        error = error[:1000] + "\n...[trimmed]...\n" + error[-2900:]
+    return failure.model_copy(
+        update={
+            "action": redact(failure.action),
+            "error": error,
+            "lesson": redact(failure.lesson)[:2000],
+            "signature": signature(failure.action, failure.action_kind),
+        }
+    )
+
+
+class InMemoryFailureMemory(FailureMemory):
+    def __init__(self, embedder: Embedder | None = None) -> None:
+        self.embedder = embedder
+        self._by_sig: dict[str, FailureRecord] = {}
+        self._by_id: dict[str, FailureRecord] = {}
+        self._vectors: dict[str, np.ndarray] = {}
+        self._outcomes: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, failure: FailureRecord) -> FailureRecord:
+        rec = prepare_record(failure)
+        with self._lock:
+            existing = self._by_sig.get(rec.signature)
+            if existing is not None:
+                existing.count += 1
+                existing.last_seen = time.time()
+                existing.error = rec.error or existing.error
+                existing.lesson = rec.lesson or existing.lesson
+                existing.tags = sorted(set(existing.tags) | set(rec.tags))
+                return existing.model_copy()
+            rec = rec.model_copy(update={"id": rec.id or uuid.uuid4().hex})
+            self._by_sig[rec.signature] = rec
+            self._by_id[rec.id] = rec
+        if self.embedder is not None:
+            vec = self.embedder.embed([normalize(rec.action, rec.action_kind)])[0]
+            with self._lock:
+                self._vectors[rec.id] = vec
+        return rec.model_copy()
+
+    def check(self, action: str, *, action_kind: ActionKind = "command", k: int = 3) -> list[Match]:
+        sig = signature(action, action_kind)
+        out: list[Match] = []
+        with self._lock:
+            hit = self._by_sig.get(sig)
+            if hit is not None:
+                out.append(Match(record=hit.model_copy(), distance=0.0, exact=True))
+            ids = list(self._vectors)
+            mat = np.stack([self._vectors[i] for i in ids]) if ids else None
+        if mat is None or self.embedder is None:
+            return out
+        q = self.embedder.embed([normalize(action, action_kind)])[0]
+        dist = 1.0 - mat @ q
+        for j in np.argsort(dist)[:k]:
+            rec = self._by_id.get(ids[j])
+            if rec is None or (hit is not None and rec.id == hit.id):
+                continue
+            out.append(Match(record=rec.model_copy(), distance=float(max(0.0, dist[j])),
+                             exact=False))
+        return out
+
+    def record_outcome(self, action: str, *, ok: bool, action_kind: ActionKind = "command") -> None:
+        with self._lock:
+            counts = self._outcomes.setdefault(signature(action, action_kind), [0, 0])
+            counts[1 if ok else 0] += 1
+
+    def outcomes(self, action: str, *, action_kind: ActionKind = "command") -> tuple[int, int]:
+        f, s = self._outcomes.get(signature(action, action_kind), [0, 0])
+        return f, s
+
+    def get(self, record_id: str) -> FailureRecord | None:
+        rec = self._by_id.get(record_id)
+        return rec.model_copy() if rec else None
+
+    def list(self, *, limit: int = 100, offset: int = 0) -> list[FailureRecord]:
+        with self._lock:
+            recs = sorted(self._by_id.values(), key=lambda r: r.last_seen, reverse=True)
+        return [r.model_copy() for r in recs[offset:offset + limit]]
+
+    def forget(self, record_id: str) -> bool:
+        with self._lock:
+            rec = self._by_id.pop(record_id, None)
+            if rec is None:
+                return False
+            self._by_sig.pop(rec.signature, None)
+            self._vectors.pop(record_id, None)
+            return True
+
+    def count(self) -> int:
+        return len(self._by_id)

@@ -1,0 +1,92 @@
+"""Normalise actions so that a repeat hashes to the same signature.
+
+Rules (applied in this order; each removes what varies between runs but never
+what changes the meaning of the action):
+
+1. Secrets are redacted first (see ``redact``), so a rotated token is still a repeat.
+2. Whitespace: leading/trailing stripped, runs of spaces/tabs/newlines become one space.
+3. UUIDs -> ``<UUID>``; ISO-8601 timestamps and dates -> ``<TS>``; Unix epoch
+   timestamps (10 or 13 digits) -> ``<TS>``.
+4. Temp paths (``/tmp/...``, ``/var/tmp/...``, ``/private/var/folders/...``,
+   ``/var/folders/...``, ``$TMPDIR/...``) -> ``<TMP>`` (the whole path component run).
+5. Hex ids of 8+ characters containing at least one digit and one letter a-f
+   (commit SHAs, container ids, hashes) -> ``<HEX>``.
+6. Line/column numbers: ``file.py:12`` / ``file.py:12:5`` -> ``file.py:<N>``,
+   ``line 42`` -> ``line <N>``.
+7. Text (task/prompt) actions are also lower-cased and lose trailing punctuation;
+   commands keep case (``-R`` and ``-r`` differ).
+8. Tool calls become ``tool_name {canonical JSON of arguments}`` with keys sorted and
+   every string value normalised by rules 1-6.
+
+Numbers other than those above are kept: ``head -n 5`` and ``head -n 500`` differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from .redact import redact
+
+__all__ = ["normalize", "normalize_tool_call", "signature"]
+
+_WS = re.compile(r"\s+")
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+_ISO_TS = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
+)
+_EPOCH = re.compile(r"(?<![\w.])1\d{9}(?:\d{3})?(?![\w.])")
+_TMP = re.compile(
+    r"(?:/private)?/var/folders/[^\s'\"]*|/(?:var/)?tmp/[^\s'\"]*|\$\{?TMPDIR\}?/[^\s'\"]*"
+)
+_HEX = re.compile(r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b")
+_FILE_LINE = re.compile(r"(\.\w{1,8}):\d+(?::\d+)?\b")
+_LINE_WORD = re.compile(r"\b(line)\s+\d+\b", re.IGNORECASE)
+
+
+def _common(text: str) -> str:
+    text = redact(text)
+    text = _UUID.sub("<UUID>", text)
+    text = _ISO_TS.sub("<TS>", text)
+    text = _EPOCH.sub("<TS>", text)
+    text = _TMP.sub("<TMP>", text)
+    text = _HEX.sub("<HEX>", text)
+    text = _FILE_LINE.sub(r"\1:<N>", text)
+    text = _LINE_WORD.sub(r"\1 <N>", text)
+    return _WS.sub(" ", text).strip()
+
+
+def normalize(action: str, action_kind: str = "command") -> str:
+    """The normalised form of a shell command, a tool call string, or a task text."""
+    if action_kind == "text":
+        return _common(action).lower().rstrip(".!?;: ")
+    if action_kind == "tool_call":
+        name, _, args = action.strip().partition(" ")
+        try:
+            return normalize_tool_call(name, json.loads(args) if args else {})
+        except (json.JSONDecodeError, TypeError):
+            return _common(action)
+    return _common(action)
+
+
+def _norm_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _common(value)
+    if isinstance(value, dict):
+        return {str(k): _norm_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_norm_value(v) for v in value]
+    return value
+
+
+def normalize_tool_call(tool: str, arguments: dict[str, Any]) -> str:
+    args = json.dumps(_norm_value(arguments), sort_keys=True, separators=(",", ":"), default=str)
+    return f"{tool.strip()} {args}"
+
+
+def signature(action: str, action_kind: str = "command") -> str:
+    """128-bit hash of the normalised action: the exact-cache key."""
+    norm = normalize(action, action_kind)
+    return hashlib.blake2b(f"{action_kind}\0{norm}".encode(), digest_size=16).hexdigest()

@@ -1,0 +1,78 @@
+"""Redact secrets before anything is stored, embedded or logged.
+
+Each pattern targets a documented credential format (cloud keys, VCS/package
+tokens, chat/LLM API keys, JWTs, private key blocks) or a credential in context
+(``password=...``, ``Authorization: Bearer ...``, ``scheme://user:pass@host``).
+A redacted secret becomes ``[REDACTED:<kind>]`` so the text stays readable.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["contains_secret", "redact"]
+
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("private_key", re.compile(
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+        r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)")),
+    ("url_password", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@'\"]+):([^\s@/'\"]+)@")),
+    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA)[A-Z0-9]{16}\b")),
+    ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})\b")),
+    ("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b")),
+    ("anthropic_key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
+    ("openai_key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
+    ("stripe_key", re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b")),
+    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("google_oauth", re.compile(r"\bya29\.[0-9A-Za-z_-]{20,}")),
+    ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("slack_webhook", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+")),
+    ("npm_token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("pypi_token", re.compile(r"\bpypi-[A-Za-z0-9_-]{50,}")),
+    ("huggingface_token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
+    ("sendgrid_key", re.compile(r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}")),
+    ("twilio_key", re.compile(r"\bSK[0-9a-fA-F]{32}\b")),
+    ("digitalocean_token", re.compile(r"\bdo[por]_v1_[a-f0-9]{64}\b")),
+    ("azure_storage_key", re.compile(r"(?i)AccountKey=[A-Za-z0-9+/=]{40,}")),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("bearer", re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{16,}")),
+    ("assignment", re.compile(
+        r"(?i)\b([A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|"
+        r"auth|credential|private[_-]?key)[A-Za-z0-9_.-]*)(\s*[:=]\s*|\s+)(['\"]?)([^\s'\"]{6,})\3")),
+    ("cli_password", re.compile(r"(?<=\s)(-p|--password[= ])(?=\S{6,})(\S+)")),
+]
+
+
+_SCHEMES = {"bearer", "basic", "token", "digest"}
+
+
+def _sub(kind: str, pattern: re.Pattern[str], text: str) -> str:
+    tag = f"[REDACTED:{kind}]"
+    if kind == "url_password":
+        return pattern.sub(lambda m: f"{m.group(1)}:{tag}@", text)
+    if kind == "bearer":
+        return pattern.sub(lambda m: f"{m.group(1)} {tag}", text)
+    if kind == "assignment":
+        def keep_name(m: re.Match[str]) -> str:
+            if m.group(4).startswith("[REDACTED:") or m.group(4).lower() in _SCHEMES:
+                return m.group(0)
+            # "token Y" (space-separated) only counts when Y looks like a credential.
+            if m.group(2).isspace() and not re.search(r"\d", m.group(4)):
+                return m.group(0)
+            return f"{m.group(1)}{m.group(2)}{m.group(3)}{tag}{m.group(3)}"
+        return pattern.sub(keep_name, text)
+    if kind == "cli_password":
+        return pattern.sub(lambda m: f"{m.group(1)}{tag}", text)
+    return pattern.sub(tag, text)
+
+
+def redact(text: str) -> str:
+    if not text:
+        return text
+    for kind, pattern in _PATTERNS:
+        text = _sub(kind, pattern, text)
+    return text
+
+
+def contains_secret(text: str) -> bool:
+    return redact(text) != text

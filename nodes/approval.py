@@ -1,0 +1,77 @@
+"""approval: a human interrupt before a high-risk action.
+
+Nothing with a side effect happens before ``interrupt()``: on resume LangGraph
+re-runs this node from its top and replays the resume values in order.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+from pydantic import ValidationError
+
+from ..graphs.context import TaskContext
+from ..graphs.state import ApprovalDecision, TaskState
+from ._common import action_of, approval_key, step
+
+__all__ = ["approval", "route_after_approval"]
+
+
+def approval(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
+    action, kind = action_of(state)
+    guard = state.get("guard") or {}
+    payload = {
+        "type": "approval_request",
+        "task_id": state.get("task_id"),
+        "task": state.get("task", ""),
+        "action": action,
+        "action_kind": kind,
+        "why": guard.get("reasons", []),
+        "risk": guard.get("risk", {}),
+        "matches": guard.get("matches", []),
+        "resume_with": {
+            "decision": "approve | reject | edit",
+            "action": "the replacement action (edit only)",
+            "by": "who decided (optional)",
+            "note": "why (optional)",
+        },
+    }
+    error = None
+    while True:
+        raw = interrupt(payload if error is None else {**payload, "error": error})
+        try:
+            decision = ApprovalDecision.model_validate(raw)
+            if decision.decision == "edit" and not (decision.action or "").strip():
+                raise ValueError("decision 'edit' needs a non-empty 'action'")
+            break
+        except (ValidationError, ValueError, TypeError) as exc:
+            # Malformed resumes are refused, not guessed at: ask again with the reason.
+            error = (f"invalid resume payload {raw!r}: {exc}. Send "
+                     "{'decision': 'approve'|'reject'|'edit', 'action': ...}")[:800]
+
+    record = {
+        "decision": decision.decision,
+        "action_key": approval_key(action, kind),
+        "by": decision.by,
+        "note": decision.note,
+        "at": time.time(),
+    }
+    trace = step("approval", decision=decision.decision, by=decision.by)
+    if decision.decision == "approve":
+        return {"approval": record, "trace": trace}
+    if decision.decision == "reject":
+        return {"approval": record, "status": "rejected",
+                "error": "the action was rejected by a human and did not run", "trace": trace}
+    return {"action": decision.action, "approval": record, "trace": trace}
+
+
+def route_after_approval(state: TaskState) -> Literal["breaker", "guard", "finalize"]:
+    decision = (state.get("approval") or {}).get("decision")
+    if decision == "approve":
+        return "breaker"
+    if decision == "edit":
+        return "guard"  # the edited action is judged afresh
+    return "finalize"

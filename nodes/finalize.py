@@ -1,0 +1,19 @@
+"""finalize: settle the status and attach the task's cost table."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from ..graphs.context import TaskContext
+from ..graphs.state import TaskState
+from ._common import TERMINAL, step
+
+__all__ = ["finalize"]
+
+
+def finalize(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
+    status = state.get("status")
+    if status not in TERMINAL:
+        status = "succeeded"
+    cost = runtime.context.router.ledger.table(task_id=state.get("task_id"))
+    return {"status": status, "cost": cost, "trace": step("finalize", status=status)}

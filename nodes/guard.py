@@ -1,0 +1,50 @@
+"""guard: ask the failure memory and the risk assessor before the work runs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+
+from ..graphs.context import TaskContext
+from ..graphs.state import TaskState
+from ..memory.gate import assess_action
+from ._common import action_of, step, task_id_of
+
+__all__ = ["guard", "route_after_guard"]
+
+
+def guard(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfig) -> dict:
+    ctx = runtime.context
+    task_id = task_id_of(state, config)
+    action, kind = action_of(state)
+    if not action.strip():
+        return {
+            "task_id": task_id, "status": "error",
+            "error": "the task has neither an `action` nor a `task` text; pass one of them",
+            "guard": {"decision": "deny", "reasons": ["empty task"]},
+            "trace": step("guard", decision="deny"),
+        }
+    decision = assess_action(
+        action, action_kind=kind, memory=ctx.memory, risk=ctx.risk, settings=ctx.settings
+    )
+    update: dict = {
+        "task_id": task_id,
+        "action": action,
+        "action_kind": kind,
+        "guard": decision.model_dump(mode="json"),
+        "approval": None,  # a new or edited action needs a new approval
+        "status": "blocked" if decision.decision == "deny" else "running",
+        "trace": step("guard", decision=decision.decision, reasons=decision.reasons),
+    }
+    if decision.decision == "deny":
+        update["error"] = "blocked before running: " + decision.summary()
+    return update
+
+
+def route_after_guard(state: TaskState) -> Literal["approval", "breaker", "finalize"]:
+    decision = (state.get("guard") or {}).get("decision")
+    if state.get("status") in ("blocked", "error") or decision == "deny":
+        return "finalize"
+    return "approval" if decision == "ask" else "breaker"

@@ -1,0 +1,46 @@
+"""verify: run the configured verifiers on the work's output."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.runtime import Runtime
+
+from ..findings import Finding
+from ..graphs.context import TaskContext
+from ..graphs.state import TaskState
+from ..verifiers import VerifyInput, run_verifiers
+from ._common import action_of, step
+
+__all__ = ["route_after_verify", "route_after_work", "verify"]
+
+
+def route_after_work(state: TaskState) -> Literal["verify", "finalize"]:
+    return "finalize" if state.get("status") == "error" else "verify"
+
+
+def verify(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
+    ctx = runtime.context
+    if state.get("work_error"):
+        findings = [Finding(verifier="work", message=f"the work raised {state['work_error']}",
+                            suggestion="fix the cause of the exception")]
+    else:
+        action, _ = action_of(state)
+        findings = run_verifiers(
+            ctx.verifiers if ctx.verifiers is not None else ctx.settings.verifiers,
+            VerifyInput(
+                output=state.get("output"), task=state.get("task", ""), action=action,
+                evidence=state.get("evidence") or {}, output_schema=ctx.output_schema,
+                workspace=ctx.settings.workspace_dir, settings=ctx.settings,
+            ),
+        )
+    blocking = [f for f in findings if f.blocking]
+    return {
+        "findings": [f.model_dump() for f in findings],
+        "trace": step("verify", passed=not blocking, findings=[f.message for f in findings]),
+    }
+
+
+def route_after_verify(state: TaskState) -> Literal["reflect", "finalize"]:
+    blocking = [f for f in state.get("findings", []) if f["severity"] in ("error", "critical")]
+    return "reflect" if blocking else "finalize"

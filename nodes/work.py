@@ -1,0 +1,136 @@
+"""work: the user's node (or the default LLM call), refused without a needed approval."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+
+from ..errors import TaskOrchestratorError
+from ..graphs.context import TaskContext
+from ..graphs.state import TaskState
+from ._common import action_of, approval_key, step
+
+__all__ = ["ApprovalMissing", "make_work_node"]
+
+SYSTEM_PROMPT = (
+    "You are a careful software engineer. Do exactly the task. Cite only files that exist, "
+    "never claim tests pass unless you have their output, and import only real packages."
+)
+
+
+class ApprovalMissing(TaskOrchestratorError, PermissionError):
+    """The work was reached for an action that needed approval and has none."""
+
+
+def _require_approval(state: TaskState) -> None:
+    """Defence in depth: the graph routes around this, but a direct call must not pass."""
+    decision = (state.get("guard") or {}).get("decision")
+    if decision == "allow":
+        return
+    action, kind = action_of(state)
+    approval = state.get("approval") or {}
+    if decision == "ask" and approval.get("decision") == "approve" and (
+        approval.get("action_key") == approval_key(action, kind)
+    ):
+        return
+    raise ApprovalMissing(
+        f"refusing to run {action[:120]!r}: the guard said {decision or 'nothing'!r} and there is "
+        "no approval of this exact action"
+    )
+
+
+def _llm_messages(state: TaskState) -> list:
+    prompt = state.get("task") or state.get("action", "")
+    if state.get("feedback"):
+        prompt += "\n\nYour previous attempt was rejected by verification:\n" + state["feedback"]
+    return [SystemMessage(SYSTEM_PROMPT), HumanMessage(prompt)]
+
+
+def _default_work(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
+    ctx = runtime.context
+    call = ctx.router.invoke(
+        _llm_messages(state), task_id=state["task_id"], schema=ctx.output_schema
+    )
+    if ctx.output_schema is not None and call.parsed is not None:
+        output: Any = call.parsed.model_dump(mode="json")
+    else:
+        output = call.message.content if isinstance(call.message.content, str) else str(
+            call.message.content
+        )
+    return {"output": output, "_info": {"provider": call.provider, "model": call.model,
+                                        "cost_usd": call.cost_usd, "fallbacks": call.fallbacks}}
+
+
+def _adapt(user_work: Any):
+    """Return (callable(state, runtime, config), is_async) for a function or a Runnable."""
+    if hasattr(user_work, "invoke") and hasattr(user_work, "ainvoke"):
+        return (lambda s, r, c: user_work.invoke(dict(s), c)), False
+    if not callable(user_work):
+        raise TypeError(
+            f"work must be a callable node `(state) -> dict` / `(state, runtime) -> dict` or a "
+            f"Runnable/compiled graph, got {type(user_work).__name__}"
+        )
+    params = list(inspect.signature(user_work).parameters.values())
+    wants_runtime = len(params) >= 2 or any(p.name == "runtime" for p in params)
+    is_async = inspect.iscoroutinefunction(user_work)
+    if wants_runtime:
+        return (lambda s, r, c: user_work(s, r)), is_async
+    return (lambda s, r, c: user_work(s)), is_async
+
+
+def _to_update(result: Any, attempts: int) -> dict:
+    info: dict = {}
+    if isinstance(result, dict):
+        info = result.pop("_info", {}) if "_info" in result else {}
+        update = {k: v for k, v in result.items() if k in ("output", "evidence")}
+        if "output" not in update:
+            update["output"] = {k: v for k, v in result.items() if k not in ("trace",)}
+    else:
+        update = {"output": result}
+    update.update({"attempts": attempts, "work_error": "",
+                   "trace": step("work", attempt=attempts, **info)})
+    return update
+
+
+def _failed(exc: BaseException, attempts: int) -> dict:
+    if isinstance(exc, ApprovalMissing):
+        raise exc
+    if isinstance(exc, TaskOrchestratorError):  # budget, providers: stop, do not retry
+        return {"attempts": attempts, "status": "error", "error": str(exc),
+                "trace": step("work", attempt=attempts, error=str(exc))}
+    msg = f"{type(exc).__name__}: {exc}"
+    return {"attempts": attempts, "output": None, "work_error": msg,
+            "trace": step("work", attempt=attempts, error=msg)}
+
+
+def make_work_node(user_work: Any = None):
+    if user_work is None:
+        fn, is_async = (lambda s, r, c: _default_work(s, r)), False
+    else:
+        fn, is_async = _adapt(user_work)
+
+    if is_async:
+        async def awork(state: TaskState, runtime: Runtime[TaskContext],
+                        config: RunnableConfig) -> dict:
+            _require_approval(state)
+            attempts = state.get("attempts", 0) + 1
+            try:
+                return _to_update(await fn(state, runtime, config), attempts)
+            except Exception as exc:
+                return _failed(exc, attempts)
+
+        return awork
+
+    def work(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfig) -> dict:
+        _require_approval(state)
+        attempts = state.get("attempts", 0) + 1
+        try:
+            return _to_update(fn(state, runtime, config), attempts)
+        except Exception as exc:
+            return _failed(exc, attempts)
+
+    return work

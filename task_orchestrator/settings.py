@@ -1,0 +1,129 @@
+"""One settings object, read once at start-up.
+
+Every value can be set through an environment variable with the prefix
+``TASK_ORCHESTRATOR_`` (for example ``TASK_ORCHESTRATOR_DATA_DIR``) or a ``.env``
+file in the working directory. Provider keys are also read from their
+conventional names (``GOOGLE_API_KEY``, ``OPENAI_API_KEY``). Nodes never read the
+environment: they get this object through the LangGraph runtime context.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ModelPrice", "ProviderName", "RiskLevel", "Settings"]
+
+ProviderName = Literal["gemini", "openai"]
+RiskLevel = Literal["low", "medium", "high", "critical"]
+RISK_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+class ModelPrice(BaseModel):
+    """USD per 1M tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TASK_ORCHESTRATOR_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- storage -----------------------------------------------------------------
+    data_dir: Path = Field(
+        default=Path("~/.task-orchestrator"),
+        description="Where checkpoints, the failure memory, the ledger and breaker state live.",
+    )
+    workspace: Path | None = Field(
+        default=None, description="Project root that verifiers check paths against (default: cwd)."
+    )
+    project: str = Field(default="default", description="Name recorded with each failure.")
+    chroma_url: str | None = Field(
+        default=None, description="Use a Chroma server (http://host:port) instead of the embedded store."
+    )
+
+    # --- providers -------------------------------------------------------------------
+    providers: list[ProviderName] = Field(default_factory=lambda: ["gemini", "openai"])
+    gemini_model: str = "gemini-2.5-flash"
+    openai_model: str = "gpt-5-mini"
+    google_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TASK_ORCHESTRATOR_GOOGLE_API_KEY", "GOOGLE_API_KEY"),
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TASK_ORCHESTRATOR_OPENAI_API_KEY", "OPENAI_API_KEY"),
+    )
+    request_timeout_s: float = Field(default=60.0, gt=0)
+    max_output_tokens: int = Field(default=2048, ge=1)
+
+    # --- cost --------------------------------------------------------------------------
+    task_budget_usd: float | None = Field(default=1.0, ge=0, description="None disables.")
+    daily_budget_usd: float | None = Field(default=20.0, ge=0, description="None disables.")
+    allow_unpriced_models: bool = Field(
+        default=False,
+        description="Allow calls to models missing from the price table while a budget is set.",
+    )
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="Overrides/additions to the built-in price table."
+    )
+
+    # --- circuit breaker -----------------------------------------------------------
+    breaker_failure_threshold: int = Field(default=3, ge=1)
+    breaker_reset_timeout_s: float = Field(default=30.0, gt=0)
+
+    # --- guard / approval ------------------------------------------------------------
+    approval_policy: Literal["on_risk", "always"] = "on_risk"
+    ask_at_risk: RiskLevel = "high"
+    deny_at_risk: RiskLevel = "critical"
+    similarity_deny_distance: float = Field(default=0.10, ge=0, le=2)
+    similarity_ask_distance: float = Field(default=0.30, ge=0, le=2)
+
+    # --- verification / reflection -----------------------------------------------
+    verifiers: list[str] = Field(default_factory=lambda: ["non_empty", "schema"])
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    reflection: Literal["template", "llm"] = "template"
+
+    # --- failure memory --------------------------------------------------------------
+    embedder: Literal["minilm", "hashing", "openai", "gemini"] = "minilm"
+    memory_cap: int = Field(default=50_000, ge=100)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if RISK_ORDER[self.ask_at_risk] > RISK_ORDER[self.deny_at_risk]:
+            raise ValueError(
+                f"ask_at_risk={self.ask_at_risk!r} is above deny_at_risk={self.deny_at_risk!r}: "
+                "set TASK_ORCHESTRATOR_ASK_AT_RISK to a level at or below the deny level"
+            )
+        if self.similarity_ask_distance < self.similarity_deny_distance:
+            raise ValueError(
+                "similarity_ask_distance must be >= similarity_deny_distance "
+                "(asking is the looser of the two thresholds)"
+            )
+        if not self.providers:
+            raise ValueError("providers must name at least one of: gemini, openai")
+        if len(set(self.providers)) != len(self.providers):
+            raise ValueError(f"providers lists a provider twice: {self.providers}")
+        self.data_dir = self.data_dir.expanduser()
+        return self
+
+    @property
+    def workspace_dir(self) -> Path:
+        return (self.workspace or Path.cwd()).expanduser().resolve()
+
+    def model_for(self, provider: ProviderName) -> str:
+        return self.gemini_model if provider == "gemini" else self.openai_model
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir

@@ -1,0 +1,81 @@
+"""A scripted chat model: drives whole runs offline (tests, the demo, notebooks).
+
+Each call consumes the next script entry: a string (the reply), an ``AIMessage``
+(tool calls included), or an exception instance (raised, as a provider fault).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import RunnableLambda
+from pydantic import BaseModel, Field
+
+from .cost import estimate_tokens
+
+__all__ = ["ScriptExhausted", "ScriptedChatModel"]
+
+
+class ScriptExhausted(AssertionError):
+    """The model was called more times than its script has entries."""
+
+
+class ScriptedChatModel(BaseChatModel):
+    script: list[Any] = Field(default_factory=list)
+    model_name: str = "scripted-model"
+    calls: list[list[BaseMessage]] = Field(default_factory=list)
+    cycle: bool = False
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        index = len(self.calls)
+        self.calls.append(list(messages))
+        if index >= len(self.script) and not (self.cycle and self.script):
+            raise ScriptExhausted(f"{self.model_name}: call {index + 1} but only "
+                                  f"{len(self.script)} scripted replies")
+        entry = self.script[index % len(self.script)]
+        if isinstance(entry, BaseException):
+            raise entry
+        msg = entry if isinstance(entry, AIMessage) else AIMessage(content=str(entry))
+        if msg.usage_metadata is None:
+            prompt = "\n".join(str(m.content) for m in messages)
+            inp, out = estimate_tokens(prompt), estimate_tokens(str(msg.content))
+            msg = msg.model_copy(update={"usage_metadata": {
+                "input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}})
+        return ChatResult(generations=[ChatGeneration(message=msg)])
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
+        return self  # tool calls come from the script as AIMessage(tool_calls=...)
+
+    def with_structured_output(self, schema: Any, *, include_raw: bool = False, **kwargs: Any):
+        def parse(messages: Any) -> Any:
+            raw = self.invoke(messages)
+            parsed, error = None, None
+            try:
+                if raw.tool_calls:
+                    data = raw.tool_calls[0]["args"]
+                else:
+                    data = json.loads(str(raw.content))
+                parsed = schema.model_validate(data) if isinstance(schema, type) and issubclass(
+                    schema, BaseModel) else data
+            except Exception as exc:
+                error = exc
+                if not include_raw:
+                    raise
+            return {"raw": raw, "parsed": parsed, "parsing_error": error} if include_raw else parsed
+
+        return RunnableLambda(parse)
