@@ -40,13 +40,13 @@ class TaskOutput(TypedDict, total=False):
     guard: dict[str, Any]
     approval: dict[str, Any] | None
     cost: list[dict[str, Any]]
+    # Every node appends what it did; read it to see the path a task took.
+    trace: Annotated[list[dict[str, Any]], operator.add]
 
 
 class TaskState(TaskInput, TaskOutput, total=False):
     feedback: str  # reflection's feedback for the next attempt
     work_error: str  # the work raised (a finding for the verifier)
-    # Every node appends what it did; read it to see the path a task took.
-    trace: Annotated[list[dict[str, Any]], operator.add]
 
 
 class ApprovalDecision(BaseModel):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from .redact import redact
@@ -58,6 +59,7 @@ def _common(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+@lru_cache(maxsize=8192)
 def normalize(action: str, action_kind: str = "command") -> str:
     """The normalised form of a shell command, a tool call string, or a task text."""
     if action_kind == "text":
@@ -86,6 +88,7 @@ def normalize_tool_call(tool: str, arguments: dict[str, Any]) -> str:
     return f"{tool.strip()} {args}"
 
 
+@lru_cache(maxsize=8192)
 def signature(action: str, action_kind: str = "command") -> str:
     """128-bit hash of the normalised action: the exact-cache key."""
     norm = normalize(action, action_kind)

@@ -31,7 +31,7 @@ def verify(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
             VerifyInput(
                 output=state.get("output"), task=state.get("task", ""), action=action,
                 evidence=state.get("evidence") or {}, output_schema=ctx.output_schema,
-                workspace=ctx.settings.workspace_dir, settings=ctx.settings,
+                settings=ctx.settings,
             ),
         )
     blocking = [f for f in findings if f.blocking]

@@ -99,6 +99,9 @@ class CircuitBreakers:
     def allow(self, provider: str) -> bool:
         """May a call to ``provider`` be made now? Claims the half-open probe if due."""
         now = self.clock()
+        with self._lock:  # fast path: a plain read while the breaker is closed
+            if self._row(self._conn, provider)[0] == "closed":
+                return True
         with self._lock, Transaction(self._conn) as c:
             state, failures, opened_at, probe_at, err = self._row(c, provider)
             if state == "closed":
@@ -116,6 +119,10 @@ class CircuitBreakers:
             return False
 
     def record_success(self, provider: str) -> None:
+        with self._lock:  # nothing to write when already closed with no failures counted
+            state, failures, *_ = self._row(self._conn, provider)
+            if state == "closed" and failures == 0:
+                return
         with self._lock, Transaction(self._conn) as c:
             state, *_ = self._row(c, provider)
             event = None if state == "closed" else f"{state}->closed"

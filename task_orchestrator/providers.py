@@ -32,6 +32,9 @@ ALLOW_REAL_PROVIDERS = True
 
 def make_chat_model(provider: ProviderName, settings: Settings) -> BaseChatModel:
     """Construct the real chat model for ``provider`` (raises NoProviderConfigured without a key)."""
+    key = settings.google_api_key if provider == "gemini" else settings.openai_api_key
+    if key is None:
+        raise NoProviderConfigured([provider])
     if not ALLOW_REAL_PROVIDERS:
         raise RuntimeError(
             f"constructing the real {provider!r} provider is disabled (test mode); "
@@ -39,8 +42,6 @@ def make_chat_model(provider: ProviderName, settings: Settings) -> BaseChatModel
         )
     model = settings.model_for(provider)
     if provider == "gemini":
-        if settings.google_api_key is None:
-            raise NoProviderConfigured(["gemini"])
         from langchain_google_genai import ChatGoogleGenerativeAI
 
         return ChatGoogleGenerativeAI(
@@ -51,8 +52,6 @@ def make_chat_model(provider: ProviderName, settings: Settings) -> BaseChatModel
             max_output_tokens=settings.max_output_tokens,
         )
     if provider == "openai":
-        if settings.openai_api_key is None:
-            raise NoProviderConfigured(["openai"])
         from langchain_openai import ChatOpenAI
 
         return ChatOpenAI(
@@ -164,6 +163,7 @@ class ModelRouter:
         name = _model_name(model_obj, provider, self.settings)
         cost = self.ledger.record(task_id, provider, name, usage_from_message(message))
         self.breakers.record_success(provider)
+        cost = round(cost, 8) if cost is not None else None
         return ModelCall(message, parsed, provider, name, cost, fallbacks)
 
     def _attempts(self, task_id: str, prompt: str):

@@ -41,8 +41,17 @@ class VerifyInput:
     action: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     output_schema: type[BaseModel] | None = None
-    workspace: Path | None = None
+    workspace_override: Path | None = None
     settings: Any = None
+
+    @property
+    def workspace(self) -> Path:
+        """The directory paths are checked against (settings.workspace, else the cwd)."""
+        if self.workspace_override is not None:
+            return self.workspace_override.resolve()
+        if self.settings is not None:
+            return self.settings.workspace_dir
+        return Path.cwd().resolve()
 
     @property
     def text(self) -> str:

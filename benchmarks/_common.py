@@ -1,0 +1,50 @@
+"""Shared helpers for benchmarks: timing, tables and the closing JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="a few seconds, for CI")
+    return p
+
+
+def time_calls(fn: Callable[[], object], n: int, warmup: int = 3) -> list[float]:
+    """Seconds per call for ``n`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def pct(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def table(title: str, headers: list[str], rows: list[list[object]]) -> None:
+    cells = [[str(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+def emit(name: str, figures: dict) -> None:
+    print(json.dumps({"benchmark": name, **figures}, sort_keys=True))

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+
+def test_demo_runs_offline_end_to_end(tmp_path):
+    exe = shutil.which("task-orchestrator") or f"{sys.executable} -m task_orchestrator.cli"
+    env = {**os.environ, "HOME": str(tmp_path), "COLUMNS": "200"}
+    env.pop("GOOGLE_API_KEY", None)
+    env.pop("OPENAI_API_KEY", None)
+    out = subprocess.run([*exe.split(), "demo"], capture_output=True, text=True, env=env,
+                         timeout=180, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "output does not match Release" in text  # attempt 1 failed verification
+    assert "status=succeeded" in text
+    assert "waiting_for_approval" in text and "recursive delete" in text
+    assert "build/ still there: True" in text and "build/ still there: False" in text
+    assert "scripted-model" in text and "$0.000" in text  # the cost table
+    assert not (tmp_path / ".task-orchestrator").exists()  # the demo used a temp dir
