@@ -25,9 +25,9 @@ __all__ = [
 
 
 def default_memory(settings: Settings) -> FailureMemory:
-    from .embeddings import make_embedder
+    from .store import PersistentFailureMemory
 
-    return InMemoryFailureMemory(make_embedder(settings))
+    return PersistentFailureMemory(settings)
 
 
 def default_risk(settings: Settings, memory: FailureMemory | None) -> RiskAssessor:

@@ -96,7 +96,10 @@ class Settings(BaseSettings):
 
     # --- failure memory --------------------------------------------------------------
     embedder: Literal["minilm", "hashing", "openai", "gemini"] = "minilm"
-    memory_cap: int = Field(default=50_000, ge=100)
+    memory_cap: int = Field(default=50_000, ge=100, description="Most failures kept.")
+    memory_max_age_days: float | None = Field(
+        default=180, gt=0, description="Forget failures not seen for this long (None: never)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -1,0 +1,391 @@
+"""The persistent failure memory: an exact-hash table in SQLite in front of Chroma.
+
+- Exact cache: ``failures.signature`` is a UNIQUE key, so a normalised repeat is one
+  indexed lookup (O(1) in practice; no vectors touched) and a repeat *increments*
+  ``count`` in one atomic upsert, safe with many processes (WAL, busy timeout).
+- Similarity: Chroma holds one embedding per failure (same id as the SQLite row):
+  ``PersistentClient`` in the data directory, or ``HttpClient`` when
+  ``TASK_ORCHESTRATOR_CHROMA_URL`` is set. Chroma is opened lazily, on the first
+  similarity query or new record, so exact checks (hooks) never pay its start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .._sqlite import Transaction, connect
+from ..errors import ConfigurationError
+from ..settings import Settings
+from .base import ActionKind, FailureMemory, FailureRecord, Match
+from .embeddings import Embedder, make_embedder
+from .inmemory import prepare_record
+from .normalize import normalize, signature
+
+__all__ = ["ChromaIndex", "PersistentFailureMemory", "SqliteFailureStore"]
+
+COLLECTION = "task_orchestrator_failures"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS failures (
+    id TEXT PRIMARY KEY,
+    signature TEXT NOT NULL UNIQUE,
+    action TEXT NOT NULL,
+    action_kind TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    error TEXT NOT NULL,
+    lesson TEXT NOT NULL,
+    project TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    count INTEGER NOT NULL,
+    embedded INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS failures_last_seen ON failures(last_seen);
+CREATE TABLE IF NOT EXISTS outcomes (
+    signature TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL DEFAULT 0,
+    successes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    event TEXT NOT NULL,       -- recorded | repeated | blocked | asked
+    signature TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+"""
+
+_COLS = ("id", "signature", "action", "action_kind", "kind", "error", "lesson", "project", "tags",
+         "first_seen", "last_seen", "count")
+
+
+def _row_to_record(row: tuple) -> FailureRecord:
+    data = dict(zip(_COLS, row, strict=True))
+    data["tags"] = json.loads(data["tags"])
+    return FailureRecord.model_validate(data)
+
+
+class SqliteFailureStore:
+    """Records, exact signatures, outcome counts and events in one SQLite file."""
+
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self._conn = connect(self.path, readonly=readonly)
+        if not readonly:
+            self._conn.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def upsert(self, rec: FailureRecord, *, count: int = 1) -> tuple[FailureRecord, bool]:
+        """Insert or increment; returns (stored record, created)."""
+        now = rec.last_seen
+        with self._lock, Transaction(self._conn) as c:
+            row = c.execute("SELECT id FROM failures WHERE signature = ?", (rec.signature,)).fetchone()
+            if row is None:
+                rid = rec.id or uuid.uuid4().hex
+                c.execute(
+                    f"INSERT INTO failures ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})",
+                    (rid, rec.signature, rec.action, rec.action_kind, rec.kind, rec.error,
+                     rec.lesson, rec.project, json.dumps(sorted(set(rec.tags))), rec.first_seen,
+                     now, count),
+                )
+                created = True
+            else:
+                rid = row[0]
+                c.execute(
+                    "UPDATE failures SET count = count + ?, last_seen = MAX(last_seen, ?), "
+                    "error = CASE WHEN ? != '' THEN ? ELSE error END, "
+                    "lesson = CASE WHEN ? != '' THEN ? ELSE lesson END WHERE id = ?",
+                    (count, now, rec.error, rec.error, rec.lesson, rec.lesson, rid),
+                )
+                created = False
+            c.execute("INSERT INTO events (ts, event, signature) VALUES (?,?,?)",
+                      (time.time(), "recorded" if created else "repeated", rec.signature))
+            stored = c.execute(f"SELECT {', '.join(_COLS)} FROM failures WHERE id = ?",
+                               (rid,)).fetchone()
+        return _row_to_record(stored), created
+
+    def by_signature(self, sig: str) -> FailureRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {', '.join(_COLS)} FROM failures WHERE signature = ?", (sig,)
+            ).fetchone()
+        return _row_to_record(row) if row else None
+
+    def get(self, record_id: str) -> FailureRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {', '.join(_COLS)} FROM failures WHERE id = ?", (record_id,)
+            ).fetchone()
+        return _row_to_record(row) if row else None
+
+    def get_many(self, ids: list[str]) -> dict[str, FailureRecord]:
+        if not ids:
+            return {}
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {', '.join(_COLS)} FROM failures WHERE id IN "
+                f"({', '.join('?' * len(ids))})", ids
+            ).fetchall()
+        return {r[0]: _row_to_record(r) for r in rows}
+
+    def list(self, *, limit: int = 100, offset: int = 0) -> list[FailureRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {', '.join(_COLS)} FROM failures ORDER BY last_seen DESC, id "
+                "LIMIT ? OFFSET ?", (limit, offset)
+            ).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def delete(self, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        if not ids:
+            return 0
+        with self._lock, Transaction(self._conn) as c:
+            cur = c.execute(f"DELETE FROM failures WHERE id IN ({', '.join('?' * len(ids))})", ids)
+            return cur.rowcount
+
+    def count(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM failures").fetchone()[0]
+
+    def eviction_candidates(self, *, keep: int, older_than: float | None) -> list[str]:
+        """Ids beyond the newest ``keep`` (by last_seen), plus any not seen since ``older_than``."""
+        with self._lock:
+            ids = [r[0] for r in self._conn.execute(
+                "SELECT id FROM failures ORDER BY last_seen DESC, count DESC LIMIT -1 OFFSET ?",
+                (keep,))]
+            if older_than is not None:
+                ids += [r[0] for r in self._conn.execute(
+                    "SELECT id FROM failures WHERE last_seen < ?", (older_than,))]
+        return sorted(set(ids))
+
+    def add_outcome(self, sig: str, *, ok: bool) -> None:
+        col = "successes" if ok else "failures"
+        with self._lock, Transaction(self._conn) as c:
+            c.execute(
+                f"INSERT INTO outcomes (signature, {col}) VALUES (?, 1) "
+                f"ON CONFLICT(signature) DO UPDATE SET {col} = {col} + 1", (sig,)
+            )
+
+    def outcomes(self, sig: str) -> tuple[int, int]:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT failures, successes FROM outcomes WHERE signature = ?", (sig,)
+            ).fetchone()
+        return (row[0], row[1]) if row else (0, 0)
+
+    def log_event(self, event: str, sig: str, detail: str = "") -> None:
+        with self._lock, Transaction(self._conn) as c:
+            c.execute("INSERT INTO events (ts, event, signature, detail) VALUES (?,?,?,?)",
+                      (time.time(), event, sig, detail[:500]))
+
+    def events(self, since: float = 0.0) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT ts, event, signature, detail FROM events WHERE ts >= ? ORDER BY id",
+                (since,)).fetchall()
+        return [dict(zip(("ts", "event", "signature", "detail"), r, strict=True)) for r in rows]
+
+    def mark_embedded(self, ids: list[str]) -> None:
+        with self._lock, Transaction(self._conn) as c:
+            c.executemany("UPDATE failures SET embedded = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def unembedded(self, limit: int = 1000) -> list[FailureRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {', '.join(_COLS)} FROM failures WHERE embedded = 0 LIMIT ?", (limit,)
+            ).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+
+class ChromaIndex:
+    """Embeddings of failures in a Chroma collection (cosine distance)."""
+
+    def __init__(self, *, path: Path | None = None, url: str | None = None) -> None:
+        import chromadb
+
+        settings = chromadb.Settings(anonymized_telemetry=False)
+        if url:
+            u = urlparse(url)
+            if not u.hostname or u.scheme not in ("http", "https"):
+                raise ConfigurationError(
+                    f"TASK_ORCHESTRATOR_CHROMA_URL={url!r} is not an http(s)://host:port URL"
+                )
+            self.client = chromadb.HttpClient(
+                host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
+                ssl=u.scheme == "https", settings=settings,
+            )
+        else:
+            assert path is not None
+            self.client = chromadb.PersistentClient(path=str(path), settings=settings)
+        self.collection = self.client.get_or_create_collection(
+            COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+
+    def add(self, ids: list[str], vectors, sigs: list[str]) -> None:
+        self.collection.upsert(ids=ids, embeddings=vectors,
+                               metadatas=[{"signature": s} for s in sigs])
+
+    def query(self, vector, k: int) -> list[tuple[str, float]]:
+        n = self.collection.count()
+        if n == 0:
+            return []
+        res = self.collection.query(query_embeddings=[vector], n_results=min(k, n),
+                                    include=["distances"])
+        return list(zip(res["ids"][0], res["distances"][0], strict=True))
+
+    def delete(self, ids: list[str]) -> None:
+        if ids:
+            self.collection.delete(ids=ids)
+
+    def count(self) -> int:
+        return self.collection.count()
+
+
+class PersistentFailureMemory(FailureMemory):
+    """SQLite exact cache + Chroma similarity, in ``settings.data_dir`` (or a Chroma server)."""
+
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
+                 index: Any = None) -> None:
+        self.settings = settings
+        data = settings.ensure_data_dir()
+        self.store = SqliteFailureStore(data / "memory.sqlite")
+        self._embedder = embedder
+        self._index = index
+        self._index_lock = threading.Lock()
+        self._since_prune = 0
+
+    # -- lazily opened heavy parts ---------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    @property
+    def index(self) -> ChromaIndex:
+        with self._index_lock:
+            if self._index is None:
+                s = self.settings
+                self._index = ChromaIndex(path=s.data_dir / "chroma", url=s.chroma_url)
+            return self._index
+
+    def _vec(self, action: str, kind: str):
+        return self.embedder.embed([normalize(action, kind)])[0]
+
+    # -- FailureMemory ------------------------------------------------------------------
+    def record(self, failure: FailureRecord) -> FailureRecord:
+        rec, created = self.store.upsert(prepare_record(failure))
+        if created:
+            self._embed([rec])
+            self._since_prune += 1
+            if self._since_prune >= 100 or self.store.count() > self.settings.memory_cap:
+                self.prune()
+        return rec
+
+    def _embed(self, recs: list[FailureRecord]) -> None:
+        vecs = self.embedder.embed([normalize(r.action, r.action_kind) for r in recs])
+        self.index.add([r.id for r in recs], vecs, [r.signature for r in recs])
+        self.store.mark_embedded([r.id for r in recs])
+
+    def reembed_missing(self) -> int:
+        """Embed rows whose vector never reached Chroma (e.g. the server was down)."""
+        done = 0
+        while batch := self.store.unembedded(256):
+            self._embed(batch)
+            done += len(batch)
+        return done
+
+    def check_exact(self, action: str, *, action_kind: ActionKind = "command") -> Match | None:
+        rec = self.store.by_signature(signature(action, action_kind))
+        return Match(record=rec, distance=0.0, exact=True) if rec else None
+
+    def check(self, action: str, *, action_kind: ActionKind = "command", k: int = 3) -> list[Match]:
+        exact = self.check_exact(action, action_kind=action_kind)
+        out = [exact] if exact else []
+        hits = self.index.query(self._vec(action, action_kind), k + len(out))
+        recs = self.store.get_many([i for i, _ in hits])
+        for rid, dist in hits:
+            if rid in recs and not (exact and rid == exact.record.id):
+                out.append(Match(record=recs[rid], distance=max(0.0, float(dist)), exact=False))
+        return out[: k + (1 if exact else 0)]
+
+    def search(self, text: str, *, action_kind: ActionKind = "command", k: int = 5) -> list[Match]:
+        return [m for m in self.check(text, action_kind=action_kind, k=k)]
+
+    def record_outcome(self, action: str, *, ok: bool, action_kind: ActionKind = "command") -> None:
+        self.store.add_outcome(signature(action, action_kind), ok=ok)
+
+    def outcomes(self, action: str, *, action_kind: ActionKind = "command") -> tuple[int, int]:
+        return self.store.outcomes(signature(action, action_kind))
+
+    def get(self, record_id: str) -> FailureRecord | None:
+        return self.store.get(record_id)
+
+    def list(self, *, limit: int = 100, offset: int = 0) -> list[FailureRecord]:
+        return self.store.list(limit=limit, offset=offset)
+
+    def forget(self, record_id: str) -> bool:
+        if not self.store.delete([record_id]):
+            return False
+        self.index.delete([record_id])
+        return True
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def prune(self) -> int:
+        """Apply the cap (keep the most recently seen) and the age limit."""
+        self._since_prune = 0
+        s = self.settings
+        older = time.time() - s.memory_max_age_days * 86400 if s.memory_max_age_days else None
+        ids = self.store.eviction_candidates(keep=s.memory_cap, older_than=older)
+        if ids:
+            self.store.delete(ids)
+            self.index.delete(ids)
+        return len(ids)
+
+    # -- export / import ------------------------------------------------------------------
+    def export_jsonl(self) -> Iterator[str]:
+        offset = 0
+        while batch := self.store.list(limit=1000, offset=offset):
+            for rec in batch:
+                yield rec.model_dump_json(exclude={"signature"})
+            offset += len(batch)
+
+    def import_jsonl(self, lines: Iterable[str]) -> int:
+        """Merge records (a known signature adds its count). Bad lines raise with their number."""
+        new: list[FailureRecord] = []
+        n = 0
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = FailureRecord.model_validate_json(line)
+            except ValueError as exc:
+                raise ConfigurationError(f"import line {lineno}: not a failure record: {exc}") from exc
+            stored, created = self.store.upsert(prepare_record(rec.model_copy(update={"id": ""})),
+                                                count=rec.count)
+            if created:
+                new.append(stored)
+            n += 1
+            if len(new) >= 256:
+                self._embed(new)
+                new = []
+        if new:
+            self._embed(new)
+        return n
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,215 @@
+"""Failure memory: one conformance suite for every backend, plus the persistent store's own duties."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from task_orchestrator import Settings
+from task_orchestrator.memory import FailureRecord, InMemoryFailureMemory
+from task_orchestrator.memory.embeddings import MiniLMEmbedder, make_embedder
+from task_orchestrator.memory.normalize import normalize, signature
+from task_orchestrator.memory.store import ChromaIndex, PersistentFailureMemory
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    exe = shutil.which("chroma") or os.path.join(os.path.dirname(os.sys.executable), "chroma")
+    if not os.path.exists(exe):
+        pytest.skip("the `chroma` server binary is not installed")
+    port = _free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    proc = subprocess.Popen([exe, "run", "--host", "127.0.0.1", "--port", str(port), "--path",
+                             str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("chroma server did not start within 30 s")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(params=["inmemory", "embedded-chroma", "chroma-server"])
+def mem(request, tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
+    if request.param == "inmemory":
+        m = InMemoryFailureMemory(make_embedder(settings))
+    elif request.param == "embedded-chroma":
+        m = PersistentFailureMemory(settings)
+    else:
+        url = request.getfixturevalue("chroma_server")
+        m = PersistentFailureMemory(settings.model_copy(update={"chroma_url": url}))
+        # a fresh collection per test on the shared server
+        m.index.client.delete_collection(m.index.collection.name)
+        m._index = None
+    yield m
+    m.close()
+
+
+def test_exact_repeat_after_normalisation(mem):
+    mem.record(FailureRecord(action="pytest tests/test_api.py --basetemp=/tmp/pytest-7/x",
+                             error="ModuleNotFoundError: No module named 'fastapi'",
+                             lesson="install the api extra first"))
+    [hit, *_] = mem.check("pytest   tests/test_api.py --basetemp=/tmp/pytest-9/y")
+    assert hit.exact and hit.distance == 0.0
+    assert hit.record.lesson == "install the api extra first"
+
+
+def test_repeat_increments_never_duplicates(mem):
+    for _ in range(3):
+        mem.record(FailureRecord(action="make deploy", error="permission denied"))
+    assert mem.count() == 1
+    [rec] = mem.list()
+    assert rec.count == 3
+
+
+def test_similar_failure_is_found_unrelated_is_far(mem):
+    mem.record(FailureRecord(action="find . -name '*.pyc' -delete", error="x"))
+    mem.record(FailureRecord(action="git push --force origin main", error="rejected"))
+    near = mem.check("git push -f origin main")
+    assert not near[0].exact and near[0].record.action == "git push --force origin main"
+    assert near[0].distance < 0.2
+    far = mem.check("echo hello world")
+    assert all(m.distance > 0.3 for m in far)
+
+
+def test_forget_removes_exact_and_similar(mem):
+    rec = mem.record(FailureRecord(action="npm publish --access public", error="403"))
+    assert mem.forget(rec.id) and not mem.forget(rec.id)
+    assert mem.count() == 0 and mem.check("npm publish --access public") == []
+
+
+def test_outcomes_are_counted_per_signature(mem):
+    mem.record_outcome("cargo build --release", ok=False)
+    mem.record_outcome("cargo  build --release", ok=False)
+    mem.record_outcome("cargo build --release", ok=True)
+    assert mem.outcomes("cargo build --release") == (2, 1)
+    assert mem.outcomes("cargo test") == (0, 0)
+
+
+def test_secrets_are_redacted_before_storage(mem):
+    secret = "sk-proj-" + "A1b2C3d4" * 5
+    rec = mem.record(FailureRecord(
+        action=f"curl -H 'Authorization: Bearer {secret}' https://api.example.com",
+        error=f"401 for key {secret}", lesson=f"rotate {secret}"))
+    for text in (rec.action, rec.error, rec.lesson, json.dumps(mem.list()[0].model_dump())):
+        assert secret not in text and "REDACTED" in text
+
+
+# -- the persistent store ----------------------------------------------------------------
+def test_persistent_memory_survives_reopen(tmp_path):
+    s = Settings(data_dir=tmp_path / "d", _env_file=None)
+    m = PersistentFailureMemory(s)
+    m.record(FailureRecord(action="terraform apply -auto-approve", error="state locked"))
+    m.close()
+    again = PersistentFailureMemory(s)
+    assert again.check_exact("terraform  apply -auto-approve") is not None
+    assert again.check("terraform apply --auto-approve")[0].record.error == "state locked"
+
+
+def test_exact_check_does_not_open_chroma(tmp_path):
+    s = Settings(data_dir=tmp_path / "d", _env_file=None)
+    PersistentFailureMemory(s).record(FailureRecord(action="make release", error="dirty tree"))
+    fresh = PersistentFailureMemory(s)
+    assert fresh.check_exact("make release") is not None
+    assert fresh._index is None and fresh._embedder is None
+
+
+def test_cap_and_age_limit(tmp_path):
+    s = Settings(data_dir=tmp_path / "d", memory_cap=100, memory_max_age_days=1, _env_file=None)
+    m = PersistentFailureMemory(s, embedder=make_embedder(s.model_copy(update={"embedder": "hashing"})))
+    old = time.time() - 3 * 86400
+    m.record(FailureRecord(action="ancient failure", first_seen=old, last_seen=old))
+    for i in range(120):
+        m.record(FailureRecord(action=f"step-{i} failed", error="e"))
+    m.prune()
+    assert m.count() == 100 and m.index.count() == 100
+    assert m.check_exact("ancient failure") is None
+    assert m.check_exact("step-119 failed") is not None and m.check_exact("step-5 failed") is None
+
+
+def test_export_import_roundtrip(tmp_path):
+    s1 = Settings(data_dir=tmp_path / "a", _env_file=None)
+    a = PersistentFailureMemory(s1)
+    a.record(FailureRecord(action="docker compose up", error="port 5432 in use", tags=["db"]))
+    a.record(FailureRecord(action="docker compose up", error="port 5432 in use"))
+    lines = list(a.export_jsonl())
+    b = PersistentFailureMemory(Settings(data_dir=tmp_path / "b", _env_file=None))
+    assert b.import_jsonl(lines) == 1
+    [rec] = b.list()
+    assert rec.count == 2 and rec.tags == ["db"] and b.check("docker compose up")[0].exact
+    with pytest.raises(ValueError, match="import line 2"):
+        b.import_jsonl([lines[0], "{not json"])
+
+
+def _writer(data_dir: str, worker: int, n: int) -> None:
+    s = Settings(data_dir=data_dir, embedder="hashing", _env_file=None)
+    m = PersistentFailureMemory(s)
+    for i in range(n):
+        m.record(FailureRecord(action=f"job {i % 50} failed", error=f"worker {worker}"))
+        m.record_outcome(f"job {i % 50} failed", ok=False)
+    m.close()
+
+
+def test_concurrent_processes_lose_nothing(tmp_path):
+    data = str(tmp_path / "d")
+    PersistentFailureMemory(Settings(data_dir=data, embedder="hashing", _env_file=None)).close()
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(data, w, 100)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    m = PersistentFailureMemory(Settings(data_dir=data, embedder="hashing", _env_file=None))
+    recs = m.list(limit=1000)
+    assert len(recs) == 50 and sum(r.count for r in recs) == 400
+    assert sum(m.outcomes(f"job {i} failed")[0] for i in range(50)) == 400
+
+
+def test_normalisation_rules():
+    assert normalize("ls   -la\t/src\n") == "ls -la /src"
+    assert normalize("rm /tmp/tmp.Xy12ab/out.log") == "rm <TMP>"
+    assert normalize("git show 3f9a2c7d1e4b") == "git show <HEX>"
+    assert normalize("docker rm 550e8400-e29b-41d4-a716-446655440000") == "docker rm <UUID>"
+    assert normalize("grep ERROR app.log since 2026-11-24T10:15:00Z") == "grep ERROR app.log since <TS>"
+    assert normalize("vim src/app.py:120:4") == "vim src/app.py:<N>"
+    assert normalize("head -n 5 f") != normalize("head -n 500 f")  # meaning kept
+    assert normalize("rm -R x") != normalize("rm -r x")  # commands keep case
+    assert normalize("Fix the Login bug!", "text") == "fix the login bug"
+    assert signature('Edit {"path": "a.py", "old": "x"}', "tool_call") == signature(
+        'Edit {"old": "x",  "path": "a.py"}', "tool_call")
+    assert signature("make test") != signature("make test", "text")
+
+
+def test_embedding_model_is_hash_checked(monkeypatch):
+    from task_orchestrator.memory import embeddings
+
+    monkeypatch.setattr(embeddings, "MODEL_SHA256", "0" * 64)
+    with pytest.raises(ValueError, match="sha256"):
+        MiniLMEmbedder()
+
+
+def test_bad_chroma_url_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="CHROMA_URL"):
+        ChromaIndex(url="localhost:8000")
