@@ -33,6 +33,7 @@ DIM = 384
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MAX_TOKENS = 128
+BATCH = 32
 
 
 class Embedder(Protocol):
@@ -93,6 +94,8 @@ class MiniLMEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
+        if len(texts) > BATCH:  # bounded memory: padding is per batch
+            return np.vstack([self.embed(texts[i:i + BATCH]) for i in range(0, len(texts), BATCH)])
         with self._lock:
             enc = self._tokenizer.encode_batch([t or " " for t in texts])
             ids = np.array([e.ids for e in enc], dtype=np.int64)
