@@ -66,8 +66,18 @@ def _sub(kind: str, pattern: re.Pattern[str], text: str) -> str:
     return pattern.sub(tag, text)
 
 
+# Cheap pre-screen: every pattern above needs one of these cues; most text has none.
+_CUES = re.compile(
+    r"-----BEGIN|://[^\s/@]+:[^\s@]*@|A[KSBCGIRNP][A-Z0-9]{2}[A-Z0-9]{16}|gh[pousr]_|github_pat_|"
+    r"glpat-|sk-|[srp]k_(?:live|test)_|AIza|ya29\.|xox[abposr]-|hooks\.slack|npm_|pypi-|hf_|SG\.|"
+    r"SK[0-9a-fA-F]{32}|do[por]_v1_|AccountKey=|eyJ|bearer|basic|token|passw|pwd|secret|api[_-]?key|"
+    r"access[_-]?key|auth|credential|private[_-]?key|\s(?:-p|--password)",
+    re.IGNORECASE,
+)
+
+
 def redact(text: str) -> str:
-    if not text:
+    if not text or not _CUES.search(text):
         return text
     for kind, pattern in _PATTERNS:
         text = _sub(kind, pattern, text)

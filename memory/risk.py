@@ -53,7 +53,8 @@ RULES: list[Rule] = [
        r"\bgit\s+(?:reset\s+--hard|clean\s+-[a-z]*f|filter-branch|filter-repo|rebase\b|"
        r"update-ref\s+-d|reflog\s+expire|branch\s+-D|checkout\s+--\s+\.)"),
     _r("production database statement", "critical",
-       r"\b(?:drop\s+(?:database|table|schema)|truncate\s+table)\b[^;]*(?:prod|live|main)\w*"),
+       r"\b(?:drop\s+(?:database|table|schema)|truncate\s+table|delete\s+from)\b.*\bprod(?:uction)?\b"
+       r"|\bprod(?:uction)?\b.*\b(?:drop\s+(?:database|table|schema)|truncate\s+table)\b"),
     _r("destructive database statement", "high",
        r"\b(?:drop\s+(?:database|table|schema)|truncate\s+table|delete\s+from\s+\w+\s*(?:;|$|\"|'))"),
     # -- network into a shell, remote execution, exfiltration -----------------------------------

@@ -1,0 +1,158 @@
+"""Failure-memory speed: exact-hash checks, similarity checks, record throughput, size, reopen.
+
+Exact: check incl. normalisation and hashing of a never-seen-before command (no cache hits),
+at several store sizes; baseline: the bare SQLite point lookup of a precomputed key.
+Similarity: query incl. MiniLM embedding of the query; stored vectors are random unit vectors
+(embedding 100k real commands would take ~12 minutes); baseline: brute-force numpy cosine.
+Targets: exact p50 <= 10 us and 1M/1k p50 ratio <= 1.5; similarity p99 <= 10 ms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import emit, parser, pct, table  # noqa: E402
+
+from task_orchestrator import Settings  # noqa: E402
+from task_orchestrator.memory import FailureRecord  # noqa: E402
+from task_orchestrator.memory.normalize import normalize, signature  # noqa: E402
+from task_orchestrator.memory.store import PersistentFailureMemory, SqliteFailureStore  # noqa: E402
+
+
+def fill_sqlite(store: SqliteFailureStore, n: int) -> None:
+    now = time.time()
+    rows = []
+    for i in range(n):
+        action = f"pytest tests/test_mod{i}.py -k case_{i * 7919 % 100003}"
+        rows.append((f"id{i}", signature(action), action, "command", "command_failed", "err", "",
+                     "bench", "[]", now, now, 1))
+        if len(rows) == 50_000:
+            store._conn.executemany("INSERT INTO failures (id, signature, action, action_kind, kind,"
+                                    " error, lesson, project, tags, first_seen, last_seen, count) "
+                                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            rows = []
+    if rows:
+        store._conn.executemany("INSERT INTO failures (id, signature, action, action_kind, kind, "
+                                "error, lesson, project, tags, first_seen, last_seen, count) "
+                                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    signature.cache_clear()
+    normalize.cache_clear()
+
+
+def exact_bench(root: Path, sizes: list[int], q: int) -> tuple[list, dict]:
+    rows, figs = [], {}
+    for n in sizes:
+        s = Settings(data_dir=root / f"exact{n}", _env_file=None)
+        mem = PersistentFailureMemory(s)
+        fill_sqlite(mem.store, n)
+        queries = [f"pytest tests/test_mod{i * 31 % n}.py -k case_{i}  " for i in range(q)]
+        keys = [hashlib.blake2b(x.encode(), digest_size=16).hexdigest() for x in queries]
+        base, ours = [], []
+        for k in keys:  # baseline: the bare indexed lookup of a precomputed key
+            t = time.perf_counter_ns()
+            mem.store._conn.execute("SELECT id FROM failures WHERE signature = ?", (k,)).fetchone()
+            base.append((time.perf_counter_ns() - t) / 1e3)
+        for x in queries:  # ours: normalise + hash + lookup, nothing cached
+            t = time.perf_counter_ns()
+            mem.check_exact(x)
+            ours.append((time.perf_counter_ns() - t) / 1e3)
+        figs[f"exact_p50_us_{n}"] = round(pct(ours, 50), 2)
+        figs[f"exact_p99_us_{n}"] = round(pct(ours, 99), 2)
+        rows.append([f"{n:,}", f"{pct(base, 50):.1f}", f"{pct(ours, 50):.1f}", f"{pct(ours, 99):.1f}"])
+        mem.close()
+    ratio = figs[f"exact_p50_us_{sizes[-1]}"] / figs[f"exact_p50_us_{sizes[0]}"]
+    figs["exact_ratio_largest_smallest"] = round(ratio, 2)
+    return rows, figs
+
+
+def similarity_bench(root: Path, sizes: list[int], q: int) -> tuple[list, dict]:
+    rows, figs = [], {}
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        s = Settings(data_dir=root / f"sim{n}", _env_file=None)
+        mem = PersistentFailureMemory(s)
+        vecs = rng.normal(size=(n, 384)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        for i in range(0, n, 5000):
+            ids = [f"v{j}" for j in range(i, min(n, i + 5000))]
+            mem.index.add(ids, vecs[i:i + 5000], ids)
+        queries = [f"docker compose up service{i} --build" for i in range(q)]
+        mem.embedder.embed(["warm up"])
+        mem.index.query(vecs[0], 3)
+        ours, base = [], []
+        for x in queries:
+            t = time.perf_counter()
+            v = mem.embedder.embed([normalize(x)])[0]
+            mem.index.query(v, 3)
+            ours.append((time.perf_counter() - t) * 1e3)
+            t = time.perf_counter()
+            sims = vecs @ v
+            np.argpartition(-sims, 3)[:3]
+            base.append((time.perf_counter() - t) * 1e3 + 0.0)
+        figs[f"similarity_p50_ms_{n}"] = round(pct(ours, 50), 2)
+        figs[f"similarity_p99_ms_{n}"] = round(pct(ours, 99), 2)
+        rows.append([f"{n:,}", f"{pct(base, 50):.2f}", f"{pct(ours, 50):.2f}", f"{pct(ours, 99):.2f}",
+                     "ok" if pct(ours, 99) <= 10 else "MISSED"])
+        mem.close()
+    return rows, figs
+
+
+def record_bench(root: Path, n: int) -> tuple[list, dict]:
+    s = Settings(data_dir=root / "rec", _env_file=None)
+    mem = PersistentFailureMemory(s)
+    mem.embedder.embed(["warm up"])
+    t = time.perf_counter()
+    for i in range(n):
+        mem.record(FailureRecord(action=f"make target{i} VERBOSE=1", error="exit 2", lesson="x"))
+    rate = n / (time.perf_counter() - t)
+    mem.close()
+    size = sum(f.stat().st_size for f in (root / "rec").rglob("*") if f.is_file())
+    t = time.perf_counter()
+    again = PersistentFailureMemory(s)
+    again.check_exact("make target1 VERBOSE=1")
+    reopen_exact = (time.perf_counter() - t) * 1e3
+    t = time.perf_counter()
+    again.check("make target1 VERBOSE=1")
+    first_sim = (time.perf_counter() - t) * 1e3
+    again.close()
+    rows = [["record (redact, upsert, embed, index)", f"{rate:.0f}/s"],
+            ["store size on disk", f"{size / n / 1024:.1f} KiB/record ({n} records)"],
+            ["reopen + first exact check", f"{reopen_exact:.1f} ms"],
+            ["first similarity check after reopen (loads model + Chroma)", f"{first_sim:.0f} ms"]]
+    return rows, {"record_per_s": round(rate), "bytes_per_record": round(size / n),
+                  "reopen_exact_ms": round(reopen_exact, 1), "first_similarity_ms": round(first_sim)}
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
+    exact_sizes = [1_000, 10_000] if args.quick else [1_000, 100_000, 1_000_000]
+    sim_sizes = [2_000] if args.quick else [10_000, 100_000]
+    q = 300 if args.quick else 3000
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        rows, figs = exact_bench(root, exact_sizes, q)
+        table("exact-hash check incl. normalisation (us)",
+              ["stored", "baseline: bare lookup p50", "check p50", "check p99"], rows)
+        ok_exact = figs[f"exact_p50_us_{exact_sizes[-1]}"] <= 10 and figs[
+            "exact_ratio_largest_smallest"] <= 1.5
+        print(f"largest/smallest p50 ratio {figs['exact_ratio_largest_smallest']} (target <= 1.5); "
+              f"target p50 <= 10 us: {'ok' if ok_exact else 'MISSED'}")
+        srows, sfigs = similarity_bench(root, sim_sizes, 100 if args.quick else 500)
+        table("similarity check incl. query embedding (ms)",
+              ["stored", "baseline: numpy brute force p50 (no embedding)", "check p50", "check p99",
+               "p99 <= 10 ms"], srows)
+        rrows, rfigs = record_bench(root, 200 if args.quick else 2000)
+        table("record, size, reopen", ["measure", "value"], rrows)
+    emit("memory_bench", {**figs, **sfigs, **rfigs, "cores": os.cpu_count()})
+
+
+if __name__ == "__main__":
+    main()
