@@ -25,6 +25,7 @@ from _common import emit, table  # noqa: E402
 from task_orchestrator.memory.embeddings import MiniLMEmbedder  # noqa: E402
 from task_orchestrator.memory.normalize import normalize  # noqa: E402
 from task_orchestrator.memory.risk import RuleRiskAssessor  # noqa: E402
+from task_orchestrator.memory.similarity import HUB_K, HUB_WEIGHT  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
 KEYWORD_BASELINE = re.compile(r"rm\s+-rf|sudo|chmod|curl|wget|\bdd\b|mkfs|kill|shred|\|\s*sh\b")
@@ -34,14 +35,24 @@ def _load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def recall_at_fpr(stored, positives, negatives, embed) -> list[float]:
+def recall_at_fpr(stored, positives, negatives, embed, *, hub_corrected=False):
+    """Recall at 1% and 5% false blocks, and the distance thresholds that give those rates."""
     s, p, n = embed(stored), embed([q for q, _ in positives]), embed(negatives)
     sp, sn = p @ s.T, n @ s.T
-    best, psim, nsim = sp.argmax(1), sp.max(1), sn.max(1)
+    if hub_corrected:  # the memory's scoring: CSLS, see memory/similarity.py
+        ss = s @ s.T
+        np.fill_diagonal(ss, -np.inf)
+        r_s = np.sort(ss, 1)[:, -HUB_K:].mean(1)
+        r_p = np.sort(sp, 1)[:, -HUB_K:].mean(1)
+        r_n = np.sort(sn, 1)[:, -HUB_K:].mean(1)
+        dp = 1 - sp + HUB_WEIGHT * (r_p[:, None] + r_s[None, :])
+        dn = 1 - sn + HUB_WEIGHT * (r_n[:, None] + r_s[None, :])
+    else:
+        dp, dn = 1 - sp, 1 - sn
+    best, pdist, ndist = dp.argmin(1), dp.min(1), dn.min(1)
     right = np.array([best[j] == g for j, (_, g) in enumerate(positives)])
-    thresholds = [float(np.quantile(nsim, 1 - f)) for f in (0.01, 0.05)]
-    recall_at_fpr.thresholds = [round(1 - t, 3) for t in thresholds]  # as cosine distances
-    return [float(np.mean(right & (psim > t))) for t in thresholds]
+    thresholds = [float(np.quantile(ndist, f)) for f in (0.01, 0.05)]
+    return [float(np.mean(right & (pdist < t))) for t in thresholds], thresholds
 
 
 def main() -> None:
@@ -82,10 +93,12 @@ def main() -> None:
     ):
         stored = [g[0] for g in groups]
         pos = [(q, i) for i, g in enumerate(groups) for q in g[1:]]
-        base = recall_at_fpr(stored, pos, neg, embed)
-        ours = recall_at_fpr(stored, pos, neg, lambda xs, k=kind: embed([normalize(x, k) for x in xs]))
+        base, _ = recall_at_fpr(stored, pos, neg, embed)
+        ours, thr = recall_at_fpr(stored, pos, neg,
+                                  lambda xs, k=kind: embed([normalize(x, k) for x in xs]),
+                                  hub_corrected=True)
         key = name.replace(" ", "_")
-        figures[f"{key}_distance_at_1pct_5pct"] = recall_at_fpr.thresholds
+        figures[f"{key}_distance_at_1pct_5pct"] = [round(t, 3) for t in thr]
         figures.update({f"{key}_baseline_r1": round(base[0], 3), f"{key}_baseline_r5": round(base[1], 3),
                         f"{key}_r1": round(ours[0], 3), f"{key}_r5": round(ours[1], 3)})
         rows.append([name, len(pos), len(neg), f"{base[0]:.2f} / {base[1]:.2f}",

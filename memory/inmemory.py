@@ -12,6 +12,7 @@ from .base import ActionKind, FailureMemory, FailureRecord, Match
 from .embeddings import Embedder
 from .normalize import normalize, signature
 from .redact import redact
+from .similarity import HUB_K, adjusted_distance, hubness
 
 __all__ = ["InMemoryFailureMemory", "prepare_record"]
 
@@ -37,6 +38,7 @@ class InMemoryFailureMemory(FailureMemory):
         self._by_sig: dict[str, FailureRecord] = {}
         self._by_id: dict[str, FailureRecord] = {}
         self._vectors: dict[str, np.ndarray] = {}
+        self._hubs: dict[str, float] = {}
         self._outcomes: dict[str, list[int]] = {}
         self._lock = threading.Lock()
 
@@ -57,6 +59,8 @@ class InMemoryFailureMemory(FailureMemory):
         if self.embedder is not None:
             vec = self.embedder.embed([normalize(rec.action, rec.action_kind)])[0]
             with self._lock:
+                sims = [float(v @ vec) for v in self._vectors.values()]
+                self._hubs[rec.id] = hubness(sims)
                 self._vectors[rec.id] = vec
         return rec.model_copy()
 
@@ -72,13 +76,16 @@ class InMemoryFailureMemory(FailureMemory):
         if mat is None or self.embedder is None:
             return out
         q = self.embedder.embed([normalize(action, action_kind)])[0]
-        dist = 1.0 - mat @ q
-        for j in np.argsort(dist)[:k]:
-            rec = self._by_id.get(ids[j])
-            if rec is None or (hit is not None and rec.id == hit.id):
-                continue
-            out.append(Match(record=rec.model_copy(), distance=float(max(0.0, dist[j])),
-                             exact=False))
+        sims = mat @ q
+        order = [j for j in np.argsort(-sims)[: max(k, HUB_K) + 1]
+                 if not (hit is not None and ids[j] == hit.id)]
+        r_query = hubness(float(sims[j]) for j in order)
+        scored = sorted((adjusted_distance(float(sims[j]), r_query, self._hubs.get(ids[j], 0.0)),
+                         ids[j]) for j in order)[:k]
+        for dist, rid in scored:
+            rec = self._by_id.get(rid)
+            if rec is not None:
+                out.append(Match(record=rec.model_copy(), distance=dist, exact=False))
         return out
 
     def record_outcome(self, action: str, *, ok: bool, action_kind: ActionKind = "command") -> None:
@@ -106,6 +113,7 @@ class InMemoryFailureMemory(FailureMemory):
                 return False
             self._by_sig.pop(rec.signature, None)
             self._vectors.pop(record_id, None)
+            self._hubs.pop(record_id, None)
             return True
 
     def count(self) -> int:

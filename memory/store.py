@@ -27,6 +27,7 @@ from .base import ActionKind, FailureMemory, FailureRecord, Match
 from .embeddings import Embedder, make_embedder
 from .inmemory import prepare_record
 from .normalize import normalize, signature
+from .similarity import HUB_K, adjusted_distance, hubness
 
 __all__ = ["ChromaIndex", "PersistentFailureMemory", "SqliteFailureStore"]
 
@@ -233,17 +234,42 @@ class ChromaIndex:
             COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
 
-    def add(self, ids: list[str], vectors, sigs: list[str]) -> None:
+    def add(self, ids: list[str], vectors, sigs: list[str], hubs: list[float]) -> None:
         self.collection.upsert(ids=ids, embeddings=vectors,
-                               metadatas=[{"signature": s} for s in sigs])
+                               metadatas=[{"signature": s, "hub": float(h)}
+                                          for s, h in zip(sigs, hubs, strict=True)])
 
-    def query(self, vector, k: int) -> list[tuple[str, float]]:
+    def query(self, vector, k: int) -> list[tuple[str, float, float]]:
+        """[(id, cosine similarity, stored hubness)] of the ``k`` nearest."""
+        return self.query_many([vector], k)[0]
+
+    def query_many(self, vectors, k: int) -> list[list[tuple[str, float, float]]]:
         n = self.collection.count()
         if n == 0:
-            return []
-        res = self.collection.query(query_embeddings=[vector], n_results=min(k, n),
-                                    include=["distances"])
-        return list(zip(res["ids"][0], res["distances"][0], strict=True))
+            return [[] for _ in vectors]
+        res = self.collection.query(query_embeddings=list(vectors), n_results=min(k, n),
+                                    include=["distances", "metadatas"])
+        return [
+            [(i, 1.0 - float(d), float((m or {}).get("hub", 0.0)))
+             for i, d, m in zip(ids, dists, metas, strict=True)]
+            for ids, dists, metas in zip(res["ids"], res["distances"], res["metadatas"],
+                                         strict=True)
+        ]
+
+    def refresh_hubness(self, batch: int = 500) -> None:
+        """Recompute every stored item's hubness against the whole collection."""
+        offset = 0
+        while True:
+            page = self.collection.get(include=["embeddings", "metadatas"], limit=batch,
+                                       offset=offset)
+            if not page["ids"]:
+                return
+            hits = self.query_many(page["embeddings"], HUB_K + 1)
+            metas = []
+            for rid, meta, row in zip(page["ids"], page["metadatas"], hits, strict=True):
+                metas.append({**(meta or {}), "hub": hubness(s for i, s, _ in row if i != rid)})
+            self.collection.update(ids=page["ids"], metadatas=metas)
+            offset += len(page["ids"])
 
     def delete(self, ids: list[str]) -> None:
         if ids:
@@ -296,7 +322,8 @@ class PersistentFailureMemory(FailureMemory):
 
     def _embed(self, recs: list[FailureRecord]) -> None:
         vecs = self.embedder.embed([normalize(r.action, r.action_kind) for r in recs])
-        self.index.add([r.id for r in recs], vecs, [r.signature for r in recs])
+        hubs = [hubness(s for _, s, _ in row) for row in self.index.query_many(vecs, HUB_K)]
+        self.index.add([r.id for r in recs], vecs, [r.signature for r in recs], hubs)
         self.store.mark_embedded([r.id for r in recs])
 
     def reembed_missing(self) -> int:
@@ -313,13 +340,15 @@ class PersistentFailureMemory(FailureMemory):
 
     def check(self, action: str, *, action_kind: ActionKind = "command", k: int = 3) -> list[Match]:
         exact = self.check_exact(action, action_kind=action_kind)
+        hits = self.index.query(self._vec(action, action_kind), max(k, HUB_K) + 1)
+        if exact:
+            hits = [h for h in hits if h[0] != exact.record.id]
+        r_query = hubness(s for _, s, _ in hits)
+        scored = sorted((adjusted_distance(s, r_query, hub), rid) for rid, s, hub in hits)[:k]
+        recs = self.store.get_many([rid for _, rid in scored])
         out = [exact] if exact else []
-        hits = self.index.query(self._vec(action, action_kind), k + len(out))
-        recs = self.store.get_many([i for i, _ in hits])
-        for rid, dist in hits:
-            if rid in recs and not (exact and rid == exact.record.id):
-                out.append(Match(record=recs[rid], distance=max(0.0, float(dist)), exact=False))
-        return out[: k + (1 if exact else 0)]
+        out += [Match(record=recs[rid], distance=d, exact=False) for d, rid in scored if rid in recs]
+        return out
 
     def search(self, text: str, *, action_kind: ActionKind = "command", k: int = 5) -> list[Match]:
         return [m for m in self.check(text, action_kind=action_kind, k=k)]
@@ -354,6 +383,7 @@ class PersistentFailureMemory(FailureMemory):
         if ids:
             self.store.delete(ids)
             self.index.delete(ids)
+        self.index.refresh_hubness()
         return len(ids)
 
     # -- export / import ------------------------------------------------------------------

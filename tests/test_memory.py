@@ -88,9 +88,10 @@ def test_similar_failure_is_found_unrelated_is_far(mem):
     mem.record(FailureRecord(action="git push --force origin main", error="rejected"))
     near = mem.check("git push -f origin main")
     assert not near[0].exact and near[0].record.action == "git push --force origin main"
-    assert near[0].distance < 0.2
+    defaults = Settings(_env_file=None)
+    assert near[0].distance <= defaults.similarity_deny_distance
     far = mem.check("echo hello world")
-    assert all(m.distance > 0.3 for m in far)
+    assert all(m.distance > defaults.similarity_ask_distance for m in far)
 
 
 def test_forget_removes_exact_and_similar(mem):
