@@ -11,7 +11,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import logging
 import threading
 import time
 import uuid
@@ -32,6 +35,7 @@ from .similarity import HUB_K, adjusted_distance, hubness
 __all__ = ["ChromaIndex", "PersistentFailureMemory", "SqliteFailureStore"]
 
 COLLECTION = "task_orchestrator_failures"
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS failures (
@@ -216,6 +220,12 @@ class ChromaIndex:
     def __init__(self, *, path: Path | None = None, url: str | None = None) -> None:
         import chromadb
 
+        # Embedded Chroma is not safe for several processes at once: serialise them.
+        self._lockfile = None
+        if not url and path is not None:
+            path.mkdir(parents=True, exist_ok=True)
+            self._lockfile = open(path / ".task-orchestrator.lock", "a+")  # noqa: SIM115
+
         settings = chromadb.Settings(anonymized_telemetry=False)
         if url:
             u = urlparse(url)
@@ -233,6 +243,17 @@ class ChromaIndex:
         self.collection = self.client.get_or_create_collection(
             COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
+
+    @contextlib.contextmanager
+    def locked(self):
+        if self._lockfile is None:
+            yield
+            return
+        fcntl.flock(self._lockfile, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lockfile, fcntl.LOCK_UN)
 
     def add(self, ids: list[str], vectors, sigs: list[str], hubs: list[float]) -> None:
         self.collection.upsert(ids=ids, embeddings=vectors,
@@ -314,7 +335,10 @@ class PersistentFailureMemory(FailureMemory):
     def record(self, failure: FailureRecord) -> FailureRecord:
         rec, created = self.store.upsert(prepare_record(failure))
         if created:
-            self._embed([rec])
+            try:
+                self._embed([rec])
+            except Exception as exc:  # the row is safe in SQLite; reembed_missing() retries
+                log.warning("failure %s stored but not embedded yet: %s", rec.id, exc)
             self._since_prune += 1
             if self._since_prune >= 100 or self.store.count() > self.settings.memory_cap:
                 self.prune()
@@ -322,8 +346,10 @@ class PersistentFailureMemory(FailureMemory):
 
     def _embed(self, recs: list[FailureRecord]) -> None:
         vecs = self.embedder.embed([normalize(r.action, r.action_kind) for r in recs])
-        hubs = [hubness(s for _, s, _ in row) for row in self.index.query_many(vecs, HUB_K)]
-        self.index.add([r.id for r in recs], vecs, [r.signature for r in recs], hubs)
+        index = self.index
+        with index.locked():
+            hubs = [hubness(s for _, s, _ in row) for row in index.query_many(vecs, HUB_K)]
+            index.add([r.id for r in recs], vecs, [r.signature for r in recs], hubs)
         self.store.mark_embedded([r.id for r in recs])
 
     def reembed_missing(self) -> int:
@@ -340,7 +366,10 @@ class PersistentFailureMemory(FailureMemory):
 
     def check(self, action: str, *, action_kind: ActionKind = "command", k: int = 3) -> list[Match]:
         exact = self.check_exact(action, action_kind=action_kind)
-        hits = self.index.query(self._vec(action, action_kind), max(k, HUB_K) + 1)
+        vec = self._vec(action, action_kind)
+        index = self.index
+        with index.locked():
+            hits = index.query(vec, max(k, HUB_K) + 1)
         if exact:
             hits = [h for h in hits if h[0] != exact.record.id]
         r_query = hubness(s for _, s, _ in hits)
@@ -368,7 +397,8 @@ class PersistentFailureMemory(FailureMemory):
     def forget(self, record_id: str) -> bool:
         if not self.store.delete([record_id]):
             return False
-        self.index.delete([record_id])
+        with self.index.locked():
+            self.index.delete([record_id])
         return True
 
     def count(self) -> int:
@@ -382,8 +412,9 @@ class PersistentFailureMemory(FailureMemory):
         ids = self.store.eviction_candidates(keep=s.memory_cap, older_than=older)
         if ids:
             self.store.delete(ids)
+        with self.index.locked():
             self.index.delete(ids)
-        self.index.refresh_hubness()
+            self.index.refresh_hubness()
         return len(ids)
 
     # -- export / import ------------------------------------------------------------------

@@ -186,6 +186,8 @@ def test_concurrent_processes_lose_nothing(tmp_path):
     recs = m.list(limit=1000)
     assert len(recs) == 50 and sum(r.count for r in recs) == 400
     assert sum(m.outcomes(f"job {i} failed")[0] for i in range(50)) == 400
+    m.reembed_missing()  # anything a crashed/contended writer left unembedded
+    assert m.index.count() == 50
 
 
 def test_normalisation_rules():
