@@ -31,7 +31,8 @@ def verify(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
             VerifyInput(
                 output=state.get("output"), task=state.get("task", ""), action=action,
                 evidence=state.get("evidence") or {}, output_schema=ctx.output_schema,
-                settings=ctx.settings,
+                settings=ctx.settings, router=ctx.router,
+                task_id=state.get("task_id", ""),
             ),
         )
     blocking = [f for f in findings if f.blocking]

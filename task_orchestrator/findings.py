@@ -19,6 +19,8 @@ class Finding(BaseModel):
     message: str
     evidence: str = ""
     suggestion: str = ""
+    #: A stable machine-readable kind, e.g. "tests_failed" (optional).
+    code: str = ""
 
     @property
     def blocking(self) -> bool:

@@ -93,7 +93,12 @@ class Settings(BaseSettings):
     similarity_ask_distance: float = Field(default=0.40, ge=0, le=3)
 
     # --- verification / reflection -----------------------------------------------
-    verifiers: list[str] = Field(default_factory=lambda: ["non_empty", "schema"])
+    verifiers: list[str] = Field(default_factory=lambda: [
+        "non_empty", "schema", "paths", "test_claims", "code", "completeness"])
+    test_command: str | None = Field(
+        default=None, description="Run to back a 'tests pass' claim when no output is given.")
+    test_timeout_s: float = Field(default=300.0, gt=0)
+    judge_rubric: str | None = Field(default=None, description="Rubric for the llm_judge verifier.")
     max_attempts: int = Field(default=3, ge=1, le=20)
     reflection: Literal["template", "llm"] = "template"
 

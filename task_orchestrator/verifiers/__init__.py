@@ -43,6 +43,9 @@ class VerifyInput:
     output_schema: type[BaseModel] | None = None
     workspace_override: Path | None = None
     settings: Any = None
+    #: The provider router (for the LLM judge); None outside a task.
+    router: Any = None
+    task_id: str = ""
 
     @property
     def workspace(self) -> Path:
@@ -104,7 +107,7 @@ def _load_entry_points() -> None:
 
 
 def available() -> list[str]:
-    from . import builtin  # noqa: F401 - registers the built-ins
+    from . import builtin, judge, semantic, transcript  # noqa: F401 - registers the built-ins
 
     _load_entry_points()
     return sorted(_REGISTRY)
