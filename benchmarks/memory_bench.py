@@ -83,7 +83,7 @@ def similarity_bench(root: Path, sizes: list[int], q: int) -> tuple[list, dict]:
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         for i in range(0, n, 5000):
             ids = [f"v{j}" for j in range(i, min(n, i + 5000))]
-            mem.index.add(ids, vecs[i:i + 5000], ids)
+            mem.index.add(ids, vecs[i:i + 5000], ids, [0.5] * len(ids))
         queries = [f"docker compose up service{i} --build" for i in range(q)]
         mem.embedder.embed(["warm up"])
         mem.index.query(vecs[0], 3)

@@ -34,28 +34,36 @@ from .redact import redact
 __all__ = ["normalize", "normalize_tool_call", "signature"]
 
 _WS = re.compile(r"\s+")
-_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
-_ISO_TS = re.compile(
-    r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
+# One pass over the text; at each position the first alternative that matches wins, in the
+# order of the rules above.
+_VARYING = re.compile(
+    r"(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)"
+    r"|(?P<ts>\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
+    r"|(?<![\w.])1\d{9}(?:\d{3})?(?![\w.]))"
+    r"|(?P<tmp>(?:/private)?/var/folders/[^\s'\"]*|/(?:var/)?tmp/[^\s'\"]*|\$\{?TMPDIR\}?/[^\s'\"]*)"
+    r"|(?P<hex>\b[0-9a-fA-F]{8,}\b)"
+    r"|(?P<line>\b[Ll]ine\s+\d+\b)"
 )
-_EPOCH = re.compile(r"(?<![\w.])1\d{9}(?:\d{3})?(?![\w.])")
-_TMP = re.compile(
-    r"(?:/private)?/var/folders/[^\s'\"]*|/(?:var/)?tmp/[^\s'\"]*|\$\{?TMPDIR\}?/[^\s'\"]*"
-)
-_HEX = re.compile(r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b")
 _FILE_LINE = re.compile(r"(\.\w{1,8}):\d+(?::\d+)?\b")
-_LINE_WORD = re.compile(r"\b(line)\s+\d+\b", re.IGNORECASE)
+_TOKENS = {"uuid": "<UUID>", "ts": "<TS>", "tmp": "<TMP>", "hex": "<HEX>"}
+
+
+def _replace(m: re.Match[str]) -> str:
+    kind = m.lastgroup
+    if kind == "line":
+        return m.group(0).split()[0] + " <N>"
+    if kind == "hex":
+        token = m.group(0)
+        # an id mixes digits and letters; a plain number or word stays as it is
+        if token.isdigit() or token.isalpha():
+            return token
+    return _TOKENS[kind]  # type: ignore[index]
 
 
 def _common(text: str) -> str:
     text = redact(text)
-    text = _UUID.sub("<UUID>", text)
-    text = _ISO_TS.sub("<TS>", text)
-    text = _EPOCH.sub("<TS>", text)
-    text = _TMP.sub("<TMP>", text)
-    text = _HEX.sub("<HEX>", text)
+    text = _VARYING.sub(_replace, text)
     text = _FILE_LINE.sub(r"\1:<N>", text)
-    text = _LINE_WORD.sub(r"\1 <N>", text)
     return _WS.sub(" ", text).strip()
 
 
