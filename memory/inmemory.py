@@ -10,8 +10,8 @@ import numpy as np
 
 from .base import ActionKind, FailureMemory, FailureRecord, Match
 from .embeddings import Embedder
+from ._table import prepare
 from .normalize import normalize, signature
-from .redact import redact
 from .similarity import HUB_K, adjusted_distance, hubness
 
 __all__ = ["InMemoryFailureMemory", "prepare_record"]
@@ -19,17 +19,8 @@ __all__ = ["InMemoryFailureMemory", "prepare_record"]
 
 def prepare_record(failure: FailureRecord) -> FailureRecord:
     """Redact secrets, trim the error, and compute the signature of a new record."""
-    error = redact(failure.error)
-    if len(error) > 4000:
-        error = error[:1000] + "\n...[trimmed]...\n" + error[-2900:]
-    return failure.model_copy(
-        update={
-            "action": redact(failure.action),
-            "error": error,
-            "lesson": redact(failure.lesson)[:2000],
-            "signature": signature(failure.action, failure.action_kind),
-        }
-    )
+    row = prepare(failure.action, failure.action_kind, error=failure.error, lesson=failure.lesson)
+    return failure.model_copy(update=row)
 
 
 class InMemoryFailureMemory(FailureMemory):

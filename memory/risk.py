@@ -1,201 +1,15 @@
 """Risk assessment of an action: rules for dangerous operations + learned failure rates.
 
-O(1) on the hot path: a fixed list of compiled patterns over the normalised
-command, plus one keyed lookup of the action signature's outcome counts.
+O(1) on the hot path: a fixed list of compiled patterns (``_rules.py``) plus one keyed
+lookup of the action signature's outcome counts.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
-from ..settings import RISK_ORDER
+from ._rules import RULES, Rule, combine, rule_level
 from .base import ActionKind, FailureMemory, RiskAssessment, RiskAssessor
 
 __all__ = ["RULES", "RuleRiskAssessor"]
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    level: str
-    pattern: re.Pattern[str]
-
-
-def _r(name: str, level: str, pattern: str) -> Rule:
-    return Rule(name, level, re.compile(pattern, re.IGNORECASE | re.MULTILINE))
-
-
-# Paths that hold credentials or secrets.
-_CRED = (r"(?:\.ssh/(?:id_\w+|authorized_keys|known_hosts)|/etc/(?:shadow|gshadow|sudoers)|"
-         r"\.aws/credentials|\.config/gcloud|\.kube/config|\.docker/config\.json|\.netrc|\.pgpass|"
-         r"\.git-credentials|keychain|Login Data|Cookies|\.gnupg|id_rsa|id_ed25519|\.pem\b|"
-         r"\.\w*sh_history|~/\.history|/etc/passwd|private[_-]?key|/proc/[^/\s]+/(?:mem|maps|environ))")
-_REMOTE = r"(?:\S+@[\w.-]+:|(?:https?|ftp)://)"
-_START = r"(?:^|[;&|({`]\s*|\$\(\s*|\bthen\s+|\bdo\s+|\belse\s+)"
-
-RULES: list[Rule] = [
-    # -- destruction ----------------------------------------------------------------------
-    _r("recursive delete of a root, home or workspace", "critical",
-       r"\brm\s+(?:-[a-z-]+\s+)*(?:-[a-z]*r[a-z]*f|-[a-z]*f[a-z]*r|-r\s+-f|-f\s+-r|--recursive)"
-       r"[a-z]*\s+(?:--no-preserve-root\s+)?(?:/|~/?|\$HOME/?|\.|\*|/\*|\./\*|~/\*)(?=\s|$|;|&|\|)"),
-    _r("recursive delete", "high", r"\brm\s+(?:-[a-z-]+\s+)*-[a-z]*r|\brm\s+--recursive"),
-    _r("disk or partition tool", "critical",
-       r"\b(?:mkfs(?:\.\w+)?|wipefs|fdisk|sfdisk|parted|gdisk|diskutil\s+(?:erase|partition)\w*)\b"
-       r"|\bdd\b[^|;&]*\bof=/dev/|>\s*/dev/(?:sd|nvme|hd|disk)\w*"),
-    _r("secure delete / shred", "high", r"\b(?:shred|srm)\b"),
-    _r("fork bomb", "critical", r":\(\)\s*\{\s*:\s*\|\s*:"),
-    _r("shutdown or reboot", "high", r"\b(?:shutdown|reboot|halt|poweroff|init\s+[06])\b"),
-    _r("kills processes", "medium", r"\b(?:kill|pkill|killall)\b"),
-    # -- version control / databases ---------------------------------------------------------
-    _r("force push", "high", r"\bgit\s+push\b[^;&|]*(?:\s-f\b|--force|\+\w)"),
-    _r("history rewrite", "high",
-       r"\bgit\s+(?:reset\s+--hard|clean\s+-[a-z]*f|filter-branch|filter-repo|rebase\b|"
-       r"update-ref\s+-d|reflog\s+expire|branch\s+-D|checkout\s+--\s+\.)"),
-    _r("production database statement", "critical",
-       r"\b(?:drop\s+(?:database|table|schema)|truncate\s+table|delete\s+from)\b.*\bprod(?:uction)?\b"
-       r"|\bprod(?:uction)?\b.*\b(?:drop\s+(?:database|table|schema)|truncate\s+table)\b"),
-    _r("destructive database statement", "high",
-       r"\b(?:drop\s+(?:database|table|schema)|truncate\s+table|delete\s+from\s+\w+\s*(?:;|$|\"|'))"),
-    # -- network into a shell, remote execution, exfiltration -----------------------------------
-    _r("pipes from the network into a shell", "critical",
-       r"\b(?:curl|wget|fetch)\b[^|;]*\|\s*(?:sudo\s+)?(?:ba|z|k|da)?sh\b"
-       r"|\b(?:ba|z)?sh\s+<\(\s*(?:curl|wget)|\b(?:ba|z)?sh\s+-c\s+[\"']?\$\((?:curl|wget)"),
-    _r("decodes and executes", "high",
-       r"(?:base64\s+(?:-d|--decode|-D)|xxd\s+-r|openssl\s+enc\s+-d)[^;]*\|\s*(?:ba|z)?sh\b"
-       r"|\beval\s+[\"']?\$\(.*(?:base64|xxd|openssl)"),
-    _r("decodes an obfuscated payload", "high",
-       r"\|\s*(?:base64\s+(?:-d|--decode|-D)|xxd\s+-r|b64decode)\b"),
-    _r("sends files to a remote host", "high",
-       r"\bcurl\b[^;|]*(?:\s-F\s|--form\b|\s-T\s|--upload-file|--data(?:-binary)?\s+@|\s-d\s+@)"
-       r"|\bwget\b[^;|]*--post-(?:file|data)|\bcurl\b[^;|]*(?:-X\s*POST|--request\s+POST)"),
-    _r("copies to or from a remote host", "high",
-       rf"\b(?:scp|sftp|rsync)\b[^;|]*{_REMOTE}"),
-    _r("raw network connection or listener", "high",
-       r"\b(?:nc|ncat|netcat|socat|telnet)\b\s+(?:-[a-z]+\s+)*[\w.-]+|/dev/(?:tcp|udp)/"
-       r"|\bhttp\.server\b|\bpty\.spawn\b|\bsocket\.socket\b"),
-    _r("proxy or anonymising network change", "high",
-       r"\b(?:networksetup\s+-set\w*proxy|tor\b|proxychains|iptables\s+-t\s+nat)|"
-       r"\b(?:http|https|all|ftp)_proxy="),
-    _r("remote shell with a password", "high", r"\bsshpass\b|\bssh\b[^;|]*\s-R\s"),
-    # -- credentials -----------------------------------------------------------------------------
-    _r("reads or sends credentials", "critical",
-       rf"{_CRED}[^;&|]*\|\s*(?:curl|wget|nc|ncat|scp)|\b(?:curl|wget|scp|nc)\b[^;]*{_CRED}"),
-    _r("accesses credential stores", "high",
-       rf"\b(?:cat|less|more|head|tail|cp|scp|tar|zip|strings|grep|base64|xxd|sqlite3|openssl|"
-       rf"logger|dd)\b"
-       rf"[^;&|]*{_CRED}|\bsecurity\s+(?:dump-keychain|find-\w+-password|find-certificate|"
-       rf"export)|\b(?:mimipenguin|lazagne|laZagne|unshadow|john|hashcat|hydra)\b"
-       rf"|\bgcloud\s+iam\s+service-accounts\s+keys|\baws\s+(?:iam|sts|secretsmanager|ssm\s+get)"),
-    # -- hiding tracks, impairing defences ----------------------------------------------------------
-    _r("tampers with shell history", "high",
-       r"\bhistory\s+-[cwd]|\bset\s+\+o\s+history|HIST(?:FILE|SIZE|FILESIZE|CONTROL)=|"
-       r"unset\s+HIST|>\s*~?[\w/$]*\.(?:bash|zsh|sh)_history|\.(?:bash|zsh)_history\s*$"
-       r"|ln\s+-\w*s\w*\s+/dev/null\s+\S*history|PROMPT_COMMAND="),
-    _r("clears or disables logs/auditing", "high",
-       r">\s*/var/(?:log|spool/mail)/|/dev/null\s*>\s*/var/log|\b(?:rm|unlink|truncate|shred)\b"
-       r"[^;]*/var/log/|\bauditctl\s+-[DeW]|\bufw\s+logging\s+off|/var/log/[wbu]tmp|"
-       r"\bjournalctl\s+--(?:vacuum|rotate)|systemd-journald|\blogging\s+logs\s+delete|"
-       r"\bcloudtrail\b|\bunified\s+log\b|\blog\s+erase"),
-    _r("disables a security control", "high",
-       r"\b(?:systemctl|service)\s+(?:stop|disable|mask)\s+\S*(?:ufw|firewalld|iptables|auditd|"
-       r"apparmor|selinux|journald|rsyslog|syslog|falcon|osquery|clamav)|\bsetenforce\s+0|"
-       r"\b(?:iptables|ip6tables)\s+-[FX]|\bufw\s+disable|\bspctl\s+--master-disable|"
-       r"\bcsrutil\s+disable|\bsysctl\s+-w\s+kernel\.|\bdefaults\s+write\b[^;]*(?:alf|firewall|"
-       r"gatekeeper|LoginHook|LogoutHook)|xattr\s+-[dr]\w*\s+com\.apple\.quarantine|/etc/ufw/"),
-    _r("timestomps files or the clock", "high",
-       r"\btouch\s+(?:-\w+\s+)*-[a-z]*[td]\s+\d|(?:^|[;&|]\s*)date\s+\d{8,}"),
-    # -- persistence and privilege ------------------------------------------------------------
-    _r("persistence: scheduled task / startup item", "high",
-       r"\bcrontab\s+(?:-\s*$|-r|\S+\s*$|-l\s*\|)|/etc/cron|/var/spool/cron|/etc/rc\.local|"
-       r"/etc/init\.d/|/etc/systemd/|\.config/systemd/|systemctl\s+(?:enable|daemon-reload)|"
-       r"LaunchAgents|LaunchDaemons|launchctl\s+(?:load|submit|bootstrap)|\bat\s+(?:now|\d)|"
-       r"loginwindow|login\s*items?|/etc/(?:profile|bash\.bashrc|zshenv|zprofile)|"
-       r">>?\s*~?[\w/$]*/?\.(?:bashrc|bash_profile|profile|zshrc|zshenv|zprofile|bash_logout)\b|"
-       r"\btrap\b[^;]*\b(?:DEBUG|SIGINT|EXIT)\b|ld\.so\.preload|LD_PRELOAD=|\bemond\b|"
-       r"/etc/update-motd\.d|/etc/xdg/autostart|\bsysrc\b|\bsystemd-run\b"),
-    _r("adds or changes accounts/authentication", "high",
-       r"\b(?:useradd|adduser|usermod|userdel|groupadd|chpasswd|passwd|chsh|visudo|dscl\s+\S+\s+-"
-       r"(?:create|append|passwd|delete)|pw\s+(?:user|group)\w*|ldapadd|ldapmodify|sysadminctl|"
-       r"dseditgroup)\b|"
-       r"/etc/pam\.d|/etc/sudoers|authorized_keys"),
-    _r("escalates privileges", "high",
-       r"\bchmod\s+(?:-\w+\s+)*(?:[ugoa]*\+[rwx]*s|[2467][0-7]{3})\b|\bchown\s+(?:-\w+\s+)*root\b|"
-       r"\bsudo\s+(?:-\w+\s+)*(?:su|-s|-i|sh|bash)\b|\bsu\s+(?:-l?\s+)?\w+|\bsetcap\b|"
-       r"\bmodprobe\b|\binsmod\b|\bkextload\b|\bdocker\s+run\b[^;]*--privileged|"
-       r"\bnsenter\b|\bunshare\b"),
-    _r("runs as root", "medium", r"\bsudo\b|\bdoas\b|\bpkexec\b"),
-    _r("world-writable permissions", "medium", r"\bchmod\s+(?:-\w+\s+)*(?:-R\s+)?(?:0?777|a\+w|o\+w)"),
-    _r("recursive ownership/permission change", "medium", r"\b(?:chmod|chown|chgrp)\s+-\w*R"),
-    # -- execution from untrusted places, collection ----------------------------------------
-    _r("executes a file from a temp or download dir", "high",
-       _START + r"(?:sudo\s+)?(?:(?:ba|z|da)?sh|python\d?|perl|ruby|node|swift|osascript|source|\.)?"
-       r"\s*(?:/tmp|/var/tmp|/dev/shm|\$TMPDIR|/private/tmp|~/Downloads|\$HOME/Downloads)/\S+"),
-    _r("searches for credential files", "high",
-       r"\bfind\b[^;|]*-i?name\s+['\"]?(?:id_rsa|id_ed25519|id_dsa|\.netrc|\.gnupg|\.pgpass|"
-       r"token|credentials?|\*\.pem|\*\.key|\*\.kdbx|\.git-credentials|\.aws|\.ssh)\b"
-       r"|\bfind\b[^;|]*-perm\s+[-/+]?[0-7]?[246]000\b"),
-    _r("queries a cloud metadata/credential endpoint", "high",
-       r"169\.254\.169\.254|metadata\.google\.internal|\bkubectl\s+get\s+secrets?\b|"
-       r"\bsecurity\s+add-trusted-cert\b|\bupdate-ca-certificates\b"),
-    _r("makes a file executable and runs it", "high",
-       r"\bchmod\s+(?:u?\+x|[0-7]*[1357][0-7]{2})\s+(\S+)\s*(?:\n|;|&&)\s*(?:sudo\s+)?"
-       r"(?:(?:ba|z)?sh\s+)?(?:\./)?\1"),
-    _r("interpreter start-up hook", "high",
-       r"getusersitepackages|sitecustomize|usercustomize|\.pth\b|PYTHONSTARTUP=|NODE_OPTIONS="),
-    _r("runs an AppleScript file", "high", r"\bosascript\s+(?!-e)\S+"),
-    _r("reads another process's memory", "high",
-       r"/proc/[^/\s]+/(?:mem|maps)\b|\bgcore\b|\bgdb\b[^;]*\s-p\s|\bptrace\b"),
-    _r("sends data through ssh or DNS", "high",
-       r"\|\s*ssh\b|\bssh\b[^;|]*[\"'][^\"']*\b(?:tar|cat|dd)\b[^\"']*[\"']\s*>"
-       r"|\b(?:dig|nslookup|host)\b[^;]*\$\("),
-    _r("spoofs a password prompt", "high",
-       r"display\s+dialog[^;]*(?:password|passphrase)|\bkeylog"),
-    _r("encrypts or password-protects files", "high",
-       r"\bopenssl\s+(?:enc|des3|aes\S*)\b(?![^;|]*\s-d\b)|\b7z\s+a\b[^;]*\s-p|"
-       r"\bzip\b[^;]*\s(?:-e|-P)\b|\bgpg\b[^;]*\s(?:-c|--symmetric)\b|\bccrypt\b"),
-    _r("enables remote access", "high",
-       r"\bsystemsetup\s+-setremotelogin\s+on|\bkickstart\s+-activate|"
-       r"\bsystemctl\s+(?:start|enable)\s+(?:ssh|sshd|tor|vnc)\b"),
-    _r("container escape or host mount", "high",
-       r"\bdocker\s+run\b[^;]*-v\s+/:/|\bdocker\s+run\b[^;]*--pid[= ]host|"
-       r"\bdocker\s+run\b[^;]*-v\s+/var/run/docker\.sock"),
-    _r("kernel or swap tampering", "high",
-       r"/proc/sys(?:rq-trigger|/kernel/)|\bswapoff\b|\bchkconfig\s+off\b|"
-       r"\b(?:service|systemctl)\s+\S+\s+stop\b[^;]*\n?\s*chkconfig"),
-    _r("tunnels a local service to the internet", "high",
-       r"\b(?:cloudflared\s+tunnel|ngrok|localtunnel|\blt\s+--port|frpc|chisel)\b"),
-    _r("remote execution with inline credentials", "high",
-       r"\b(?:psexec|wmiexec|smbexec|atexec|evil-winrm|crackmapexec|impacket)\S*\b"),
-    _r("spoofs a user agent", "high", r"\bcurl\b[^;|]*\s(?:-A|--user-agent)\s"),
-    _r("cloud instance or launch-template change", "high",
-       r"\baws\s+ec2\s+(?:run-instances|create-launch-template|modify-\S+|create-snapshot|"
-       r"authorize-security-group-\S+)"),
-    _r("cloud storage transfer", "high",
-       r"\baws\s+(?:--[\w-]+\s+)*s3\s+(?:cp|sync|mv|rm)\b|\bgsutil\s+(?:cp|rsync|rm)\b|"
-       r"\baz\s+storage\s+blob\s+(?:upload|download|delete)"),
-    _r("builds and runs native code", "medium", r"\b(?:gcc|g\+\+|clang\+?\+?|cc)\b[^;]*&&\s*\./"),
-    _r("makes a downloaded/temp file executable", "high",
-       r"\bchmod\s+(?:\+x|[0-7]*[1357][0-7]{0,2})\s+(?:/tmp|/var/tmp|/dev/shm|\$TMPDIR|~/Downloads)/"),
-    _r("runs code from an interpreter one-liner with risky modules", "high",
-       r"\b(?:python\d?(?:\.\d+)?|perl|ruby|node|osascript|\$\w*python\w*)\b[^;|]*"
-       r"(?:-c|-e)\s+[\"'][^\"']*(?:base64|exec\(|eval\(|socket|subprocess|os\.system|pty|"
-       r"urllib|requests|ctypes|/etc/passwd|shadow|tell application|do shell script|keystroke)"),
-    _r("captures screen, keystrokes or clipboard", "high",
-       r"\b(?:screencapture|import\s+-window|xwd\s|scrot|gnome-screenshot|pbpaste|xclip\s+-o|"
-       r"xsel\s+-o|xinput\s+(?:test|list)|logkeys|tcpdump|tshark|pcap)\b"),
-    _r("cloud or cluster control-plane change", "high",
-       r"\b(?:aws|gcloud|az)\s+[\w-]+\s+[\w-]*(?:delete|remove|stop|disable|create-access-key|"
-       r"put-bucket-policy|update-trail|create\s+--|set-iam|add-iam|attach-\w*-policy)|"
-       r"\bgcloud\s+(?:compute|iam|logging|projects)\b|\bkubectl\s+(?:delete|exec|run|apply|"
-       r"create|cp|drain)\b|\bstratus\b|\bterraform\s+(?:apply|destroy)"),
-    _r("writes outside the workspace (system paths)", "high",
-       r"(?:>>?|\btee\s+(?:-a\s+)?|\bcp\s+\S+\s+|\bmv\s+\S+\s+|\bsed\s+-i\S*\s+[^;]*\s)"
-       r"(?:/etc/|/usr/(?:local/)?(?:bin|lib|sbin)|/bin/|/sbin/|/lib/|/boot/|/Library/|"
-       r"/System/|~/Library/|\$HOME/Library/)"),
-    _r("hides files or processes", "high",
-       r"\bchflags\s+hidden|\bSetFile\s+-a\s+V|\bmount\s+-o\s+bind\s+\S+\s+/proc/|\bhidepid\b"),
-]
 
 
 class RuleRiskAssessor(RiskAssessor):
@@ -206,19 +20,12 @@ class RuleRiskAssessor(RiskAssessor):
         self.rules = rules if rules is not None else RULES
 
     def assess(self, action: str, *, action_kind: ActionKind = "command") -> RiskAssessment:
-        level, reasons = "low", []
-        for rule in self.rules:
-            if rule.pattern.search(action):
-                reasons.append(rule.name)
-                if RISK_ORDER[rule.level] > RISK_ORDER[level]:
-                    level = rule.level
+        level, reasons = rule_level(action, self.rules)
         failures = successes = 0
         if self.memory is not None:
             try:
                 failures, successes = self.memory.outcomes(action, action_kind=action_kind)
             except Exception:  # statistics are advisory; the rules above still hold
                 failures = successes = 0
-        if failures >= 2 and failures > successes and RISK_ORDER[level] < RISK_ORDER["medium"]:
-            level = "medium"
-            reasons.append(f"failed {failures} of {failures + successes} recorded runs")
+        level, reasons = combine(level, reasons, failures, successes)
         return RiskAssessment(level=level, reasons=reasons, failures=failures, successes=successes)

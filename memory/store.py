@@ -23,196 +23,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .._sqlite import Transaction, connect
 from ..errors import ConfigurationError
 from ..settings import Settings
 from .base import ActionKind, FailureMemory, FailureRecord, Match
 from .embeddings import Embedder, make_embedder
-from .inmemory import prepare_record
+from ._table import SqliteFailureStore, prepare
 from .normalize import normalize, signature
 from .similarity import HUB_K, adjusted_distance, hubness
 
 __all__ = ["ChromaIndex", "PersistentFailureMemory", "SqliteFailureStore"]
 
+
+def _rec(row: dict | None) -> FailureRecord | None:
+    return FailureRecord.model_validate(row) if row else None
+
 COLLECTION = "task_orchestrator_failures"
 log = logging.getLogger(__name__)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS failures (
-    id TEXT PRIMARY KEY,
-    signature TEXT NOT NULL UNIQUE,
-    action TEXT NOT NULL,
-    action_kind TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    error TEXT NOT NULL,
-    lesson TEXT NOT NULL,
-    project TEXT NOT NULL,
-    tags TEXT NOT NULL,
-    first_seen REAL NOT NULL,
-    last_seen REAL NOT NULL,
-    count INTEGER NOT NULL,
-    embedded INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS failures_last_seen ON failures(last_seen);
-CREATE TABLE IF NOT EXISTS outcomes (
-    signature TEXT PRIMARY KEY,
-    failures INTEGER NOT NULL DEFAULT 0,
-    successes INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    ts REAL NOT NULL,
-    event TEXT NOT NULL,       -- recorded | repeated | blocked | asked
-    signature TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
-);
-"""
-
-_COLS = ("id", "signature", "action", "action_kind", "kind", "error", "lesson", "project", "tags",
-         "first_seen", "last_seen", "count")
-
-
-def _row_to_record(row: tuple) -> FailureRecord:
-    data = dict(zip(_COLS, row, strict=True))
-    data["tags"] = json.loads(data["tags"])
-    return FailureRecord.model_validate(data)
-
-
-class SqliteFailureStore:
-    """Records, exact signatures, outcome counts and events in one SQLite file."""
-
-    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
-        self.path = Path(path)
-        self._conn = connect(self.path, readonly=readonly)
-        if not readonly:
-            self._conn.executescript(_SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def upsert(self, rec: FailureRecord, *, count: int = 1) -> tuple[FailureRecord, bool]:
-        """Insert or increment; returns (stored record, created)."""
-        now = rec.last_seen
-        with self._lock, Transaction(self._conn) as c:
-            row = c.execute("SELECT id FROM failures WHERE signature = ?", (rec.signature,)).fetchone()
-            if row is None:
-                rid = rec.id or uuid.uuid4().hex
-                c.execute(
-                    f"INSERT INTO failures ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})",
-                    (rid, rec.signature, rec.action, rec.action_kind, rec.kind, rec.error,
-                     rec.lesson, rec.project, json.dumps(sorted(set(rec.tags))), rec.first_seen,
-                     now, count),
-                )
-                created = True
-            else:
-                rid = row[0]
-                c.execute(
-                    "UPDATE failures SET count = count + ?, last_seen = MAX(last_seen, ?), "
-                    "error = CASE WHEN ? != '' THEN ? ELSE error END, "
-                    "lesson = CASE WHEN ? != '' THEN ? ELSE lesson END WHERE id = ?",
-                    (count, now, rec.error, rec.error, rec.lesson, rec.lesson, rid),
-                )
-                created = False
-            c.execute("INSERT INTO events (ts, event, signature) VALUES (?,?,?)",
-                      (time.time(), "recorded" if created else "repeated", rec.signature))
-            stored = c.execute(f"SELECT {', '.join(_COLS)} FROM failures WHERE id = ?",
-                               (rid,)).fetchone()
-        return _row_to_record(stored), created
-
-    def by_signature(self, sig: str) -> FailureRecord | None:
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {', '.join(_COLS)} FROM failures WHERE signature = ?", (sig,)
-            ).fetchone()
-        return _row_to_record(row) if row else None
-
-    def get(self, record_id: str) -> FailureRecord | None:
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {', '.join(_COLS)} FROM failures WHERE id = ?", (record_id,)
-            ).fetchone()
-        return _row_to_record(row) if row else None
-
-    def get_many(self, ids: list[str]) -> dict[str, FailureRecord]:
-        if not ids:
-            return {}
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {', '.join(_COLS)} FROM failures WHERE id IN "
-                f"({', '.join('?' * len(ids))})", ids
-            ).fetchall()
-        return {r[0]: _row_to_record(r) for r in rows}
-
-    def list(self, *, limit: int = 100, offset: int = 0) -> list[FailureRecord]:
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {', '.join(_COLS)} FROM failures ORDER BY last_seen DESC, id "
-                "LIMIT ? OFFSET ?", (limit, offset)
-            ).fetchall()
-        return [_row_to_record(r) for r in rows]
-
-    def delete(self, ids: Iterable[str]) -> int:
-        ids = list(ids)
-        if not ids:
-            return 0
-        with self._lock, Transaction(self._conn) as c:
-            cur = c.execute(f"DELETE FROM failures WHERE id IN ({', '.join('?' * len(ids))})", ids)
-            return cur.rowcount
-
-    def count(self) -> int:
-        with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM failures").fetchone()[0]
-
-    def eviction_candidates(self, *, keep: int, older_than: float | None) -> list[str]:
-        """Ids beyond the newest ``keep`` (by last_seen), plus any not seen since ``older_than``."""
-        with self._lock:
-            ids = [r[0] for r in self._conn.execute(
-                "SELECT id FROM failures ORDER BY last_seen DESC, count DESC LIMIT -1 OFFSET ?",
-                (keep,))]
-            if older_than is not None:
-                ids += [r[0] for r in self._conn.execute(
-                    "SELECT id FROM failures WHERE last_seen < ?", (older_than,))]
-        return sorted(set(ids))
-
-    def add_outcome(self, sig: str, *, ok: bool) -> None:
-        col = "successes" if ok else "failures"
-        with self._lock, Transaction(self._conn) as c:
-            c.execute(
-                f"INSERT INTO outcomes (signature, {col}) VALUES (?, 1) "
-                f"ON CONFLICT(signature) DO UPDATE SET {col} = {col} + 1", (sig,)
-            )
-
-    def outcomes(self, sig: str) -> tuple[int, int]:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT failures, successes FROM outcomes WHERE signature = ?", (sig,)
-            ).fetchone()
-        return (row[0], row[1]) if row else (0, 0)
-
-    def log_event(self, event: str, sig: str, detail: str = "") -> None:
-        with self._lock, Transaction(self._conn) as c:
-            c.execute("INSERT INTO events (ts, event, signature, detail) VALUES (?,?,?,?)",
-                      (time.time(), event, sig, detail[:500]))
-
-    def events(self, since: float = 0.0) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT ts, event, signature, detail FROM events WHERE ts >= ? ORDER BY id",
-                (since,)).fetchall()
-        return [dict(zip(("ts", "event", "signature", "detail"), r, strict=True)) for r in rows]
-
-    def mark_embedded(self, ids: list[str]) -> None:
-        with self._lock, Transaction(self._conn) as c:
-            c.executemany("UPDATE failures SET embedded = 1 WHERE id = ?", [(i,) for i in ids])
-
-    def unembedded(self, limit: int = 1000) -> list[FailureRecord]:
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {', '.join(_COLS)} FROM failures WHERE embedded = 0 LIMIT ?", (limit,)
-            ).fetchall()
-        return [_row_to_record(r) for r in rows]
-
 
 class ChromaIndex:
     """Embeddings of failures in a Chroma collection (cosine distance)."""
@@ -332,8 +158,15 @@ class PersistentFailureMemory(FailureMemory):
         return self.embedder.embed([normalize(action, kind)])[0]
 
     # -- FailureMemory ------------------------------------------------------------------
+    def _prepared(self, failure: FailureRecord) -> dict:
+        f = failure.model_dump(exclude={"signature"})
+        if not f["id"]:
+            f.pop("id")
+        return prepare(**f)
+
     def record(self, failure: FailureRecord) -> FailureRecord:
-        rec, created = self.store.upsert(prepare_record(failure))
+        row, created = self.store.upsert(self._prepared(failure))
+        rec = FailureRecord.model_validate(row)
         if created:
             try:
                 self._embed([rec])
@@ -355,17 +188,25 @@ class PersistentFailureMemory(FailureMemory):
     def reembed_missing(self) -> int:
         """Embed rows whose vector never reached Chroma (e.g. the server was down)."""
         done = 0
-        while batch := self.store.unembedded(256):
+        while batch := [FailureRecord.model_validate(r) for r in self.store.unembedded(256)]:
             self._embed(batch)
             done += len(batch)
         return done
 
+    def _catch_up(self) -> None:
+        """Embed rows recorded without a vector (by the command hook or a failed write)."""
+        try:
+            self.reembed_missing()
+        except Exception as exc:  # similarity over what is indexed still works
+            log.warning("could not embed pending failures: %s", exc)
+
     def check_exact(self, action: str, *, action_kind: ActionKind = "command") -> Match | None:
-        rec = self.store.by_signature(signature(action, action_kind))
+        rec = _rec(self.store.by_signature(signature(action, action_kind)))
         return Match(record=rec, distance=0.0, exact=True) if rec else None
 
     def check(self, action: str, *, action_kind: ActionKind = "command", k: int = 3) -> list[Match]:
         exact = self.check_exact(action, action_kind=action_kind)
+        self._catch_up()
         vec = self._vec(action, action_kind)
         index = self.index
         with index.locked():
@@ -374,7 +215,8 @@ class PersistentFailureMemory(FailureMemory):
             hits = [h for h in hits if h[0] != exact.record.id]
         r_query = hubness(s for _, s, _ in hits)
         scored = sorted((adjusted_distance(s, r_query, hub), rid) for rid, s, hub in hits)[:k]
-        recs = self.store.get_many([rid for _, rid in scored])
+        recs = {k: FailureRecord.model_validate(v)
+                for k, v in self.store.get_many([rid for _, rid in scored]).items()}
         out = [exact] if exact else []
         out += [Match(record=recs[rid], distance=d, exact=False) for d, rid in scored if rid in recs]
         return out
@@ -389,10 +231,10 @@ class PersistentFailureMemory(FailureMemory):
         return self.store.outcomes(signature(action, action_kind))
 
     def get(self, record_id: str) -> FailureRecord | None:
-        return self.store.get(record_id)
+        return _rec(self.store.get(record_id))
 
     def list(self, *, limit: int = 100, offset: int = 0) -> list[FailureRecord]:
-        return self.store.list(limit=limit, offset=offset)
+        return [FailureRecord.model_validate(r) for r in self.store.list(limit=limit, offset=offset)]
 
     def forget(self, record_id: str) -> bool:
         if not self.store.delete([record_id]):
@@ -420,7 +262,7 @@ class PersistentFailureMemory(FailureMemory):
     # -- export / import ------------------------------------------------------------------
     def export_jsonl(self) -> Iterator[str]:
         offset = 0
-        while batch := self.store.list(limit=1000, offset=offset):
+        while batch := self.list(limit=1000, offset=offset):
             for rec in batch:
                 yield rec.model_dump_json(exclude={"signature"})
             offset += len(batch)
@@ -436,10 +278,10 @@ class PersistentFailureMemory(FailureMemory):
                 rec = FailureRecord.model_validate_json(line)
             except ValueError as exc:
                 raise ConfigurationError(f"import line {lineno}: not a failure record: {exc}") from exc
-            stored, created = self.store.upsert(prepare_record(rec.model_copy(update={"id": ""})),
-                                                count=rec.count)
+            stored, created = self.store.upsert(
+                self._prepared(rec.model_copy(update={"id": ""})), count=rec.count)
             if created:
-                new.append(stored)
+                new.append(FailureRecord.model_validate(stored))
             n += 1
             if len(new) >= 256:
                 self._embed(new)

@@ -6,27 +6,14 @@ checkpointer and run it with a context::
     from task_orchestrator import Settings, build_guarded_graph, open_context
     graph = build_guarded_graph(work=my_node).compile(checkpointer=saver)
     graph.invoke({"task": "...", "action": "..."}, config, context=open_context(Settings()))
+
+Names are imported on first use, so entry points that need little (the hooks) start fast.
 """
 
-from .errors import (
-    AllProvidersUnavailable,
-    BudgetExceeded,
-    ConfigurationError,
-    NoProviderConfigured,
-    ProviderCallFailed,
-    TaskOrchestratorError,
-)
-from .findings import Finding
-from .graphs import (
-    ApprovalDecision,
-    TaskContext,
-    TaskInput,
-    TaskOutput,
-    TaskState,
-    build_guarded_graph,
-    open_context,
-)
-from .settings import Settings
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "AllProvidersUnavailable",
@@ -35,6 +22,7 @@ __all__ = [
     "ConfigurationError",
     "Finding",
     "NoProviderConfigured",
+    "Orchestrator",
     "ProviderCallFailed",
     "Settings",
     "TaskContext",
@@ -45,3 +33,23 @@ __all__ = [
     "build_guarded_graph",
     "open_context",
 ]
+
+_WHERE = {
+    "AllProvidersUnavailable": "errors", "BudgetExceeded": "errors",
+    "ConfigurationError": "errors", "NoProviderConfigured": "errors",
+    "ProviderCallFailed": "errors", "TaskOrchestratorError": "errors",
+    "Finding": "findings", "Settings": "settings", "Orchestrator": "runner",
+    "ApprovalDecision": "graphs", "TaskContext": "graphs", "TaskInput": "graphs",
+    "TaskOutput": "graphs", "TaskState": "graphs", "build_guarded_graph": "graphs",
+    "open_context": "graphs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

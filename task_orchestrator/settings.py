@@ -19,7 +19,7 @@ __all__ = ["ModelPrice", "ProviderName", "RiskLevel", "Settings"]
 
 ProviderName = Literal["gemini", "openai"]
 RiskLevel = Literal["low", "medium", "high", "critical"]
-RISK_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+from .memory._rules import RISK_ORDER  # noqa: E402
 
 
 class ModelPrice(BaseModel):

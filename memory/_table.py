@@ -1,0 +1,214 @@
+"""The failure table in SQLite: exact signatures, counts, outcomes and events.
+
+Plain dict rows and the standard library only, so the Claude Code ``command`` hook can
+use it without importing pydantic, numpy or Chroma.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .._sqlite import Transaction, connect
+from .normalize import signature
+from .redact import redact
+
+__all__ = ["COLS", "SqliteFailureStore", "prepare"]
+
+
+def prepare(action: str, action_kind: str = "command", *, error: str = "", lesson: str = "",
+            **fields: Any) -> dict[str, Any]:
+    """A row ready to store: secrets redacted, error trimmed, signature computed."""
+    error = redact(error)
+    if len(error) > 4000:
+        error = error[:1000] + "\n...[trimmed]...\n" + error[-2900:]
+    return {**fields, "action": redact(action), "action_kind": action_kind, "error": error,
+            "lesson": redact(lesson)[:2000], "signature": signature(action, action_kind)}
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS failures (
+    id TEXT PRIMARY KEY,
+    signature TEXT NOT NULL UNIQUE,
+    action TEXT NOT NULL,
+    action_kind TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    error TEXT NOT NULL,
+    lesson TEXT NOT NULL,
+    project TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    count INTEGER NOT NULL,
+    embedded INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS failures_last_seen ON failures(last_seen);
+CREATE INDEX IF NOT EXISTS failures_unembedded ON failures(embedded) WHERE embedded = 0;
+CREATE TABLE IF NOT EXISTS outcomes (
+    signature TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL DEFAULT 0,
+    successes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    event TEXT NOT NULL,       -- recorded | repeated | blocked | asked
+    signature TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+"""
+
+COLS = ("id", "signature", "action", "action_kind", "kind", "error", "lesson", "project", "tags",
+         "first_seen", "last_seen", "count")
+
+
+def _row(row: tuple) -> dict[str, Any]:
+    data = dict(zip(COLS, row, strict=True))
+    data["tags"] = json.loads(data["tags"])
+    return data
+
+
+class SqliteFailureStore:
+    """Records, exact signatures, outcome counts and events in one SQLite file."""
+
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self._conn = connect(self.path, readonly=readonly)
+        if not readonly:
+            self._conn.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def upsert(self, rec: dict[str, Any], *, count: int = 1) -> tuple[dict[str, Any], bool]:
+        """Insert or increment a prepared row (see ``prepare``); returns (stored row, created)."""
+        rec = {**rec}
+        now = rec.setdefault("last_seen", time.time())
+        rec.setdefault("first_seen", now)
+        with self._lock, Transaction(self._conn) as c:
+            row = c.execute("SELECT id FROM failures WHERE signature = ?",
+                            (rec["signature"],)).fetchone()
+            if row is None:
+                rid = rec.get("id") or uuid.uuid4().hex
+                c.execute(
+                    f"INSERT INTO failures ({', '.join(COLS)}) VALUES ({', '.join('?' * len(COLS))})",
+                    (rid, rec["signature"], rec["action"], rec.get("action_kind", "command"),
+                     rec.get("kind", "error"), rec.get("error", ""), rec.get("lesson", ""),
+                     rec.get("project", "default"), json.dumps(sorted(set(rec.get("tags", [])))),
+                     rec["first_seen"], now, count),
+                )
+                created = True
+            else:
+                rid = row[0]
+                c.execute(
+                    "UPDATE failures SET count = count + ?, last_seen = MAX(last_seen, ?), "
+                    "error = CASE WHEN ? != '' THEN ? ELSE error END, "
+                    "lesson = CASE WHEN ? != '' THEN ? ELSE lesson END WHERE id = ?",
+                    (count, now, rec.get("error", ""), rec.get("error", ""), rec.get("lesson", ""),
+                     rec.get("lesson", ""), rid),
+                )
+                created = False
+            c.execute("INSERT INTO events (ts, event, signature) VALUES (?,?,?)",
+                      (time.time(), "recorded" if created else "repeated", rec["signature"]))
+            stored = c.execute(f"SELECT {', '.join(COLS)} FROM failures WHERE id = ?",
+                               (rid,)).fetchone()
+        return _row(stored), created
+
+    def by_signature(self, sig: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {', '.join(COLS)} FROM failures WHERE signature = ?", (sig,)
+            ).fetchone()
+        return _row(row) if row else None
+
+    def get(self, record_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {', '.join(COLS)} FROM failures WHERE id = ?", (record_id,)
+            ).fetchone()
+        return _row(row) if row else None
+
+    def get_many(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {', '.join(COLS)} FROM failures WHERE id IN "
+                f"({', '.join('?' * len(ids))})", ids
+            ).fetchall()
+        return {r[0]: _row(r) for r in rows}
+
+    def list(self, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {', '.join(COLS)} FROM failures ORDER BY last_seen DESC, id "
+                "LIMIT ? OFFSET ?", (limit, offset)
+            ).fetchall()
+        return [_row(r) for r in rows]
+
+    def delete(self, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        if not ids:
+            return 0
+        with self._lock, Transaction(self._conn) as c:
+            cur = c.execute(f"DELETE FROM failures WHERE id IN ({', '.join('?' * len(ids))})", ids)
+            return cur.rowcount
+
+    def count(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM failures").fetchone()[0]
+
+    def eviction_candidates(self, *, keep: int, older_than: float | None) -> list[str]:
+        """Ids beyond the newest ``keep`` (by last_seen), plus any not seen since ``older_than``."""
+        with self._lock:
+            ids = [r[0] for r in self._conn.execute(
+                "SELECT id FROM failures ORDER BY last_seen DESC, count DESC LIMIT -1 OFFSET ?",
+                (keep,))]
+            if older_than is not None:
+                ids += [r[0] for r in self._conn.execute(
+                    "SELECT id FROM failures WHERE last_seen < ?", (older_than,))]
+        return sorted(set(ids))
+
+    def add_outcome(self, sig: str, *, ok: bool) -> None:
+        col = "successes" if ok else "failures"
+        with self._lock, Transaction(self._conn) as c:
+            c.execute(
+                f"INSERT INTO outcomes (signature, {col}) VALUES (?, 1) "
+                f"ON CONFLICT(signature) DO UPDATE SET {col} = {col} + 1", (sig,)
+            )
+
+    def outcomes(self, sig: str) -> tuple[int, int]:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT failures, successes FROM outcomes WHERE signature = ?", (sig,)
+            ).fetchone()
+        return (row[0], row[1]) if row else (0, 0)
+
+    def log_event(self, event: str, sig: str, detail: str = "") -> None:
+        with self._lock, Transaction(self._conn) as c:
+            c.execute("INSERT INTO events (ts, event, signature, detail) VALUES (?,?,?,?)",
+                      (time.time(), event, sig, detail[:500]))
+
+    def events(self, since: float = 0.0) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT ts, event, signature, detail FROM events WHERE ts >= ? ORDER BY id",
+                (since,)).fetchall()
+        return [dict(zip(("ts", "event", "signature", "detail"), r, strict=True)) for r in rows]
+
+    def mark_embedded(self, ids: list[str]) -> None:
+        with self._lock, Transaction(self._conn) as c:
+            c.executemany("UPDATE failures SET embedded = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def unembedded(self, limit: int = 1000) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {', '.join(COLS)} FROM failures WHERE embedded = 0 LIMIT ?", (limit,)
+            ).fetchall()
+        return [_row(r) for r in rows]
