@@ -1,12 +1,36 @@
-"""The ``task-orchestrator`` command."""
+"""The ``task-orchestrator`` command.
+
+Imports are deferred to each subcommand: ``hook pre-tool-use`` runs once per Claude Code
+tool call and must start with the standard library only.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 __all__ = ["main"]
+
+
+def _service():
+    from .service import Service
+
+    return Service()
+
+
+def _table(title: str, columns: list[str], rows: list[list[object]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*(Text(str(x)) for x in r))
+    Console().print(t)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -16,12 +40,154 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if all(v == "succeeded" for v in outcome.values()) else 1
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .mcp_server import main as serve
+
+    serve()
+    return 0
+
+
+def _cmd_hook(args: argparse.Namespace) -> int:
+    from .hooks import main as hook
+
+    return hook(args.event)
+
+
+def _cmd_hooks(args: argparse.Namespace) -> int:
+    from .hooks_install import install, settings_path, uninstall
+
+    path = settings_path("user" if args.user else "project")
+    if args.action == "install":
+        diff = install(path, args.transport, dry_run=args.dry_run)
+    else:
+        diff = uninstall(path, dry_run=args.dry_run)
+    print(diff or f"{path}: nothing to change")
+    if not args.dry_run and diff:
+        print(f"{'updated' if args.action == 'install' else 'removed our hooks from'} {path}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    svc = _service()
+    try:
+        st = svc.status()
+    finally:
+        svc.close()
+    if args.json:
+        print(json.dumps(st, indent=2, default=str))
+        return 0
+    _table("circuit breakers", ["provider", "state", "failures", "retry in s", "last error"],
+           [[b["provider"], b["state"], b["failures"],
+             "" if b["retry_in_s"] is None else f"{b['retry_in_s']:.0f}", b["last_error"] or ""]
+            for b in st["breakers"]])
+    b = st["budget"]
+    _table("budget", ["spent today (USD)", "daily budget", "task budget"],
+           [[f"{b['spent_today_usd']:.4f}", b["daily_budget_usd"], b["task_budget_usd"]]])
+    _table("memory", ["failures", "cap", "pending approvals", "data dir"],
+           [[st["memory"]["failures"], st["memory"]["cap"], st["pending_approvals"],
+             st["data_dir"]]])
+    return 0
+
+
+def _cmd_approvals(args: argparse.Namespace) -> int:
+    svc = _service()
+    try:
+        if args.action == "list":
+            _table("waiting for approval", ["thread id", "action", "why"],
+                   [[p["thread_id"], p["request"]["action"][:80], "; ".join(p["request"]["why"])]
+                    for p in svc.pending()])
+            return 0
+        r = svc.resume(args.thread_id, {"decision": args.action, "by": "cli", "note": args.note})
+        print(json.dumps({k: r.get(k) for k in ("thread_id", "status", "output", "error")},
+                         default=str, indent=2))
+        return 0
+    finally:
+        svc.close()
+
+
+def _cmd_memory(args: argparse.Namespace) -> int:
+    svc = _service()
+    try:
+        mem = svc.memory
+        if args.action == "list":
+            _table(f"failure memory ({mem.count()} failures)", ["id", "count", "action", "lesson"],
+                   [[r.id[:12], r.count, r.action[:70], r.lesson[:60]]
+                    for r in mem.list(limit=args.limit)])
+        elif args.action == "search":
+            _table(f"nearest to {args.query!r}", ["id", "distance", "exact", "action", "lesson"],
+                   [[m.record.id[:12], f"{m.distance:.3f}", m.exact, m.record.action[:60],
+                     m.record.lesson[:50]] for m in svc.search(args.query, k=args.limit)])
+        elif args.action == "forget":
+            ok = svc.forget(args.record_id)
+            print("forgotten" if ok else f"no failure with id {args.record_id}")
+            return 0 if ok else 1
+        elif args.action == "export":
+            out = open(args.file, "w") if args.file != "-" else sys.stdout  # noqa: SIM115
+            n = 0
+            for line in mem.export_jsonl():
+                out.write(line + "\n")
+                n += 1
+            if out is not sys.stdout:
+                out.close()
+            print(f"exported {n} failures", file=sys.stderr)
+        elif args.action == "import":
+            from rich.progress import track
+
+            lines = Path(args.file).read_text().splitlines()
+            n = mem.import_jsonl(track(lines, description="importing", transient=True))
+            print(f"imported {n} failures ({mem.count()} in memory)")
+        return 0
+    finally:
+        svc.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="task-orchestrator", description=__doc__)
+    p = argparse.ArgumentParser(prog="task-orchestrator",
+                                description="A safety layer for coding agents.")
     sub = p.add_subparsers(dest="command", required=True)
+
     demo = sub.add_parser("demo", help="run one task offline through every safety node")
     demo.add_argument("--data-dir", help="keep the demo's stores here (default: a temp dir)")
     demo.set_defaults(fn=_cmd_demo)
+
+    sub.add_parser("serve", help="start the MCP server on stdio").set_defaults(fn=_cmd_serve)
+
+    hook = sub.add_parser("hook", help="a Claude Code hook (JSON on stdin)")
+    hook.add_argument("event", choices=["pre-tool-use", "post-tool-use", "stop"])
+    hook.set_defaults(fn=_cmd_hook)
+
+    hooks = sub.add_parser("hooks", help="install/uninstall the Claude Code hooks")
+    hooks.add_argument("action", choices=["install", "uninstall"])
+    scope = hooks.add_mutually_exclusive_group()
+    scope.add_argument("--project", action="store_true", help=".claude/settings.json (default)")
+    scope.add_argument("--user", action="store_true", help="~/.claude/settings.json")
+    hooks.add_argument("--transport", choices=["mcp_tool", "command"], default="mcp_tool")
+    hooks.add_argument("--dry-run", action="store_true", help="show the diff, change nothing")
+    hooks.set_defaults(fn=_cmd_hooks)
+
+    status = sub.add_parser("status", help="breakers, budget, memory, approvals")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(fn=_cmd_status)
+
+    ap = sub.add_parser("approvals", help="tasks waiting for a human decision")
+    ap_sub = ap.add_subparsers(dest="action", required=True)
+    ap_sub.add_parser("list")
+    for decision in ("approve", "reject"):
+        d = ap_sub.add_parser(decision)
+        d.add_argument("thread_id")
+        d.add_argument("--note")
+    ap.set_defaults(fn=_cmd_approvals)
+
+    mem = sub.add_parser("memory", help="the failure memory")
+    m_sub = mem.add_subparsers(dest="action", required=True)
+    m_sub.add_parser("list").add_argument("--limit", type=int, default=50)
+    s = m_sub.add_parser("search")
+    s.add_argument("query")
+    s.add_argument("--limit", type=int, default=5)
+    m_sub.add_parser("forget").add_argument("record_id")
+    m_sub.add_parser("export").add_argument("file", nargs="?", default="-")
+    m_sub.add_parser("import").add_argument("file")
+    mem.set_defaults(fn=_cmd_memory)
     return p
 
 
@@ -31,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.fn(args)
-    except TaskOrchestratorError as exc:
+    except (TaskOrchestratorError, ValueError, KeyError) as exc:
         print(f"task-orchestrator: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,308 @@
+"""The MCP server: task-orchestrator's tools for Claude Code (official SDK, stdio).
+
+Thin: every tool calls ``Service`` (graphs/, nodes/, memory/ do the work). Heavy
+imports happen on first use, so ``initialize`` answers as fast as a bare server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from .settings import Settings
+
+__all__ = ["build_server", "main"]
+
+Kind = Literal["command", "tool_call", "text"]
+Text = Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+def _untitled(schema: dict[str, Any]) -> None:
+    """Trim output schemas: every tools/list byte costs the agent context. Titles are
+    generated noise; ``required`` adds nothing since every field is always sent."""
+    schema.pop("title", None)
+    schema.pop("required", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_untitled)
+
+
+class MatchOut(_Out):
+    id: str
+    action: str
+    error: str
+    lesson: str
+    count: int
+    distance: float
+    exact: bool
+
+
+class CheckResult(_Out):
+    decision: Literal["allow", "ask", "deny"]
+    reasons: list[str]
+    risk_level: str
+    matches: list[MatchOut]
+    degraded: bool
+
+
+class FindingOut(_Out):
+    verifier: str
+    severity: str
+    message: str
+    evidence: str = ""
+    suggestion: str = ""
+    code: str = ""
+
+
+class VerifyResult(_Out):
+    passed: bool
+    findings: list[FindingOut]
+
+
+class TaskResult(_Out):
+    thread_id: str
+    status: str
+    output: Any = None
+    error: str = ""
+    findings: list[dict[str, Any]] = Field(default_factory=list)  # as in verify_output
+    cost: list[dict[str, Any]] = Field(default_factory=list)
+    approval_request: dict[str, Any] | None = None
+
+
+class RecordResult(_Out):
+    id: str
+    count: int
+    action: str
+
+
+class Approval(_Out):
+    thread_id: str
+    action: str
+    why: list[str]
+    created: float
+
+
+def _matches(matches) -> list[MatchOut]:
+    return [MatchOut(id=m.record.id, action=m.record.action, error=m.record.error[-500:],
+                     lesson=m.record.lesson, count=m.record.count, distance=round(m.distance, 4),
+                     exact=m.exact) for m in matches]
+
+
+def _findings(findings) -> list[FindingOut]:
+    return [FindingOut(**(f if isinstance(f, dict) else f.model_dump())) for f in findings]
+
+
+def _task_result(r: dict[str, Any]) -> TaskResult:
+    return TaskResult(thread_id=r["thread_id"], status=r.get("status", "unknown"),
+                      output=r.get("output"), error=r.get("error", ""),
+                      findings=[f.model_dump() for f in _findings(r.get("findings", []))],
+                      cost=r.get("cost", []),
+                      approval_request=r.get("approval_request"))
+
+
+# Destructive/idempotent hints only mean something for tools that write.
+READ = ToolAnnotations(read_only_hint=True)
+
+
+def build_server(settings: Settings | None = None, **service_kwargs: Any) -> MCPServer:
+    """The server object (tests connect an in-memory client to it)."""
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        from .service import Service
+
+        service = Service(settings or Settings(), **service_kwargs)
+        try:
+            yield {"service": service}
+        finally:
+            service.close()
+
+    mcp = MCPServer(
+        "task-orchestrator",
+        instructions=(
+            "Safety layer for coding work. Call check_action before risky shell commands, "
+            "record_failure when something fails (with the lesson), verify_output before "
+            "claiming work is done, and run_task for guarded LLM tasks that may need approval."
+        ),
+        lifespan=lifespan,
+    )
+
+    def svc(ctx: Context):
+        return ctx.request_context.lifespan_context["service"]
+
+    async def call(fn, *args, **kwargs):
+        try:
+            return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            raise ToolError(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args
+                            else str(exc)) from exc
+        except Exception as exc:
+            from .errors import TaskOrchestratorError
+
+            if isinstance(exc, TaskOrchestratorError):
+                raise ToolError(str(exc)) from exc
+            raise
+
+    @mcp.tool(annotations=READ)
+    async def check_action(
+        action: Annotated[str, Field(min_length=1, max_length=20_000,
+                                     description="The shell command, tool call or task text")],
+        ctx: Context,
+        action_kind: Kind = "command",
+    ) -> CheckResult:
+        """Before a risky action: allow/ask/deny, with reasons and matching past failures."""
+        d = await call(svc(ctx).check_action, action, action_kind)
+        return CheckResult(decision=d.decision, reasons=d.reasons, risk_level=d.risk.level,
+                           matches=_matches(d.matches), degraded=d.degraded)
+
+    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
+                                          idempotent_hint=False))
+    async def record_failure(
+        action: Text,
+        error: Annotated[str, Field(max_length=50_000)],
+        ctx: Context,
+        lesson: Annotated[str, Field(max_length=2_000,
+                                     description="What to do differently next time")] = "",
+        kind: Annotated[str, Field(min_length=1, max_length=64)] = "error",
+        action_kind: Kind = "command",
+        tags: Annotated[list[str], Field(max_length=20)] = [],  # noqa: B006
+    ) -> RecordResult:
+        """Remember a failure (and its lesson) so it is blocked next time. Secrets are redacted."""
+        rec = await call(svc(ctx).record_failure, action=action, error=error, lesson=lesson,
+                         kind=kind, action_kind=action_kind, tags=tags)
+        return RecordResult(id=rec.id, count=rec.count, action=rec.action)
+
+    @mcp.tool(annotations=READ)
+    async def search_memory(
+        query: Text, ctx: Context, action_kind: Kind = "command",
+        k: Annotated[int, Field(ge=1, le=20)] = 5,
+    ) -> list[MatchOut]:
+        """Nearest past failures to a command or text, with errors and lessons."""
+        return _matches(await call(svc(ctx).search, query, action_kind, k))
+
+    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
+                                          idempotent_hint=True))
+    async def forget_failure(
+        record_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+        ctx: Context,
+    ) -> bool:
+        """Delete one remembered failure by id. True if it existed."""
+        return await call(svc(ctx).forget, record_id)
+
+    @mcp.tool(annotations=READ)
+    async def verify_output(
+        output: Annotated[str, Field(max_length=200_000)],
+        ctx: Context,
+        task: Annotated[str, Field(max_length=20_000)] = "",
+        test_output: Annotated[str | None, Field(max_length=200_000)] = None,
+        test_exit_code: int | None = None,
+        test_command: str = "",
+        transcript_path: str | None = None,
+    ) -> VerifyResult:
+        """Before calling work done: cited paths exist, "tests pass" is backed by test output,
+        imports resolve, no placeholders; transcript_path checks a Claude Code session's
+        final claims against its own tool results."""
+        evidence: dict[str, Any] = {}
+        if test_output is not None:
+            evidence.update(test_output=test_output, test_exit_code=test_exit_code,
+                            test_command=test_command)
+        found = await call(svc(ctx).verify, output, task=task, evidence=evidence) if output.strip() or not transcript_path else []
+        if transcript_path:
+            found = [*found, *await call(svc(ctx).verify_transcript, transcript_path)]
+        return VerifyResult(passed=not any(f.blocking for f in found), findings=_findings(found))
+
+    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
+                                          idempotent_hint=False))
+    async def run_task(
+        task: Text,
+        ctx: Context,
+        action: Annotated[str | None, Field(max_length=20_000)] = None,
+        action_kind: Kind | None = None,
+        thread_id: Annotated[str | None, Field(max_length=128, pattern=r"^[\w.-]+$")] = None,
+    ) -> TaskResult:
+        """Run a guarded task. Returns result, findings and cost, or status
+        "waiting_for_approval" with a thread_id (then call resume_task)."""
+        await ctx.report_progress(0, 1, "guarding and running the task")
+        r = await call(svc(ctx).run_task, task, action=action, action_kind=action_kind,
+                       thread_id=thread_id)
+        await ctx.report_progress(1, 1, r.get("status"))
+        return _task_result(r)
+
+    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
+                                          idempotent_hint=False))
+    async def resume_task(
+        thread_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.-]+$")],
+        decision: Literal["approve", "reject", "edit"],
+        ctx: Context,
+        action: Annotated[str | None, Field(max_length=20_000)] = None,
+        note: str | None = None,
+    ) -> TaskResult:
+        """A human's decision on a waiting task: approve runs it, reject never does, edit
+        replaces the action (checked again)."""
+        if decision == "edit" and not action:
+            raise ToolError("decision 'edit' needs the replacement `action`")
+        payload = {"decision": decision, "action": action, "note": note, "by": "mcp"}
+        return _task_result(await call(svc(ctx).resume, thread_id, payload))
+
+    @mcp.tool(annotations=READ)
+    async def list_approvals(ctx: Context) -> list[Approval]:
+        """Tasks waiting for a human decision, oldest first."""
+        return [Approval(thread_id=p["thread_id"], action=p["request"].get("action", ""),
+                         why=p["request"].get("why", []), created=p["created"])
+                for p in await call(svc(ctx).pending)]
+
+    @mcp.tool(annotations=READ)
+    async def status(ctx: Context) -> dict[str, Any]:
+        """Breakers, budget used today, memory size, recent blocks, pending approvals."""
+        return await call(svc(ctx).status)
+
+    @mcp.tool(annotations=READ, structured_output=False)
+    async def pre_tool_use_hook(
+        ctx: Context,
+        tool_name: str = "Bash",
+        command: Annotated[str, Field(max_length=50_000)] = "",
+        file_path: str = "",
+        cwd: str = "",
+    ) -> str:
+        """For Claude Code's mcp_tool PreToolUse hook: returns its decision JSON."""
+        return json.dumps(await call(svc(ctx).hook_decision, tool_name, command, file_path, cwd)
+                          or {})
+
+    _compact_schemas(mcp)
+    return mcp
+
+
+def _strip_titles(node: Any) -> None:
+    if isinstance(node, dict):
+        if isinstance(node.get("title"), str):
+            del node["title"]
+        if node.get("additionalProperties") is True and node.get("type") == "object":
+            del node["additionalProperties"]  # the JSON Schema default
+        for value in node.values():
+            _strip_titles(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strip_titles(value)
+
+
+def _compact_schemas(mcp: MCPServer) -> None:
+    """Remove auto-generated schema titles from every tool (about 15% of tools/list)."""
+    manager = getattr(mcp, "_tool_manager", None)
+    for tool in manager.list_tools() if manager is not None else []:
+        _strip_titles(tool.parameters)
+        _strip_titles(getattr(tool.fn_metadata, "output_schema", None))
+
+
+def main() -> None:
+    build_server().run("stdio")
