@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,7 @@ class SqliteFailureStore:
             row = c.execute("SELECT id FROM failures WHERE signature = ?",
                             (rec["signature"],)).fetchone()
             if row is None:
-                rid = rec.get("id") or uuid.uuid4().hex
+                rid = rec.get("id") or os.urandom(16).hex()
                 c.execute(
                     f"INSERT INTO failures ({', '.join(COLS)}) VALUES ({', '.join('?' * len(COLS))})",
                     (rid, rec["signature"], rec["action"], rec.get("action_kind", "command"),

@@ -64,6 +64,10 @@ class FailureMemory(ABC):
     def check(self, action: str, *, action_kind: ActionKind = "command", k: int = 3) -> list[Match]:
         """The exact repeat (if any) first, then up to ``k`` nearest past failures."""
 
+    def check_exact(self, action: str, *, action_kind: ActionKind = "command") -> Match | None:
+        """The exact repeat only (backends override this with an O(1) lookup)."""
+        return next((m for m in self.check(action, action_kind=action_kind, k=0) if m.exact), None)
+
     @abstractmethod
     def record_outcome(self, action: str, *, ok: bool, action_kind: ActionKind = "command") -> None:
         """Count a success or failure of an action signature (feeds the risk statistics)."""

@@ -73,7 +73,9 @@ def assess_action(
     degraded = False
     if memory is not None:
         try:
-            matches = memory.check(action, action_kind=action_kind)
+            # An exact repeat is the surest answer and needs no embedding at all.
+            exact = memory.check_exact(action, action_kind=action_kind)
+            matches = [exact] if exact else memory.check(action, action_kind=action_kind)
         except Exception as exc:  # the safety layer must not brick the agent
             degraded = True
             reasons.append(f"failure memory unavailable ({type(exc).__name__}: {exc}); rules only")

@@ -79,6 +79,10 @@ class InMemoryFailureMemory(FailureMemory):
                 out.append(Match(record=rec.model_copy(), distance=dist, exact=False))
         return out
 
+    def check_exact(self, action: str, *, action_kind: ActionKind = "command") -> Match | None:
+        hit = self._by_sig.get(signature(action, action_kind))
+        return Match(record=hit.model_copy(), distance=0.0, exact=True) if hit else None
+
     def record_outcome(self, action: str, *, ok: bool, action_kind: ActionKind = "command") -> None:
         with self._lock:
             counts = self._outcomes.setdefault(signature(action, action_kind), [0, 0])

@@ -6,10 +6,13 @@ tool call and must start with the standard library only.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["main"]
 
@@ -142,6 +145,8 @@ def _cmd_memory(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     p = argparse.ArgumentParser(prog="task-orchestrator",
                                 description="A safety layer for coding agents.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -192,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 2 and argv[0] == "hook":  # the per-tool-call path: no argparse
+        from .hooks import main as hook
+
+        return hook(argv[1])
     args = build_parser().parse_args(argv)
     from .errors import TaskOrchestratorError
 

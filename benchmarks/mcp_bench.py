@@ -1,0 +1,147 @@
+"""MCP server start-up, tools/list size, check-action round trip, and command-hook latency.
+
+Baselines measured in the same run: a bare MCPServer with one echo tool (start-up), and a
+bare `python -c pass` (hook start-up). Targets: start-up <= 1.15x bare; tools/list <= 8 KB;
+check_action p50 <= 5 ms with 10k failures stored; hook (exact-hash hit) <= 2x bare Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import anyio
+import numpy as np
+from mcp import Client, StdioServerParameters
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import emit, median, parser, pct, table  # noqa: E402
+
+from task_orchestrator import Settings  # noqa: E402
+from task_orchestrator.memory.store import PersistentFailureMemory  # noqa: E402
+
+BARE = textwrap.dedent("""
+    from mcp.server.mcpserver import MCPServer
+    mcp = MCPServer("bare")
+    @mcp.tool()
+    def echo(text: str) -> str:
+        return text
+    mcp.run("stdio")
+""")
+
+
+async def startup(params: StdioServerParameters) -> float:
+    t = time.perf_counter()
+    async with Client(params, read_timeout_seconds=60):
+        return time.perf_counter() - t
+
+
+def populate(data: Path, n: int) -> None:
+    s = Settings(data_dir=data, _env_file=None)
+    mem = PersistentFailureMemory(s)
+    now = time.time()
+    rows = [(f"id{i}", f"sig{i}", f"make target{i} -j4", "command", "command_failed", "exit 2",
+             "", "bench", "[]", now, now, 1, 1) for i in range(n)]
+    mem.store._conn.executemany(
+        "INSERT INTO failures (id, signature, action, action_kind, kind, error, lesson, project, "
+        "tags, first_seen, last_seen, count, embedded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    rng = np.random.default_rng(1)
+    vecs = rng.normal(size=(n, 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    for i in range(0, n, 5000):
+        ids = [f"id{j}" for j in range(i, min(n, i + 5000))]
+        mem.index.add(ids, vecs[i:i + 5000], [f"sig{j}" for j in range(i, min(n, i + 5000))],
+                      [0.5] * len(ids))
+    mem.close()
+
+
+async def round_trips(data: Path, q: int) -> dict[str, list[float]]:
+    env = {**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(data)}
+    params = StdioServerParameters(command=sys.executable,
+                                   args=["-m", "task_orchestrator.cli", "serve"], env=env)
+    out: dict[str, list[float]] = {"exact": [], "similarity": [], "size": []}
+    async with Client(params, read_timeout_seconds=120) as client:
+        tools = (await client.list_tools()).tools
+        out["size"] = [len(json.dumps([t.model_dump(mode="json", exclude_none=True, by_alias=True)
+                                        for t in tools], separators=(",", ":")))]
+        await client.call_tool("record_failure", {"action": "npm run e2e", "error": "timeout"})
+        await client.call_tool("check_action", {"action": "warm up the model"})
+        for i in range(q):
+            t = time.perf_counter()
+            await client.call_tool("check_action", {"action": "npm run e2e"})
+            out["exact"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            await client.call_tool("check_action", {"action": f"pytest tests/unit/test_{i}.py -x"})
+            out["similarity"].append(time.perf_counter() - t)
+    return out
+
+
+def hook_latency(data: Path, n: int) -> tuple[list[float], list[float]]:
+    env = {**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(data)}
+    payload = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Bash",
+                          "tool_input": {"command": "npm run e2e"}, "cwd": str(data)})
+    exe = [sys.executable, "-m", "task_orchestrator.cli", "hook", "pre-tool-use"]
+    bare, hook = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        bare.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        p = subprocess.run(exe, input=payload, capture_output=True, text=True, env=env)
+        hook.append(time.perf_counter() - t)
+        assert '"deny"' in p.stdout, p.stdout + p.stderr
+    return bare, hook
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
+    runs = 3 if args.quick else 10
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        bare_script = root / "bare.py"
+        bare_script.write_text(BARE)
+        bare_p = StdioServerParameters(command=sys.executable, args=[str(bare_script)])
+        ours_p = StdioServerParameters(command=sys.executable,
+                                       args=["-m", "task_orchestrator.cli", "serve"],
+                                       env={**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(root / "s")})
+        bare_t, ours_t = [], []
+        for _ in range(runs):  # interleaved, so both see the same machine
+            bare_t.append(anyio.run(startup, bare_p))
+            ours_t.append(anyio.run(startup, ours_p))
+        ratio = median(ours_t) / median(bare_t)
+        n = 1_000 if args.quick else 10_000
+        populate(root / "rt", n)
+        rt = anyio.run(round_trips, root / "rt", 30 if args.quick else 200)
+        hb, hh = hook_latency(root / "rt", 5 if args.quick else 20)
+    size = rt["size"][0]
+    hook_ratio = median(hh) / median(hb)
+    table("MCP server", ["measure", "baseline", "task-orchestrator", "target", ""], [
+        ["spawn -> initialized (median s)", f"{median(bare_t):.3f} (bare MCPServer)",
+         f"{median(ours_t):.3f} ({ratio:.2f}x)", "<= 1.15x", "ok" if ratio <= 1.15 else "MISSED"],
+        ["tools/list payload", "", f"{size} bytes", "<= 8192", "ok" if size <= 8192 else "MISSED"],
+        [f"check_action exact repeat, {n:,} stored (p50 / p99 ms)", "",
+         f"{pct(rt['exact'], 50) * 1e3:.2f} / {pct(rt['exact'], 99) * 1e3:.2f}", "p50 <= 5 ms",
+         "ok" if pct(rt["exact"], 50) <= 0.005 else "MISSED"],
+        [f"check_action new command (similarity), {n:,} stored (p50 / p99 ms)", "",
+         f"{pct(rt['similarity'], 50) * 1e3:.2f} / {pct(rt['similarity'], 99) * 1e3:.2f}",
+         "p50 <= 5 ms", "ok" if pct(rt["similarity"], 50) <= 0.005 else "MISSED"],
+        ["command hook, exact-hash hit (median ms)", f"{median(hb) * 1e3:.1f} (python -c pass)",
+         f"{median(hh) * 1e3:.1f} ({hook_ratio:.2f}x)", "<= 2x", "ok" if hook_ratio <= 2 else "MISSED"],
+    ])
+    emit("mcp_bench", {
+        "startup_bare_s": round(median(bare_t), 3), "startup_s": round(median(ours_t), 3),
+        "startup_ratio": round(ratio, 2), "tools_list_bytes": size, "stored": n,
+        "check_exact_p50_ms": round(pct(rt["exact"], 50) * 1e3, 2),
+        "check_similarity_p50_ms": round(pct(rt["similarity"], 50) * 1e3, 2),
+        "hook_bare_ms": round(median(hb) * 1e3, 1), "hook_ms": round(median(hh) * 1e3, 1),
+        "hook_ratio": round(hook_ratio, 2)})
+
+
+if __name__ == "__main__":
+    main()
