@@ -29,7 +29,7 @@ def time_calls(fn: Callable[[], object], n: int, warmup: int = 3) -> list[float]
 
 def pct(samples: list[float], q: float) -> float:
     s = sorted(samples)
-    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
 def median(samples: list[float]) -> float:

@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import emit, table  # noqa: E402
-
-from task_orchestrator.memory.embeddings import MiniLMEmbedder  # noqa: E402
-from task_orchestrator.memory.normalize import normalize  # noqa: E402
-from task_orchestrator.memory.risk import RuleRiskAssessor  # noqa: E402
-from task_orchestrator.memory.similarity import HUB_K, HUB_WEIGHT  # noqa: E402
+from _common import emit, table
+from task_orchestrator.memory.embeddings import MiniLMEmbedder
+from task_orchestrator.memory.normalize import normalize
+from task_orchestrator.memory.risk import RuleRiskAssessor
+from task_orchestrator.memory.similarity import HUB_K, HUB_WEIGHT
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
 KEYWORD_BASELINE = re.compile(r"rm\s+-rf|sudo|chmod|curl|wget|\bdd\b|mkfs|kill|shred|\|\s*sh\b")
@@ -120,7 +119,8 @@ def main() -> None:
     destructive = [i for i, r in enumerate(risk_rows) if r["label"] == "destructive"]
     hi = lambda ids: sum(levels[i] in ("high", "critical") for i in ids) / max(1, len(ids))  # noqa: E731
     flagged = lambda ids: sum(levels[i] != "low" for i in ids) / max(1, len(ids))  # noqa: E731
-    kw = lambda ids: sum(bool(KEYWORD_BASELINE.search(risk_rows[i]["command"])) for i in ids) / max(1, len(ids))  # noqa: E731
+    kw = lambda ids: sum(  # noqa: E731
+        bool(KEYWORD_BASELINE.search(risk_rows[i]["command"])) for i in ids) / max(1, len(ids))
     risk_ok = hi(risky) >= 0.90 and flagged(routine_i) <= 0.05
     table("risk gate", ["measure", "n", "keyword baseline", "rules", "target", ""], [
         ["risky (non-discovery) high/critical", len(risky), f"{kw(risky):.2f}", f"{hi(risky):.2f}",

@@ -18,12 +18,12 @@ from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import emit, median, parser, pct, table, time_calls  # noqa: E402
+from _common import emit, median, parser, pct, table, time_calls
+from task_orchestrator.memory import InMemoryFailureMemory
 
-from task_orchestrator import Settings, build_guarded_graph, open_context  # noqa: E402
-from task_orchestrator.memory import InMemoryFailureMemory  # noqa: E402
-from task_orchestrator.settings import ModelPrice  # noqa: E402
-from task_orchestrator.testing import ScriptedChatModel  # noqa: E402
+from task_orchestrator import Settings, build_guarded_graph, open_context
+from task_orchestrator.settings import ModelPrice
+from task_orchestrator.testing import ScriptedChatModel
 
 TARGET = 3.0
 

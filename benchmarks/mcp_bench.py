@@ -21,10 +21,10 @@ import numpy as np
 from mcp import Client, StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import emit, median, parser, pct, table  # noqa: E402
+from _common import emit, median, parser, pct, table
+from task_orchestrator.memory.store import PersistentFailureMemory
 
-from task_orchestrator import Settings  # noqa: E402
-from task_orchestrator.memory.store import PersistentFailureMemory  # noqa: E402
+from task_orchestrator import Settings
 
 BARE = textwrap.dedent("""
     from mcp.server.mcpserver import MCPServer

@@ -7,9 +7,9 @@ use it without importing pydantic, numpy or Chroma.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any

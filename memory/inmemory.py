@@ -8,9 +8,9 @@ import uuid
 
 import numpy as np
 
+from ._table import prepare
 from .base import ActionKind, FailureMemory, FailureRecord, Match
 from .embeddings import Embedder
-from ._table import prepare
 from .normalize import normalize, signature
 from .similarity import HUB_K, adjusted_distance, hubness
 

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +23,9 @@ from urllib.parse import urlparse
 
 from ..errors import ConfigurationError
 from ..settings import Settings
+from ._table import SqliteFailureStore, prepare
 from .base import ActionKind, FailureMemory, FailureRecord, Match
 from .embeddings import Embedder, make_embedder
-from ._table import SqliteFailureStore, prepare
 from .normalize import normalize, signature
 from .similarity import HUB_K, adjusted_distance, hubness
 
@@ -50,7 +48,7 @@ class ChromaIndex:
         self._lockfile = None
         if not url and path is not None:
             path.mkdir(parents=True, exist_ok=True)
-            self._lockfile = open(path / ".task-orchestrator.lock", "a+")  # noqa: SIM115
+            self._lockfile = open(path / ".task-orchestrator.lock", "a+")
 
         settings = chromadb.Settings(anonymized_telemetry=False)
         if url:

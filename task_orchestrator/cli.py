@@ -125,7 +125,7 @@ def _cmd_memory(args: argparse.Namespace) -> int:
             print("forgotten" if ok else f"no failure with id {args.record_id}")
             return 0 if ok else 1
         elif args.action == "export":
-            out = open(args.file, "w") if args.file != "-" else sys.stdout  # noqa: SIM115
+            out = open(args.file, "w") if args.file != "-" else sys.stdout
             n = 0
             for line in mem.export_jsonl():
                 out.write(line + "\n")

@@ -159,7 +159,7 @@ def post_tool_use(event: dict[str, Any], config: HookConfig) -> None:
         return
     try:
         if error is None:
-            f, s = store.outcomes(sig)
+            f, _s = store.outcomes(sig)
             if f or store.by_signature(sig):
                 store.add_outcome(sig, ok=True)
             return

@@ -217,7 +217,9 @@ def build_server(settings: Settings | None = None, **service_kwargs: Any) -> MCP
         if test_output is not None:
             evidence.update(test_output=test_output, test_exit_code=test_exit_code,
                             test_command=test_command)
-        found = await call(svc(ctx).verify, output, task=task, evidence=evidence) if output.strip() or not transcript_path else []
+        found = []
+        if output.strip() or not transcript_path:
+            found = await call(svc(ctx).verify, output, task=task, evidence=evidence)
         if transcript_path:
             found = [*found, *await call(svc(ctx).verify_transcript, transcript_path)]
         return VerifyResult(passed=not any(f.blocking for f in found), findings=_findings(found))

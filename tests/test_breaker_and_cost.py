@@ -64,7 +64,7 @@ def test_graph_falls_back_then_fails_fast_when_all_open(settings, memory):
     graph = build_guarded_graph().compile(checkpointer=InMemorySaver())
     r = graph.invoke({"task": "hello"}, {"configurable": {"thread_id": "1"}}, context=ctx)
     assert r["status"] == "succeeded" and r["output"] == "from openai"
-    work = [e for e in r["trace"] if e["node"] == "work"][0]
+    work = next(e for e in r["trace"] if e["node"] == "work")
     assert work["provider"] == "openai" and "gemini: TimeoutError" in work["fallbacks"][0]
     assert ctx.router.breakers.status("gemini").state == "open"
     # gemini is open now: the next task goes straight to openai without calling gemini.

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from task_orchestrator import Settings, hooks
 from task_orchestrator.hooks_install import install, uninstall
@@ -79,7 +81,8 @@ def test_learning_across_processes_exact_and_paraphrase(env, tmp_path):
     fail2 = {**event("Bash", {"command": "make deploy-prod"}, cwd),
              "hook_event_name": "PostToolUseFailure", "error": "Exit code 2\nmissing AWS_PROFILE"}
     run_hook("post-tool-use", fail2, env)
-    assert decision(run_hook("pre-tool-use", event("Bash", {"command": "make deploy-prod"}, cwd), env)) == "deny"
+    proc = run_hook("pre-tool-use", event("Bash", {"command": "make deploy-prod"}, cwd), env)
+    assert decision(proc) == "deny"
     # A close variant is caught by the running server's mcp_tool hook (similarity).
     svc = Service(Settings(data_dir=env["TASK_ORCHESTRATOR_DATA_DIR"], _env_file=None))
     try:

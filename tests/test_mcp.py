@@ -149,7 +149,9 @@ TOOL_NAMES = ["check_action", "record_failure", "search_memory", "forget_failure
 def test_fuzz_every_tool_with_hostile_arguments(tmp_path):
     """No argument crashes the server; every rejection is a tool error with a message."""
     import anyio
-    from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hsettings
+    from hypothesis import strategies as st
 
     values = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
                        st.text(max_size=60), st.lists(st.text(max_size=10), max_size=3),

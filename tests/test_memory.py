@@ -11,12 +11,12 @@ import subprocess
 import time
 
 import pytest
-
-from task_orchestrator import Settings
 from task_orchestrator.memory import FailureRecord, InMemoryFailureMemory
 from task_orchestrator.memory.embeddings import MiniLMEmbedder, make_embedder
 from task_orchestrator.memory.normalize import normalize, signature
 from task_orchestrator.memory.store import ChromaIndex, PersistentFailureMemory
+
+from task_orchestrator import Settings
 
 
 def _free_port() -> int:

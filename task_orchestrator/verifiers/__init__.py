@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from ..errors import ConfigurationError
 from ..findings import Finding
 
-__all__ = ["VerifyInput", "Verifier", "available", "get", "run_verifiers", "verifier"]
+__all__ = ["Verifier", "VerifyInput", "available", "get", "run_verifiers", "verifier"]
 
 ENTRY_POINT_GROUP = "task_orchestrator.verifiers"
 
