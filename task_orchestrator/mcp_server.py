@@ -7,9 +7,10 @@ imports happen on first use, so ``initialize`` answers as fast as a bare server.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -17,7 +18,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
-from .settings import Settings
+if TYPE_CHECKING:
+    from .settings import Settings
 
 __all__ = ["build_server", "main"]
 
@@ -120,13 +122,14 @@ def build_server(settings: Settings | None = None, **service_kwargs: Any) -> MCP
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
-        from .service import Service
-
-        service = Service(settings or Settings(), **service_kwargs)
+        # The service (and pydantic-settings, ~0.1 s to import) is created on the first
+        # tool call, so `initialize` is answered as fast as a bare server.
+        state: dict[str, Any] = {"service": None, "lock": threading.Lock()}
         try:
-            yield {"service": service}
+            yield state
         finally:
-            service.close()
+            if state["service"] is not None:
+                state["service"].close()
 
     mcp = MCPServer(
         "task-orchestrator",
@@ -139,7 +142,14 @@ def build_server(settings: Settings | None = None, **service_kwargs: Any) -> MCP
     )
 
     def svc(ctx: Context):
-        return ctx.request_context.lifespan_context["service"]
+        state = ctx.request_context.lifespan_context
+        with state["lock"]:
+            if state["service"] is None:
+                from .service import Service
+                from .settings import Settings
+
+                state["service"] = Service(settings or Settings(), **service_kwargs)
+            return state["service"]
 
     async def call(fn, *args, **kwargs):
         try:

@@ -189,9 +189,8 @@ class ModelRouter:
                 result = self._runnable(model_obj, schema).invoke(messages)
             except TaskOrchestratorError:
                 raise
-            except Exception as exc:
-                self.breakers.record_failure(provider, f"{type(exc).__name__}: {exc}")
-                fallbacks.append(f"{provider}: {type(exc).__name__}: {exc}"[:300])
+            except Exception as exc:  # a provider fault: open the breaker, try the next
+                self._provider_failed(provider, exc, fallbacks)
                 continue
             return self._finish(provider, model_obj, result, task_id, fallbacks)
         return self._give_up(tried, fallbacks)
@@ -208,12 +207,16 @@ class ModelRouter:
                 result = await self._runnable(model_obj, schema).ainvoke(messages)
             except TaskOrchestratorError:
                 raise
-            except Exception as exc:
-                self.breakers.record_failure(provider, f"{type(exc).__name__}: {exc}")
-                fallbacks.append(f"{provider}: {type(exc).__name__}: {exc}"[:300])
+            except Exception as exc:  # a provider fault: open the breaker, try the next
+                self._provider_failed(provider, exc, fallbacks)
                 continue
             return self._finish(provider, model_obj, result, task_id, fallbacks)
         return self._give_up(tried, fallbacks)
+
+    def _provider_failed(self, provider: str, exc: Exception, fallbacks: list[str]) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        self.breakers.record_failure(provider, error)
+        fallbacks.append(f"{provider}: {error}"[:300])
 
     def _give_up(self, tried: bool, fallbacks: list[str]):
         if not tried:

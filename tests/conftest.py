@@ -7,6 +7,18 @@ from task_orchestrator import Settings, providers
 from task_orchestrator.settings import ModelPrice
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_home(tmp_path_factory):
+    """Nothing a test (or a library it loads) writes under ~ lands in the real home."""
+    home = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HOME", str(home))
+    mp.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    mp.delenv("TASK_ORCHESTRATOR_DATA_DIR", raising=False)
+    yield home
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def _no_real_providers(monkeypatch):
     """Constructing a real Gemini/OpenAI model fails in tests; keys are removed too."""

@@ -141,3 +141,16 @@ def test_real_providers_cannot_be_constructed_in_tests(monkeypatch):
         make_chat_model("gemini", s)
     with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
         make_chat_model("openai", Settings(_env_file=None))
+
+
+def test_async_path_falls_back_too(settings):
+    import asyncio
+
+    settings.breaker_failure_threshold = 1
+    ctx = open_context(settings, models={
+        "gemini": ScriptedChatModel(script=[TimeoutError("slow")], model_name="gemini-2.5-flash"),
+        "openai": ScriptedChatModel(script=["async answer"], model_name="gpt-5-mini")})
+    call = asyncio.run(ctx.router.ainvoke("hi", task_id="a"))
+    assert call.provider == "openai" and call.message.content == "async answer"
+    assert call.fallbacks[0].startswith("gemini: TimeoutError")
+    assert ctx.router.breakers.status("gemini").state == "open"
