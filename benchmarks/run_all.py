@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["graph_overhead.py", "memory_bench.py", "eval_memory.py", "mcp_bench.py"]
+BENCHMARKS = ["graph_overhead.py", "memory_bench.py", "eval_memory.py", "mcp_bench.py",
+              "reliability.py"]
 
 
 def main() -> int:

@@ -30,6 +30,8 @@ class ScriptedChatModel(BaseChatModel):
     model_name: str = "scripted-model"
     calls: list[list[BaseMessage]] = Field(default_factory=list)
     cycle: bool = False
+    #: Instead of a fixed script: called with the messages, returns an entry as above.
+    responder: Any = None
 
     @property
     def _llm_type(self) -> str:
@@ -44,10 +46,14 @@ class ScriptedChatModel(BaseChatModel):
     ) -> ChatResult:
         index = len(self.calls)
         self.calls.append(list(messages))
+        if self.responder is not None:
+            return self._reply(self.responder(messages), messages)
         if index >= len(self.script) and not (self.cycle and self.script):
             raise ScriptExhausted(f"{self.model_name}: call {index + 1} but only "
                                   f"{len(self.script)} scripted replies")
-        entry = self.script[index % len(self.script)]
+        return self._reply(self.script[index % len(self.script)], messages)
+
+    def _reply(self, entry: Any, messages: list[BaseMessage]) -> ChatResult:
         if isinstance(entry, BaseException):
             raise entry
         msg = entry if isinstance(entry, AIMessage) else AIMessage(content=str(entry))
