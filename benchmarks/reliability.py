@@ -69,7 +69,8 @@ class World:
             self.injected[kind] += 1
         i = self.step
         report = {"file": f"src/mod{i}.py", "summary": f"implemented step {i}",
-                  "claim": "All tests pass.", "code": "import json\n\ndef run():\n    return json.dumps({})\n"}
+                  "claim": "All tests pass.",
+                  "code": "import json\n\ndef run():\n    return json.dumps({})\n"}
         if kind == "wrong_path":
             report["file"] = f"src/module_{i}.py"
         elif kind == "bad_schema":
