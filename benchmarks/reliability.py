@@ -146,7 +146,7 @@ def run_guarded(seed: int, err: float, fault: float, root: Path) -> dict:
     (ws / "src").mkdir(parents=True, exist_ok=True)
     for i in range(STEPS):
         (ws / "src" / f"mod{i}.py").write_text("def run(): ...\n")
-    settings = Settings(data_dir=root / f"data{seed}", workspace=ws, verifiers=VERIFIERS,
+    settings = Settings(data_dir=root / f"data{seed}-{err}", workspace=ws, verifiers=VERIFIERS,
                         prices={"scripted-model": PRICE}, task_budget_usd=None,
                         daily_budget_usd=None, _env_file=None)
     ctx = open_context(settings, memory=InMemoryFailureMemory(), output_schema=StepReport,
