@@ -50,18 +50,26 @@ class HookConfig:
         return SqliteFailureStore(self.db)
 
 
+OWN_TOOLS = "mcp__task-orchestrator__"
+_COMMAND_KEYS = ("command", "cmd", "script", "shell", "sql", "statement")
+
+
 def action_of_tool(tool_name: str, tool_input: dict[str, Any]) -> tuple[str, str, str]:
-    """(action for the memory, its kind, text for the risk rules) of a Claude Code tool call."""
+    """(action for the memory, its kind, text for the risk rules) of a Claude Code tool call.
+
+    The rules judge what would execute: a Bash command, a write's target path, or the
+    command-like arguments of an MCP tool (not free text such as a search query).
+    """
     if tool_name == "Bash":
         cmd = str(tool_input.get("command", ""))
         return cmd, "command", cmd
     args = json.dumps(tool_input, sort_keys=True, default=str)
-    risk_text = args
     if tool_name in WRITE_TOOLS:
         path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or "")
-        risk_text = f"> {path}"  # the rules judge writes by their target
-    if isinstance(tool_input.get("command"), str):  # MCP shell-like tools
-        risk_text = tool_input["command"]
+        risk_text = f"> {path}"
+    else:
+        risk_text = "\n".join(str(tool_input[k]) for k in _COMMAND_KEYS
+                              if isinstance(tool_input.get(k), str))
     return f"{tool_name} {args}", "tool_call", risk_text
 
 
@@ -87,6 +95,8 @@ def decision_json(decision: str, reason: str) -> dict[str, Any]:
 def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | None:
     """Claude Code's decision JSON, or None to allow silently."""
     tool = str(event.get("tool_name", ""))
+    if tool.startswith(OWN_TOOLS):
+        return None  # the safety layer's own tools execute nothing; never block asking it
     tool_input = event.get("tool_input") or {}
     if not isinstance(tool_input, dict):
         tool_input = {"value": tool_input}
@@ -154,6 +164,11 @@ def post_tool_use(event: dict[str, Any], config: HookConfig) -> None:
         return
     error = _failure_text(event)
     sig = signature(command, "command")
+    from .verifiers.testruns import is_check_command
+
+    # A failing test/build/lint run is information, and re-running it after a fix is the
+    # normal loop: count it for the statistics, never record it as a failure to block.
+    blockable = error is not None and not is_check_command(command)
     store = config.open_store(create=error is not None)
     if store is None:
         return
@@ -162,6 +177,9 @@ def post_tool_use(event: dict[str, Any], config: HookConfig) -> None:
             f, _s = store.outcomes(sig)
             if f or store.by_signature(sig):
                 store.add_outcome(sig, ok=True)
+            return
+        if not blockable:
+            store.add_outcome(sig, ok=False)
             return
         row = prepare(command, "command", error=error, kind="command_failed",
                       project=config.project, tags=["claude-code", "bash"],

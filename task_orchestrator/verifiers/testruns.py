@@ -5,14 +5,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["TestSummary", "claims_success", "is_test_command", "parse_test_summary",
-           "pipe_masks_exit"]
+__all__ = ["TestSummary", "claims_success", "is_check_command", "is_test_command",
+           "parse_test_summary", "pipe_masks_exit"]
 
 _TEST_CMD = re.compile(
     r"\b(?:pytest|py\.test|python\d?(?:\.\d+)?\s+-m\s+(?:pytest|unittest)|tox|nox|"
     r"(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?test|jest|vitest|go\s+test|cargo\s+(?:test|nextest)|"
     r"mix\s+test|make\s+(?:test|check)|rspec|phpunit|ctest|gradle\w*\s+test|mvn\s+test|"
     r"dotnet\s+test|swift\s+test)\b"
+)
+# Commands that check the state of the code: failing is their job, re-running them after a
+# fix is the normal loop, so a failure of one is information, not a mistake to block.
+_CHECK_CMD = re.compile(
+    r"\b(?:(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?(?:build|lint|typecheck|check|format)|tsc|mypy|pyright|"
+    r"ruff|flake8|pylint|black\s+--check|eslint|prettier\s+--check|cargo\s+(?:build|check|clippy)|"
+    r"go\s+(?:build|vet)|mix\s+(?:compile|format|credo|dialyzer)|make(?:\s+\w+)?|gradle\w*\s+build|"
+    r"mvn\s+(?:compile|package|verify)|dotnet\s+build|pre-commit\s+run)\b"
 )
 _CLAIM = re.compile(
     r"(?<!not )(?<!n't )\b(?:all\s+(?:the\s+)?(?:\d+\s+)?tests?\s+(?:now\s+)?pass\w*|"
@@ -26,6 +34,11 @@ _MASKING_PIPE = re.compile(r"\|\s*(?:tail|head|grep|tee|less|more|cut|sed|awk)\b
 
 def is_test_command(command: str) -> bool:
     return bool(_TEST_CMD.search(command))
+
+
+def is_check_command(command: str) -> bool:
+    """A test, build, lint or type-check run: state-dependent, meant to be re-run."""
+    return is_test_command(command) or bool(_CHECK_CMD.search(command))
 
 
 def claims_success(text: str) -> list[str]:

@@ -1,0 +1,95 @@
+"""Fixtures for end-to-end tests in the real Claude Code client (pinned, installed once)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .fake_anthropic import FakeAnthropic
+
+CLIENT_VERSION = "2.1.330"
+BIN = "node_modules/@anthropic-ai/claude-code-linux-x64/claude"
+
+
+def _install(cache: Path) -> Path | None:
+    exe = cache / BIN
+    if exe.exists():
+        return exe
+    if not shutil.which("npm"):
+        return None
+    cache.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(cache),
+                           f"@anthropic-ai/claude-code@{CLIENT_VERSION}"],
+                          capture_output=True, text=True, timeout=900)
+    return exe if proc.returncode == 0 and exe.exists() else None
+
+
+@pytest.fixture(scope="session")
+def claude_bin() -> Path:
+    """The pinned client: $CLAUDE_CODE_BIN, or installed once into a cache directory."""
+    if os.environ.get("CLAUDE_CODE_BIN"):
+        return Path(os.environ["CLAUDE_CODE_BIN"])
+    cache = Path(os.environ.get("TASK_ORCHESTRATOR_E2E_CACHE",
+                                Path.home() / ".cache" / "task-orchestrator-e2e"))
+    exe = _install(cache)
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the Claude Code e2e tests, but the client could not be "
+                        "installed (npm install @anthropic-ai/claude-code failed)")
+        pytest.skip("SKIPPED LOUDLY: the Claude Code client could not be installed (no npm?)")
+    return exe
+
+
+def _tool_exe() -> str:
+    return shutil.which("task-orchestrator") or str(Path(sys.executable).parent / "task-orchestrator")
+
+
+class Session:
+    """One isolated HOME + workspace + data directory, with the server and hooks installed."""
+
+    def __init__(self, claude: Path, root: Path, transport: str) -> None:
+        self.claude, self.home, self.ws, self.data = claude, root / "home", root / "ws", root / "data"
+        for d in (self.home, self.ws, self.data):
+            d.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, "HOME": str(self.home), "ANTHROPIC_API_KEY": "sk-ant-e2e-dummy",
+                    "DISABLE_TELEMETRY": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                    "TASK_ORCHESTRATOR_DATA_DIR": str(self.data),
+                    "PATH": f"{Path(_tool_exe()).parent}:{os.environ.get('PATH', '')}"}
+        for var in ("GOOGLE_API_KEY", "OPENAI_API_KEY", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):
+            self.env.pop(var, None)
+        exe = _tool_exe()
+        self.run([str(claude), "mcp", "add", "task-orchestrator", "-e",
+                  f"TASK_ORCHESTRATOR_DATA_DIR={self.data}", "--", exe, "serve"])
+        self.run([exe, "hooks", "install", "--transport", transport])
+
+    def run(self, cmd: list[str], **kw) -> subprocess.CompletedProcess:
+        proc = subprocess.run(cmd, cwd=self.ws, env=self.env, capture_output=True, text=True,
+                              timeout=kw.pop("timeout", 180), **kw)
+        assert proc.returncode == 0, f"{cmd}: {proc.stdout}\n{proc.stderr}"
+        return proc
+
+    def ask(self, prompt: str, script: list[tuple], allowed: str = "Bash") -> tuple[dict, FakeAnthropic]:
+        """Run `claude -p` against a scripted Messages API; returns (result JSON, the API)."""
+        with FakeAnthropic(script) as api:
+            env = {**self.env, "ANTHROPIC_BASE_URL": api.url}
+            proc = subprocess.run([str(self.claude), "-p", prompt, "--output-format", "json",
+                                   "--allowedTools", allowed], cwd=self.ws, env=env,
+                                  capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout), api
+
+
+@pytest.fixture
+def session_factory(claude_bin, tmp_path):
+    counter = iter(range(100))
+
+    def make(transport: str = "command") -> Session:
+        return Session(claude_bin, tmp_path / f"s{next(counter)}", transport)
+
+    return make
