@@ -164,11 +164,13 @@ def post_tool_use(event: dict[str, Any], config: HookConfig) -> None:
         return
     error = _failure_text(event)
     sig = signature(command, "command")
-    from .verifiers.testruns import is_check_command
-
     # A failing test/build/lint run is information, and re-running it after a fix is the
     # normal loop: count it for the statistics, never record it as a failure to block.
-    blockable = error is not None and not is_check_command(command)
+    blockable = False
+    if error is not None:
+        from .testruns import is_check_command
+
+        blockable = not is_check_command(command)
     store = config.open_store(create=error is not None)
     if store is None:
         return

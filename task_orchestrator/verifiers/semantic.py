@@ -14,8 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..findings import Finding
+from ..testruns import claims_success, parse_test_summary, pipe_masks_exit
 from . import VerifyInput, verifier
-from .testruns import claims_success, parse_test_summary, pipe_masks_exit
 
 __all__ = ["check_path", "code", "completeness", "paths", "python_blocks", "test_claims"]
 

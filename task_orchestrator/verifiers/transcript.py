@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..findings import Finding
+from ..testruns import claims_success, is_test_command, parse_test_summary, pipe_masks_exit
 from . import VerifyInput, verifier
-from .testruns import claims_success, is_test_command, parse_test_summary, pipe_masks_exit
 
 __all__ = ["Transcript", "check_transcript", "read_transcript"]
 

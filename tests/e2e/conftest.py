@@ -53,7 +53,8 @@ def _tool_exe() -> str:
 class Session:
     """One isolated HOME + workspace + data directory, with the server and hooks installed."""
 
-    def __init__(self, claude: Path, root: Path, transport: str) -> None:
+    def __init__(self, claude: Path, root: Path, transport: str,
+                 server_env: dict[str, str] | None = None) -> None:
         self.claude, self.home, self.ws, self.data = claude, root / "home", root / "ws", root / "data"
         for d in (self.home, self.ws, self.data):
             d.mkdir(parents=True, exist_ok=True)
@@ -64,8 +65,9 @@ class Session:
         for var in ("GOOGLE_API_KEY", "OPENAI_API_KEY", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):
             self.env.pop(var, None)
         exe = _tool_exe()
+        extra = [a for k, v in (server_env or {}).items() for a in ("-e", f"{k}={v}")]
         self.run([str(claude), "mcp", "add", "task-orchestrator", "-e",
-                  f"TASK_ORCHESTRATOR_DATA_DIR={self.data}", "--", exe, "serve"])
+                  f"TASK_ORCHESTRATOR_DATA_DIR={self.data}", *extra, "--", exe, "serve"])
         self.run([exe, "hooks", "install", "--transport", transport])
 
     def run(self, cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -89,7 +91,7 @@ class Session:
 def session_factory(claude_bin, tmp_path):
     counter = iter(range(100))
 
-    def make(transport: str = "command") -> Session:
-        return Session(claude_bin, tmp_path / f"s{next(counter)}", transport)
+    def make(transport: str = "command", server_env: dict[str, str] | None = None) -> Session:
+        return Session(claude_bin, tmp_path / f"s{next(counter)}", transport, server_env)
 
     return make

@@ -92,3 +92,29 @@ def test_stop_hook_blocks_a_false_tests_pass(session_factory):
         ("text", "Done: all tests pass.")])
     assert result["result"] == "Done: all tests pass."
     assert not any("contradicted" in json.dumps(r) for r in api.requests)
+
+
+def test_run_task_waits_for_approval_and_completes_in_a_later_call(session_factory):
+    from .fake_openai import FakeOpenAI
+
+    with FakeOpenAI(["Changelog updated for 0.2.0 with the guarded-graph entry."]) as openai:
+        s = session_factory(server_env={"OPENAI_API_KEY": "sk-e2e-dummy-key-0000000000000000",
+                                        "OPENAI_BASE_URL": openai.url})
+        tools = "mcp__task-orchestrator__run_task,mcp__task-orchestrator__resume_task"
+        _, api = s.ask("ship it", [
+            ("tool", "mcp__task-orchestrator__run_task",
+             {"task": "Write the changelog entry for 0.2.0", "action": "git push --force origin main"}),
+            ("text", "Waiting for approval.")], allowed=tools)
+        [waiting] = _results_text(api)
+        assert "waiting_for_approval" in waiting and "force push" in waiting
+        assert openai.requests == []  # nothing ran before the approval
+        thread_id = json.loads(waiting)["thread_id"]
+        _, api = s.ask("approved", [
+            ("tool", "mcp__task-orchestrator__resume_task",
+             {"thread_id": thread_id, "decision": "approve", "note": "release day"}),
+            ("text", "Done.")], allowed=tools)
+        [done] = _results_text(api)
+        result = json.loads(done)
+        assert result["status"] == "succeeded" and "Changelog updated" in result["output"]
+        assert result["cost"][0]["provider"] == "openai" and result["cost"][0]["cost_usd"] > 0
+        assert len(openai.requests) == 1
