@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .._sqlite import Transaction, connect
+from .._sqlite import SqliteStore, Transaction
 from .normalize import signature
 from .redact import redact
 
@@ -73,18 +72,12 @@ def _row(row: tuple) -> dict[str, Any]:
     return data
 
 
-class SqliteFailureStore:
+class SqliteFailureStore(SqliteStore):
     """Records, exact signatures, outcome counts and events in one SQLite file."""
 
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self._conn = connect(self.path, readonly=readonly)
-        if not readonly:
-            self._conn.executescript(SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        self._conn.close()
+        super().__init__(self.path, SCHEMA, readonly=readonly)
 
     def upsert(self, rec: dict[str, Any], *, count: int = 1) -> tuple[dict[str, Any], bool]:
         """Insert or increment a prepared row (see ``prepare``); returns (stored row, created)."""

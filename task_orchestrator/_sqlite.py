@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 BUSY_TIMEOUT_MS = 30_000
@@ -28,6 +29,19 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
+
+
+class SqliteStore:
+    """A WAL connection with its schema applied and a lock for this process's threads."""
+
+    def __init__(self, path: Path | str, schema: str, *, readonly: bool = False) -> None:
+        self._conn = connect(path, readonly=readonly)
+        if not readonly:
+            self._conn.executescript(schema)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 class Transaction:

@@ -11,14 +11,13 @@ machine is small enough to keep here and test directly.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ._sqlite import Transaction, connect
+from ._sqlite import SqliteStore, Transaction
 
 __all__ = ["BreakerState", "BreakerStatus", "CircuitBreakers"]
 
@@ -54,7 +53,7 @@ class BreakerStatus:
     retry_in_s: float | None
 
 
-class CircuitBreakers:
+class CircuitBreakers(SqliteStore):
     def __init__(
         self,
         path: Path | str,
@@ -66,12 +65,7 @@ class CircuitBreakers:
         self.failure_threshold = failure_threshold
         self.reset_timeout_s = reset_timeout_s
         self.clock = clock
-        self._conn = connect(path)
-        self._conn.executescript(_SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        self._conn.close()
+        super().__init__(path, _SCHEMA)
 
     def _row(self, c, provider: str) -> tuple[str, int, float | None, float | None, str | None]:
         row = c.execute(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._sqlite import Transaction, connect
+from ._sqlite import SqliteStore, Transaction
 from .errors import BudgetExceeded, UnpricedModel
 from .settings import ModelPrice, Settings
 
@@ -107,17 +106,12 @@ def _today(ts: float | None = None) -> str:
     return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).strftime("%Y-%m-%d")
 
 
-class CostLedger:
+class CostLedger(SqliteStore):
     """Append-only ledger of model calls, shared by all processes using one data directory."""
 
     def __init__(self, path: Path | str, settings: Settings) -> None:
         self.settings = settings
-        self._conn = connect(path)
-        self._conn.executescript(_SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        self._conn.close()
+        super().__init__(path, _SCHEMA)
 
     def check_budget(self, task_id: str, model: str, prompt: str) -> None:
         """Raise BudgetExceeded if the worst case of this call would cross a budget."""
