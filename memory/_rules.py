@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["RISK_ORDER", "RULES", "Rule", "combine", "rule_level", "statistics_level"]
+__all__ = ["RISK_ORDER", "RULES", "Rule", "combine", "decision_for", "rule_level",
+           "statistics_level"]
 
 RISK_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
@@ -227,3 +228,12 @@ def combine(level: str, reasons: list[str], failures: int, successes: int) -> tu
     if learned and RISK_ORDER[learned[0]] > RISK_ORDER[level]:
         return learned[0], [*reasons, learned[1]]
     return level, reasons
+
+
+def decision_for(level: str, ask_at: str, deny_at: str) -> str:
+    """allow / ask / deny for a risk level under the configured thresholds."""
+    if RISK_ORDER[level] >= RISK_ORDER[deny_at]:
+        return "deny"
+    if RISK_ORDER[level] >= RISK_ORDER[ask_at]:
+        return "ask"
+    return "allow"

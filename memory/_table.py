@@ -113,19 +113,18 @@ class SqliteFailureStore(SqliteStore):
                                (rid,)).fetchone()
         return _row(stored), created
 
-    def by_signature(self, sig: str) -> dict[str, Any] | None:
+    def _one(self, column: str, value: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._conn.execute(
-                f"SELECT {', '.join(COLS)} FROM failures WHERE signature = ?", (sig,)
+                f"SELECT {', '.join(COLS)} FROM failures WHERE {column} = ?", (value,)
             ).fetchone()
         return _row(row) if row else None
 
+    def by_signature(self, sig: str) -> dict[str, Any] | None:
+        return self._one("signature", sig)
+
     def get(self, record_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {', '.join(COLS)} FROM failures WHERE id = ?", (record_id,)
-            ).fetchone()
-        return _row(row) if row else None
+        return self._one("id", record_id)
 
     def get_many(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         if not ids:

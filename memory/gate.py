@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..settings import RISK_ORDER, Settings
+from ..settings import Settings
+from ._rules import decision_for
 from .base import ActionKind, FailureMemory, Match, RiskAssessment, RiskAssessor
 
 __all__ = ["GateDecision", "assess_action"]
@@ -63,11 +64,9 @@ def assess_action(
         if _RANK[d] > _RANK[decision]:
             decision = d
 
-    level = RISK_ORDER[assessment.level]
-    if level >= RISK_ORDER[settings.deny_at_risk]:
-        raise_to("deny", f"risk {assessment.level}: " + ", ".join(assessment.reasons))
-    elif level >= RISK_ORDER[settings.ask_at_risk]:
-        raise_to("ask", f"risk {assessment.level}: " + ", ".join(assessment.reasons))
+    by_risk = decision_for(assessment.level, settings.ask_at_risk, settings.deny_at_risk)
+    if by_risk != "allow":
+        raise_to(by_risk, f"risk {assessment.level}: " + ", ".join(assessment.reasons))
 
     matches: list[Match] = []
     degraded = False

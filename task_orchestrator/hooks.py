@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .memory._rules import RISK_ORDER, combine, rule_level
+from .memory._rules import RISK_ORDER, combine, decision_for, rule_level
 from .memory._table import SqliteFailureStore, prepare
 from .memory.normalize import signature
 
 __all__ = ["HookConfig", "action_of_tool", "decision_json", "main", "outside_workspace",
-           "post_tool_use", "pre_tool_use", "stop"]
+           "post_tool_use", "pre_tool_use", "stop", "target_risk"]
 
 WRITE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 
@@ -86,6 +86,17 @@ def outside_workspace(tool_name: str, tool_input: dict[str, Any], cwd: str | Non
     return None
 
 
+def target_risk(tool_name: str, tool_input: dict[str, Any], risk_text: str,
+                cwd: str | None) -> tuple[str, list[str]]:
+    """The rules' level for what a tool call would execute or write, and why."""
+    level, reasons = rule_level(risk_text)
+    outside = outside_workspace(tool_name, tool_input, cwd)
+    if outside:
+        reasons.append(outside)
+        level = max(level, "high", key=RISK_ORDER.get)
+    return level, reasons
+
+
 def decision_json(decision: str, reason: str) -> dict[str, Any]:
     return {"hookSpecificOutput": {"hookEventName": "PreToolUse",
                                    "permissionDecision": decision,
@@ -125,15 +136,12 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
     except Exception as exc:  # never brick the agent; the rules below still apply
         print(f"task-orchestrator: failure memory unreadable ({type(exc).__name__}: {exc}); "
               "checking risk rules only", file=sys.stderr)
-    level, reasons = rule_level(risk_text)
-    outside = outside_workspace(tool, tool_input, event.get("cwd"))
-    if outside:
-        reasons.append(outside)
-        level = level if RISK_ORDER[level] >= RISK_ORDER["high"] else "high"
+    level, reasons = target_risk(tool, tool_input, risk_text, event.get("cwd"))
     level, reasons = combine(level, reasons, failures, successes)
-    if RISK_ORDER[level] >= RISK_ORDER[config.deny_at]:
+    decision = decision_for(level, config.ask_at, config.deny_at)
+    if decision == "deny":
         return decision_json("deny", f"task-orchestrator: {level} risk: {', '.join(reasons)}.")
-    if RISK_ORDER[level] >= RISK_ORDER[config.ask_at]:
+    if decision == "ask":
         return decision_json("ask", f"task-orchestrator: {level} risk: {', '.join(reasons)}; "
                                 "a human should confirm this.")
     return None

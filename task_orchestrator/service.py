@@ -131,8 +131,8 @@ class Service:
     def hook_decision(self, tool_name: str, command: str = "", file_path: str = "",
                       cwd: str = "") -> dict[str, Any] | None:
         """PreToolUse decision JSON with the full memory (exact + similar), or None to allow."""
-        from .hooks import action_of_tool, decision_json, outside_workspace
-        from .memory._rules import RISK_ORDER, rule_level
+        from .hooks import action_of_tool, decision_json, target_risk
+        from .memory._rules import decision_for
 
         tool_input: dict[str, Any] = {}
         if command:
@@ -145,14 +145,12 @@ class Service:
         d = self.check_action(action, kind)
         rank = {"allow": 0, "ask": 1, "deny": 2}
         decision, reasons = d.decision, list(d.reasons)
-        extra_level, extra = rule_level(risk_text) if risk_text != action else ("low", [])
-        outside = outside_workspace(tool_name, tool_input, cwd)
-        if outside:
-            extra_level, extra = max(extra_level, "high", key=RISK_ORDER.get), [*extra, outside]
-        if RISK_ORDER[extra_level] >= RISK_ORDER[self.settings.deny_at_risk]:
-            decision, reasons = "deny", [*reasons, f"risk {extra_level}: {', '.join(extra)}"]
-        elif RISK_ORDER[extra_level] >= RISK_ORDER[self.settings.ask_at_risk]:
-            decision = max(decision, "ask", key=rank.get)
+        # The gate judged the action text; the rules also judge what it executes or writes.
+        extra_level, extra = target_risk(tool_name, tool_input,
+                                         risk_text if risk_text != action else "", cwd)
+        by_target = decision_for(extra_level, self.settings.ask_at_risk, self.settings.deny_at_risk)
+        if by_target != "allow":
+            decision = max(decision, by_target, key=rank.get)
             reasons = [*reasons, f"risk {extra_level}: {', '.join(extra)}"]
         if decision == "allow":
             return None
