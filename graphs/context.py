@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel
 
 from ..breaker import CircuitBreakers
 from ..cost import CostLedger
+from ..errors import ConfigurationError
 from ..memory.base import FailureMemory, RiskAssessor
 from ..providers import ModelRouter
 from ..settings import Settings
 
-__all__ = ["TaskContext", "open_context"]
+__all__ = ["TaskContext", "context_of", "open_context"]
 
 
 @dataclass
@@ -66,3 +69,32 @@ def open_context(
         router=ModelRouter(settings, breakers, ledger, models),
         **kwargs,
     )
+
+
+_default: TaskContext | None = None
+_default_lock = threading.Lock()
+
+
+def context_of(runtime: Any) -> TaskContext:
+    """The run's :class:`TaskContext`.
+
+    A graph invoked without ``context=`` (or with a plain dict, as LangGraph Server and
+    Studio send) gets one process-wide context opened from ``Settings()`` (the
+    environment) on first use; a dict may override ``verifiers`` for that run.
+    """
+    ctx = runtime.context
+    if isinstance(ctx, TaskContext):
+        return ctx
+    if ctx is not None and not isinstance(ctx, Mapping):
+        raise ConfigurationError(
+            f"the run's context is a {type(ctx).__name__}; pass context=open_context(...) "
+            "(a TaskContext), a dict, or nothing"
+        )
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = open_context()
+    verifiers = (ctx or {}).get("verifiers")
+    if verifiers:
+        return replace(_default, verifiers=list(verifiers))
+    return _default

@@ -13,7 +13,8 @@ from .state import TaskInput, TaskOutput, TaskState
 __all__ = ["build_guarded_graph"]
 
 
-def build_guarded_graph(*, work: Any = None, work_uses_model: bool | None = None) -> StateGraph:
+def build_guarded_graph(*, work: Any = None, work_uses_model: bool | None = None,
+                        context_schema: type = TaskContext) -> StateGraph:
     """Return an **uncompiled** graph: guard -> [approval] -> breaker -> work -> verify
     -> [reflect -> breaker ...] -> finalize.
 
@@ -22,6 +23,10 @@ def build_guarded_graph(*, work: Any = None, work_uses_model: bool | None = None
     the work is one LLM call through the provider router (breaker, budget, ledger).
     ``work_uses_model``: whether the breaker node must find a usable provider before
     the work runs (default: True for the default work, False for your own node).
+
+    ``context_schema``: what ``invoke(context=...)`` accepts; nodes fall back to a
+    default context from ``Settings()`` for anything but a TaskContext (see
+    ``context_of``), which is what LangGraph Server needs (``task_orchestrator.studio``).
 
     Compile it with your checkpointer: ``build_guarded_graph().compile(checkpointer=...)``
     and invoke with ``context=open_context(...)``.
@@ -33,7 +38,7 @@ def build_guarded_graph(*, work: Any = None, work_uses_model: bool | None = None
         )
     uses_model = work is None if work_uses_model is None else work_uses_model
 
-    g = StateGraph(TaskState, context_schema=TaskContext, input_schema=TaskInput,
+    g = StateGraph(TaskState, context_schema=context_schema, input_schema=TaskInput,
                    output_schema=TaskOutput)
     g.add_node("guard", nodes.guard)
     g.add_node("approval", nodes.approval)

@@ -7,7 +7,7 @@ from typing import Literal
 from langgraph.runtime import Runtime
 
 from ..errors import TaskOrchestratorError
-from ..graphs.context import TaskContext
+from ..graphs.context import TaskContext, context_of
 from ..graphs.state import TaskState
 from ._common import step
 
@@ -18,7 +18,7 @@ def make_breaker_node(uses_model: bool):
     def breaker(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
         if not uses_model:
             return {"trace": step("breaker", checked=False)}
-        router = runtime.context.router
+        router = context_of(runtime).router
         try:
             router.preflight()
         except TaskOrchestratorError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from ..graphs.context import TaskContext
+from ..graphs.context import TaskContext, context_of
 from ..graphs.state import TaskState
 from ._common import TERMINAL, step
 
@@ -15,5 +15,5 @@ def finalize(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
     status = state.get("status")
     if status not in TERMINAL:
         status = "succeeded"
-    cost = runtime.context.router.ledger.table(task_id=state.get("task_id"))
+    cost = context_of(runtime).router.ledger.table(task_id=state.get("task_id"))
     return {"status": status, "cost": cost, "trace": step("finalize", status=status)}

@@ -7,7 +7,7 @@ from typing import Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
-from ..graphs.context import TaskContext
+from ..graphs.context import TaskContext, context_of
 from ..graphs.state import TaskState
 from ..memory.gate import assess_action
 from ._common import action_of, step, task_id_of
@@ -16,7 +16,7 @@ __all__ = ["guard", "route_after_guard"]
 
 
 def guard(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfig) -> dict:
-    ctx = runtime.context
+    ctx = context_of(runtime)
     task_id = task_id_of(state, config)
     action, kind = action_of(state)
     if not action.strip():

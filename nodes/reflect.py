@@ -7,7 +7,7 @@ from typing import Literal
 from langgraph.runtime import Runtime
 
 from ..errors import TaskOrchestratorError
-from ..graphs.context import TaskContext
+from ..graphs.context import TaskContext, context_of
 from ..graphs.state import TaskState
 from ..memory.base import FailureRecord
 from ._common import action_of, step
@@ -36,7 +36,7 @@ CRITIQUE_PROMPT = (
 
 
 def reflect(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
-    ctx = runtime.context
+    ctx = context_of(runtime)
     findings = state.get("findings", [])
     feedback = template_feedback(findings)
     attempts = state.get("attempts", 0)

@@ -7,7 +7,7 @@ from typing import Literal
 from langgraph.runtime import Runtime
 
 from ..findings import Finding
-from ..graphs.context import TaskContext
+from ..graphs.context import TaskContext, context_of
 from ..graphs.state import TaskState
 from ..verifiers import VerifyInput, run_verifiers
 from ._common import action_of, step
@@ -20,7 +20,7 @@ def route_after_work(state: TaskState) -> Literal["verify", "finalize"]:
 
 
 def verify(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
-    ctx = runtime.context
+    ctx = context_of(runtime)
     if state.get("work_error"):
         findings = [Finding(verifier="work", message=f"the work raised {state['work_error']}",
                             suggestion="fix the cause of the exception")]

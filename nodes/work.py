@@ -10,7 +10,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from ..errors import TaskOrchestratorError
-from ..graphs.context import TaskContext
+from ..graphs.context import TaskContext, context_of
 from ..graphs.state import TaskState
 from ._common import action_of, approval_key, step
 
@@ -51,7 +51,7 @@ def _llm_messages(state: TaskState) -> list:
 
 
 def _default_work(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
-    ctx = runtime.context
+    ctx = context_of(runtime)
     call = ctx.router.invoke(
         _llm_messages(state), task_id=state["task_id"], schema=ctx.output_schema
     )

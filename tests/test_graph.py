@@ -46,6 +46,14 @@ def test_factory_returns_uncompiled_graph_and_rejects_bad_work():
         build_guarded_graph(work=42)
 
 
+def test_a_context_of_the_wrong_type_is_a_clear_error():
+    from task_orchestrator.errors import ConfigurationError
+
+    graph = build_guarded_graph(work=lambda state: {"output": "x"}, context_schema=object).compile()
+    with pytest.raises(ConfigurationError, match="pass context=open_context"):
+        graph.invoke({"task": "echo hi"}, context=42)
+
+
 def test_passes_first_time(settings, memory, llm_graph):
     model = ScriptedChatModel(script=["The answer is 42."])
     ctx = open_context(settings, models={"gemini": model}, memory=memory)

@@ -6,11 +6,11 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-import socket
 import subprocess
 import time
 
 import pytest
+from _servers import free_port, wait_for_port
 from task_orchestrator.memory import FailureRecord, InMemoryFailureMemory
 from task_orchestrator.memory.embeddings import MiniLMEmbedder, make_embedder
 from task_orchestrator.memory.normalize import normalize, signature
@@ -19,29 +19,16 @@ from task_orchestrator.memory.store import ChromaIndex, PersistentFailureMemory
 from task_orchestrator import Settings
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory):
     exe = shutil.which("chroma") or os.path.join(os.path.dirname(os.sys.executable), "chroma")
     if not os.path.exists(exe):
         pytest.skip("the `chroma` server binary is not installed")
-    port = _free_port()
+    port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")
     proc = subprocess.Popen([exe, "run", "--host", "127.0.0.1", "--port", str(port), "--path",
                              str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
+    if not wait_for_port(port, 30, proc):
         proc.kill()
         pytest.fail("chroma server did not start within 30 s")
     yield f"http://127.0.0.1:{port}"

@@ -95,7 +95,7 @@ def test_stop_hook_blocks_a_false_tests_pass(session_factory):
 
 
 def test_run_task_waits_for_approval_and_completes_in_a_later_call(session_factory):
-    from .fake_openai import FakeOpenAI
+    from _servers import FakeOpenAI
 
     with FakeOpenAI(["Changelog updated for 0.2.0 with the guarded-graph entry."]) as openai:
         s = session_factory(server_env={"OPENAI_API_KEY": "sk-e2e-dummy-key-0000000000000000",

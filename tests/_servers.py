@@ -1,12 +1,34 @@
-"""A scripted OpenAI-compatible chat-completions endpoint on loopback (the MCP server's provider)."""
+"""Loopback helpers for tests that start real servers: free ports, readiness waits, and a
+scripted OpenAI-compatible chat-completions endpoint (a provider for server processes)."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout_s: float, proc: Any = None) -> bool:
+    """True once 127.0.0.1:port accepts connections; False on timeout or if ``proc`` exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
 
 
 class FakeOpenAI:

@@ -1,0 +1,24 @@
+"""The guarded task graph for LangGraph Server, ``langgraph dev`` and LangGraph Studio.
+
+``langgraph.json`` points here. The server owns checkpointing (so the graph is compiled
+without a checkpointer) and sends the run's context as a plain dict; the nodes then use
+one process-wide context opened from the environment (``TASK_ORCHESTRATOR_*``,
+``GOOGLE_API_KEY`` / ``OPENAI_API_KEY``), with ``verifiers`` overridable per run.
+"""
+
+from __future__ import annotations
+
+from typing_extensions import TypedDict
+
+from task_orchestrator.graphs.guarded import build_guarded_graph
+
+__all__ = ["StudioContext", "graph"]
+
+
+class StudioContext(TypedDict, total=False):
+    """Per-run options a LangGraph Server client may send as ``context``."""
+
+    verifiers: list[str]
+
+
+graph = build_guarded_graph(context_schema=StudioContext).compile(name="guarded_task")
