@@ -56,9 +56,10 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     ts REAL NOT NULL,
-    event TEXT NOT NULL,       -- recorded | repeated | blocked | asked
+    event TEXT NOT NULL,       -- recorded | repeated | blocked | asked | checked (allowed)
     signature TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
+    detail TEXT NOT NULL DEFAULT '',
+    level TEXT NOT NULL DEFAULT ''  -- the risk level of a checked action
 );
 """
 
@@ -78,6 +79,10 @@ class SqliteFailureStore(SqliteStore):
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
         self.path = Path(path)
         super().__init__(self.path, SCHEMA, readonly=readonly)
+        if not readonly:
+            cols = {r[1] for r in self._conn.execute("PRAGMA table_info(events)")}
+            if "level" not in cols:  # a store from before risk levels were logged
+                self._conn.execute("ALTER TABLE events ADD COLUMN level TEXT NOT NULL DEFAULT ''")
 
     def upsert(self, rec: dict[str, Any], *, count: int = 1) -> tuple[dict[str, Any], bool]:
         """Insert or increment a prepared row (see ``prepare``); returns (stored row, created)."""
@@ -182,17 +187,18 @@ class SqliteFailureStore(SqliteStore):
             ).fetchone()
         return (row[0], row[1]) if row else (0, 0)
 
-    def log_event(self, event: str, sig: str, detail: str = "") -> None:
+    def log_event(self, event: str, sig: str, detail: str = "", level: str = "") -> None:
         with self._lock, Transaction(self._conn) as c:
-            c.execute("INSERT INTO events (ts, event, signature, detail) VALUES (?,?,?,?)",
-                      (time.time(), event, sig, detail[:500]))
+            c.execute("INSERT INTO events (ts, event, signature, detail, level) VALUES (?,?,?,?,?)",
+                      (time.time(), event, sig, redact(detail)[:500], level))
 
     def events(self, since: float = 0.0) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT ts, event, signature, detail FROM events WHERE ts >= ? ORDER BY id",
+                "SELECT ts, event, signature, detail, level FROM events WHERE ts >= ? ORDER BY id",
                 (since,)).fetchall()
-        return [dict(zip(("ts", "event", "signature", "detail"), r, strict=True)) for r in rows]
+        return [dict(zip(("ts", "event", "signature", "detail", "level"), r, strict=True))
+                for r in rows]
 
     def mark_embedded(self, ids: list[str]) -> None:
         with self._lock, Transaction(self._conn) as c:

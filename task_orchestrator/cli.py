@@ -144,6 +144,15 @@ def _cmd_memory(args: argparse.Namespace) -> int:
         svc.close()
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+    from .settings import Settings
+
+    out = write_report(args.out, Settings(), days=args.days)
+    print(f"report written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     import argparse
 
@@ -193,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     m_sub.add_parser("export").add_argument("file", nargs="?", default="-")
     m_sub.add_parser("import").add_argument("file")
     mem.set_defaults(fn=_cmd_memory)
+
+    report = sub.add_parser("report", help="one self-contained HTML page with plots")
+    report.add_argument("--out", default="report.html", help="where to write it (report.html)")
+    report.add_argument("--days", type=int, default=30, help="the period shown (30 days)")
+    report.set_defaults(fn=_cmd_report)
     return p
 
 

@@ -114,30 +114,53 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
     action, kind, risk_text = action_of_tool(tool, tool_input)
     if not action.strip():
         return None
-    reasons: list[str] = []
-    failures = successes = 0
+    level, reasons = target_risk(tool, tool_input, risk_text, event.get("cwd"))
     try:
         store = config.open_store()
-        if store is not None:
-            try:
-                sig = signature(action, kind)
-                hit = store.by_signature(sig)
-                if hit is not None:  # an exact repeat: the cheapest, surest answer
-                    store.log_event("blocked", sig, tool)
-                    lesson = f" Lesson: {hit['lesson']}" if hit["lesson"] else ""
-                    lesson = lesson if lesson.endswith((".", "!")) else lesson + "."
-                    err = (hit["error"].strip().splitlines() or [hit["kind"]])[-1][:200]
-                    return decision_json("deny", (
-                        f"task-orchestrator: this exact action failed before ({hit['count']}x): "
-                        f"{err}.{lesson} Try a different approach."))
-                failures, successes = store.outcomes(sig)
-            finally:
-                store.close()
-    except Exception as exc:  # never brick the agent; the rules below still apply
-        print(f"task-orchestrator: failure memory unreadable ({type(exc).__name__}: {exc}); "
-              "checking risk rules only", file=sys.stderr)
-    level, reasons = target_risk(tool, tool_input, risk_text, event.get("cwd"))
-    level, reasons = combine(level, reasons, failures, successes)
+    except Exception as exc:  # never brick the agent; the rules still apply
+        _warn_unreadable(exc)
+        store = None
+    if store is None:
+        return _rule_decision(level, reasons, config)
+    try:
+        sig = signature(action, kind)
+        hit = store.by_signature(sig)
+        if hit is not None:  # an exact repeat: the cheapest, surest answer
+            lesson = f" Lesson: {hit['lesson']}" if hit["lesson"] else ""
+            lesson = lesson if lesson.endswith((".", "!")) else lesson + "."
+            err = (hit["error"].strip().splitlines() or [hit["kind"]])[-1][:200]
+            _log(store, "blocked", sig, f"{tool}: exact repeat", level)
+            return decision_json("deny", (
+                f"task-orchestrator: this exact action failed before ({hit['count']}x): "
+                f"{err}.{lesson} Try a different approach."))
+        level, reasons = combine(level, reasons, *store.outcomes(sig))
+        out = _rule_decision(level, reasons, config)
+        decided = out["hookSpecificOutput"]["permissionDecision"] if out else "allow"
+        _log(store, {"deny": "blocked", "ask": "asked"}.get(decided, "checked"), sig,
+             f"{tool}: {', '.join(reasons)}", level)
+        return out
+    except Exception as exc:
+        _warn_unreadable(exc)
+        return _rule_decision(level, reasons, config)
+    finally:
+        store.close()
+
+
+def _log(store: SqliteFailureStore, event: str, sig: str, detail: str, level: str) -> None:
+    """Log a decision for status and the report; a failed write never changes the decision."""
+    try:
+        store.log_event(event, sig, detail, level)
+    except Exception as exc:
+        print(f"task-orchestrator: could not log the decision ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+
+
+def _warn_unreadable(exc: Exception) -> None:
+    print(f"task-orchestrator: failure memory unreadable ({type(exc).__name__}: {exc}); "
+          "checking risk rules only", file=sys.stderr)
+
+
+def _rule_decision(level: str, reasons: list[str], config: HookConfig) -> dict[str, Any] | None:
     decision = decision_for(level, config.ask_at, config.deny_at)
     if decision == "deny":
         return decision_json("deny", f"task-orchestrator: {level} risk: {', '.join(reasons)}.")

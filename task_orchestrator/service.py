@@ -50,12 +50,11 @@ class Service:
         with self._lock:
             decision = assess_action(action, action_kind=action_kind, memory=self.memory,
                                      risk=self.risk, settings=self.settings)
-            if decision.decision != "allow":
-                from .memory.normalize import signature
+            from .memory.normalize import signature
 
-                self.memory.store.log_event(
-                    "blocked" if decision.decision == "deny" else "asked",
-                    signature(action, action_kind), decision.summary())
+            event = {"deny": "blocked", "ask": "asked"}.get(decision.decision, "checked")
+            self.memory.store.log_event(event, signature(action, action_kind),
+                                        decision.summary(), decision.risk.level)
             return decision
 
     def record_failure(self, **fields: Any) -> FailureRecord:
