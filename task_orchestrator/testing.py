@@ -7,6 +7,7 @@ Each call consumes the next script entry: a string (the reply), an ``AIMessage``
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -18,7 +19,20 @@ from pydantic import BaseModel, Field
 
 from .cost import estimate_tokens
 
-__all__ = ["ScriptExhausted", "ScriptedChatModel"]
+__all__ = ["SCRIPTED_PRICES", "ScriptExhausted", "ScriptedChatModel", "offline_models"]
+
+
+#: A price for the scripted model, so budgets and the cost table work offline too.
+SCRIPTED_PRICES = {"scripted-model": {"input": 0.30, "output": 2.50}}  # USD per 1M tokens
+
+
+def offline_models(script: list[Any], *, env: dict[str, str] | None = None) -> dict | None:
+    """``{"gemini": ScriptedChatModel(script)}`` offline; ``None`` (the real providers) as soon
+    as ``GOOGLE_API_KEY`` or ``OPENAI_API_KEY`` is set. For notebooks and examples."""
+    env = os.environ if env is None else env
+    if env.get("GOOGLE_API_KEY") or env.get("OPENAI_API_KEY"):
+        return None
+    return {"gemini": ScriptedChatModel(script=list(script))}
 
 
 class ScriptExhausted(AssertionError):
