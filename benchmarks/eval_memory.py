@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit, table
+
 from task_orchestrator.memory.embeddings import MiniLMEmbedder
 from task_orchestrator.memory.normalize import normalize
 from task_orchestrator.memory.risk import RuleRiskAssessor

@@ -22,9 +22,9 @@ from mcp import Client, StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit, median, parser, pct, table
-from task_orchestrator.memory.store import PersistentFailureMemory
 
 from task_orchestrator import Settings
+from task_orchestrator.memory.store import PersistentFailureMemory
 
 BARE = textwrap.dedent("""
     from mcp.server.mcpserver import MCPServer

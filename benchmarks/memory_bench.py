@@ -20,11 +20,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit, parser, pct, table
+
+from task_orchestrator import Settings
 from task_orchestrator.memory import FailureRecord
 from task_orchestrator.memory.normalize import normalize, signature
 from task_orchestrator.memory.store import PersistentFailureMemory, SqliteFailureStore
-
-from task_orchestrator import Settings
 
 
 def fill_sqlite(store: SqliteFailureStore, n: int) -> None:

@@ -27,9 +27,9 @@ from typing_extensions import TypedDict
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit, parser, table
-from task_orchestrator.memory import InMemoryFailureMemory
 
 from task_orchestrator import Settings, build_guarded_graph, open_context
+from task_orchestrator.memory import InMemoryFailureMemory
 from task_orchestrator.settings import ModelPrice
 from task_orchestrator.testing import ScriptedChatModel
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from task_orchestrator.memory import InMemoryFailureMemory
 
 from task_orchestrator import Settings, providers
+from task_orchestrator.memory import InMemoryFailureMemory
 from task_orchestrator.settings import ModelPrice
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
-from task_orchestrator.memory import FailureRecord
-from task_orchestrator.nodes import ApprovalMissing, make_work_node
 
 from task_orchestrator import build_guarded_graph, open_context
+from task_orchestrator.memory import FailureRecord
+from task_orchestrator.nodes import ApprovalMissing, make_work_node
 from task_orchestrator.runner import Orchestrator, UnknownTask
 from task_orchestrator.testing import ScriptedChatModel
 

@@ -11,12 +11,12 @@ import time
 
 import pytest
 from _servers import free_port, wait_for_port
+
+from task_orchestrator import Settings
 from task_orchestrator.memory import FailureRecord, InMemoryFailureMemory
 from task_orchestrator.memory.embeddings import MiniLMEmbedder, make_embedder
 from task_orchestrator.memory.normalize import normalize, signature
 from task_orchestrator.memory.store import ChromaIndex, PersistentFailureMemory
-
-from task_orchestrator import Settings
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from task_orchestrator import Settings
 from task_orchestrator.breaker import CircuitBreakers
 from task_orchestrator.cli import main
 from task_orchestrator.cost import CostLedger, Usage
-from task_orchestrator.report import LEVEL_COLOURS, PALETTE
+from task_orchestrator.report import HEADLESS_CHROMIUM_FLAGS, LEVEL_COLOURS, PALETTE
 from task_orchestrator.service import Service
 
 INJECTION = '<script>document.title="pwned"</script><img src=x onerror=alert(1)> rm -rf build'
@@ -85,9 +85,7 @@ def _chromium() -> str:
 
 def _headless(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", f"--user-data-dir={profile}", *args],
+        [exe, *HEADLESS_CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
         capture_output=True, text=True, timeout=120)
 
 

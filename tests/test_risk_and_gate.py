@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from task_orchestrator import Settings
 from task_orchestrator.memory import (
     FailureRecord,
     InMemoryFailureMemory,
@@ -10,8 +12,6 @@ from task_orchestrator.memory import (
     assess_action,
 )
 from task_orchestrator.memory.redact import contains_secret, redact
-
-from task_orchestrator import Settings
 
 RISK = RuleRiskAssessor()
 
