@@ -16,6 +16,8 @@ _SOURCES: list[tuple[str, str]] = [
     ("private_key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
         r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)"),
     ("url_password", r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@'\"]+):([^\s@/'\"]+)@"),
+    # A long token as a URL's whole user part (Sentry DSNs, token-in-URL clones).
+    ("url_token", r"(?i)(?<=://)[A-Za-z0-9_-]{24,}(?=@)"),
     ("aws_access_key", r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA)[A-Z0-9]{16}\b"),
     ("github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})\b"),
     ("gitlab_token", r"\bglpat-[A-Za-z0-9_-]{20,}\b"),
@@ -33,11 +35,17 @@ _SOURCES: list[tuple[str, str]] = [
     ("twilio_key", r"\bSK[0-9a-fA-F]{32}\b"),
     ("digitalocean_token", r"\bdo[por]_v1_[a-f0-9]{64}\b"),
     ("azure_storage_key", r"(?i)AccountKey=[A-Za-z0-9+/=]{40,}"),
+    ("vault_token", r"\bhv[sbr]\.[A-Za-z0-9_-]{24,}"),
+    ("shopify_token", r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b"),
+    ("linear_key", r"\blin_api_[A-Za-z0-9]{32,}"),
+    ("telegram_bot_token", r"\b\d{8,10}:AA[A-Za-z0-9_-]{32,}"),
     ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     ("bearer", r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{16,}"),
     ("assignment", r"(?i)\b([A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|"
-        r"auth|credential|private[_-]?key)[A-Za-z0-9_.-]*)(\s*[:=]\s*|\s+)(['\"]?)([^\s'\"]{6,})\3"),
-    ("cli_password", r"(?<=\s)(-p|--password[= ])(?=\S{6,})(\S+)"),
+        r"auth|credential|private[_-]?key)[A-Za-z0-9_.-]*['\"]?)(\s*[:=]\s*|\s+)(['\"]?)([^\s'\"]{6,})\3"),
+    ("cli_password", r"(?<=\s)(--password[= ])(?=\S{6,})(\S+)"),
+    # -pSECRET only where it means a password (MySQL/MariaDB clients), not `find -print0`.
+    ("mysql_password", r"(?i)(\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^|;&\n]*?\s-p)(\S{4,})"),
 ]
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = []
 
@@ -60,14 +68,15 @@ def _sub(kind: str, pattern: re.Pattern[str], text: str) -> str:
         return pattern.sub(lambda m: f"{m.group(1)} {tag}", text)
     if kind == "assignment":
         def keep_name(m: re.Match[str]) -> str:
-            if m.group(4).startswith("[REDACTED:") or m.group(4).lower() in _SCHEMES:
+            # A reference ($VAR, $(cmd)) names where the secret is; it is not the secret.
+            if m.group(4).startswith(("[REDACTED:", "$")) or m.group(4).lower() in _SCHEMES:
                 return m.group(0)
             # "token Y" (space-separated) only counts when Y looks like a credential.
             if m.group(2).isspace() and not re.search(r"\d", m.group(4)):
                 return m.group(0)
             return f"{m.group(1)}{m.group(2)}{m.group(3)}{tag}{m.group(3)}"
         return pattern.sub(keep_name, text)
-    if kind == "cli_password":
+    if kind in ("cli_password", "mysql_password"):
         return pattern.sub(lambda m: f"{m.group(1)}{tag}", text)
     return pattern.sub(tag, text)
 
@@ -78,15 +87,15 @@ _LOWER_CUES = (
     "rk_", "pk_", "aiza", "ya29.", "xox", "hooks.slack", "npm_", "pypi-", "hf_", "sg.", "_v1_",
     "accountkey=", "eyj", "bearer", "basic", "token", "passw", "pwd", "secret", "api_key",
     "api-key", "apikey", "access_key", "access-key", "accesskey", "auth", "credential", "private",
-    " -p",
+    "mysql", "mariadb", "://", "hvs.", "hvb.", "hvr.", "shpat_", "shpca_", "shppa_", "shpss_",
+    "lin_api_", ":aa",
 )
 _CASE_CUES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "SK")
 
 
 def _might_contain_secret(text: str) -> bool:
     low = text.lower()
-    return (any(c in low for c in _LOWER_CUES) or any(c in text for c in _CASE_CUES)
-            or ("://" in text and "@" in text))
+    return any(c in low for c in _LOWER_CUES) or any(c in text for c in _CASE_CUES)
 
 
 def redact(text: str) -> str:

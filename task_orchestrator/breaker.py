@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from ._sqlite import SqliteStore, Transaction
+from .memory.redact import redact
 
 __all__ = ["BreakerState", "BreakerStatus", "CircuitBreakers"]
 
@@ -124,7 +125,7 @@ class CircuitBreakers(SqliteStore):
 
     def record_failure(self, provider: str, error: str) -> BreakerState:
         now = self.clock()
-        error = error[:500]
+        error = redact(error)[:500]  # provider errors can echo a key back
         with self._lock, Transaction(self._conn) as c:
             state, failures, _opened, _probe, _err = self._row(c, provider)
             failures += 1

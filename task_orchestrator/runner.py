@@ -15,6 +15,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from ._sqlite import Transaction, connect
+from .checkpoint import RedactingSerializer, scrub
 from .errors import ConfigurationError
 from .graphs import TaskContext, build_guarded_graph, open_context
 from .settings import Settings
@@ -53,7 +54,7 @@ class Orchestrator:
         self.context = context or open_context(self.settings, **context_kwargs)
         self._conn = connect(data / "checkpoints.sqlite")
         self._conn.executescript(_APPROVALS)
-        self.checkpointer = SqliteSaver(self._conn)
+        self.checkpointer = SqliteSaver(self._conn, serde=RedactingSerializer())
         self.graph = build_guarded_graph(work=work).compile(checkpointer=self.checkpointer)
 
     def close(self) -> None:
@@ -79,7 +80,7 @@ class Orchestrator:
                     "INSERT INTO approvals (thread_id, payload, created) VALUES (?,?,?) "
                     "ON CONFLICT(thread_id) DO UPDATE SET payload=excluded.payload, "
                     "resolved=NULL, decision=NULL",
-                    (thread_id, json.dumps(payload, default=str), time.time()),
+                    (thread_id, json.dumps(scrub(payload), default=str), time.time()),
                 )
             result.update(status="waiting_for_approval", approval_request=payload)
         result["thread_id"] = thread_id

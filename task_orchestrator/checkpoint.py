@@ -1,0 +1,61 @@
+"""Checkpointers for the guarded graph: secrets never reach a checkpoint.
+
+A task's text, its action, the model's output and the approval payload all live in the
+graph's state, and the checkpointer writes that state to disk. ``RedactingSerializer``
+redacts every string on the way in (the same rules as the failure memory), so a key
+pasted into a prompt is not stored. The price: an action that embeds a credential is
+resumed with ``[REDACTED:...]`` in place of it; reference credentials through the
+environment (``$GITHUB_TOKEN``) instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from pydantic import BaseModel
+
+from .memory.redact import redact
+
+__all__ = ["RedactingSerializer", "scrub"]
+
+
+def scrub(obj: Any, _depth: int = 0) -> Any:
+    """``obj`` with every string redacted (containers, dataclasses and pydantic models)."""
+    if _depth > 50:
+        return obj
+    d = _depth + 1
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict):
+        return {scrub(k, d): scrub(v, d) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub(v, d) for v in obj]
+    if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
+        return tuple(scrub(v, d) for v in obj)
+    if isinstance(obj, set | frozenset):
+        return type(obj)(scrub(v, d) for v in obj)
+    if isinstance(obj, BaseModel):
+        return obj.model_copy(update={k: scrub(getattr(obj, k), d) for k in type(obj).model_fields})
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        try:
+            return dataclasses.replace(obj, **{f.name: scrub(getattr(obj, f.name), d)
+                                               for f in dataclasses.fields(obj) if f.init})
+        except (TypeError, ValueError):
+            return obj
+    return obj
+
+
+class RedactingSerializer(SerializerProtocol):
+    """LangGraph's JSON+msgpack serializer with secrets redacted before writing."""
+
+    def __init__(self, inner: SerializerProtocol | None = None) -> None:
+        self.inner = inner or JsonPlusSerializer()
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        return self.inner.dumps_typed(scrub(obj))
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        return self.inner.loads_typed(data)
