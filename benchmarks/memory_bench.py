@@ -24,10 +24,10 @@ from _common import emit, parser, pct, table
 from task_orchestrator import Settings
 from task_orchestrator.memory import FailureRecord
 from task_orchestrator.memory.normalize import normalize, signature
-from task_orchestrator.memory.store import PersistentFailureMemory, SqliteFailureStore
+from task_orchestrator.memory.store import FailureTable, PersistentFailureMemory
 
 
-def fill_sqlite(store: SqliteFailureStore, n: int) -> None:
+def fill_sqlite(store: FailureTable, n: int) -> None:
     now = time.time()
     rows = []
     for i in range(n):

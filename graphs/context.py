@@ -54,13 +54,8 @@ def open_context(
     from ..memory import default_memory, default_risk
 
     settings = settings or Settings()
-    data = settings.ensure_data_dir()
-    breakers = CircuitBreakers(
-        data / "breakers.sqlite",
-        failure_threshold=settings.breaker_failure_threshold,
-        reset_timeout_s=settings.breaker_reset_timeout_s,
-    )
-    ledger = CostLedger(data / "ledger.sqlite", settings)
+    breakers = CircuitBreakers.for_settings(settings)
+    ledger = CostLedger.for_settings(settings)
     memory = memory if memory is not None else default_memory(settings)
     return TaskContext(
         settings=settings,

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .._sqlite import SqliteStore, Transaction
+from .._sqlite import Database, SqliteStore, Transaction
 from .normalize import signature
 from .redact import redact
 
-__all__ = ["COLS", "SqliteFailureStore", "prepare"]
+__all__ = ["COLS", "FailureTable", "prepare"]
 
 
 def prepare(action: str, action_kind: str = "command", *, error: str = "", lesson: str = "",
@@ -73,16 +73,14 @@ def _row(row: tuple) -> dict[str, Any]:
     return data
 
 
-class SqliteFailureStore(SqliteStore):
-    """Records, exact signatures, outcome counts and events in one SQLite file."""
+class FailureTable(SqliteStore):
+    """Records, exact signatures, outcome counts and events (a SQLite file, or Postgres)."""
 
-    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
-        self.path = Path(path)
-        super().__init__(self.path, SCHEMA, readonly=readonly)
-        if not readonly:
-            cols = {r[1] for r in self._conn.execute("PRAGMA table_info(events)")}
-            if "level" not in cols:  # a store from before risk levels were logged
-                self._conn.execute("ALTER TABLE events ADD COLUMN level TEXT NOT NULL DEFAULT ''")
+    def __init__(self, where: Database | Path | str, *, readonly: bool = False) -> None:
+        super().__init__(where, SCHEMA, readonly=readonly)
+        if not readonly and "level" not in self._conn.columns("events"):
+            # a store from before risk levels were logged
+            self._conn.execute("ALTER TABLE events ADD COLUMN level TEXT NOT NULL DEFAULT ''")
 
     def upsert(self, rec: dict[str, Any], *, count: int = 1) -> tuple[dict[str, Any], bool]:
         """Insert or increment a prepared row (see ``prepare``); returns (stored row, created)."""
@@ -105,11 +103,12 @@ class SqliteFailureStore(SqliteStore):
             else:
                 rid = row[0]
                 c.execute(
-                    "UPDATE failures SET count = count + ?, last_seen = MAX(last_seen, ?), "
+                    "UPDATE failures SET count = count + ?, "
+                    "last_seen = CASE WHEN last_seen > ? THEN last_seen ELSE ? END, "
                     "error = CASE WHEN ? != '' THEN ? ELSE error END, "
                     "lesson = CASE WHEN ? != '' THEN ? ELSE lesson END WHERE id = ?",
-                    (count, now, rec.get("error", ""), rec.get("error", ""), rec.get("lesson", ""),
-                     rec.get("lesson", ""), rid),
+                    (count, now, now, rec.get("error", ""), rec.get("error", ""),
+                     rec.get("lesson", ""), rec.get("lesson", ""), rid),
                 )
                 created = False
             c.execute("INSERT INTO events (ts, event, signature) VALUES (?,?,?)",
@@ -177,7 +176,7 @@ class SqliteFailureStore(SqliteStore):
         with self._lock, Transaction(self._conn) as c:
             c.execute(
                 f"INSERT INTO outcomes (signature, {col}) VALUES (?, 1) "
-                f"ON CONFLICT(signature) DO UPDATE SET {col} = {col} + 1", (sig,)
+                f"ON CONFLICT(signature) DO UPDATE SET {col} = outcomes.{col} + 1", (sig,)
             )
 
     def outcomes(self, sig: str) -> tuple[int, int]:

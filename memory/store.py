@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from .._sqlite import open_database
 from ..errors import ConfigurationError
 from ..settings import Settings
-from ._table import SqliteFailureStore, prepare
+from ._table import FailureTable, prepare
 from .base import ActionKind, FailureMemory, FailureRecord, Match
 from .embeddings import Embedder, make_embedder
 from .normalize import normalize, signature
 from .similarity import HUB_K, adjusted_distance, hubness
 
-__all__ = ["ChromaIndex", "PersistentFailureMemory", "SqliteFailureStore"]
+__all__ = ["ChromaIndex", "FailureTable", "PersistentFailureMemory"]
 
 
 def _rec(row: dict | None) -> FailureRecord | None:
@@ -130,8 +131,7 @@ class PersistentFailureMemory(FailureMemory):
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
                  index: Any = None) -> None:
         self.settings = settings
-        data = settings.ensure_data_dir()
-        self.store = SqliteFailureStore(data / "memory.sqlite")
+        self.store = FailureTable(open_database(settings, "memory"))
         self._embedder = embedder
         self._index = index
         self._index_lock = threading.Lock()

@@ -15,10 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from ._sqlite import SqliteStore, Transaction
+from ._sqlite import Database, SqliteStore, Transaction, open_database
 from .memory.redact import redact
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 __all__ = ["BreakerState", "BreakerStatus", "CircuitBreakers"]
 
@@ -57,7 +60,7 @@ class BreakerStatus:
 class CircuitBreakers(SqliteStore):
     def __init__(
         self,
-        path: Path | str,
+        where: Database | Path | str,
         *,
         failure_threshold: int = 3,
         reset_timeout_s: float = 30.0,
@@ -66,7 +69,14 @@ class CircuitBreakers(SqliteStore):
         self.failure_threshold = failure_threshold
         self.reset_timeout_s = reset_timeout_s
         self.clock = clock
-        super().__init__(path, _SCHEMA)
+        super().__init__(where, _SCHEMA)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> CircuitBreakers:
+        """The breakers of ``settings``' data directory (or its shared Postgres)."""
+        return cls(open_database(settings, "breakers"),
+                   failure_threshold=settings.breaker_failure_threshold,
+                   reset_timeout_s=settings.breaker_reset_timeout_s)
 
     def _row(self, c, provider: str) -> tuple[str, int, float | None, float | None, str | None]:
         row = c.execute(

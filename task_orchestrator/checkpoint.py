@@ -11,15 +11,22 @@ environment (``$GITHUB_TOKEN``) instead.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel
 
+from ._sqlite import PG_SCHEMA, Database, SqliteDatabase
 from .memory.redact import redact
 
-__all__ = ["RedactingSerializer", "scrub"]
+if TYPE_CHECKING:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    from .settings import Settings
+
+__all__ = ["RedactingSerializer", "open_checkpointer", "scrub"]
 
 
 def scrub(obj: Any, _depth: int = 0) -> Any:
@@ -59,3 +66,26 @@ class RedactingSerializer(SerializerProtocol):
 
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
         return self.inner.loads_typed(data)
+
+
+def open_checkpointer(settings: Settings, db: Database) -> tuple[BaseCheckpointSaver, Callable[[], None]]:
+    """(checkpointer, close): SQLite on ``db``'s file, or Postgres when the settings name one."""
+    serde = RedactingSerializer()
+    if isinstance(db, SqliteDatabase):
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        return SqliteSaver(db.conn, serde=serde), lambda: None
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+
+    conn = psycopg.connect(settings.postgres_url.get_secret_value(), autocommit=True,
+                           prepare_threshold=0, row_factory=dict_row, connect_timeout=10,
+                           options=f"-c search_path={PG_SCHEMA}")
+    saver = PostgresSaver(conn, serde=serde)
+    try:  # several servers may start at once: one runs the migrations at a time
+        conn.execute("SELECT pg_advisory_lock(hashtext('task-orchestrator:checkpoints'))")
+        saver.setup()
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext('task-orchestrator:checkpoints'))")
+    return saver, conn.close

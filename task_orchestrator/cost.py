@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._sqlite import SqliteStore, Transaction
+from ._sqlite import Database, SqliteStore, Transaction, open_database
 from .errors import BudgetExceeded, UnpricedModel
 from .settings import ModelPrice, Settings
 
@@ -109,9 +109,14 @@ def _today(ts: float | None = None) -> str:
 class CostLedger(SqliteStore):
     """Append-only ledger of model calls, shared by all processes using one data directory."""
 
-    def __init__(self, path: Path | str, settings: Settings) -> None:
+    def __init__(self, where: Database | Path | str, settings: Settings) -> None:
         self.settings = settings
-        super().__init__(path, _SCHEMA)
+        super().__init__(where, _SCHEMA)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> CostLedger:
+        """The ledger of ``settings``' data directory (or its shared Postgres)."""
+        return cls(open_database(settings, "ledger"), settings)
 
     def check_budget(self, task_id: str, model: str, prompt: str) -> None:
         """Raise BudgetExceeded if the worst case of this call would cross a budget."""
@@ -171,7 +176,8 @@ class CostLedger(SqliteStore):
             rows = self._conn.execute(
                 "SELECT provider, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
                 "SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost_usd), "
-                f"SUM(cost_usd IS NULL) FROM ledger {where} GROUP BY provider, model "
+                "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) "
+                f"FROM ledger {where} GROUP BY provider, model "
                 "ORDER BY provider, model",
                 args,
             ).fetchall()

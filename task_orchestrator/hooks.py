@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .memory._rules import RISK_ORDER, combine, decision_for, rule_level
-from .memory._table import SqliteFailureStore, prepare
+from .memory._table import FailureTable, prepare
 from .memory.normalize import signature
 
 __all__ = ["HookConfig", "action_of_tool", "decision_json", "main", "outside_workspace",
@@ -36,6 +36,7 @@ class HookConfig:
         self.ask_at = env.get(p + "ASK_AT_RISK", "high")
         self.deny_at = env.get(p + "DENY_AT_RISK", "critical")
         self.project = env.get(p + "PROJECT", "default")
+        self.postgres_url = env.get(p + "POSTGRES_URL") or None
         if self.ask_at not in RISK_ORDER or self.deny_at not in RISK_ORDER:
             raise ValueError("TASK_ORCHESTRATOR_ASK_AT_RISK/DENY_AT_RISK must be one of "
                              f"{', '.join(RISK_ORDER)}")
@@ -44,10 +45,14 @@ class HookConfig:
     def db(self) -> Path:
         return self.data_dir / "memory.sqlite"
 
-    def open_store(self, *, create: bool = False) -> SqliteFailureStore | None:
+    def open_store(self, *, create: bool = False) -> FailureTable | None:
+        if self.postgres_url:  # a team's shared memory
+            from ._sqlite import PostgresDatabase
+
+            return FailureTable(PostgresDatabase(self.postgres_url, "memory"))
         if not create and not self.db.exists():
             return None
-        return SqliteFailureStore(self.db)
+        return FailureTable(self.db)
 
 
 OWN_TOOLS = "mcp__task-orchestrator__"
@@ -146,7 +151,7 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
         store.close()
 
 
-def _log(store: SqliteFailureStore, event: str, sig: str, detail: str, level: str) -> None:
+def _log(store: FailureTable, event: str, sig: str, detail: str, level: str) -> None:
     """Log a decision for status and the report; a failed write never changes the decision."""
     try:
         store.log_event(event, sig, detail, level)

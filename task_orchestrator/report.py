@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._sqlite import connect
+from ._sqlite import open_database
 from .settings import Settings
 
 __all__ = ["HEADLESS_CHROMIUM_FLAGS", "ReportData", "collect", "render", "write_report"]
@@ -56,60 +56,60 @@ def _day(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d")
 
 
-def _rows(path: Path, sql: str, args: tuple = ()) -> list[tuple]:
+def _rows(settings: Settings, store: str, sql: str, args: tuple = ()) -> list[tuple]:
     """Rows of a read-only query, or [] when the store does not exist (yet)."""
-    if not path.exists():
-        return []
-    conn = connect(path, readonly=True)
+    if settings.postgres_url is None and not (Path(settings.data_dir) / f"{store}.sqlite").exists():
+        return []  # a report never creates a store
+    db = open_database(settings, store, readonly=True)
     try:
-        return conn.execute(sql, args).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
+        return list(db.execute(sql, args).fetchall())
+    except Exception as exc:
+        if "no such table" in str(exc) or "does not exist" in str(exc):
             return []
         raise
     finally:
-        conn.close()
+        db.close()
 
 
 def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 500) -> ReportData:
     """Read the data directory's stores; missing stores count as empty."""
     settings = settings or Settings()
-    data = Path(settings.data_dir)
     now = time.time()
     since = now - days * 86400
     day_list = [_day(now - i * 86400) for i in range(days - 1, -1, -1)]
-    memory_db = data / "memory.sqlite"
 
     per_day: dict[str, Counter] = defaultdict(Counter)
-    for ts, event in _rows(memory_db, "SELECT ts, event FROM events WHERE ts >= ?", (since,)):
+    for ts, event in _rows(settings, "memory", "SELECT ts, event FROM events WHERE ts >= ?",
+                           (since,)):
         per_day[_day(ts)][event] += 1
 
     top = [dict(zip(("action", "kind", "count", "lesson", "last_seen"), r, strict=True))
-           for r in _rows(memory_db, "SELECT action, kind, count, lesson, last_seen FROM failures "
-                                     "ORDER BY count DESC, last_seen DESC LIMIT 10")]
-    stored = _rows(memory_db, "SELECT COUNT(*) FROM failures")
+           for r in _rows(settings, "memory", "SELECT action, kind, count, lesson, last_seen "
+                                              "FROM failures ORDER BY count DESC, last_seen DESC "
+                                              "LIMIT 10")]
+    stored = _rows(settings, "memory", "SELECT COUNT(*) FROM failures")
     try:
-        levels_rows = _rows(memory_db, "SELECT level FROM events WHERE event IN "
-                                       "('checked', 'asked', 'blocked') ORDER BY id DESC LIMIT ?",
-                            (recent,))
+        levels_rows = _rows(settings, "memory",
+                            "SELECT level FROM events WHERE event IN ('checked', 'asked', 'blocked') "
+                            "ORDER BY id DESC LIMIT ?", (recent,))
     except sqlite3.OperationalError:  # a store from before levels were logged
         levels_rows = []
     levels = Counter((r[0] or "unknown") for r in levels_rows)
 
-    ledger_db = data / "ledger.sqlite"
     cost_per_day: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for day, model, cost in _rows(ledger_db, "SELECT day, model, SUM(COALESCE(cost_usd, 0)) "
-                                             "FROM ledger WHERE ts >= ? GROUP BY day, model",
-                                  (since,)):
+    for day, model, cost in _rows(settings, "ledger",
+                                  "SELECT day, model, SUM(COALESCE(cost_usd, 0)) FROM ledger "
+                                  "WHERE ts >= ? GROUP BY day, model", (since,)):
         cost_per_day[model][day] += cost
     by_model = [dict(zip(("provider", "model", "calls", "input_tokens", "output_tokens", "cost_usd",
                           "unpriced_calls"), r, strict=True))
-                for r in _rows(ledger_db, "SELECT provider, model, COUNT(*), SUM(input_tokens), "
-                                          "SUM(output_tokens), SUM(COALESCE(cost_usd, 0)), "
-                                          "SUM(cost_usd IS NULL) FROM ledger WHERE ts >= ? "
-                                          "GROUP BY provider, model ORDER BY 6 DESC", (since,))]
+                for r in _rows(settings, "ledger",
+                               "SELECT provider, model, COUNT(*), SUM(input_tokens), "
+                               "SUM(output_tokens), SUM(COALESCE(cost_usd, 0)), "
+                               "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM ledger "
+                               "WHERE ts >= ? GROUP BY provider, model ORDER BY 6 DESC", (since,))]
     breaker_events = [dict(zip(("ts", "provider", "transition", "error"), r, strict=True))
-                      for r in _rows(data / "breakers.sqlite",
+                      for r in _rows(settings, "breakers",
                                      "SELECT ts, provider, transition, error FROM breaker_events "
                                      "WHERE ts >= ? ORDER BY id DESC LIMIT 50", (since,))]
     return ReportData(

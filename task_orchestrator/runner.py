@@ -11,11 +11,10 @@ import time
 import uuid
 from typing import Any
 
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
-from ._sqlite import Transaction, connect
-from .checkpoint import RedactingSerializer, scrub
+from ._sqlite import Transaction, open_database
+from .checkpoint import open_checkpointer, scrub
 from .errors import ConfigurationError
 from .graphs import TaskContext, build_guarded_graph, open_context
 from .settings import Settings
@@ -50,15 +49,15 @@ class Orchestrator:
         **context_kwargs: Any,
     ) -> None:
         self.settings = settings or (context.settings if context else Settings())
-        data = self.settings.ensure_data_dir()
         self.context = context or open_context(self.settings, **context_kwargs)
-        self._conn = connect(data / "checkpoints.sqlite")
-        self._conn.executescript(_APPROVALS)
-        self.checkpointer = SqliteSaver(self._conn, serde=RedactingSerializer())
+        self._conn = open_database(self.settings, "checkpoints")
+        self._conn.apply_schema(_APPROVALS)
+        self.checkpointer, self._close_checkpointer = open_checkpointer(self.settings, self._conn)
         self.graph = build_guarded_graph(work=work).compile(checkpointer=self.checkpointer)
 
     def close(self) -> None:
         self.context.close()
+        self._close_checkpointer()
         self._conn.close()
 
     def __enter__(self) -> Orchestrator:

@@ -102,11 +102,8 @@ class Service:
         from .breaker import CircuitBreakers
         from .cost import CostLedger, _today
 
-        data = self.settings.ensure_data_dir()
-        breakers = CircuitBreakers(data / "breakers.sqlite",
-                                   failure_threshold=self.settings.breaker_failure_threshold,
-                                   reset_timeout_s=self.settings.breaker_reset_timeout_s)
-        ledger = CostLedger(data / "ledger.sqlite", self.settings)
+        breakers = CircuitBreakers.for_settings(self.settings)
+        ledger = CostLedger.for_settings(self.settings)
         try:
             day = _today()
             recent = [e for e in self.memory.store.events(time.time() - 86400)

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(
         default=None, description="Use a Chroma server (http://host:port) instead of the embedded store."
     )
+    postgres_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://... : checkpoints, approvals, the exact-hash failure table, the "
+                    "ledger and breaker state in this database (schema task_orchestrator), shared "
+                    "by every server that points at it. Needs the `postgres` extra.",
+    )
 
     # --- providers -------------------------------------------------------------------
     providers: list[ProviderName] = Field(default_factory=lambda: ["gemini", "openai"])

@@ -212,14 +212,14 @@ def test_failing_test_runs_are_counted_not_blocked(env, tmp_path):
 
 def test_decisions_are_logged_with_their_risk_levels(env, tmp_path, monkeypatch):
     """Status and the report read the hook's decisions back (allowed ones too)."""
-    from task_orchestrator.memory._table import SqliteFailureStore
+    from task_orchestrator.memory._table import FailureTable
 
     cwd = str(tmp_path)
     monkeypatch.setenv("TASK_ORCHESTRATOR_DATA_DIR", env["TASK_ORCHESTRATOR_DATA_DIR"])
     Service(Settings()).record_failure(action="make deploy-prod", error="no rule to make target")
     for cmd in ("pytest -q", "git push --force origin main", "make deploy-prod"):
         run_hook("pre-tool-use", event("Bash", {"command": cmd}, cwd), env)
-    store = SqliteFailureStore(Path(env["TASK_ORCHESTRATOR_DATA_DIR"]) / "memory.sqlite")
+    store = FailureTable(Path(env["TASK_ORCHESTRATOR_DATA_DIR"]) / "memory.sqlite")
     try:
         logged = [(e["event"], e["level"]) for e in store.events() if e["event"] != "recorded"]
     finally:
@@ -232,7 +232,7 @@ def test_decisions_are_logged_with_their_risk_levels(env, tmp_path, monkeypatch)
 def test_a_failed_log_write_never_allows_an_exact_repeat(tmp_path, monkeypatch):
     import sqlite3
 
-    from task_orchestrator.memory._table import SqliteFailureStore
+    from task_orchestrator.memory._table import FailureTable
 
     monkeypatch.setenv("TASK_ORCHESTRATOR_DATA_DIR", str(tmp_path / "data"))
     Service(Settings()).record_failure(action="make deploy-prod", error="no rule to make target")
@@ -240,7 +240,7 @@ def test_a_failed_log_write_never_allows_an_exact_repeat(tmp_path, monkeypatch):
     def full_disk(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(SqliteFailureStore, "log_event", full_disk)
+    monkeypatch.setattr(FailureTable, "log_event", full_disk)
     out = io.StringIO()
     payload = json.dumps(event("Bash", {"command": "make  deploy-prod"}, str(tmp_path)))
     assert hooks.main("pre-tool-use", stdin=io.StringIO(payload), stdout=out) == 0

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
-import shutil
-import subprocess
 import time
 
 import pytest
-from _servers import free_port, wait_for_port
+from pydantic import SecretStr
 
 from task_orchestrator import Settings
 from task_orchestrator.memory import FailureRecord, InMemoryFailureMemory
@@ -19,24 +16,7 @@ from task_orchestrator.memory.normalize import normalize, signature
 from task_orchestrator.memory.store import ChromaIndex, PersistentFailureMemory
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory):
-    exe = shutil.which("chroma") or os.path.join(os.path.dirname(os.sys.executable), "chroma")
-    if not os.path.exists(exe):
-        pytest.skip("the `chroma` server binary is not installed")
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen([exe, "run", "--host", "127.0.0.1", "--port", str(port), "--path",
-                             str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if not wait_for_port(port, 30, proc):
-        proc.kill()
-        pytest.fail("chroma server did not start within 30 s")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-@pytest.fixture(params=["inmemory", "embedded-chroma", "chroma-server"])
+@pytest.fixture(params=["inmemory", "embedded-chroma", "chroma-server", "postgres+chroma-server"])
 def mem(request, tmp_path):
     settings = Settings(data_dir=tmp_path / "data", _env_file=None)
     if request.param == "inmemory":
@@ -44,8 +24,10 @@ def mem(request, tmp_path):
     elif request.param == "embedded-chroma":
         m = PersistentFailureMemory(settings)
     else:
-        url = request.getfixturevalue("chroma_server")
-        m = PersistentFailureMemory(settings.model_copy(update={"chroma_url": url}))
+        update = {"chroma_url": request.getfixturevalue("chroma_server")}
+        if request.param.startswith("postgres"):
+            update["postgres_url"] = SecretStr(request.getfixturevalue("postgres_url"))
+        m = PersistentFailureMemory(settings.model_copy(update=update))
         # a fresh collection per test on the shared server
         m.index.client.delete_collection(m.index.collection.name)
         m._index = None

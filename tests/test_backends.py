@@ -1,0 +1,139 @@
+"""The same behaviour on both backends: SQLite files in the data directory, and one shared
+PostgreSQL database (TASK_ORCHESTRATOR_POSTGRES_URL) for several servers."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from task_orchestrator import Settings, hooks
+from task_orchestrator.breaker import CircuitBreakers
+from task_orchestrator.cost import CostLedger, Usage
+from task_orchestrator.report import collect
+from task_orchestrator.runner import Orchestrator
+from task_orchestrator.service import Service
+from task_orchestrator.settings import ModelPrice
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, tmp_path) -> dict:
+    """Settings for two servers: their own data directories, and on Postgres one database."""
+    extra = {}
+    if request.param == "postgres":
+        extra["postgres_url"] = SecretStr(request.getfixturevalue("postgres_url"))
+    def server(name: str) -> Settings:
+        # On SQLite "two servers" can only share a data directory; on Postgres they do not.
+        data = tmp_path / ("data" if request.param == "sqlite" else f"data-{name}")
+        return Settings(data_dir=data, workspace=tmp_path, embedder="hashing", _env_file=None,
+                        prices={"scripted-model": ModelPrice(input=1.0, output=2.0)}, **extra)
+    return {"kind": request.param, "server": server, "env": {
+        "TASK_ORCHESTRATOR_POSTGRES_URL": extra["postgres_url"].get_secret_value()
+        if extra else ""}}
+
+
+class Clock:
+    now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_breakers_conform_and_survive_a_restart(backend):
+    s = backend["server"]("a")
+    clock = Clock()
+    b = CircuitBreakers.for_settings(s)
+    b.clock = clock
+    b.failure_threshold = 2
+    assert b.record_failure("openai", "429") == "closed"
+    assert b.record_failure("openai", "429") == "open" and not b.allow("openai")
+    b.close()
+    other = CircuitBreakers.for_settings(backend["server"]("b"))  # another server sees it
+    other.clock = clock
+    assert other.status("openai").state == "open" and not other.allow("openai")
+    clock.now += s.breaker_reset_timeout_s + 1
+    assert other.allow("openai") and other.status("openai").state == "half_open"
+    other.record_success("openai")
+    assert [e["transition"] for e in reversed(other.events())] == [
+        "closed->open", "open->half_open", "half_open->closed"]
+    other.close()
+
+
+def test_ledger_conforms(backend):
+    s = backend["server"]("a")
+    ledger = CostLedger.for_settings(s)
+    ledger.record("t1", "openai", "gpt-5-mini", Usage(input_tokens=1000, output_tokens=500))
+    ledger.record("t1", "gemini", "no-such-model", Usage(input_tokens=10, output_tokens=5))
+    ledger.close()
+    ledger = CostLedger.for_settings(backend["server"]("b"))
+    rows = {r["model"]: r for r in ledger.table(task_id="t1")}
+    assert rows["gpt-5-mini"]["input_tokens"] == 1000 and type(rows["gpt-5-mini"]["input_tokens"]) is int
+    assert rows["gpt-5-mini"]["cost_usd"] > 0
+    assert rows["no-such-model"]["cost_usd"] is None  # unpriced, never $0
+    assert ledger.spent(task_id="t1") == pytest.approx(rows["gpt-5-mini"]["cost_usd"])
+    ledger.close()
+
+
+def test_one_approval_queue_for_several_servers(backend, tmp_path):
+    """Server A starts a risky task; server B, another process, approves it; it runs once."""
+    marker = tmp_path / "marker.txt"
+    sys.path.insert(0, str(TESTS))
+    try:
+        from _workers import append_marker
+    finally:
+        sys.path.pop(0)
+    a = backend["server"]("a")
+    with Orchestrator(a, work=append_marker) as orch:
+        r = orch.run("wipe cache", action="rm -rf ./cache", evidence={"marker": str(marker)})
+        assert r["status"] == "waiting_for_approval"
+    b = backend["server"]("b")
+    script = f"""
+import json, sys
+sys.path.insert(0, {str(TESTS)!r})
+from _workers import append_marker
+from task_orchestrator import Settings
+from task_orchestrator.runner import Orchestrator
+s = Settings(data_dir={str(b.data_dir)!r}, embedder="hashing", _env_file=None)  # + the env
+with Orchestrator(s, work=append_marker) as orch:
+    waiting = [p["thread_id"] for p in orch.pending()]
+    r = orch.resume(waiting[0], {{"decision": "approve", "by": "server b"}})
+    print(json.dumps({{"waiting": waiting, "status": r["status"], "left": len(orch.pending())}}))
+"""
+    env = {**os.environ, **{k: v for k, v in backend["env"].items() if v}}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=180, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"waiting": [r["thread_id"]], "status": "succeeded", "left": 0}
+    assert marker.read_text() == "rm -rf ./cache\n"
+    with Orchestrator(a, work=append_marker) as orch:
+        assert orch.pending() == []
+
+
+def test_one_memory_for_the_service_the_hook_and_the_report(backend, tmp_path, monkeypatch):
+    a = backend["server"]("a")
+    svc = Service(a)
+    svc.record_failure(action="make deploy-prod", error="no rule to make target", lesson="use CI")
+    assert svc.check_action("git push --force origin main").decision == "ask"
+    svc.close()
+    # The command hook of another machine: only the environment variables.
+    monkeypatch.setenv("TASK_ORCHESTRATOR_DATA_DIR", str(backend["server"]("b").data_dir))
+    if backend["env"]["TASK_ORCHESTRATOR_POSTGRES_URL"]:
+        monkeypatch.setenv("TASK_ORCHESTRATOR_POSTGRES_URL",
+                           backend["env"]["TASK_ORCHESTRATOR_POSTGRES_URL"])
+    out = io.StringIO()
+    hooks.main("pre-tool-use", stdin=io.StringIO(json.dumps({
+        "hook_event_name": "PreToolUse", "cwd": str(tmp_path), "tool_name": "Bash",
+        "tool_input": {"command": "make  deploy-prod"}})), stdout=out)
+    assert json.loads(out.getvalue())["hookSpecificOutput"]["permissionDecision"] == "deny"
+    data = collect(backend["server"]("b"))
+    assert data.failures_stored == 1 and data.top_failures[0]["action"] == "make deploy-prod"
+    assert data.risk_levels["high"] >= 1 and sum(data.blocked_per_day) == 1
