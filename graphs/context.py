@@ -31,6 +31,9 @@ class TaskContext:
     output_schema: type[BaseModel] | None = None
     #: Anything else a user's own nodes need.
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Where approved actions are journaled so a crash mid-run never runs one twice
+    #: (``runner.ExecutionJournal``; the Orchestrator sets it).
+    executions: Any = None
 
     def close(self) -> None:
         self.memory.close()

@@ -14,7 +14,7 @@ from ..graphs.context import TaskContext, context_of
 from ..graphs.state import TaskState
 from ._common import action_of, approval_key, step
 
-__all__ = ["ApprovalMissing", "make_work_node"]
+__all__ = ["ApprovalMissing", "ExecutionInterrupted", "make_work_node"]
 
 SYSTEM_PROMPT = (
     "You are a careful software engineer. Do exactly the task. Cite only files that exist, "
@@ -41,6 +41,35 @@ def _require_approval(state: TaskState) -> None:
         f"refusing to run {action[:120]!r}: the guard said {decision or 'nothing'!r} and there is "
         "no approval of this exact action"
     )
+
+
+def _claim_execution(state: TaskState, runtime: Any, config: RunnableConfig | None,
+                     attempt: int) -> str | None:
+    """Journal the start of an approved action; None if there is nothing to journal.
+
+    A crash while the action runs leaves its entry started but not finished; when the run
+    is recovered from its checkpoint the node would run again, so it refuses instead: an
+    approved high-risk action runs at most once per approval and attempt.
+    """
+    approval = state.get("approval") or {}
+    if approval.get("decision") != "approve" or runtime is None:
+        return None
+    journal = context_of(runtime).executions
+    if journal is None:
+        return None
+    thread = str(((config or {}).get("configurable") or {}).get("thread_id") or state.get("task_id"))
+    key = f"{thread}:{approval.get('action_key')}:{approval.get('at')}:{attempt}"
+    if not journal.claim(key, thread):
+        raise ExecutionInterrupted(
+            f"the approved action {state.get('action', '')[:120]!r} started before and its process "
+            "died before it finished; it is not run again automatically (it may have partly "
+            "run). Check its effects, then start a new task to run it again."
+        )
+    return key
+
+
+class ExecutionInterrupted(TaskOrchestratorError):
+    """An approved action was interrupted mid-run; running it again needs a new approval."""
 
 
 def _llm_messages(state: TaskState) -> list:
@@ -107,6 +136,11 @@ def _failed(exc: BaseException, attempts: int) -> dict:
             "trace": step("work", attempt=attempts, error=msg)}
 
 
+def _finish_execution(runtime: Any, key: str | None) -> None:
+    if key is not None:
+        context_of(runtime).executions.finish(key)
+
+
 def make_work_node(user_work: Any = None):
     if user_work is None:
         fn, is_async = (lambda s, r, c: _default_work(s, r)), False
@@ -119,9 +153,15 @@ def make_work_node(user_work: Any = None):
             _require_approval(state)
             attempts = state.get("attempts", 0) + 1
             try:
+                key = _claim_execution(state, runtime, config, attempts)
+            except ExecutionInterrupted as exc:
+                return _failed(exc, attempts)
+            try:
                 return _to_update(await fn(state, runtime, config), attempts)
             except Exception as exc:
                 return _failed(exc, attempts)
+            finally:
+                _finish_execution(runtime, key)
 
         return awork
 
@@ -129,8 +169,14 @@ def make_work_node(user_work: Any = None):
         _require_approval(state)
         attempts = state.get("attempts", 0) + 1
         try:
+            key = _claim_execution(state, runtime, config, attempts)
+        except ExecutionInterrupted as exc:
+            return _failed(exc, attempts)
+        try:
             return _to_update(fn(state, runtime, config), attempts)
         except Exception as exc:
             return _failed(exc, attempts)
+        finally:
+            _finish_execution(runtime, key)
 
     return work

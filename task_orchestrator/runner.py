@@ -7,19 +7,20 @@ The CLI, the MCP server and notebooks use this; Python users may equally compile
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from typing import Any
 
 from langgraph.types import Command
 
-from ._sqlite import Transaction, open_database
+from ._sqlite import Database, Transaction, open_database
 from .checkpoint import open_checkpointer, scrub
 from .errors import ConfigurationError
 from .graphs import TaskContext, build_guarded_graph, open_context
 from .settings import Settings
 
-__all__ = ["Orchestrator", "UnknownTask"]
+__all__ = ["ExecutionJournal", "Orchestrator", "UnknownTask"]
 
 _APPROVALS = """
 CREATE TABLE IF NOT EXISTS approvals (
@@ -29,7 +30,34 @@ CREATE TABLE IF NOT EXISTS approvals (
     resolved REAL,
     decision TEXT
 );
+CREATE TABLE IF NOT EXISTS executions (
+    key TEXT PRIMARY KEY,      -- thread : approved action : approval time : attempt
+    thread_id TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL
+);
 """
+
+
+class ExecutionJournal:
+    """Approved actions started and finished, in the approvals' database (durable, shared)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._lock = threading.Lock()
+
+    def claim(self, key: str, thread_id: str) -> bool:
+        """Record the start of ``key``; False if it started before (and may have run)."""
+        with self._lock, Transaction(self.db) as c:
+            if c.execute("SELECT 1 FROM executions WHERE key = ?", (key,)).fetchone():
+                return False
+            c.execute("INSERT INTO executions (key, thread_id, started) VALUES (?,?,?)",
+                      (key, thread_id, time.time()))
+            return True
+
+    def finish(self, key: str) -> None:
+        with self._lock, Transaction(self.db) as c:
+            c.execute("UPDATE executions SET finished = ? WHERE key = ?", (time.time(), key))
 
 
 class UnknownTask(ConfigurationError, KeyError):
@@ -53,11 +81,15 @@ class Orchestrator:
         self._conn = open_database(self.settings, "checkpoints")
         self._conn.apply_schema(_APPROVALS)
         self.checkpointer, self._close_checkpointer = open_checkpointer(self.settings, self._conn)
+        # Its own connection: the checkpointer commits on the first one from other threads.
+        self._journal = ExecutionJournal(open_database(self.settings, "checkpoints"))
+        self.context.executions = self._journal
         self.graph = build_guarded_graph(work=work).compile(checkpointer=self.checkpointer)
 
     def close(self) -> None:
         self.context.close()
         self._close_checkpointer()
+        self._journal.db.close()
         self._conn.close()
 
     def __enter__(self) -> Orchestrator:
@@ -113,6 +145,31 @@ class Orchestrator:
         ).fetchall()
         return [{"thread_id": t, "request": json.loads(p), "created": c} for t, p, c in rows]
 
+    def recover(self, thread_id: str) -> dict[str, Any]:
+        """Continue a run whose process died mid-step, from its last checkpoint.
+
+        Steps that finished are not repeated; the interrupted step runs again, except an
+        approved action that had started (see ``ExecutionJournal``): the task then ends
+        ``error`` saying so, and running it again takes a new task and a new approval.
+        """
+        config = self._config(thread_id)
+        snapshot = self.graph.get_state(config)
+        if not snapshot.next:
+            raise UnknownTask(f"thread {thread_id!r} has no unfinished run to recover")
+        if any(t.interrupts for t in snapshot.tasks):
+            raise UnknownTask(f"thread {thread_id!r} is waiting for approval, not interrupted; "
+                              "resume it with a decision")
+        result = self._settle(thread_id, dict(self.graph.invoke(None, config,
+                                                                 context=self.context)))
+        if result.get("status") != "waiting_for_approval":
+            self._resolve(thread_id, "recovered")
+        return result
+
+    def _resolve(self, thread_id: str, decision: str) -> None:
+        with Transaction(self._conn) as c:
+            c.execute("UPDATE approvals SET resolved=?, decision=? WHERE thread_id=? "
+                      "AND resolved IS NULL", (time.time(), decision, thread_id))
+
     def resume(self, thread_id: str, decision: dict[str, Any]) -> dict[str, Any]:
         """Resume a task waiting for approval with ``{"decision": "approve"|"reject"|"edit"}``."""
         if not isinstance(decision, dict):
@@ -130,9 +187,5 @@ class Orchestrator:
         result = self.graph.invoke(Command(resume=decision), config, context=self.context)
         result = self._settle(thread_id, dict(result))
         if result.get("status") != "waiting_for_approval":
-            with Transaction(self._conn) as c:
-                c.execute(
-                    "UPDATE approvals SET resolved=?, decision=? WHERE thread_id=?",
-                    (time.time(), str(decision.get("decision")), thread_id),
-                )
+            self._resolve(thread_id, str(decision.get("decision")))
         return result
