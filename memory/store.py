@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -45,13 +46,17 @@ class ChromaIndex:
     def __init__(self, *, path: Path | None = None, url: str | None = None) -> None:
         import chromadb
 
-        # Embedded Chroma is not safe for several processes at once: serialise them.
+        # Embedded Chroma keeps its index in memory per process: several processes must take
+        # turns (a file lock), and one that sees another's writes (a generation counter
+        # beside the lock) reopens its client before using it.
         self._lockfile = None
+        self._path = path
+        self._seen = ""
+        self._settings = chromadb.Settings(anonymized_telemetry=False)
         if not url and path is not None:
             path.mkdir(parents=True, exist_ok=True)
             self._lockfile = open(path / ".task-orchestrator.lock", "a+")
 
-        settings = chromadb.Settings(anonymized_telemetry=False)
         if url:
             u = urlparse(url)
             if not u.hostname or u.scheme not in ("http", "https"):
@@ -60,23 +65,50 @@ class ChromaIndex:
                 )
             self.client = chromadb.HttpClient(
                 host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
-                ssl=u.scheme == "https", settings=settings,
+                ssl=u.scheme == "https", settings=self._settings,
             )
         else:
             assert path is not None
-            self.client = chromadb.PersistentClient(path=str(path), settings=settings)
+            with self.locked():
+                self._open_embedded()
+            return
+        self._open_collection()
+
+    def _open_embedded(self) -> None:
+        import chromadb
+
+        self.client = chromadb.PersistentClient(path=str(self._path), settings=self._settings)
+        self._open_collection()
+
+    def _open_collection(self) -> None:
         self.collection = self.client.get_or_create_collection(
             COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
 
+    def _generation(self) -> str:
+        self._lockfile.seek(0)
+        return self._lockfile.read()
+
     @contextlib.contextmanager
-    def locked(self):
+    def locked(self, *, write: bool = False):
+        """Exclusive use of the embedded index (no-op for a Chroma server)."""
         if self._lockfile is None:
             yield
             return
         fcntl.flock(self._lockfile, fcntl.LOCK_EX)
         try:
+            gen = self._generation()
+            if gen != self._seen and getattr(self, "client", None) is not None:
+                self.client.clear_system_cache()  # another process wrote: reload from disk
+                self._open_embedded()
+            self._seen = gen
             yield
+            if write:
+                self._seen = os.urandom(8).hex()
+                self._lockfile.seek(0)
+                self._lockfile.truncate()
+                self._lockfile.write(self._seen)
+                self._lockfile.flush()
         finally:
             fcntl.flock(self._lockfile, fcntl.LOCK_UN)
 
@@ -172,13 +204,16 @@ class PersistentFailureMemory(FailureMemory):
                 log.warning("failure %s stored but not embedded yet: %s", rec.id, exc)
             self._since_prune += 1
             if self._since_prune >= 100 or self.store.count() > self.settings.memory_cap:
-                self.prune()
+                try:
+                    self.prune()
+                except Exception as exc:  # the record is stored; the next prune retries
+                    log.warning("could not prune the failure memory: %s", exc)
         return rec
 
     def _embed(self, recs: list[FailureRecord]) -> None:
         vecs = self.embedder.embed([normalize(r.action, r.action_kind) for r in recs])
         index = self.index
-        with index.locked():
+        with index.locked(write=True):
             hubs = [hubness(s for _, s, _ in row) for row in index.query_many(vecs, HUB_K)]
             index.add([r.id for r in recs], vecs, [r.signature for r in recs], hubs)
         self.store.mark_embedded([r.id for r in recs])
@@ -237,7 +272,7 @@ class PersistentFailureMemory(FailureMemory):
     def forget(self, record_id: str) -> bool:
         if not self.store.delete([record_id]):
             return False
-        with self.index.locked():
+        with self.index.locked(write=True):
             self.index.delete([record_id])
         return True
 
@@ -252,9 +287,9 @@ class PersistentFailureMemory(FailureMemory):
         ids = self.store.eviction_candidates(keep=s.memory_cap, older_than=older)
         if ids:
             self.store.delete(ids)
-        with self.index.locked():
-            self.index.delete(ids)
-            self.index.refresh_hubness()
+            with self.index.locked(write=True):
+                self.index.delete(ids)
+                self.index.refresh_hubness()  # neighbours were removed
         return len(ids)
 
     # -- export / import ------------------------------------------------------------------
