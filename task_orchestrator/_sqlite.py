@@ -222,7 +222,20 @@ class Transaction:
         return self.db
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if isinstance(self.db, sqlite3.Connection):
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-        else:
-            self.db.end(exc_type is None)
+        try:
+            if isinstance(self.db, sqlite3.Connection):
+                self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            else:
+                self.db.end(exc_type is None)
+        except Exception as end_exc:  # a COMMIT that fails (e.g. the disk filled up)
+            if exc is None:
+                exc = end_exc
+        if exc is not None and _is_database_error(exc):
+            from .errors import StoreUnavailable
+
+            name = getattr(self.db, "name", "") or "task-orchestrator"
+            raise StoreUnavailable(name, exc) from exc
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.Error) or type(exc).__module__.startswith("psycopg")

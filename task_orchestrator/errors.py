@@ -9,6 +9,7 @@ __all__ = [
     "NoProviderConfigured",
     "ProviderCallFailed",
     "RuntimeFailure",
+    "StoreUnavailable",
     "TaskOrchestratorError",
     "UnpricedModel",
 ]
@@ -55,3 +56,26 @@ class AllProvidersUnavailable(RuntimeFailure):
 
 class ProviderCallFailed(RuntimeFailure):
     """Every available provider was tried and failed."""
+
+
+class StoreUnavailable(TaskOrchestratorError):
+    """A store could not be written (disk full, locked too long, read-only, corrupt). The
+    transaction was rolled back: nothing is half-written and nothing stored before is lost."""
+
+    HINTS = (
+        ("full", "free disk space where the data directory lives, then retry"),
+        ("locked", "another process held the write lock for over 30 s; retry"),
+        ("readonly", "the store is read-only: check the data directory's permissions"),
+        ("read-only", "the store is read-only: check the data directory's permissions"),
+        ("malformed", "the store file is corrupt: move it aside (a new one is created) and "
+                      "re-import an export if you have one"),
+        ("not a database", "the store file is corrupt: move it aside (a new one is created) "
+                           "and re-import an export if you have one"),
+    )
+
+    def __init__(self, store: str, cause: BaseException) -> None:
+        text = str(cause)
+        hint = next((h for key, h in self.HINTS if key in text.lower()),
+                    "check the database server or the data directory, then retry")
+        super().__init__(f"could not write the {store} store ({text}); it was rolled back, "
+                         f"nothing stored before is lost: {hint}")

@@ -38,7 +38,11 @@ def wait_for_port(port: int, timeout_s: float, proc: Any = None) -> bool:
 
 
 class FakeOpenAI:
-    def __init__(self, replies: list[str]) -> None:
+    """Chat completions on loopback. Each request takes the next reply: a string (the
+    answer), or a fault: ``{"status": 429}``, ``{"sleep": 2.0}`` (then answers),
+    ``{"malformed": True}`` (a 200 whose body is not JSON)."""
+
+    def __init__(self, replies: list[Any]) -> None:
         self.replies = list(replies)
         self.requests: list[dict[str, Any]] = []
         fake = self
@@ -47,22 +51,37 @@ class FakeOpenAI:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def _send(self, status: int, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except BrokenPipeError:  # the client gave up (a timeout fault)
+                    pass
+
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
                 fake.requests.append(body)
-                text = fake.replies.pop(0) if fake.replies else "done"
+                reply = fake.replies.pop(0) if fake.replies else "done"
+                if isinstance(reply, dict):
+                    if "status" in reply:
+                        err = {"error": {"message": f"fake fault {reply['status']}",
+                                         "type": "server_error", "code": None}}
+                        return self._send(reply["status"], json.dumps(err).encode())
+                    if reply.get("malformed"):
+                        return self._send(200, b'{"id": "chatcmpl-broken", "choices": [')
+                    time.sleep(reply.get("sleep", 0))
+                    reply = reply.get("text", "slow answer")
                 data = json.dumps({
                     "id": "chatcmpl-e2e", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model", "gpt-5-mini"),
                     "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
+                                 "message": {"role": "assistant", "content": reply}}],
                     "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
                 }).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self._send(200, data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"

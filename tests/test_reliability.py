@@ -216,3 +216,165 @@ def test_8_processes_recording_and_checking_at_once_lose_nothing(backend, per_wo
             chroma_proc.terminate()
             chroma_proc.wait(timeout=30)
     print(f"\n{backend}: {total} records from {workers} processes in {elapsed:.1f} s")
+
+
+def test_provider_faults_open_the_breaker_fall_back_heal_and_keep_the_budget(tmp_path):
+    """A real OpenAI client against a faulty endpoint: 429, 500, a malformed body, a timeout."""
+    from _servers import FakeOpenAI
+    from langchain_openai import ChatOpenAI
+
+    from task_orchestrator.errors import BudgetExceeded
+    from task_orchestrator.testing import SCRIPTED_PRICES, ScriptedChatModel
+
+    faults = [{"status": 429}, {"status": 500}, {"malformed": True}, {"sleep": 3.0},
+              "recovered answer from openai"]
+    with FakeOpenAI(faults) as fake:
+        openai = ChatOpenAI(model="gpt-5-mini", base_url=fake.url, api_key="sk-test-fake",
+                            timeout=1.0, max_retries=0)
+        gemini = ScriptedChatModel(script=["fallback answer from gemini"], cycle=True)
+        settings = Settings(data_dir=tmp_path / "data", providers=["openai", "gemini"],
+                            breaker_failure_threshold=2, breaker_reset_timeout_s=0.5,
+                            prices=SCRIPTED_PRICES, embedder="hashing", _env_file=None)
+        with Orchestrator(settings, models={"openai": openai, "gemini": gemini}) as orch:
+            router = orch.context.router
+
+            def call(n: int):
+                return router.invoke(f"question {n}", task_id=f"t{n}")
+
+            assert call(1).provider == "gemini"  # 429 -> fallback; openai: 1 failure
+            assert router.breakers.status("openai").state == "closed"
+            assert call(2).provider == "gemini"  # 500 -> fallback; openai opens
+            assert router.breakers.status("openai").state == "open"
+            assert call(3).provider == "gemini" and len(fake.requests) == 2  # no call while open
+            time.sleep(0.6)
+            assert call(4).provider == "gemini"  # half-open probe: malformed body -> open again
+            assert router.breakers.status("openai").state == "open" and len(fake.requests) == 3
+            time.sleep(0.6)
+            assert call(5).provider == "gemini"  # probe times out -> open again
+            assert len(fake.requests) == 4
+            time.sleep(0.6)
+            healed = call(6)  # the probe succeeds: closed, openai answers again
+            assert healed.provider == "openai" and healed.message.content == "recovered answer from openai"
+            assert router.breakers.status("openai").state == "closed"
+            transitions = [e["transition"] for e in reversed(router.breakers.events())
+                           if e["provider"] == "openai"]
+            assert transitions == ["closed->open", "open->half_open", "half_open->open",
+                                   "open->half_open", "half_open->open", "open->half_open",
+                                   "half_open->closed"]
+            # Budgets hold whatever the providers do: refused before any call is made.
+            orch.context.router.settings = settings.model_copy(update={"task_budget_usd": 1e-9})
+            orch.context.router.ledger.settings = orch.context.router.settings
+            before = len(fake.requests)
+            with pytest.raises(BudgetExceeded):
+                router.invoke("an expensive question", task_id="t-budget")
+            assert len(fake.requests) == before
+
+
+def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path, monkeypatch):
+    import sqlite3
+
+    from task_orchestrator import _sqlite
+    from task_orchestrator.errors import StoreUnavailable
+    from task_orchestrator.service import Service
+
+    monkeypatch.setenv("TASK_ORCHESTRATOR_DATA_DIR", str(tmp_path / "data"))
+    settings = Settings(embedder="hashing")
+    svc = Service(settings)
+    for i in range(20):
+        svc.record_failure(action=f"make target-{i}", error="no rule to make target")
+    svc.close()
+
+    # The disk fills up: SQLite may not grow the file by one more page (a real SQLITE_FULL).
+    real_connect = _sqlite.connect
+
+    def full_disk(path, **kwargs):
+        conn = real_connect(path, **kwargs)
+        if str(path).endswith("memory.sqlite"):
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count = {pages}")
+        return conn
+
+    monkeypatch.setattr(_sqlite, "connect", full_disk)
+    svc = Service(settings)
+    with pytest.raises(StoreUnavailable, match=r"full.*free disk space"):
+        for i in range(200):  # until the last free page is used up
+            svc.record_failure(action=f"npm run build-{i}", error="x" * 4000)
+    svc.close()
+    # The command hook on a full disk: the agent is not bricked, repeats are still denied.
+    import io
+
+    from task_orchestrator import hooks
+
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    event = {"hook_event_name": "PostToolUse", "cwd": str(tmp_path), "tool_name": "Bash",
+             "tool_input": {"command": "docker compose up -d"},
+             "tool_response": {"stderr": "y" * 4000, "exit_code": 101}}
+    assert hooks.main("post-tool-use", stdin=io.StringIO(json.dumps(event)), stdout=out) == 0
+    assert "full" in err.getvalue()
+    event = {"hook_event_name": "PreToolUse", "cwd": str(tmp_path), "tool_name": "Bash",
+             "tool_input": {"command": "make target-3"}}
+    assert hooks.main("pre-tool-use", stdin=io.StringIO(json.dumps(event)), stdout=out) == 0
+    assert json.loads(out.getvalue())["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+    # Space is freed: everything recorded before is intact and writing works again.
+    monkeypatch.setattr(_sqlite, "connect", real_connect)
+    check = sqlite3.connect(tmp_path / "data" / "memory.sqlite")
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    check.close()
+    svc = Service(settings)
+    try:
+        stored = {r.action for r in svc.memory.list(limit=1000)}
+        assert {f"make target-{i}" for i in range(20)} <= stored
+        svc.record_failure(action="docker compose up -d", error="port 5432 in use")
+        assert svc.check_action("docker compose up -d").decision == "deny"
+    finally:
+        svc.close()
+
+
+def test_a_chroma_server_that_goes_away_degrades_then_catches_up(tmp_path):
+    from _servers import start_chroma
+
+    from task_orchestrator.memory import FailureRecord, assess_action
+    from task_orchestrator.memory.risk import RuleRiskAssessor
+    from task_orchestrator.memory.store import PersistentFailureMemory
+
+    url, proc = start_chroma(tmp_path / "chroma")
+    port = int(url.rsplit(":", 1)[1])
+    settings = Settings(data_dir=tmp_path / "data", chroma_url=url, _env_file=None)
+    m = PersistentFailureMemory(settings)
+    risk = RuleRiskAssessor(m)
+    try:
+        m.record(FailureRecord(action="pip install reqeusts", error="no matching distribution"))
+        assert assess_action("pip3 install reqeusts", memory=m, risk=risk,
+                             settings=settings).decision == "deny"  # similarity works
+        os.kill(proc.pid, signal.SIGKILL)  # the server goes away mid-run
+        proc.wait(timeout=30)
+
+        # Recording still works (SQLite has the row; its vector waits); nothing raises.
+        m.record(FailureRecord(action="npm publish --access public", error="403 Forbidden"))
+        assert m.count() == 2
+        # Exact repeats are still denied; a paraphrase falls back to the rules, flagged.
+        d = assess_action("npm publish   --access public", memory=m, risk=risk, settings=settings)
+        assert d.decision == "deny"
+        d = assess_action("npm publish --tag next --access public", memory=m, risk=risk,
+                          settings=settings)
+        assert d.degraded and d.decision == "allow"
+        assert assess_action("rm -rf ~", memory=m, risk=risk, settings=settings).decision == "deny"
+
+        # The server comes back on the same port and data: the missing vector is caught up.
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("chroma")), "run", "--host",
+                                 "127.0.0.1", "--port", str(port), "--path",
+                                 str(tmp_path / "chroma")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from _servers import wait_for_port
+
+        assert wait_for_port(port, 30, proc)
+        d = assess_action("npm publish --tag next --access public", memory=m, risk=risk,
+                          settings=settings)
+        assert not d.degraded and d.decision == "deny"
+        assert m.index.count() == 2
+    finally:
+        m.close()
+        proc.terminate()
+        proc.wait(timeout=30)
