@@ -83,7 +83,10 @@ class SqliteDatabase(Database):
         self.path = Path(path)
         self.name = self.path.stem
         self.readonly = readonly
-        self.conn = connect(self.path, readonly=readonly)
+        try:
+            self.conn = connect(self.path, readonly=readonly)
+        except sqlite3.Error as exc:
+            raise _unavailable(self.name, exc) from exc
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
@@ -139,7 +142,10 @@ class PostgresDatabase(Database):
         import psycopg
 
         self.name = name
-        self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        try:
+            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise _unavailable(name, exc) from exc
         self.conn.adapters.register_loader("numeric", _numeric_loader())  # SUM() of BIGINTs
         self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}")
         self.conn.execute(f"SET search_path TO {PG_SCHEMA}")
@@ -199,8 +205,18 @@ class SqliteStore:
     this process's threads. ``self._conn`` runs SQLite-flavoured SQL on either engine."""
 
     def __init__(self, where: Database | Path | str, schema: str, *, readonly: bool = False) -> None:
-        self._conn = as_database(where, readonly=readonly)
-        self._conn.apply_schema(schema)
+        name = getattr(where, "name", "") or Path(str(where)).stem
+        try:
+            self._conn = as_database(where, readonly=readonly)
+            try:
+                self._conn.apply_schema(schema)
+            except Exception:
+                self._conn.close()
+                raise
+        except Exception as exc:
+            if _is_database_error(exc):
+                raise _unavailable(name, exc) from exc
+            raise
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -231,10 +247,13 @@ class Transaction:
             if exc is None:
                 exc = end_exc
         if exc is not None and _is_database_error(exc):
-            from .errors import StoreUnavailable
+            raise _unavailable(getattr(self.db, "name", ""), exc) from exc
 
-            name = getattr(self.db, "name", "") or "task-orchestrator"
-            raise StoreUnavailable(name, exc) from exc
+
+def _unavailable(name: str, exc: BaseException) -> Exception:
+    from .errors import StoreUnavailable
+
+    return StoreUnavailable(name or "task-orchestrator", exc)
 
 
 def _is_database_error(exc: BaseException) -> bool:

@@ -59,8 +59,8 @@ class ProviderCallFailed(RuntimeFailure):
 
 
 class StoreUnavailable(TaskOrchestratorError):
-    """A store could not be written (disk full, locked too long, read-only, corrupt). The
-    transaction was rolled back: nothing is half-written and nothing stored before is lost."""
+    """A store could not be opened or written (disk full, locked too long, read-only,
+    corrupt). A write in progress was rolled back: nothing is half-written."""
 
     HINTS = (
         ("full", "free disk space where the data directory lives, then retry"),
@@ -74,8 +74,10 @@ class StoreUnavailable(TaskOrchestratorError):
     )
 
     def __init__(self, store: str, cause: BaseException) -> None:
-        text = str(cause)
+        from .memory.redact import redact  # a connection error may quote its URL
+
+        text = redact(str(cause))
         hint = next((h for key, h in self.HINTS if key in text.lower()),
                     "check the database server or the data directory, then retry")
-        super().__init__(f"could not write the {store} store ({text}); it was rolled back, "
-                         f"nothing stored before is lost: {hint}")
+        super().__init__(f"the {store} store failed ({text}); a write in progress was rolled "
+                         f"back and nothing stored before is lost: {hint}")

@@ -5,6 +5,7 @@ Heavy parts (LangGraph, Chroma, the embedding model, providers) open on first us
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from functools import cached_property
@@ -16,6 +17,21 @@ from .memory.store import PersistentFailureMemory
 from .settings import Settings
 
 __all__ = ["Service"]
+
+log = logging.getLogger(__name__)
+
+
+class _Unreadable:
+    """Stands in for a failure memory that cannot be opened: every lookup raises its error,
+    which the gate reports as a degraded, rules-only decision."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def check_exact(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.exc
+
+    check = check_exact
 
 
 class Service:
@@ -47,14 +63,22 @@ class Service:
 
     # -- the gate --------------------------------------------------------------------------
     def check_action(self, action: str, action_kind: str = "command") -> GateDecision:
+        """Never fails for a broken store: the rules still decide (``degraded`` says so)."""
         with self._lock:
-            decision = assess_action(action, action_kind=action_kind, memory=self.memory,
-                                     risk=self.risk, settings=self.settings)
+            try:
+                memory, risk = self.memory, self.risk
+            except Exception as exc:  # e.g. a corrupt memory.sqlite: fail safe, not open
+                memory, risk = _Unreadable(exc), RuleRiskAssessor(None)
+            decision = assess_action(action, action_kind=action_kind, memory=memory, risk=risk,
+                                     settings=self.settings)
             from .memory.normalize import signature
 
             event = {"deny": "blocked", "ask": "asked"}.get(decision.decision, "checked")
-            self.memory.store.log_event(event, signature(action, action_kind),
-                                        decision.summary(), decision.risk.level)
+            try:
+                self.memory.store.log_event(event, signature(action, action_kind),
+                                            decision.summary(), decision.risk.level)
+            except Exception as exc:  # the log is for status and the report only
+                log.warning("could not log the decision: %s", exc)
             return decision
 
     def record_failure(self, **fields: Any) -> FailureRecord:

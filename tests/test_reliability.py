@@ -378,3 +378,28 @@ def test_a_chroma_server_that_goes_away_degrades_then_catches_up(tmp_path):
         m.close()
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.anyio
+async def test_a_corrupt_store_fails_safe_through_the_mcp_tools(settings):
+    from mcp import Client
+
+    from task_orchestrator.mcp_server import build_server
+
+    data = settings.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "memory.sqlite").write_bytes(b"this is not a database " * 500)
+    async with Client(build_server(settings)) as client:
+        r = await client.call_tool("check_action", {"action": "rm -rf /"})
+        assert r.structured_content["decision"] == "deny" and r.structured_content["degraded"]
+        r = await client.call_tool("check_action", {"action": "ls -la"})
+        assert r.structured_content["decision"] == "allow" and r.structured_content["degraded"]
+        r = await client.call_tool("record_failure", {"action": "make deploy", "error": "boom"})
+        assert r.is_error and "corrupt" in r.content[0].text and "move it aside" in r.content[0].text
+    # Recovery as the message says: move it aside; a new store is created, the server works.
+    (data / "memory.sqlite").rename(data / "memory.sqlite.corrupt")
+    async with Client(build_server(settings)) as client:
+        r = await client.call_tool("record_failure", {"action": "make deploy", "error": "boom"})
+        assert not r.is_error
+        r = await client.call_tool("check_action", {"action": "make  deploy"})
+        assert r.structured_content["decision"] == "deny" and not r.structured_content["degraded"]
