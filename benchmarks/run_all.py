@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 BENCHMARKS = ["graph_overhead.py", "memory_bench.py", "eval_memory.py", "mcp_bench.py",
-              "reliability.py", "e2e_latency.py"]
+              "reliability.py", "e2e_latency.py", "scaleout.py"]
 
 
 def main() -> int:
