@@ -119,14 +119,16 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
     action, kind, risk_text = action_of_tool(tool, tool_input)
     if not action.strip():
         return None
-    level, reasons = target_risk(tool, tool_input, risk_text, event.get("cwd"))
+    def rules() -> tuple[str, list[str]]:  # compiled on first use: an exact hit needs none
+        return target_risk(tool, tool_input, risk_text, event.get("cwd"))
+
     try:
         store = config.open_store()
     except Exception as exc:  # never brick the agent; the rules still apply
         _warn_unreadable(exc)
         store = None
     if store is None:
-        return _rule_decision(level, reasons, config)
+        return _rule_decision(*rules(), config)
     try:
         sig = signature(action, kind)
         hit = store.by_signature(sig)
@@ -134,11 +136,11 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
             lesson = f" Lesson: {hit['lesson']}" if hit["lesson"] else ""
             lesson = lesson if lesson.endswith((".", "!")) else lesson + "."
             err = (hit["error"].strip().splitlines() or [hit["kind"]])[-1][:200]
-            _log(store, "blocked", sig, f"{tool}: exact repeat", level)
+            _log(store, "blocked", sig, f"{tool}: exact repeat", "")
             return decision_json("deny", (
                 f"task-orchestrator: this exact action failed before ({hit['count']}x): "
                 f"{err}.{lesson} Try a different approach."))
-        level, reasons = combine(level, reasons, *store.outcomes(sig))
+        level, reasons = combine(*rules(), *store.outcomes(sig))
         out = _rule_decision(level, reasons, config)
         decided = out["hookSpecificOutput"]["permissionDecision"] if out else "allow"
         _log(store, {"deny": "blocked", "ask": "asked"}.get(decided, "checked"), sig,
@@ -146,7 +148,7 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
         return out
     except Exception as exc:
         _warn_unreadable(exc)
-        return _rule_decision(level, reasons, config)
+        return _rule_decision(*rules(), config)
     finally:
         store.close()
 

@@ -32,7 +32,7 @@ HEADLESS_CHROMIUM_FLAGS = (
 
 LEVELS = ("low", "medium", "high", "critical")
 LEVEL_COLOURS = {"low": "#4c9f70", "medium": "#e0b040", "high": "#e07030", "critical": "#c0392b",
-                 "unknown": "#9aa0a6"}
+                 "exact repeat": "#8e5ea2", "unknown": "#9aa0a6"}
 PALETTE = ("#3b6fb6", "#e07030", "#4c9f70", "#8e5ea2", "#c0392b", "#e0b040", "#5bc0de", "#7f8c8d")
 
 
@@ -90,11 +90,13 @@ def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 5
     stored = _rows(settings, "memory", "SELECT COUNT(*) FROM failures")
     try:
         levels_rows = _rows(settings, "memory",
-                            "SELECT level FROM events WHERE event IN ('checked', 'asked', 'blocked') "
-                            "ORDER BY id DESC LIMIT ?", (recent,))
+                            "SELECT level, event FROM events WHERE event IN "
+                            "('checked', 'asked', 'blocked') ORDER BY id DESC LIMIT ?", (recent,))
     except sqlite3.OperationalError:  # a store from before levels were logged
         levels_rows = []
-    levels = Counter((r[0] or "unknown") for r in levels_rows)
+    # The command hook denies an exact repeat before rating it: that is its own bar.
+    levels = Counter(r[0] or ("exact repeat" if r[1] == "blocked" else "unknown")
+                     for r in levels_rows)
 
     cost_per_day: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for day, model, cost in _rows(settings, "ledger",
@@ -241,7 +243,7 @@ def render(data: ReportData) -> str:
                       [f["action"] for f in data.top_failures],
                       [float(f["count"]) for f in data.top_failures],
                       [PALETTE[0]] * len(data.top_failures))
-    levels = [lv for lv in (*LEVELS, "unknown") if data.risk_levels.get(lv)]
+    levels = [lv for lv in (*LEVELS, "exact repeat", "unknown") if data.risk_levels.get(lv)]
     risk = _rows_chart("risk-levels", f"Risk levels of the last {data.recent_actions} checked "
                                       "actions", levels,
                        [float(data.risk_levels[lv]) for lv in levels],
