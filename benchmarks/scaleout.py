@@ -12,6 +12,7 @@ stores, not the model, are measured.
 from __future__ import annotations
 
 import multiprocessing as mp
+import shutil
 import sys
 import tempfile
 import time
@@ -121,6 +122,7 @@ def main() -> int:
         chroma.terminate()
         chroma.wait(timeout=30)
         pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     emit("scaleout", figures)
     return 0
 
