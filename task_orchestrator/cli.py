@@ -100,7 +100,10 @@ def _cmd_approvals(args: argparse.Namespace) -> int:
                    [[p["thread_id"], p["request"]["action"][:80], "; ".join(p["request"]["why"])]
                     for p in svc.pending()])
             return 0
-        r = svc.resume(args.thread_id, {"decision": args.action, "by": "cli", "note": args.note})
+        if args.action == "recover":
+            r = svc.recover(args.thread_id)
+        else:
+            r = svc.resume(args.thread_id, {"decision": args.action, "by": "cli", "note": args.note})
         print(json.dumps({k: r.get(k) for k in ("thread_id", "status", "output", "error")},
                          default=str, indent=2))
         return 0
@@ -190,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
         d = ap_sub.add_parser(decision)
         d.add_argument("thread_id")
         d.add_argument("--note")
+    ap_sub.add_parser("recover", help="continue a task whose process died mid-run "
+                                      "(an approved action that had started is not rerun)"
+                      ).add_argument("thread_id")
     ap.set_defaults(fn=_cmd_approvals)
 
     mem = sub.add_parser("memory", help="the failure memory")

@@ -117,6 +117,10 @@ class Service:
         with self._lock:
             return self.orchestrator.resume(thread_id, decision)
 
+    def recover(self, thread_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self.orchestrator.recover(thread_id)
+
     def pending(self) -> list[dict[str, Any]]:
         with self._lock:
             return self.orchestrator.pending()

@@ -21,3 +21,11 @@ def test_demo_runs_offline_end_to_end(tmp_path):
     assert "build/ still there: True" in text and "build/ still there: False" in text
     assert "scripted-model" in text and "$0.000" in text  # the cost table
     assert not (tmp_path / ".task-orchestrator").exists()  # the demo used a temp dir
+
+
+def test_approvals_recover_of_a_thread_with_nothing_to_recover_is_a_clear_error(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "d")}
+    out = subprocess.run([sys.executable, "-m", "task_orchestrator.cli", "approvals", "recover",
+                          "no-such-thread"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2
+    assert "no unfinished run to recover" in out.stderr and "Traceback" not in out.stderr
