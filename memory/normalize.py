@@ -23,13 +23,17 @@ Numbers other than those above are kept: ``head -n 5`` and ``head -n 500`` diffe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from functools import lru_cache
 from typing import Any
 
 from .redact import redact
+
+try:  # the BLAKE2 module alone: hashlib would also load OpenSSL (~2.5 ms on the hook's path)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - CPython always has it
+    from hashlib import blake2b
 
 __all__ = ["normalize", "normalize_tool_call", "signature"]
 
@@ -100,4 +104,4 @@ def normalize_tool_call(tool: str, arguments: dict[str, Any]) -> str:
 def signature(action: str, action_kind: str = "command") -> str:
     """128-bit hash of the normalised action: the exact-cache key."""
     norm = normalize(action, action_kind)
-    return hashlib.blake2b(f"{action_kind}\0{norm}".encode(), digest_size=16).hexdigest()
+    return blake2b(f"{action_kind}\0{norm}".encode(), digest_size=16).hexdigest()
