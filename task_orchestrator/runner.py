@@ -18,9 +18,14 @@ from ._sqlite import Database, Transaction, open_database
 from .checkpoint import open_checkpointer, scrub
 from .errors import ConfigurationError
 from .graphs import TaskContext, build_guarded_graph, open_context
+from .nodes._common import TERMINAL
 from .settings import Settings
 
 __all__ = ["ExecutionJournal", "Orchestrator", "UnknownTask"]
+
+#: Each step's checkpoint is written before the next step starts, so a process killed at any
+#: point resumes from the step it was in (LangGraph's default, "async", may lose the last one).
+DURABILITY = "sync"
 
 _APPROVALS = """
 CREATE TABLE IF NOT EXISTS approvals (
@@ -135,7 +140,8 @@ class Orchestrator:
             inp["action_kind"] = action_kind
         if evidence:
             inp["evidence"] = evidence
-        result = self.graph.invoke(inp, self._config(thread_id), context=self.context)
+        result = self.graph.invoke(inp, self._config(thread_id), context=self.context,
+                                   durability=DURABILITY)
         return self._settle(thread_id, dict(result))
 
     def pending(self) -> list[dict[str, Any]]:
@@ -154,13 +160,14 @@ class Orchestrator:
         """
         config = self._config(thread_id)
         snapshot = self.graph.get_state(config)
-        if not snapshot.next:
+        finished = snapshot.values.get("status") in TERMINAL
+        if not snapshot.values or (finished and not snapshot.next):
             raise UnknownTask(f"thread {thread_id!r} has no unfinished run to recover")
         if any(t.interrupts for t in snapshot.tasks):
             raise UnknownTask(f"thread {thread_id!r} is waiting for approval, not interrupted; "
                               "resume it with a decision")
-        result = self._settle(thread_id, dict(self.graph.invoke(None, config,
-                                                                 context=self.context)))
+        result = self._settle(thread_id, dict(self.graph.invoke(
+            None, config, context=self.context, durability=DURABILITY)))
         if result.get("status") != "waiting_for_approval":
             self._resolve(thread_id, "recovered")
         return result
@@ -184,7 +191,8 @@ class Orchestrator:
                 f"no task is waiting for approval under thread id {thread_id!r}; "
                 "list waiting tasks with `task-orchestrator approvals list`"
             )
-        result = self.graph.invoke(Command(resume=decision), config, context=self.context)
+        result = self.graph.invoke(Command(resume=decision), config, context=self.context,
+                                   durability=DURABILITY)
         result = self._settle(thread_id, dict(result))
         if result.get("status") != "waiting_for_approval":
             self._resolve(thread_id, str(decision.get("decision")))
