@@ -147,7 +147,10 @@ class PostgresDatabase(Database):
         except psycopg.Error as exc:
             raise _unavailable(name, exc) from exc
         self.conn.adapters.register_loader("numeric", _numeric_loader())  # SUM() of BIGINTs
-        self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}")
+        try:
+            self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}")
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
+            pass  # another process created it at the same moment (IF NOT EXISTS is not atomic)
         self.conn.execute(f"SET search_path TO {PG_SCHEMA}")
         self._lock_id = zlib.crc32(f"task-orchestrator:{name}".encode())
         self._tx: Any = None

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,33 @@ def test_one_memory_for_the_service_the_hook_and_the_report(backend, tmp_path, m
     data = collect(backend["server"]("b"))
     assert data.failures_stored == 1 and data.top_failures[0]["action"] == "make deploy-prod"
     assert data.risk_levels["high"] >= 1 and sum(data.blocked_per_day) == 1
+
+
+def test_opening_while_another_server_creates_the_schema(postgres_url):
+    """CREATE SCHEMA IF NOT EXISTS is not atomic: a server starting while another one is
+    creating the schema must not fail (it did, in an 8-process run)."""
+    import threading
+
+    import psycopg
+
+    from task_orchestrator._sqlite import PG_SCHEMA, PostgresDatabase
+    from task_orchestrator.memory._table import FailureTable
+
+    other = psycopg.connect(postgres_url)  # a transaction: the schema is created, uncommitted
+    other.execute(f"CREATE SCHEMA {PG_SCHEMA}")
+    outcome: list = []
+
+    def start_server() -> None:
+        try:
+            FailureTable(PostgresDatabase(postgres_url, "memory")).close()
+            outcome.append("ok")
+        except Exception as exc:
+            outcome.append(exc)
+
+    t = threading.Thread(target=start_server)
+    t.start()
+    time.sleep(0.5)  # it now waits on the other transaction's catalog row
+    other.commit()
+    other.close()
+    t.join(60)
+    assert outcome == ["ok"]
