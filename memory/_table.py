@@ -191,6 +191,11 @@ class FailureTable(SqliteStore):
             c.execute("INSERT INTO events (ts, event, signature, detail, level) VALUES (?,?,?,?,?)",
                       (time.time(), event, sig, redact(detail)[:500], level))
 
+    def log_decision(self, decision: str, sig: str, detail: str = "", level: str = "") -> None:
+        """Log an allow / ask / deny decision as a checked / asked / blocked event."""
+        event = {"deny": "blocked", "ask": "asked"}.get(decision, "checked")
+        self.log_event(event, sig, detail, level)
+
     def events(self, since: float = 0.0) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._conn.execute(

@@ -152,11 +152,9 @@ def make_work_node(user_work: Any = None):
                         config: RunnableConfig) -> dict:
             _require_approval(state)
             attempts = state.get("attempts", 0) + 1
+            key = None
             try:
                 key = _claim_execution(state, runtime, config, attempts)
-            except ExecutionInterrupted as exc:
-                return _failed(exc, attempts)
-            try:
                 return _to_update(await fn(state, runtime, config), attempts)
             except Exception as exc:
                 return _failed(exc, attempts)
@@ -168,11 +166,9 @@ def make_work_node(user_work: Any = None):
     def work(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfig) -> dict:
         _require_approval(state)
         attempts = state.get("attempts", 0) + 1
+        key = None
         try:
             key = _claim_execution(state, runtime, config, attempts)
-        except ExecutionInterrupted as exc:
-            return _failed(exc, attempts)
-        try:
             return _to_update(fn(state, runtime, config), attempts)
         except Exception as exc:
             return _failed(exc, attempts)

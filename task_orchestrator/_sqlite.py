@@ -51,7 +51,6 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
 class Database:
     """One connection with SQLite-flavoured SQL; see the subclasses."""
 
-    dialect = ""
     name = ""
 
     def execute(self, sql: str, params: Any = ()) -> Any:
@@ -77,8 +76,6 @@ class Database:
 
 
 class SqliteDatabase(Database):
-    dialect = "sqlite"
-
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.name = self.path.stem
@@ -135,8 +132,6 @@ def _numeric_loader() -> type:
 
 class PostgresDatabase(Database):
     """A psycopg connection in the ``task_orchestrator`` schema of a shared database."""
-
-    dialect = "postgres"
 
     def __init__(self, url: str, name: str) -> None:
         import psycopg
@@ -208,17 +203,13 @@ class SqliteStore:
     this process's threads. ``self._conn`` runs SQLite-flavoured SQL on either engine."""
 
     def __init__(self, where: Database | Path | str, schema: str, *, readonly: bool = False) -> None:
-        name = getattr(where, "name", "") or Path(str(where)).stem
+        self._conn = as_database(where, readonly=readonly)  # StoreUnavailable if it cannot open
         try:
-            self._conn = as_database(where, readonly=readonly)
-            try:
-                self._conn.apply_schema(schema)
-            except Exception:
-                self._conn.close()
-                raise
+            self._conn.apply_schema(schema)
         except Exception as exc:
+            self._conn.close()
             if _is_database_error(exc):
-                raise _unavailable(name, exc) from exc
+                raise _unavailable(self._conn.name, exc) from exc
             raise
         self._lock = threading.Lock()
 
@@ -230,27 +221,21 @@ class Transaction:
     """``with Transaction(db):`` runs the block as one write transaction (BEGIN IMMEDIATE on
     SQLite, an advisory-locked transaction on Postgres); commits, or rolls back on error."""
 
-    def __init__(self, db: Database | sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
-    def __enter__(self) -> Any:
-        if isinstance(self.db, sqlite3.Connection):
-            self.db.execute("BEGIN IMMEDIATE")
-        else:
-            self.db.begin()
+    def __enter__(self) -> Database:
+        self.db.begin()
         return self.db
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if isinstance(self.db, sqlite3.Connection):
-                self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-            else:
-                self.db.end(exc_type is None)
+            self.db.end(exc_type is None)
         except Exception as end_exc:  # a COMMIT that fails (e.g. the disk filled up)
             if exc is None:
                 exc = end_exc
         if exc is not None and _is_database_error(exc):
-            raise _unavailable(getattr(self.db, "name", ""), exc) from exc
+            raise _unavailable(self.db.name, exc) from exc
 
 
 def _unavailable(name: str, exc: BaseException) -> Exception:

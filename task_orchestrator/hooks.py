@@ -136,15 +136,14 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
             lesson = f" Lesson: {hit['lesson']}" if hit["lesson"] else ""
             lesson = lesson if lesson.endswith((".", "!")) else lesson + "."
             err = (hit["error"].strip().splitlines() or [hit["kind"]])[-1][:200]
-            _log(store, "blocked", sig, f"{tool}: exact repeat", "")
+            _log(store, "deny", sig, f"{tool}: exact repeat", "")
             return decision_json("deny", (
                 f"task-orchestrator: this exact action failed before ({hit['count']}x): "
                 f"{err}.{lesson} Try a different approach."))
         level, reasons = combine(*rules(), *store.outcomes(sig))
         out = _rule_decision(level, reasons, config)
         decided = out["hookSpecificOutput"]["permissionDecision"] if out else "allow"
-        _log(store, {"deny": "blocked", "ask": "asked"}.get(decided, "checked"), sig,
-             f"{tool}: {', '.join(reasons)}", level)
+        _log(store, decided, sig, f"{tool}: {', '.join(reasons)}", level)
         return out
     except Exception as exc:
         _warn_unreadable(exc)
@@ -153,10 +152,10 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
         store.close()
 
 
-def _log(store: FailureTable, event: str, sig: str, detail: str, level: str) -> None:
+def _log(store: FailureTable, decision: str, sig: str, detail: str, level: str) -> None:
     """Log a decision for status and the report; a failed write never changes the decision."""
     try:
-        store.log_event(event, sig, detail, level)
+        store.log_decision(decision, sig, detail, level)
     except Exception as exc:
         print(f"task-orchestrator: could not log the decision ({type(exc).__name__}: {exc})",
               file=sys.stderr)

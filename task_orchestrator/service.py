@@ -71,12 +71,13 @@ class Service:
                 memory, risk = _Unreadable(exc), RuleRiskAssessor(None)
             decision = assess_action(action, action_kind=action_kind, memory=memory, risk=risk,
                                      settings=self.settings)
+            if isinstance(memory, _Unreadable):
+                return decision  # nowhere to log it
             from .memory.normalize import signature
 
-            event = {"deny": "blocked", "ask": "asked"}.get(decision.decision, "checked")
             try:
-                self.memory.store.log_event(event, signature(action, action_kind),
-                                            decision.summary(), decision.risk.level)
+                memory.store.log_decision(decision.decision, signature(action, action_kind),
+                                          decision.summary(), decision.risk.level)
             except Exception as exc:  # the log is for status and the report only
                 log.warning("could not log the decision: %s", exc)
             return decision
