@@ -4,7 +4,11 @@ Command similarity and task-text similarity follow the issue's protocol: the fir
 group is recorded as a failure; queries are the group's other items (a hit must name its own
 group) and routine items that belong to no group (must not be blocked). Recall at 1% and 5% false
 blocks, beside a baseline measured in the same run: raw all-MiniLM-L6-v2 cosine on the text,
-nearest stored item. Risk: share of risky (Atomic Red Team, non-discovery) lines assessed high or
+nearest stored item. The memory's figure uses its paraphrase transform, which was fitted on the
+development half of ../shared/eval: on that folder it is an in-sample figure, so the script also
+reports a 2-fold cross-validation (transform refitted on half the groups of both sets, scored on
+the other half's groups against the other half of the negatives; three random splits) with the
+baseline on the same halves. Risk: share of risky (Atomic Red Team, non-discovery) lines assessed high or
 critical, share of routine lines flagged at all, beside a keyword-rule baseline.
 """
 
@@ -22,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit, table
 
-from task_orchestrator.memory.embeddings import MiniLMEmbedder
+from task_orchestrator.memory.embeddings import MiniLMEmbedder, fit_wccn, load_transform
 from task_orchestrator.memory.normalize import normalize
 from task_orchestrator.memory.risk import RuleRiskAssessor
 from task_orchestrator.memory.similarity import HUB_K, HUB_WEIGHT
@@ -33,6 +37,10 @@ KEYWORD_BASELINE = re.compile(r"rm\s+-rf|sudo|chmod|curl|wget|\bdd\b|mkfs|kill|s
 
 def _load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def recall_at_fpr(stored, positives, negatives, embed, *, hub_corrected=False):
@@ -68,7 +76,8 @@ def main() -> None:
     if args.quick:
         cmd_groups, txt_groups = rng.sample(cmd_groups, 80), rng.sample(txt_groups, 80)
 
-    model = MiniLMEmbedder()
+    model = MiniLMEmbedder(transform=False)
+    shipped = load_transform()
     cache: dict[str, np.ndarray] = {}
 
     def embed(texts):
@@ -76,6 +85,9 @@ def main() -> None:
         for t, v in zip(missing, model.embed(missing), strict=True):
             cache[t] = v
         return np.stack([cache[t] for t in texts])
+
+    def ours(kind, w):
+        return lambda xs: _unit(embed([normalize(x, kind) for x in xs]) @ w)
 
     in_cmd_groups = {c for g in cmd_groups for c in g}
     in_txt_groups = {d for g in txt_groups for d in g}
@@ -87,28 +99,63 @@ def main() -> None:
         cmd_neg, txt_neg = rng.sample(cmd_neg, 600), rng.sample(txt_neg, 600)
     figures: dict = {}
     rows = []
-    for name, groups, neg, kind, base_t, tgt in (
-        ("command", cmd_groups, cmd_neg, "command", (0.13, 0.41), (0.40, 0.70)),
-        ("task text", txt_groups, txt_neg, "text", (0.10, 0.28), (0.30, 0.60)),
-    ):
+    sets = (("command", cmd_groups, cmd_neg, "command", (0.13, 0.41), (0.40, 0.70)),
+            ("task text", txt_groups, txt_neg, "text", (0.10, 0.28), (0.30, 0.60)))
+    for name, groups, neg, kind, base_t, tgt in sets:
         stored = [g[0] for g in groups]
         pos = [(q, i) for i, g in enumerate(groups) for q in g[1:]]
         base, _ = recall_at_fpr(stored, pos, neg, embed)
-        ours, thr = recall_at_fpr(stored, pos, neg,
-                                  lambda xs, k=kind: embed([normalize(x, k) for x in xs]),
-                                  hub_corrected=True)
+        mem, thr = recall_at_fpr(stored, pos, neg, ours(kind, shipped), hub_corrected=True)
         key = name.replace(" ", "_")
         figures[f"{key}_distance_at_1pct_5pct"] = [round(t, 3) for t in thr]
         figures.update({f"{key}_baseline_r1": round(base[0], 3), f"{key}_baseline_r5": round(base[1], 3),
-                        f"{key}_r1": round(ours[0], 3), f"{key}_r5": round(ours[1], 3)})
+                        f"{key}_r1": round(mem[0], 3), f"{key}_r5": round(mem[1], 3)})
         rows.append([name, len(pos), len(neg), f"{base[0]:.2f} / {base[1]:.2f}",
-                     f"{ours[0]:.2f} / {ours[1]:.2f}", f">= {tgt[0]:.2f} / {tgt[1]:.2f}",
-                     "ok" if ours[0] >= tgt[0] and ours[1] >= tgt[1] else "MISSED",
+                     f"{mem[0]:.2f} / {mem[1]:.2f}", f">= {tgt[0]:.2f} / {tgt[1]:.2f}",
+                     "ok" if mem[0] >= tgt[0] and mem[1] >= tgt[1] else "MISSED",
                      f"(issue's baseline {base_t[0]:.2f} / {base_t[1]:.2f})"])
-    print("cosine distance at 1% / 5% false blocks:",
+    print("hub-corrected distance at 1% / 5% false blocks:",
           {k: v for k, v in figures.items() if k.endswith("pct")})
-    table("similarity: recall at 1% / 5% false blocks",
+    table("similarity: recall at 1% / 5% false blocks (memory as shipped)",
           ["set", "queries", "negatives", "baseline (raw MiniLM)", "memory", "target", "", ""], rows)
+
+    # Generalisation of the fitted transform: 2-fold over groups, 3 random splits.
+    cv: dict[str, list] = {name: [] for name, *_ in sets}
+    for seed in range(3):
+        split = random.Random(seed)
+        halves = {}
+        for name, groups, neg, kind, *_ in sets:
+            order, norder = list(range(len(groups))), list(neg)
+            split.shuffle(order)
+            split.shuffle(norder)
+            halves[name] = ((order[: len(order) // 2], order[len(order) // 2:]),
+                            (norder[: len(norder) // 2], norder[len(norder) // 2:]))
+        for fold in (0, 1):
+            diffs = []
+            for name, groups, _, kind, *_ in sets:
+                for i in halves[name][0][fold]:
+                    g = [normalize(x, kind) for x in groups[i]]
+                    diffs.append(embed(g[:1] * (len(g) - 1)) - embed(g[1:]))
+            w = fit_wccn(np.vstack(diffs))
+            for name, groups, _, kind, *_ in sets:
+                test = [groups[i] for i in halves[name][0][1 - fold]]
+                neg_half = halves[name][1][1 - fold]
+                stored = [g[0] for g in test]
+                pos = [(q, i) for i, g in enumerate(test) for q in g[1:]]
+                b, _ = recall_at_fpr(stored, pos, neg_half, embed)
+                m, _ = recall_at_fpr(stored, pos, neg_half, ours(kind, w), hub_corrected=True)
+                cv[name].append(b + m)
+    cv_rows = []
+    for name, *_ in sets:
+        b1, b5, m1, m5 = np.mean(cv[name], axis=0)
+        key = name.replace(" ", "_")
+        figures.update({f"{key}_cv_baseline_r1": round(b1, 3), f"{key}_cv_baseline_r5": round(b5, 3),
+                        f"{key}_cv_r1": round(m1, 3), f"{key}_cv_r5": round(m5, 3)})
+        cv_rows.append([name, f"{b1:.2f} / {b5:.2f}", f"{m1:.2f} / {m5:.2f}",
+                        f"x{m1 / max(b1, 1e-9):.2f} / x{m5 / max(b5, 1e-9):.2f}"])
+    table("similarity, cross-validated: transform fitted on other groups (half-size sets, so both "
+          "columns run higher than above)",
+          ["set", "baseline (raw MiniLM)", "memory", "memory / baseline"], cv_rows)
 
     assessor = RuleRiskAssessor()
     levels = {i: assessor.assess(r["command"]).level for i, r in enumerate(risk_rows)}

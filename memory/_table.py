@@ -156,9 +156,10 @@ class FailureTable(SqliteStore):
             cur = c.execute(f"DELETE FROM failures WHERE id IN ({', '.join('?' * len(ids))})", ids)
             return cur.rowcount
 
-    def count(self) -> int:
+    def count(self, *, unembedded: bool = False) -> int:
+        sql = "SELECT COUNT(*) FROM failures" + (" WHERE embedded = 0" if unembedded else "")
         with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM failures").fetchone()[0]
+            return self._conn.execute(sql).fetchone()[0]
 
     def eviction_candidates(self, *, keep: int, older_than: float | None) -> list[str]:
         """Ids beyond the newest ``keep`` (by last_seen), plus any not seen since ``older_than``."""
@@ -207,6 +208,11 @@ class FailureTable(SqliteStore):
     def mark_embedded(self, ids: list[str]) -> None:
         with self._lock, Transaction(self._conn) as c:
             c.executemany("UPDATE failures SET embedded = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def mark_all_unembedded(self) -> int:
+        """Flag every row for re-embedding (its vectors are not in the index); the count."""
+        with self._lock, Transaction(self._conn) as c:
+            return c.execute("UPDATE failures SET embedded = 0 WHERE embedded = 1").rowcount
 
     def unembedded(self, limit: int = 1000) -> list[dict[str, Any]]:
         with self._lock:

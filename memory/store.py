@@ -5,8 +5,12 @@
   ``count`` in one atomic upsert, safe with many processes (WAL, busy timeout).
 - Similarity: Chroma holds one embedding per failure (same id as the SQLite row):
   ``PersistentClient`` in the data directory, or ``HttpClient`` when
-  ``TASK_ORCHESTRATOR_CHROMA_URL`` is set. Chroma is opened lazily, on the first
-  similarity query or new record, so exact checks (hooks) never pay its start-up.
+  ``TASK_ORCHESTRATOR_CHROMA_URL`` is set. Vectors of different embedders never mix: the
+  collection is named after the embedder, and a collection found empty while the table says
+  its rows were embedded (a new embedder, a wiped server) gets every row re-embedded
+  (``task-orchestrator memory reembed`` does it ahead, with a progress bar). Chroma is opened
+  lazily, on the first similarity query or new record, so exact checks (hooks) never pay its
+  start-up.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -43,9 +48,12 @@ log = logging.getLogger(__name__)
 class ChromaIndex:
     """Embeddings of failures in a Chroma collection (cosine distance)."""
 
-    def __init__(self, *, path: Path | None = None, url: str | None = None) -> None:
+    def __init__(self, *, path: Path | None = None, url: str | None = None,
+                 embedder_name: str = "") -> None:
         import chromadb
 
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", embedder_name).strip("-._")
+        self._name = f"{COLLECTION}-{slug}"[:500] if slug else COLLECTION
         # Embedded Chroma keeps its index in memory per process: several processes must take
         # turns (a file lock), and one that sees another's writes (a generation counter
         # beside the lock) reopens its client before using it.
@@ -82,7 +90,7 @@ class ChromaIndex:
 
     def _open_collection(self) -> None:
         self.collection = self.client.get_or_create_collection(
-            COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            self._name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
 
     def _generation(self) -> str:
@@ -181,7 +189,14 @@ class PersistentFailureMemory(FailureMemory):
         with self._index_lock:
             if self._index is None:
                 s = self.settings
-                self._index = ChromaIndex(path=s.data_dir / "chroma", url=s.chroma_url)
+                index = ChromaIndex(path=s.data_dir / "chroma", url=s.chroma_url,
+                                    embedder_name=self.embedder.name)
+                with index.locked():
+                    empty = index.count() == 0
+                if empty and self.store.mark_all_unembedded():
+                    log.info("new similarity index %s: re-embedding the stored failures",
+                             index.collection.name)
+                self._index = index
             return self._index
 
     def _vec(self, action: str, kind: str):
@@ -218,12 +233,15 @@ class PersistentFailureMemory(FailureMemory):
             index.add([r.id for r in recs], vecs, [r.signature for r in recs], hubs)
         self.store.mark_embedded([r.id for r in recs])
 
-    def reembed_missing(self) -> int:
-        """Embed rows whose vector never reached Chroma (e.g. the server was down)."""
+    def reembed_missing(self, on_batch: Callable[[int], None] | None = None) -> int:
+        """Embed rows whose vector is not in the index (server was down, new embedder)."""
+        self.index  # opening it flags every row when the index turns out to be new
         done = 0
         while batch := [FailureRecord.model_validate(r) for r in self.store.unembedded(256)]:
             self._embed(batch)
             done += len(batch)
+            if on_batch:
+                on_batch(len(batch))
         return done
 
     def _catch_up(self) -> None:

@@ -142,6 +142,14 @@ def _cmd_memory(args: argparse.Namespace) -> int:
             lines = Path(args.file).read_text().splitlines()
             n = mem.import_jsonl(track(lines, description="importing", transient=True))
             print(f"imported {n} failures ({mem.count()} in memory)")
+        elif args.action == "reembed":
+            from rich.progress import Progress
+
+            mem.index  # a new index (other embedder, wiped server) flags every row
+            with Progress(transient=True) as bar:
+                task = bar.add_task("embedding", total=mem.store.count(unembedded=True))
+                n = mem.reembed_missing(lambda k: bar.advance(task, k))
+            print(f"embedded {n} failures with {mem.embedder.name}")
         return 0
     finally:
         svc.close()
@@ -207,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     m_sub.add_parser("forget").add_argument("record_id")
     m_sub.add_parser("export").add_argument("file", nargs="?", default="-")
     m_sub.add_parser("import").add_argument("file")
+    m_sub.add_parser("reembed", help="embed every failure whose vector is not in the index yet")
     mem.set_defaults(fn=_cmd_memory)
 
     report = sub.add_parser("report", help="one self-contained HTML page with plots")

@@ -92,11 +92,13 @@ class Settings(BaseSettings):
     approval_policy: Literal["on_risk", "always"] = "on_risk"
     ask_at_risk: RiskLevel = "high"
     deny_at_risk: RiskLevel = "critical"
-    # Hub-corrected distances (memory/similarity.py), calibrated on ../shared/eval's command
-    # paraphrases (benchmarks/eval_memory.py): 0.40 is the 1% false-block point, 0.48 the 5%
-    # point. Denying is harsh, so deny sits below the 1% point and ask at it.
-    similarity_deny_distance: float = Field(default=0.30, ge=0, le=3)
-    similarity_ask_distance: float = Field(default=0.40, ge=0, le=3)
+    # Hub-corrected distances (memory/similarity.py) in the default embedder's space (MiniLM +
+    # paraphrase transform), calibrated on ../shared/eval (benchmarks/eval_memory.py): for
+    # commands 0.37 is the 1% false-block point and 0.47 the 5% point (task texts: 0.40 / 0.50).
+    # Denying is harsh, so deny sits well below the 1% point and ask at it. Other embedders
+    # (openai, gemini, hashing) have other scales: recalibrate these with the script.
+    similarity_deny_distance: float = Field(default=0.28, ge=0, le=3)
+    similarity_ask_distance: float = Field(default=0.37, ge=0, le=3)
 
     # --- verification / reflection -----------------------------------------------
     verifiers: list[str] = Field(default_factory=lambda: [

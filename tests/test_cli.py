@@ -29,3 +29,23 @@ def test_approvals_recover_of_a_thread_with_nothing_to_recover_is_a_clear_error(
                           "no-such-thread"], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 2
     assert "no unfinished run to recover" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_memory_reembed_moves_failures_into_the_default_embedders_index(tmp_path):
+    from task_orchestrator import Settings
+    from task_orchestrator.memory import FailureRecord
+    from task_orchestrator.memory.embeddings import HashingEmbedder
+    from task_orchestrator.memory.store import PersistentFailureMemory
+
+    data = tmp_path / "d"
+    mem = PersistentFailureMemory(Settings(data_dir=data, _env_file=None), embedder=HashingEmbedder())
+    for cmd in ("git push --force origin main", "rm -rf build", "pip install reqeusts"):
+        mem.record(FailureRecord(action=cmd, error="failed"))
+    mem.close()
+    env = {**os.environ, "HOME": str(tmp_path), "TASK_ORCHESTRATOR_DATA_DIR": str(data)}
+    run = [sys.executable, "-m", "task_orchestrator.cli", "memory"]
+    out = subprocess.run([*run, "reembed"], capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert "embedded 3 failures with all-MiniLM-L6-v2-int8+paraphrase-wccn" in out.stdout
+    again = subprocess.run([*run, "reembed"], capture_output=True, text=True, env=env, timeout=180)
+    assert "embedded 0 failures" in again.stdout  # idempotent

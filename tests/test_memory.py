@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import re
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from task_orchestrator import Settings
@@ -174,12 +178,66 @@ def test_normalisation_rules():
     assert signature("make test") != signature("make test", "text")
 
 
+_PIECES = st.sampled_from([
+    " ", "  \t", "\n", "\u00a0", "/tmp/", "/var/folders/x", "$TMPDIR/", "${TMPDIR}/", "line ", "Line\t",
+    "2026-11-24", "T10:36:43Z", "1732444603", "1732444603123", "deadbeef", "0a1b2c3d4e", "-4a5b-",
+    "e7f1c2d0-1a2b-4c3d-8e9f-0a1b2c3d4e5f", ".py:", "12", ":7", "x", "find . -name", "'q'", "é", "٣",
+])
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=12).map("".join))
+def test_normalisation_fast_paths_change_nothing(text):
+    """The pre-screens only skip work: same result as running every rule on every text."""
+    from task_orchestrator.memory import normalize as n
+    from task_orchestrator.memory.redact import redact
+
+    slow = n._FILE_LINE.sub(r"\1:<N>", n._VARYING.sub(n._replace, redact(text)))
+    assert n._common(text) == re.sub(r"\s+", " ", slow).strip()
+
+
 def test_embedding_model_is_hash_checked(monkeypatch):
     from task_orchestrator.memory import embeddings
 
     monkeypatch.setattr(embeddings, "MODEL_SHA256", "0" * 64)
     with pytest.raises(ValueError, match="sha256"):
         MiniLMEmbedder()
+
+
+def test_paraphrase_transform_is_hash_checked(monkeypatch):
+    from task_orchestrator.memory import embeddings
+
+    monkeypatch.setattr(embeddings, "TRANSFORM_SHA256", "0" * 64)
+    with pytest.raises(ValueError, match="paraphrase_wccn.npy has sha256"):
+        MiniLMEmbedder()
+    assert MiniLMEmbedder(transform=False).name == "all-MiniLM-L6-v2-int8"  # baseline still loads
+
+
+def test_vectors_of_another_embedder_are_never_mixed(tmp_path):
+    """Switching embedders (or a wiped index) re-embeds every stored failure in the new space."""
+    from task_orchestrator.memory.embeddings import HashingEmbedder
+
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
+    old = PersistentFailureMemory(settings, embedder=HashingEmbedder())
+    old.record(FailureRecord(action="git push --force origin main", error="rejected"))
+    old.record(FailureRecord(action="pip install reqeusts", error="No matching distribution"))
+    old_collection = old.index.collection.name
+    old.close()
+
+    new = PersistentFailureMemory(settings)  # the default MiniLM embedder
+    assert new.index.collection.name != old_collection
+    near = new.check("git push -f origin main")
+    assert near[0].record.action == "git push --force origin main"
+    assert near[0].distance <= settings.similarity_deny_distance  # the MiniLM scale, not hashing's
+    assert new.index.count() == 2
+    assert new.index.client.get_collection(old_collection).count() == 2  # untouched
+    # the index is wiped behind the memory's back: the next opening re-embeds
+    new.index.client.delete_collection(new.index.collection.name)
+    new.close()
+    again = PersistentFailureMemory(settings)
+    assert again.check("git push -f origin main")[0].record.action == "git push --force origin main"
+    assert again.index.count() == 2
+    again.close()
 
 
 def test_bad_chroma_url_is_a_clear_error(tmp_path):
