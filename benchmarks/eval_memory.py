@@ -124,7 +124,7 @@ def main() -> None:
     for seed in range(3):
         split = random.Random(seed)
         halves = {}
-        for name, groups, neg, kind, *_ in sets:
+        for name, groups, neg, *_ in sets:
             order, norder = list(range(len(groups))), list(neg)
             split.shuffle(order)
             split.shuffle(norder)

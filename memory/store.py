@@ -235,7 +235,7 @@ class PersistentFailureMemory(FailureMemory):
 
     def reembed_missing(self, on_batch: Callable[[int], None] | None = None) -> int:
         """Embed rows whose vector is not in the index (server was down, new embedder)."""
-        self.index  # opening it flags every row when the index turns out to be new
+        _ = self.index  # opening it flags every row when the index turns out to be new
         done = 0
         while batch := [FailureRecord.model_validate(r) for r in self.store.unembedded(256)]:
             self._embed(batch)

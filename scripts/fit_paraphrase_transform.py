@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from task_orchestrator.memory.embeddings import MiniLMEmbedder, TRANSFORM_PATH, fit_wccn
+from task_orchestrator.memory.embeddings import TRANSFORM_PATH, MiniLMEmbedder, fit_wccn
 from task_orchestrator.memory.normalize import normalize
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -145,7 +145,7 @@ def _cmd_memory(args: argparse.Namespace) -> int:
         elif args.action == "reembed":
             from rich.progress import Progress
 
-            mem.index  # a new index (other embedder, wiped server) flags every row
+            _ = mem.index  # a new index (other embedder, wiped server) flags every row
             with Progress(transient=True) as bar:
                 task = bar.add_task("embedding", total=mem.store.count(unembedded=True))
                 n = mem.reembed_missing(lambda k: bar.advance(task, k))

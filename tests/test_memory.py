@@ -208,7 +208,7 @@ def test_paraphrase_transform_is_hash_checked(monkeypatch):
     from task_orchestrator.memory import embeddings
 
     monkeypatch.setattr(embeddings, "TRANSFORM_SHA256", "0" * 64)
-    with pytest.raises(ValueError, match="paraphrase_wccn.npy has sha256"):
+    with pytest.raises(ValueError, match=r"paraphrase_wccn\.npy has sha256"):
         MiniLMEmbedder()
     assert MiniLMEmbedder(transform=False).name == "all-MiniLM-L6-v2-int8"  # baseline still loads
 
