@@ -11,11 +11,14 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from .._sqlite import Database, SqliteStore, Transaction
 from .normalize import signature
 from .redact import redact
+
+TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["COLS", "FailureTable", "prepare"]
 

@@ -26,9 +26,12 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from typing import Any
 
 from .redact import redact
+
+TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
+if TYPE_CHECKING:
+    from typing import Any
 
 try:  # the BLAKE2 module alone: hashlib would also load OpenSSL (~2.5 ms on the hook's path)
     from _blake2 import blake2b
