@@ -130,10 +130,9 @@ class ChromaIndex:
         return self.query_many([vector], k)[0]
 
     def query_many(self, vectors, k: int) -> list[list[tuple[str, float, float]]]:
-        n = self.collection.count()
-        if n == 0:
-            return [[] for _ in vectors]
-        res = self.collection.query(query_embeddings=list(vectors), n_results=min(k, n),
+        # No count() first (it costs as much as the query): Chroma returns fewer than k hits
+        # for a small collection and none for an empty one.
+        res = self.collection.query(query_embeddings=list(vectors), n_results=k,
                                     include=["distances", "metadatas"])
         return [
             [(i, 1.0 - float(d), float((m or {}).get("hub", 0.0)))
