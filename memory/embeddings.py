@@ -32,7 +32,8 @@ import numpy as np
 from ..errors import ConfigurationError
 from ..settings import Settings
 
-__all__ = ["Embedder", "HashingEmbedder", "MiniLMEmbedder", "fit_wccn", "load_transform", "make_embedder"]
+__all__ = ["Embedder", "HashingEmbedder", "MiniLMEmbedder", "embedder_name", "fit_wccn", "load_transform",
+           "make_embedder"]
 
 DIM = 384
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
@@ -117,10 +118,10 @@ class MiniLMEmbedder:
         )
         self._lock = threading.Lock()
         self._transform = None
-        self.name = "all-MiniLM-L6-v2-int8"
+        self.name = MINILM_NAME
         if transform:
             self._transform = load_transform()
-            self.name += "+paraphrase-wccn"
+            self.name = _NAMES["minilm"]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -180,6 +181,18 @@ class _LangChainEmbedder:
 
 _CACHE: dict[str, Embedder] = {}
 _CACHE_LOCK = threading.Lock()
+MINILM_NAME = "all-MiniLM-L6-v2-int8"
+_NAMES = {
+    "minilm": MINILM_NAME + "+paraphrase-wccn",
+    "hashing": HashingEmbedder.name,
+    "openai": "openai:text-embedding-3-small",
+    "gemini": "gemini:gemini-embedding-001",
+}
+
+
+def embedder_name(settings: Settings) -> str:
+    """The name of the embedder ``make_embedder(settings)`` returns, without loading it."""
+    return _NAMES[settings.embedder]
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -199,7 +212,7 @@ def make_embedder(settings: Settings) -> Embedder:
 
             emb = _LangChainEmbedder(
                 OpenAIEmbeddings(model="text-embedding-3-small", api_key=settings.openai_api_key),
-                "openai:text-embedding-3-small",
+                _NAMES["openai"],
             )
         else:
             if settings.google_api_key is None:
@@ -210,7 +223,7 @@ def make_embedder(settings: Settings) -> Embedder:
                 GoogleGenerativeAIEmbeddings(
                     model="models/gemini-embedding-001", google_api_key=settings.google_api_key
                 ),
-                "gemini:gemini-embedding-001",
+                _NAMES["gemini"],
             )
         _CACHE[kind] = emb
         return emb

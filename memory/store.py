@@ -32,7 +32,7 @@ from ..errors import ConfigurationError
 from ..settings import Settings
 from ._table import FailureTable, prepare
 from .base import ActionKind, FailureMemory, FailureRecord, Match
-from .embeddings import Embedder, make_embedder
+from .embeddings import Embedder, embedder_name, make_embedder
 from .normalize import normalize, signature
 from .similarity import HUB_K, adjusted_distance, hubness
 
@@ -188,8 +188,9 @@ class PersistentFailureMemory(FailureMemory):
         with self._index_lock:
             if self._index is None:
                 s = self.settings
-                index = ChromaIndex(path=s.data_dir / "chroma", url=s.chroma_url,
-                                    embedder_name=self.embedder.name)
+                # named without loading the model: forget/prune need the index, not the model
+                name = self._embedder.name if self._embedder else embedder_name(s)
+                index = ChromaIndex(path=s.data_dir / "chroma", url=s.chroma_url, embedder_name=name)
                 with index.locked():
                     empty = index.count() == 0
                 if empty and self.store.mark_all_unembedded():

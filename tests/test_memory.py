@@ -226,6 +226,7 @@ def test_vectors_of_another_embedder_are_never_mixed(tmp_path):
 
     new = PersistentFailureMemory(settings)  # the default MiniLM embedder
     assert new.index.collection.name != old_collection
+    assert new.index.collection.name.endswith(new.embedder.name.replace("+", "-"))
     near = new.check("git push -f origin main")
     assert near[0].record.action == "git push --force origin main"
     assert near[0].distance <= settings.similarity_deny_distance  # the MiniLM scale, not hashing's
