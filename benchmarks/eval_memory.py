@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit, table
 
-from task_orchestrator.memory.embeddings import MiniLMEmbedder, fit_wccn, load_transform
+from task_orchestrator.memory.embeddings import MiniLMEmbedder, fit_wccn, load_transform, transformed
 from task_orchestrator.memory.normalize import normalize
 from task_orchestrator.memory.risk import RuleRiskAssessor
 from task_orchestrator.memory.similarity import HUB_K, HUB_WEIGHT
@@ -37,10 +37,6 @@ KEYWORD_BASELINE = re.compile(r"rm\s+-rf|sudo|chmod|curl|wget|\bdd\b|mkfs|kill|s
 
 def _load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _unit(x):
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def recall_at_fpr(stored, positives, negatives, embed, *, hub_corrected=False):
@@ -87,7 +83,7 @@ def main() -> None:
         return np.stack([cache[t] for t in texts])
 
     def ours(kind, w):
-        return lambda xs: _unit(embed([normalize(x, kind) for x in xs]) @ w)
+        return lambda xs: transformed(embed([normalize(x, kind) for x in xs]), w)
 
     in_cmd_groups = {c for g in cmd_groups for c in g}
     in_txt_groups = {d for g in txt_groups for d in g}

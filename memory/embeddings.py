@@ -33,7 +33,7 @@ from ..errors import ConfigurationError
 from ..settings import Settings
 
 __all__ = ["Embedder", "HashingEmbedder", "MiniLMEmbedder", "embedder_name", "fit_wccn", "load_transform",
-           "make_embedder"]
+           "make_embedder", "transformed"]
 
 DIM = 384
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
@@ -81,6 +81,11 @@ def fit_wccn(differences: np.ndarray, ridge: float = WCCN_RIDGE) -> np.ndarray:
     s_w = differences.T @ differences / len(differences)
     vals, vecs = np.linalg.eigh(s_w + ridge * np.eye(s_w.shape[0]))
     return (vecs * vals ** -0.5) @ vecs.T
+
+
+def transformed(vectors: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """Unit vectors in the paraphrase space: ``unit(unit(v) @ W)`` row by row."""
+    return _unit(_unit(vectors) @ transform)
 
 
 def load_transform() -> np.ndarray:
@@ -137,8 +142,8 @@ class MiniLMEmbedder:
                 {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
             )
         m = mask[..., None].astype(np.float32)
-        pooled = _unit((hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None))
-        return pooled if self._transform is None else _unit(pooled @ self._transform)
+        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        return _unit(pooled) if self._transform is None else transformed(pooled, self._transform)
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9_]+|[^\sA-Za-z0-9_]")
