@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # paraphrase transform), calibrated on ../shared/eval (benchmarks/eval_memory.py): for
     # commands 0.37 is the 1% false-block point and 0.47 the 5% point (task texts: 0.40 / 0.50).
     # Denying is harsh, so deny sits well below the 1% point and ask at it. Other embedders
-    # (openai, gemini, hashing) have other scales: recalibrate these with the script.
+    # (openai, gemini, hashing) have other scales: set these two for them.
     similarity_deny_distance: float = Field(default=0.28, ge=0, le=3)
     similarity_ask_distance: float = Field(default=0.37, ge=0, le=3)
 
