@@ -8,8 +8,10 @@ nearest stored item. The memory's figure uses its paraphrase transform, which wa
 development half of ../shared/eval: on that folder it is an in-sample figure, so the script also
 reports a 2-fold cross-validation (transform refitted on half the groups of both sets, scored on
 the other half's groups against the other half of the negatives; three random splits) with the
-baseline on the same halves. Risk: share of risky (Atomic Red Team, non-discovery) lines assessed high or
-critical, share of routine lines flagged at all, beside a keyword-rule baseline.
+baseline on the same halves. A third table shows what bounds recall at 1%: how close, in
+tokens, the negatives that set the threshold are to the failure they match, against how close the
+positives are to their own group. Risk: share of risky (Atomic Red Team, non-discovery) lines
+assessed high or critical, share of routine lines flagged at all, beside a keyword-rule baseline.
 """
 
 from __future__ import annotations
@@ -39,24 +41,53 @@ def _load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def recall_at_fpr(stored, positives, negatives, embed, *, hub_corrected=False):
-    """Recall at 1% and 5% false blocks, and the distance thresholds that give those rates."""
+def distances(stored, positives, negatives, embed, *, hub_corrected=False):
+    """Distance of every positive and every negative query to every stored item."""
     s, p, n = embed(stored), embed([q for q, _ in positives]), embed(negatives)
     sp, sn = p @ s.T, n @ s.T
-    if hub_corrected:  # the memory's scoring: CSLS, see memory/similarity.py
-        ss = s @ s.T
-        np.fill_diagonal(ss, -np.inf)
-        r_s = np.sort(ss, 1)[:, -HUB_K:].mean(1)
-        r_p = np.sort(sp, 1)[:, -HUB_K:].mean(1)
-        r_n = np.sort(sn, 1)[:, -HUB_K:].mean(1)
-        dp = 1 - sp + HUB_WEIGHT * (r_p[:, None] + r_s[None, :])
-        dn = 1 - sn + HUB_WEIGHT * (r_n[:, None] + r_s[None, :])
-    else:
-        dp, dn = 1 - sp, 1 - sn
+    if not hub_corrected:
+        return 1 - sp, 1 - sn
+    # the memory's scoring: CSLS, see memory/similarity.py
+    ss = s @ s.T
+    np.fill_diagonal(ss, -np.inf)
+    r_s = np.sort(ss, 1)[:, -HUB_K:].mean(1)
+    r_p = np.sort(sp, 1)[:, -HUB_K:].mean(1)
+    r_n = np.sort(sn, 1)[:, -HUB_K:].mean(1)
+    return (1 - sp + HUB_WEIGHT * (r_p[:, None] + r_s[None, :]),
+            1 - sn + HUB_WEIGHT * (r_n[:, None] + r_s[None, :]))
+
+
+def recall_at_fpr(stored, positives, negatives, embed, *, hub_corrected=False):
+    """Recall at 1% and 5% false blocks, and the distance thresholds that give those rates."""
+    dp, dn = distances(stored, positives, negatives, embed, hub_corrected=hub_corrected)
     best, pdist, ndist = dp.argmin(1), dp.min(1), dn.min(1)
     right = np.array([best[j] == g for j, (_, g) in enumerate(positives)])
     thresholds = [float(np.quantile(ndist, f)) for f in (0.01, 0.05)]
     return [float(np.mean(right & (pdist < t))) for t in thresholds], thresholds
+
+
+_WORD = re.compile(r"[A-Za-z0-9_]+|[^\sA-Za-z0-9_]")
+
+
+def token_edits(a: str, b: str) -> int:
+    """Tokens in one text and not the other (multiset symmetric difference)."""
+    ta, tb = Counter(_WORD.findall(a.lower())), Counter(_WORD.findall(b.lower()))
+    return sum(((ta - tb) + (tb - ta)).values())
+
+
+def what_sets_the_threshold(stored, positives, negatives, embed):
+    """How far, in tokens, the negatives that set the 1% threshold are from the failure they
+    match, against how far the positives are from their own group's stored item."""
+    dp, dn = distances(stored, positives, negatives, embed, hub_corrected=True)
+    ndist = dn.min(1)
+    under = np.flatnonzero(ndist < np.quantile(ndist, 0.01))
+    neg_edits = [token_edits(negatives[j], stored[int(dn[j].argmin())]) for j in under]
+    pos_edits = [token_edits(q, stored[g]) for q, g in positives]
+    top1 = float(np.mean([dp[k].argmin() == g for k, (_, g) in enumerate(positives)]))
+    return {"negatives_setting_1pct": len(under), "their_median_token_edits": float(np.median(neg_edits)),
+            "their_share_within_2_edits": round(float(np.mean(np.array(neg_edits) <= 2)), 2),
+            "positives_median_token_edits": float(np.median(pos_edits)),
+            "positives_top1_own_group": round(top1, 3)}
 
 
 def main() -> None:
@@ -94,7 +125,7 @@ def main() -> None:
     if args.quick:
         cmd_neg, txt_neg = rng.sample(cmd_neg, 600), rng.sample(txt_neg, 600)
     figures: dict = {}
-    rows = []
+    rows, bound_rows = [], []
     sets = (("command", cmd_groups, cmd_neg, "command", (0.13, 0.41), (0.40, 0.70)),
             ("task text", txt_groups, txt_neg, "text", (0.10, 0.28), (0.30, 0.60)))
     for name, groups, neg, kind, base_t, tgt in sets:
@@ -110,10 +141,20 @@ def main() -> None:
                      f"{mem[0]:.2f} / {mem[1]:.2f}", f">= {tgt[0]:.2f} / {tgt[1]:.2f}",
                      "ok" if mem[0] >= tgt[0] and mem[1] >= tgt[1] else "MISSED",
                      f"(issue's baseline {base_t[0]:.2f} / {base_t[1]:.2f})"])
+        bound = what_sets_the_threshold(stored, pos, neg, ours(kind, shipped))
+        figures.update({f"{key}_{k}": v for k, v in bound.items()})
+        bound_rows.append([name, bound["negatives_setting_1pct"], bound["their_median_token_edits"],
+                           f"{bound['their_share_within_2_edits']:.0%}",
+                           bound["positives_median_token_edits"],
+                           f"{bound['positives_top1_own_group']:.0%}"])
     print("hub-corrected distance at 1% / 5% false blocks:",
-          {k: v for k, v in figures.items() if k.endswith("pct")})
+          {k: v for k, v in figures.items() if k.endswith("_1pct_5pct")})
     table("similarity: recall at 1% / 5% false blocks (memory as shipped)",
           ["set", "queries", "negatives", "baseline (raw MiniLM)", "memory", "target", "", ""], rows)
+    table("what sets the 1% threshold: the negatives closest to a stored failure (memory as shipped)",
+          ["set", "negatives under it", "their token edits to that failure (median)",
+           "of them within 2 edits", "positives' token edits to their own group (median)",
+           "positives nearest their own group"], bound_rows)
 
     # Generalisation of the fitted transform: 2-fold over groups, 3 random splits.
     cv: dict[str, list] = {name: [] for name, *_ in sets}
