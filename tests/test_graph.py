@@ -235,3 +235,24 @@ def test_no_provider_configured_names_the_env_vars(settings, memory, llm_graph):
     r = run(llm_graph, ctx, {"task": "hi"})
     assert r["status"] == "error"
     assert "GOOGLE_API_KEY" in r["error"] and "OPENAI_API_KEY" in r["error"]
+
+
+def test_async_work_node_is_verified_reflected_and_retried(settings, memory):
+    import asyncio
+
+    seen_feedback = []
+
+    async def work(state):
+        await asyncio.sleep(0)
+        seen_feedback.append(state.get("feedback", ""))
+        return {"output": "" if len(seen_feedback) == 1 else "built and tested"}
+
+    graph = build_guarded_graph(work=work).compile(checkpointer=InMemorySaver())
+    ctx = open_context(settings, memory=memory)
+    r = asyncio.run(graph.ainvoke({"task": "build it", "action": "make build"},
+                                  {"configurable": {"thread_id": "async"}}, context=ctx))
+    assert r["status"] == "succeeded" and r["output"] == "built and tested"
+    assert r["attempts"] == 2
+    assert nodes_visited(r) == ["guard", "breaker", "work", "verify", "reflect", "breaker", "work",
+                                "verify", "finalize"]
+    assert seen_feedback[0] == "" and "empty" in seen_feedback[1]
