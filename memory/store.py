@@ -22,6 +22,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ def _rec(row: dict | None) -> FailureRecord | None:
     return FailureRecord.model_validate(row) if row else None
 
 COLLECTION = "task_orchestrator_failures"
+QUERY_VECTOR_CACHE = 1024  # query embeddings kept (1.5 KiB each with 384 float32 dimensions)
 log = logging.getLogger(__name__)
 
 class ChromaIndex:
@@ -175,6 +177,8 @@ class PersistentFailureMemory(FailureMemory):
         self._index = index
         self._index_lock = threading.Lock()
         self._since_prune = 0
+        self._vectors: OrderedDict[str, Any] = OrderedDict()  # query embeddings, LRU
+        self._vectors_lock = threading.Lock()
 
     # -- lazily opened heavy parts ---------------------------------------------------
     @property
@@ -200,7 +204,23 @@ class PersistentFailureMemory(FailureMemory):
             return self._index
 
     def _vec(self, action: str, kind: str):
-        return self.embedder.embed([normalize(action, kind)])[0]
+        """The query embedding, from a small LRU: agents rerun commands (18% of the Bash calls in
+        ../shared/eval/claude_code/session.jsonl repeat an earlier one after normalisation), and
+        the embedding is most of a similarity check's cost. A vector depends only on the text
+        and the embedder, which is fixed for this object, so a cached one is never stale."""
+        text = normalize(action, kind)
+        with self._vectors_lock:
+            vec = self._vectors.get(text)
+            if vec is not None:
+                self._vectors.move_to_end(text)
+                return vec
+        vec = self.embedder.embed([text])[0]
+        vec.setflags(write=False)
+        with self._vectors_lock:
+            self._vectors[text] = vec
+            if len(self._vectors) > QUERY_VECTOR_CACHE:
+                self._vectors.popitem(last=False)
+        return vec
 
     # -- FailureMemory ------------------------------------------------------------------
     def _prepared(self, failure: FailureRecord) -> dict:

@@ -109,6 +109,34 @@ def test_exact_check_does_not_open_chroma(tmp_path):
     assert fresh._index is None and fresh._embedder is None
 
 
+def test_a_rerun_command_is_not_embedded_again(tmp_path, monkeypatch):
+    from task_orchestrator.memory import store as store_mod
+    from task_orchestrator.memory.embeddings import HashingEmbedder
+
+    class Counting(HashingEmbedder):
+        def __init__(self):
+            self.texts: list[str] = []
+
+        def embed(self, texts):
+            self.texts.extend(texts)
+            return super().embed(texts)
+
+    monkeypatch.setattr(store_mod, "QUERY_VECTOR_CACHE", 2)
+    s = Settings(data_dir=tmp_path / "d", _env_file=None)
+    emb = Counting()
+    m = PersistentFailureMemory(s, embedder=emb)
+    m.record(FailureRecord(action="npm run build --prod", error="out of memory"))
+    first = m.check("npm  run build --prod ")  # normalises to the recorded command
+    emb.texts.clear()
+    again = m.check("npm run build --prod")
+    assert emb.texts == []  # served from the cache, same answer
+    assert [(x.record.id, x.distance) for x in again] == [(x.record.id, x.distance) for x in first]
+    m.check("cargo test")
+    m.check("go vet ./...")  # the cache holds two: the npm command is evicted
+    m.check("npm run build --prod")
+    assert emb.texts == ["cargo test", "go vet ./...", "npm run build --prod"]
+
+
 def test_cap_and_age_limit(tmp_path):
     s = Settings(data_dir=tmp_path / "d", memory_cap=100, memory_max_age_days=1, _env_file=None)
     m = PersistentFailureMemory(s, embedder=make_embedder(s.model_copy(update={"embedder": "hashing"})))
