@@ -87,16 +87,21 @@ def similarity_bench(root: Path, sizes: list[int], q: int) -> tuple[list, dict]:
         queries = [f"docker compose up service{i} --build" for i in range(q)]
         mem.embedder.embed(["warm up"])
         mem.index.query(vecs[0], 3)
-        ours, base = [], []
+        ours, base, qvecs = [], [], []
         for x in queries:
             t = time.perf_counter()
             v = mem.embedder.embed([normalize(x)])[0]
             mem.index.query(v, 3)
             ours.append((time.perf_counter() - t) * 1e3)
+            qvecs.append(v)
+        # The baseline runs after ours, not interleaved: numpy's BLAS threads keep spinning after
+        # a 10k x 384 product and took the cores from the next embedding (our p99 9.5 -> 7.8 ms
+        # at 10k with them held to one thread). A real check shares the process with no such scan.
+        for v in qvecs:
             t = time.perf_counter()
             sims = vecs @ v
             np.argpartition(-sims, 3)[:3]
-            base.append((time.perf_counter() - t) * 1e3 + 0.0)
+            base.append((time.perf_counter() - t) * 1e3)
         figs[f"similarity_p50_ms_{n}"] = round(pct(ours, 50), 2)
         figs[f"similarity_p99_ms_{n}"] = round(pct(ours, 99), 2)
         rows.append([f"{n:,}", f"{pct(base, 50):.2f}", f"{pct(ours, 50):.2f}", f"{pct(ours, 99):.2f}",
