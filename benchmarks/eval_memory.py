@@ -59,7 +59,11 @@ def distances(stored, positives, negatives, embed, *, hub_corrected=False):
 
 def recall_at_fpr(stored, positives, negatives, embed, *, hub_corrected=False):
     """Recall at 1% and 5% false blocks, and the distance thresholds that give those rates."""
-    dp, dn = distances(stored, positives, negatives, embed, hub_corrected=hub_corrected)
+    return recall_from(*distances(stored, positives, negatives, embed, hub_corrected=hub_corrected),
+                       positives)
+
+
+def recall_from(dp, dn, positives):
     best, pdist, ndist = dp.argmin(1), dp.min(1), dn.min(1)
     right = np.array([best[j] == g for j, (_, g) in enumerate(positives)])
     thresholds = [float(np.quantile(ndist, f)) for f in (0.01, 0.05)]
@@ -75,10 +79,9 @@ def token_edits(a: str, b: str) -> int:
     return sum(((ta - tb) + (tb - ta)).values())
 
 
-def what_sets_the_threshold(stored, positives, negatives, embed):
+def what_sets_the_threshold(stored, positives, negatives, dp, dn):
     """How far, in tokens, the negatives that set the 1% threshold are from the failure they
     match, against how far the positives are from their own group's stored item."""
-    dp, dn = distances(stored, positives, negatives, embed, hub_corrected=True)
     ndist = dn.min(1)
     under = np.flatnonzero(ndist < np.quantile(ndist, 0.01))
     neg_edits = [token_edits(negatives[j], stored[int(dn[j].argmin())]) for j in under]
@@ -132,7 +135,8 @@ def main() -> None:
         stored = [g[0] for g in groups]
         pos = [(q, i) for i, g in enumerate(groups) for q in g[1:]]
         base, _ = recall_at_fpr(stored, pos, neg, embed)
-        mem, thr = recall_at_fpr(stored, pos, neg, ours(kind, shipped), hub_corrected=True)
+        dp, dn = distances(stored, pos, neg, ours(kind, shipped), hub_corrected=True)
+        mem, thr = recall_from(dp, dn, pos)
         key = name.replace(" ", "_")
         figures[f"{key}_distance_at_1pct_5pct"] = [round(t, 3) for t in thr]
         figures.update({f"{key}_baseline_r1": round(base[0], 3), f"{key}_baseline_r5": round(base[1], 3),
@@ -141,7 +145,7 @@ def main() -> None:
                      f"{mem[0]:.2f} / {mem[1]:.2f}", f">= {tgt[0]:.2f} / {tgt[1]:.2f}",
                      "ok" if mem[0] >= tgt[0] and mem[1] >= tgt[1] else "MISSED",
                      f"(issue's baseline {base_t[0]:.2f} / {base_t[1]:.2f})"])
-        bound = what_sets_the_threshold(stored, pos, neg, ours(kind, shipped))
+        bound = what_sets_the_threshold(stored, pos, neg, dp, dn)
         figures.update({f"{key}_{k}": v for k, v in bound.items()})
         bound_rows.append([name, bound["negatives_setting_1pct"], bound["their_median_token_edits"],
                            f"{bound['their_share_within_2_edits']:.0%}",
