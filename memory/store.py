@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -177,8 +177,7 @@ class PersistentFailureMemory(FailureMemory):
         self._index = index
         self._index_lock = threading.Lock()
         self._since_prune = 0
-        self._vectors: OrderedDict[str, Any] = OrderedDict()  # query embeddings, LRU
-        self._vectors_lock = threading.Lock()
+        self._query_vector = functools.lru_cache(maxsize=QUERY_VECTOR_CACHE)(self._embed_query)
 
     # -- lazily opened heavy parts ---------------------------------------------------
     @property
@@ -204,22 +203,15 @@ class PersistentFailureMemory(FailureMemory):
             return self._index
 
     def _vec(self, action: str, kind: str):
-        """The query embedding, from a small LRU: agents rerun commands (18% of the Bash calls in
-        ../shared/eval/claude_code/session.jsonl repeat an earlier one after normalisation), and
-        the embedding is most of a similarity check's cost. A vector depends only on the text
+        """The query embedding, through a small LRU: agents rerun commands (18% of the Bash calls
+        in ../shared/eval/claude_code/session.jsonl repeat an earlier one after normalisation),
+        and the embedding is most of a similarity check's cost. A vector depends only on the text
         and the embedder, which is fixed for this object, so a cached one is never stale."""
-        text = normalize(action, kind)
-        with self._vectors_lock:
-            vec = self._vectors.get(text)
-            if vec is not None:
-                self._vectors.move_to_end(text)
-                return vec
+        return self._query_vector(normalize(action, kind))
+
+    def _embed_query(self, text: str):
         vec = self.embedder.embed([text])[0]
-        vec.setflags(write=False)
-        with self._vectors_lock:
-            self._vectors[text] = vec
-            if len(self._vectors) > QUERY_VECTOR_CACHE:
-                self._vectors.popitem(last=False)
+        vec.setflags(write=False)  # shared by every later check of the same text
         return vec
 
     # -- FailureMemory ------------------------------------------------------------------
