@@ -5,6 +5,8 @@ at several store sizes; baseline: the bare SQLite point lookup of a precomputed 
 Similarity: query incl. MiniLM embedding of the query; stored vectors are random unit vectors
 (embedding 100k real commands would take ~12 minutes); baseline: brute-force numpy cosine.
 Targets: exact p50 <= 10 us and 1M/1k p50 ratio <= 1.5; similarity p99 <= 10 ms.
+Record at the cap: per-record latency of ``record`` (MiniLM) just below ``memory_cap`` and past
+it, where records trigger the evictions; with the prunes that evicted.
 """
 
 from __future__ import annotations
@@ -137,6 +139,58 @@ def record_bench(root: Path, n: int) -> tuple[list, dict]:
                   "reopen_exact_ms": round(reopen_exact, 1), "first_similarity_ms": round(first_sim)}
 
 
+def _cap_action(i: int) -> str:
+    words = ("build", "test", "lint", "deploy", "migrate", "package", "serve", "clean")
+    return (f"{words[i % 8]} svc{i % 97} --shard {i * 7919 % 100003} "
+            f"--profile p{i % 13} tests/test_mod{i}.py")
+
+
+def cap_bench(root: Path, cap: int, below: int, at_cap: int) -> tuple[list, dict]:
+    """Per-record latency of ``record`` below the memory cap and at it (where it prunes)."""
+    s = Settings(data_dir=root / f"cap{cap}", memory_cap=cap, _env_file=None)
+    mem = PersistentFailureMemory(s)
+    mem.embedder.embed(["warm up"])
+    # Fill to just below the cap in bulk (import embeds 256 at a time, and never prunes).
+    fill = cap - below
+    mem.import_jsonl(FailureRecord(action=_cap_action(i), error="exit 1").model_dump_json()
+                     for i in range(fill))
+    prunes = {"calls": 0, "evicting": 0}
+    prune = mem.prune
+
+    def counted() -> int:
+        n = prune()
+        prunes["calls"] += 1
+        prunes["evicting"] += n > 0
+        return n
+
+    mem.prune = counted  # record() calls self.prune()
+
+    def timed(start: int, n: int) -> list[float]:
+        out = []
+        for i in range(start, start + n):
+            rec = FailureRecord(action=_cap_action(i), error="exit 1")
+            t = time.perf_counter()
+            mem.record(rec)
+            out.append((time.perf_counter() - t) * 1e3)
+        return out
+
+    under = timed(fill, below)
+    assert mem.count() <= cap
+    at = timed(fill + below, at_cap)
+    assert mem.count() <= cap, mem.count()
+    mem.close()
+    rows = [[f"below the cap ({fill:,}..{cap:,} stored)", f"{pct(under, 50):.1f}",
+             f"{pct(under, 99):.1f}", f"{max(under):.1f}", "-"],
+            [f"at the cap ({cap:,}; {at_cap} records past it)", f"{pct(at, 50):.1f}",
+             f"{pct(at, 99):.1f}", f"{max(at):.1f}", f"{prunes['evicting']}"]]
+    return rows, {f"record_below_cap_p50_ms_{cap}": round(pct(under, 50), 2),
+                  f"record_at_cap_p50_ms_{cap}": round(pct(at, 50), 2),
+                  f"record_at_cap_p99_ms_{cap}": round(pct(at, 99), 2),
+                  f"record_at_cap_max_ms_{cap}": round(max(at), 2),
+                  f"record_at_cap_prunes_{cap}": prunes["evicting"],
+                  f"record_at_cap_records_{cap}": at_cap}
+
+
 def main() -> None:
     args = parser(__doc__).parse_args()
     exact_sizes = [1_000, 10_000] if args.quick else [1_000, 100_000, 1_000_000]
@@ -157,7 +211,11 @@ def main() -> None:
                "p99 <= 10 ms"], srows)
         rrows, rfigs = record_bench(root, 200 if args.quick else 2000)
         table("record, size, reopen", ["measure", "value"], rrows)
-    emit("memory_bench", {**figs, **sfigs, **rfigs, "cores": os.cpu_count()})
+        cap = 100 if args.quick else 1_200
+        crows, cfigs = cap_bench(root, cap, 50 if args.quick else 200, 100 if args.quick else 300)
+        table(f"record at the memory cap (memory_cap={cap:,}; ms per record)",
+              ["stored", "p50", "p99", "max", "prunes that evicted"], crows)
+    emit("memory_bench", {**figs, **sfigs, **rfigs, **cfigs, "cores": os.cpu_count()})
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from hashlib import blake2b
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["COLS", "FailureTable", "prepare"]
+__all__ = ["ALL_COLS", "COLS", "STATE_COLS", "FailureTable", "prepare", "scoped_signature"]
 
 
 def prepare(action: str, action_kind: str = "command", *, error: str = "", lesson: str = "",
@@ -29,8 +30,16 @@ def prepare(action: str, action_kind: str = "command", *, error: str = "", lesso
     error = redact(error)
     if len(error) > 4000:
         error = error[:1000] + "\n...[trimmed]...\n" + error[-2900:]
+    sig = scoped_signature(signature(action, action_kind), str(fields.get("workspace") or ""))
     return {**fields, "action": redact(action), "action_kind": action_kind, "error": error,
-            "lesson": redact(lesson)[:2000], "signature": signature(action, action_kind)}
+            "lesson": redact(lesson)[:2000], "signature": sig}
+
+
+def scoped_signature(sig: str, workspace: str) -> str:
+    """The key of a failure kept for one workspace (``workspace`` empty: shared by all)."""
+    if not workspace:
+        return sig
+    return blake2b(f"{workspace}\0{sig}".encode(), digest_size=16).hexdigest()
 
 
 SCHEMA = """
@@ -47,7 +56,15 @@ CREATE TABLE IF NOT EXISTS failures (
     first_seen REAL NOT NULL,
     last_seen REAL NOT NULL,
     count INTEGER NOT NULL,
-    embedded INTEGER NOT NULL DEFAULT 0
+    embedded INTEGER NOT NULL DEFAULT 0,
+    workspace TEXT NOT NULL DEFAULT '',
+    failure_class TEXT NOT NULL DEFAULT '',
+    session TEXT NOT NULL DEFAULT '',
+    steps_at INTEGER NOT NULL DEFAULT 0,
+    changes_at INTEGER NOT NULL DEFAULT 0,
+    cwd TEXT NOT NULL DEFAULT '',
+    fingerprint TEXT NOT NULL DEFAULT '',
+    outcome TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS failures_last_seen ON failures(last_seen);
 CREATE INDEX IF NOT EXISTS failures_unembedded ON failures(embedded) WHERE embedded = 0;
@@ -55,6 +72,14 @@ CREATE TABLE IF NOT EXISTS outcomes (
     signature TEXT PRIMARY KEY,
     failures INTEGER NOT NULL DEFAULT 0,
     successes INTEGER NOT NULL DEFAULT 0
+);
+-- What each session did, so a repeat can be judged by what happened since it failed.
+CREATE TABLE IF NOT EXISTS sessions (
+    session TEXT PRIMARY KEY,
+    steps INTEGER NOT NULL DEFAULT 0,
+    changes INTEGER NOT NULL DEFAULT 0,
+    last_change TEXT NOT NULL DEFAULT '',
+    updated REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -68,13 +93,18 @@ CREATE TABLE IF NOT EXISTS events (
 
 COLS = ("id", "signature", "action", "action_kind", "kind", "error", "lesson", "project", "tags",
          "first_seen", "last_seen", "count")
-_SELECT = f"SELECT {', '.join(COLS)} FROM failures"
+#: What a failure depended on (issue 15): where and when in which session it failed.
+STATE_COLS = ("workspace", "failure_class", "session", "steps_at", "changes_at", "cwd",
+              "fingerprint", "outcome")
+_STATE_TYPES = {"steps_at": "INTEGER NOT NULL DEFAULT 0", "changes_at": "INTEGER NOT NULL DEFAULT 0"}
+ALL_COLS = COLS + STATE_COLS
+_SELECT = f"SELECT {', '.join(ALL_COLS)} FROM failures"
 # Built once: the exact check runs one of these per call, and formatting it cost ~0.3 us of ~10.
 _SELECT_BY = {column: f"{_SELECT} WHERE {column} = ?" for column in ("id", "signature")}
 
 
 def _row(row: tuple) -> dict[str, Any]:
-    data = dict(zip(COLS, row, strict=True))
+    data = dict(zip(ALL_COLS, row, strict=True))
     data["tags"] = json.loads(data["tags"])
     return data
 
@@ -87,6 +117,27 @@ class FailureTable(SqliteStore):
         if not readonly and "level" not in self._conn.columns("events"):
             # a store from before risk levels were logged
             self._conn.execute("ALTER TABLE events ADD COLUMN level TEXT NOT NULL DEFAULT ''")
+        if not readonly:
+            self._migrate_state_columns()
+
+    def _migrate_state_columns(self) -> None:
+        """A store from before failures kept their state: add the columns, and classify the
+        old rows from their error text (they keep working as standing, session-less rules)."""
+        have = self._conn.columns("failures")
+        missing = [c for c in STATE_COLS if c not in have]
+        if not missing:
+            self._conn.execute("CREATE INDEX IF NOT EXISTS failures_workspace ON failures(workspace)")
+            return
+        from ._failures import failure_class
+
+        with self._lock, Transaction(self._conn) as c:
+            for col in missing:
+                c.execute(f"ALTER TABLE failures ADD COLUMN {col} "
+                          + _STATE_TYPES.get(col, "TEXT NOT NULL DEFAULT ''"))
+            rows = c.execute("SELECT id, action, error FROM failures").fetchall()
+            c.executemany("UPDATE failures SET failure_class = ? WHERE id = ?",
+                          [(failure_class(a, None, e), i) for i, a, e in rows])
+            c.execute("CREATE INDEX IF NOT EXISTS failures_workspace ON failures(workspace)")
 
     def upsert(self, rec: dict[str, Any], *, count: int = 1) -> tuple[dict[str, Any], bool]:
         """Insert or increment a prepared row (see ``prepare``); returns (stored row, created)."""
@@ -99,11 +150,12 @@ class FailureTable(SqliteStore):
             if row is None:
                 rid = rec.get("id") or os.urandom(16).hex()
                 c.execute(
-                    f"INSERT INTO failures ({', '.join(COLS)}) VALUES ({', '.join('?' * len(COLS))})",
+                    f"INSERT INTO failures ({', '.join(ALL_COLS)}) "
+                    f"VALUES ({', '.join('?' * len(ALL_COLS))})",
                     (rid, rec["signature"], rec["action"], rec.get("action_kind", "command"),
                      rec.get("kind", "error"), rec.get("error", ""), rec.get("lesson", ""),
                      rec.get("project", "default"), json.dumps(sorted(set(rec.get("tags", [])))),
-                     rec["first_seen"], now, count),
+                     rec["first_seen"], now, count, *self._state(rec)),
                 )
                 created = True
             else:
@@ -116,11 +168,19 @@ class FailureTable(SqliteStore):
                     (count, now, now, rec.get("error", ""), rec.get("error", ""),
                      rec.get("lesson", ""), rec.get("lesson", ""), rid),
                 )
+                # the latest failure is the one a repeat is judged against
+                c.execute(f"UPDATE failures SET {', '.join(f'{k} = ?' for k in STATE_COLS)} "
+                          "WHERE id = ?", (*self._state(rec), rid))
                 created = False
             c.execute("INSERT INTO events (ts, event, signature) VALUES (?,?,?)",
                       (time.time(), "recorded" if created else "repeated", rec["signature"]))
             stored = c.execute(_SELECT_BY["id"], (rid,)).fetchone()
         return _row(stored), created
+
+    @staticmethod
+    def _state(rec: dict[str, Any]) -> tuple:
+        return tuple(int(rec.get(k) or 0) if k in _STATE_TYPES else str(rec.get(k) or "")
+                     for k in STATE_COLS)
 
     def _one(self, column: str, value: str) -> dict[str, Any] | None:
         with self._lock:
@@ -223,3 +283,48 @@ class FailureTable(SqliteStore):
                 f"{_SELECT} WHERE embedded = 0 LIMIT ?", (limit,)
             ).fetchall()
         return [_row(r) for r in rows]
+
+    # -- sessions: what happened since a failure ----------------------------------------------
+    def session(self, session: str) -> tuple[int, int, str]:
+        """(steps, changes, last changing command) of a session; zeros for a new one."""
+        with self._lock:
+            row = self._conn.execute("SELECT steps, changes, last_change FROM sessions "
+                                     "WHERE session = ?", (session,)).fetchone()
+        return (int(row[0]), int(row[1]), str(row[2])) if row else (0, 0, "")
+
+    def step(self, session: str, *, change: str | None) -> tuple[int, int]:
+        """Count one tool call of ``session`` (``change``: the call may change files or the
+        environment, in words); returns the session's (steps, changes) after it."""
+        changed = change is not None
+        with self._lock, Transaction(self._conn) as c:
+            c.execute(
+                "INSERT INTO sessions (session, steps, changes, last_change, updated) "
+                "VALUES (?, 1, ?, ?, ?) ON CONFLICT(session) DO UPDATE SET "
+                "steps = sessions.steps + 1, changes = sessions.changes + excluded.changes, "
+                "last_change = CASE WHEN excluded.changes > 0 THEN excluded.last_change "
+                "ELSE sessions.last_change END, updated = excluded.updated",
+                (session, int(changed), redact(change or "")[:300], time.time()))
+            row = c.execute("SELECT steps, changes FROM sessions WHERE session = ?",
+                            (session,)).fetchone()
+        return int(row[0]), int(row[1])
+
+    def exact(self, sig: str, workspace: str) -> dict[str, Any] | None:
+        """The failure kept for this workspace, else the one shared by every workspace."""
+        if workspace:
+            hit = self._one("signature", scoped_signature(sig, workspace))
+            if hit is not None:
+                return hit
+        return self._one("signature", sig)
+
+    def has_failures(self, workspace: str) -> bool:
+        """Is any failure kept for this workspace or shared by all (else nothing can match)?"""
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM failures WHERE workspace IN (?, '') LIMIT 1",
+                                      (workspace,)).fetchone() is not None
+
+    def scopes(self) -> dict[str, int]:
+        """How many failures each workspace keeps ('' = shared environment lessons)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT workspace, COUNT(*) FROM failures GROUP BY workspace").fetchall()
+        return {str(w): int(n) for w, n in rows}

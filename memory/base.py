@@ -35,6 +35,16 @@ class FailureRecord(BaseModel):
     first_seen: float = Field(default_factory=time.time)
     last_seen: float = Field(default_factory=time.time)
     count: int = 1
+    # What the failure depended on (hooks fill these; empty for a failure recorded on purpose,
+    # which is then a standing rule: see memory/_decide.py).
+    workspace: str = Field(default="", description="Workspace it belongs to; empty: shared.")
+    failure_class: str = Field(default="", description="environment, code or other.")
+    session: str = ""
+    steps_at: int = 0
+    changes_at: int = 0
+    cwd: str = ""
+    fingerprint: str = ""
+    outcome: str = ""
 
 
 class Match(BaseModel):

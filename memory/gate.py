@@ -1,7 +1,8 @@
-"""The one decision every entry point shares: allow, ask or deny an action.
+"""The decision for the guard node and the ``check_action`` MCP tool, from ``_decide.decide``.
 
-Used by the guard node, the MCP check-action tool and the Claude Code hooks, so a
-command is judged the same way wherever it comes from.
+The guard node, the MCP check-action tool and both Claude Code hook transports reach the same
+``decide`` (memory/_decide.py); this module gathers its facts from a ``FailureMemory`` and a
+``RiskAssessor`` and returns a typed ``GateDecision``.
 """
 
 from __future__ import annotations
@@ -11,18 +12,20 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..settings import Settings
-from ._rules import decision_for
+from ._decide import SessionState, decide, load_predictor
 from .base import ActionKind, FailureMemory, Match, RiskAssessment, RiskAssessor
 
 __all__ = ["GateDecision", "assess_action"]
 
 Decision = Literal["allow", "ask", "deny"]
-_RANK = {"allow": 0, "ask": 1, "deny": 2}
 
 
 class GateDecision(BaseModel):
     decision: Decision
     reasons: list[str] = Field(default_factory=list)
+    advice: list[str] = Field(
+        default_factory=list,
+        description="Lessons of past failures that do not block the action (context for the model).")
     risk: RiskAssessment = Field(default_factory=RiskAssessment)
     matches: list[Match] = Field(default_factory=list)
     degraded: bool = Field(
@@ -33,14 +36,6 @@ class GateDecision(BaseModel):
         return "; ".join(self.reasons) if self.reasons else "no known failure or risk"
 
 
-def _match_reason(m: Match) -> str:
-    what = "exact repeat of" if m.exact else f"similar (distance {m.distance:.2f}) to"
-    lesson = f" Lesson: {m.record.lesson}" if m.record.lesson else ""
-    err = m.record.error.strip().splitlines()[-1][:160] if m.record.error.strip() else m.record.kind
-    return (f"{what} a recorded failure ({m.record.count}x): `{m.record.action[:160]}` -> "
-            f"{err}.{lesson}")
-
-
 def assess_action(
     action: str,
     *,
@@ -48,28 +43,18 @@ def assess_action(
     memory: FailureMemory | None,
     risk: RiskAssessor,
     settings: Settings,
+    state: SessionState | None = None,
 ) -> GateDecision:
     """Judge ``action`` against the risk rules and the failure memory.
 
-    Rules never depend on the memory: if the memory fails, critical actions are
-    still denied and the decision says it was made on rules alone.
+    Rules never depend on the memory: if the memory fails, critical actions are still denied
+    and the decision says it was made on rules alone. Without a ``state`` (no session known),
+    failures the hooks learned are advice; failures recorded on purpose deny exact repeats.
     """
     assessment = risk.assess(action, action_kind=action_kind)
-    decision: Decision = "allow"
-    reasons: list[str] = []
-
-    def raise_to(d: Decision, reason: str) -> None:
-        nonlocal decision
-        reasons.append(reason)
-        if _RANK[d] > _RANK[decision]:
-            decision = d
-
-    by_risk = decision_for(assessment.level, settings.ask_at_risk, settings.deny_at_risk)
-    if by_risk != "allow":
-        raise_to(by_risk, f"risk {assessment.level}: " + ", ".join(assessment.reasons))
-
     matches: list[Match] = []
     degraded = False
+    notes: list[str] = []
     if memory is not None:
         try:
             # An exact repeat is the surest answer and needs no embedding at all.
@@ -77,19 +62,28 @@ def assess_action(
             matches = [exact] if exact else memory.check(action, action_kind=action_kind)
         except Exception as exc:  # the safety layer must not brick the agent
             degraded = True
-            reasons.append(f"failure memory unavailable ({type(exc).__name__}: {exc}); rules only")
-    for m in matches:
-        if m.exact or m.distance <= settings.similarity_deny_distance:
-            raise_to("deny", _match_reason(m))
-        elif m.distance <= settings.similarity_ask_distance:
-            raise_to("ask", _match_reason(m))
+            notes.append(f"failure memory unavailable ({type(exc).__name__}: {exc}); rules only")
+    near = [m for m in matches if m.exact or m.distance <= settings.similarity_advice_distance]
+    exact_match = next((m for m in near if m.exact), None)
 
-    if settings.approval_policy == "always" and decision == "allow":
-        raise_to("ask", "approval policy is 'always'")
+    def successes(row: dict) -> int:
+        try:
+            return memory.outcomes(row["action"], action_kind=action_kind)[1] if memory else 0
+        except Exception:
+            return 0
+
+    verdict = decide(
+        level=assessment.level, risk_reasons=assessment.reasons,
+        exact=exact_match.record.model_dump() if exact_match else None,
+        similar=[(m.record.model_dump(), m.distance) for m in near if not m.exact],
+        state=state or SessionState(), ask_at=settings.ask_at_risk, deny_at=settings.deny_at_risk,
+        approval_policy=settings.approval_policy, successes_after=successes,
+        predictor=load_predictor())
     return GateDecision(
-        decision=decision,
-        reasons=reasons,
+        decision=verdict.decision,  # type: ignore[arg-type]
+        reasons=[*verdict.reasons, *notes],
+        advice=verdict.context,
         risk=assessment,
-        matches=[m for m in matches if m.distance <= settings.similarity_ask_distance],
+        matches=near,
         degraded=degraded,
     )

@@ -162,6 +162,51 @@ class ChromaIndex:
         if ids:
             self.collection.delete(ids=ids)
 
+    def neighbours_of(self, ids: list[str], batch: int = 500) -> set[str]:
+        """The stored ``HUB_K`` nearest of each of ``ids`` (``ids`` left out). Most items whose
+        hubness counts one of ``ids`` are among them, not all: an item can have one of ``ids``
+        among its nearest without being among that one's (about 40% of them with MiniLM or
+        hashed vectors at 1,200 stored; their hubness then stays as it was until a full
+        ``refresh_hubness``)."""
+        gone, out = set(ids), set()
+        for start in range(0, len(ids), batch):
+            page = self.collection.get(ids=ids[start:start + batch], include=["embeddings"])
+            if len(page["ids"]):
+                out.update(i for row in self.query_many(page["embeddings"], HUB_K + 1)
+                           for i, _, _ in row if i not in gone)
+        return out
+
+    def refresh_hubness_of(self, ids: Iterable[str], batch: int = 500) -> int:
+        """Recompute the hubness of ``ids`` only (each against its ``HUB_K`` nearest now);
+        ids not stored are skipped. The number refreshed."""
+        ids, done = sorted(ids), 0
+        for start in range(0, len(ids), batch):
+            page = self.collection.get(ids=ids[start:start + batch],
+                                       include=["embeddings", "metadatas"])
+            if not len(page["ids"]):
+                continue
+            hits = self.query_many(page["embeddings"], HUB_K + 1)
+            metas = [{**(meta or {}), "hub": hubness(s for i, s, _ in row if i != rid)}
+                     for rid, meta, row in zip(page["ids"], page["metadatas"], hits, strict=True)]
+            self.collection.update(ids=page["ids"], metadatas=metas)
+            done += len(page["ids"])
+        return done
+
+    def delete_and_refresh(self, ids: list[str]) -> None:
+        """Delete ``ids`` and recompute the hubness of their stored neighbours (``neighbours_of``)
+        instead of the whole collection. Call it inside ``locked(write=True)``."""
+        if not ids:
+            return
+        # Looking up the neighbours costs a query per deleted id and refreshing one per
+        # neighbour: past about a sixth of the collection a full rebuild is no dearer.
+        if len(ids) * (HUB_K + 1) >= self.count() - len(ids):
+            self.delete(ids)
+            self.refresh_hubness()
+            return
+        near = self.neighbours_of(ids)
+        self.delete(ids)
+        self.refresh_hubness_of(near)
+
     def count(self) -> int:
         return self.collection.count()
 
@@ -310,16 +355,22 @@ class PersistentFailureMemory(FailureMemory):
         return self.store.count()
 
     def prune(self) -> int:
-        """Apply the cap (keep the most recently seen) and the age limit."""
+        """Apply the cap (keep the most recently seen) and the age limit; the number evicted.
+
+        Over the cap it evicts down to a low-water mark 5% below it (at least one row), so
+        at the cap it runs once per 5% of the cap in new failures, not on every one; and it
+        refreshes the hubness of the evicted items' neighbours only, not of every item."""
         self._since_prune = 0
         s = self.settings
         older = time.time() - s.memory_max_age_days * 86400 if s.memory_max_age_days else None
-        ids = self.store.eviction_candidates(keep=s.memory_cap, older_than=older)
+        keep = s.memory_cap
+        if self.store.count() > keep:
+            keep -= max(1, keep // 20)
+        ids = self.store.eviction_candidates(keep=keep, older_than=older)
         if ids:
             self.store.delete(ids)
             with self.index.locked(write=True):
-                self.index.delete(ids)
-                self.index.refresh_hubness()  # neighbours were removed
+                self.index.delete_and_refresh(ids)  # their neighbours' hubness changes
         return len(ids)
 
     # -- export / import ------------------------------------------------------------------

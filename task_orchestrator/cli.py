@@ -86,9 +86,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
     b = st["budget"]
     _table("budget", ["spent today (USD)", "daily budget", "task budget"],
            [[f"{b['spent_today_usd']:.4f}", b["daily_budget_usd"], b["task_budget_usd"]]])
-    _table("memory", ["failures", "cap", "pending approvals", "data dir"],
-           [[st["memory"]["failures"], st["memory"]["cap"], st["pending_approvals"],
-             st["data_dir"]]])
+    m = st["memory"]
+    _table("memory", ["failures", "shared lessons", "per workspace (workspaces)", "cap",
+                      "pending approvals", "data dir"],
+           [[m["failures"], m["shared_lessons"], f"{m['workspace_failures']} ({m['workspaces']})",
+             m["cap"], st["pending_approvals"], st["data_dir"]]])
     return 0
 
 

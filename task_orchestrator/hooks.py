@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
+from .memory._decide import SessionState, Verdict
 from .memory._rules import RISK_ORDER, combine, decision_for, rule_level
 from .memory._table import FailureTable, prepare
 from .memory.normalize import signature
@@ -23,10 +25,12 @@ TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["HookConfig", "action_of_tool", "decision_json", "main", "outside_workspace",
-           "post_tool_use", "pre_tool_use", "stop", "target_risk"]
+__all__ = ["HookConfig", "action_of_tool", "change_of", "decision_json", "failure_of", "judge",
+           "learn", "main", "outside_workspace", "post_tool_use", "pre_tool_use", "stop",
+           "target_risk", "verdict_json"]
 
 WRITE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
+READ_TOOLS = ("Read", "Grep", "Glob", "LS", "WebFetch", "WebSearch", "TodoWrite", "NotebookRead")
 
 
 class HookConfig:
@@ -39,10 +43,24 @@ class HookConfig:
         self.ask_at = env.get(p + "ASK_AT_RISK", "high")
         self.deny_at = env.get(p + "DENY_AT_RISK", "critical")
         self.project = env.get(p + "PROJECT", "default")
+        self.approval_policy = env.get(p + "APPROVAL_POLICY", "on_risk")
         self.postgres_url = env.get(p + "POSTGRES_URL") or None
         if self.ask_at not in RISK_ORDER or self.deny_at not in RISK_ORDER:
             raise ValueError("TASK_ORCHESTRATOR_ASK_AT_RISK/DENY_AT_RISK must be one of "
                              f"{', '.join(RISK_ORDER)}")
+        if self.approval_policy not in ("on_risk", "always"):
+            raise ValueError("TASK_ORCHESTRATOR_APPROVAL_POLICY must be on_risk or always")
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> HookConfig:
+        """The same configuration as a ``Settings`` object (the server's hook path)."""
+        config = cls({})
+        config.data_dir, config.project = settings.data_dir, settings.project
+        config.ask_at, config.deny_at = settings.ask_at_risk, settings.deny_at_risk
+        config.approval_policy = settings.approval_policy
+        url = settings.postgres_url
+        config.postgres_url = url.get_secret_value() if url is not None else None
+        return config
 
     @property
     def db(self) -> Path:
@@ -111,6 +129,67 @@ def decision_json(decision: str, reason: str) -> dict[str, Any]:
                                    "permissionDecisionReason": reason}}
 
 
+def change_of(tool: str, tool_input: dict[str, Any], action: str) -> str | None:
+    """What a tool call may change, in words, or None if it is known to be read-only."""
+    if tool == "Bash":
+        from .memory._shell import may_change
+
+        return action if may_change(action) else None
+    if tool in WRITE_TOOLS:
+        return f"{tool} {tool_input.get('file_path') or tool_input.get('notebook_path') or ''}".strip()
+    if tool in READ_TOOLS or tool.startswith(OWN_TOOLS):
+        return None
+    return tool  # anything else (an MCP tool, a subagent) may change something
+
+
+def judge(tool: str, tool_input: dict[str, Any], *, session: str, cwd: str, config: HookConfig,
+          store: FailureTable, similar: Any = None) -> tuple[Verdict, str]:
+    """The decision for one tool call from the stored failures and the session's state (the
+    one place both hook transports decide; ``similar(action, kind, workspace)`` adds the
+    server's similarity matches). Advances the session unless the call is denied."""
+    from .memory._decide import decide, load_predictor, workspace_fingerprint, workspace_root
+
+    action, kind, risk_text = action_of_tool(tool, tool_input)
+    workspace = workspace_root(cwd) if cwd and os.path.isabs(cwd) else ""
+    sig = signature(action, kind)
+    hit = store.exact(sig, workspace)
+    failures, successes = store.outcomes(sig)
+    level, reasons = combine(*target_risk(tool, tool_input, risk_text, cwd or None),
+                             failures, successes)
+    steps, changes, last_change = store.session(session) if session else (0, 0, "")
+    state = SessionState(session, steps=steps, changes=changes, last_change=last_change, cwd=cwd)
+    from .memory.redact import redact
+
+    verdict = decide(
+        action=redact(action), level=level, risk_reasons=reasons, exact=hit,
+        similar=similar(action, kind, workspace) if similar is not None else [],
+        state=state, ask_at=config.ask_at, deny_at=config.deny_at,
+        approval_policy=config.approval_policy,
+        successes_after=lambda row: successes,
+        predictor=load_predictor(),
+        fingerprint=lambda: workspace_fingerprint(workspace, exclude=(str(config.data_dir),)))
+    if session and verdict.decision != "deny":
+        store.step(session, change=change_of(tool, tool_input, action))
+    return verdict, sig
+
+
+def verdict_json(verdict: Verdict) -> dict[str, Any] | None:
+    """Claude Code's PreToolUse output: a decision with its reason, advice as
+    ``additionalContext`` (the call runs and the model reads it), or None."""
+    context = " ".join(f"task-orchestrator: {c}" for c in verdict.context)
+    if verdict.decision == "allow":
+        if not context:
+            return None
+        return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "additionalContext": context}}
+    reason = "; ".join(verdict.reasons)
+    if verdict.decision == "ask" and verdict.sources == {"rules"}:
+        reason += "; a human should confirm this"
+    out = decision_json(verdict.decision, f"task-orchestrator: {reason}.".replace("..", "."))
+    if context:
+        out["hookSpecificOutput"]["additionalContext"] = context
+    return out
+
+
 def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | None:
     """Claude Code's decision JSON, or None to allow silently."""
     tool = str(event.get("tool_name", ""))
@@ -119,38 +198,24 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
     tool_input = event.get("tool_input") or {}
     if not isinstance(tool_input, dict):
         tool_input = {"value": tool_input}
-    action, kind, risk_text = action_of_tool(tool, tool_input)
+    action, _kind, risk_text = action_of_tool(tool, tool_input)
     if not action.strip():
         return None
-    def rules() -> tuple[str, list[str]]:  # compiled on first use: an exact hit needs none
-        return target_risk(tool, tool_input, risk_text, event.get("cwd"))
-
+    session, cwd = str(event.get("session_id") or ""), str(event.get("cwd") or "")
     try:
-        store = config.open_store()
+        store = config.open_store(create=bool(session))
     except Exception as exc:  # never brick the agent; the rules still apply
         _warn_unreadable(exc)
         store = None
     if store is None:
-        return _rule_decision(*rules(), config)
+        return _rule_decision(*target_risk(tool, tool_input, risk_text, cwd or None), config)
     try:
-        sig = signature(action, kind)
-        hit = store.by_signature(sig)
-        if hit is not None:  # an exact repeat: the cheapest, surest answer
-            lesson = f" Lesson: {hit['lesson']}" if hit["lesson"] else ""
-            lesson = lesson if lesson.endswith((".", "!")) else lesson + "."
-            err = (hit["error"].strip().splitlines() or [hit["kind"]])[-1][:200]
-            _log(store, "deny", sig, f"{tool}: exact repeat", "")
-            return decision_json("deny", (
-                f"task-orchestrator: this exact action failed before ({hit['count']}x): "
-                f"{err}.{lesson} Try a different approach."))
-        level, reasons = combine(*rules(), *store.outcomes(sig))
-        out = _rule_decision(level, reasons, config)
-        decided = out["hookSpecificOutput"]["permissionDecision"] if out else "allow"
-        _log(store, decided, sig, f"{tool}: {', '.join(reasons)}", level)
-        return out
+        verdict, sig = judge(tool, tool_input, session=session, cwd=cwd, config=config, store=store)
+        _log(store, verdict.decision, sig, f"{tool}: {'; '.join(verdict.reasons)}", verdict.level)
+        return verdict_json(verdict)
     except Exception as exc:
         _warn_unreadable(exc)
-        return _rule_decision(*rules(), config)
+        return _rule_decision(*target_risk(tool, tool_input, risk_text, cwd or None), config)
     finally:
         store.close()
 
@@ -176,59 +241,101 @@ def _rule_decision(level: str, reasons: list[str], config: HookConfig) -> dict[s
     if decision == "ask":
         return decision_json("ask", f"task-orchestrator: {level} risk: {', '.join(reasons)}; "
                                 "a human should confirm this.")
+    if config.approval_policy == "always":
+        return decision_json("ask", "task-orchestrator: approval policy is 'always'.")
     return None
 
 
-def _failure_text(event: dict[str, Any]) -> str | None:
-    """The error of a failed Bash call, or None if it succeeded."""
+_EXIT = re.compile(r"^\s*Exit code (-?\d+)")
+# The client's own errors: the command never ran (a sibling call failed, the user stopped it
+# or refused it), so nothing about the command is learned from them.
+_NOT_RUN = re.compile(r"Sibling tool call errored|Request interrupted|interrupted by user|"
+                      r"doesn't want to proceed|user rejected|Permission to use \w+ .*denied|"
+                      r"blocked by (?:a )?hook|PreToolUse:\w+ hook", re.IGNORECASE)
+
+
+def failure_of(event: dict[str, Any]) -> tuple[int | None, str] | None:
+    """(exit code, error text) of a failed Bash call, or None if it succeeded."""
     if event.get("hook_event_name") == "PostToolUseFailure":
-        return str(event.get("error") or event.get("tool_response") or "failed")
+        if event.get("is_interrupt"):
+            return None
+        text = str(event.get("error") or event.get("tool_response") or "failed")
+        m = _EXIT.match(text)
+        if not m and _NOT_RUN.search(text[:300]):
+            return None
+        return (int(m.group(1)) if m else None), text
     resp = event.get("tool_response")
     if isinstance(resp, str):
-        return resp if resp.lstrip().startswith(("Exit code", "Error")) else None
+        m = _EXIT.match(resp)
+        if m or resp.lstrip().startswith("Error"):
+            return (int(m.group(1)) if m else None), resp
+        return None
     if not isinstance(resp, dict):
         return None
     code = resp.get("exit_code", resp.get("exitCode", resp.get("returncode")))
-    if resp.get("is_error") or resp.get("interrupted") or (code not in (None, 0)):
-        return "\n".join(str(resp.get(k) or "") for k in ("stderr", "stdout", "error")).strip() or (
-            f"exit code {code}")
+    if resp.get("interrupted") and code in (None, 0):
+        return None  # stopped by the user or a timeout: not the command's own failure
+    if resp.get("is_error") or (code not in (None, 0)):
+        text = "\n".join(str(resp.get(k) or "") for k in ("stdout", "stderr", "error")).strip()
+        return (int(code) if isinstance(code, int) else None), text or f"exit code {code}"
     return None
+
+
+_LESSONS = {
+    "environment": "the environment lacks what it needs; check the tool, option, package or "
+                   "path before running it again",
+    "code": "the code under work failed; run it again after a change meant to fix that",
+    "other": "it fails as it is; do not repeat it unchanged",
+}
+
+
+def learn(event: dict[str, Any], store: FailureTable, project: str = "default",
+          data_dir: str = "") -> None:
+    """PostToolUse / PostToolUseFailure of a Bash call: remember a failure with what it
+    depended on (session step, working directory, workspace fingerprint, failure class), or
+    count a success of a command that failed before."""
+    command = str((event.get("tool_input") or {}).get("command", ""))
+    if event.get("tool_name") != "Bash" or not command.strip():
+        return
+    from .memory._decide import workspace_fingerprint, workspace_root
+    from .memory._failures import failure_class, outcome_key
+
+    cwd = str(event.get("cwd") or "")
+    workspace = workspace_root(cwd) if cwd and os.path.isabs(cwd) else ""
+    sig = signature(command, "command")
+    failed = failure_of(event)
+    if failed is None:
+        if event.get("hook_event_name") == "PostToolUseFailure":
+            return  # the client's own error: the command did not run
+        if store.outcomes(sig)[0] or store.exact(sig, workspace) is not None:
+            store.add_outcome(sig, ok=True)
+        return
+    code, error = failed
+    cls = failure_class(command, code, error)
+    session = str(event.get("session_id") or "")
+    steps, changes, _ = store.session(session) if session else (0, 0, "")
+    # Environment lessons are shared by every workspace; the rest stays with its workspace.
+    scope = "" if cls == "environment" else workspace
+    row = prepare(command, "command", error=error, kind="command_failed", project=project,
+                  tags=["claude-code", "bash", cls],
+                  lesson=_LESSONS[cls],
+                  workspace=scope, failure_class=cls, session=session, steps_at=steps,
+                  changes_at=changes, cwd=cwd,
+                  fingerprint=workspace_fingerprint(workspace, exclude=(data_dir,)),
+                  outcome=outcome_key(code, error))
+    store.upsert(row)
+    store.add_outcome(sig, ok=False)  # statistics per command, whatever its scope
 
 
 def post_tool_use(event: dict[str, Any], config: HookConfig) -> None:
     """Record a failing Bash call; count a success of a command that has failed before."""
     if event.get("tool_name") != "Bash":
         return
-    command = str((event.get("tool_input") or {}).get("command", ""))
-    if not command.strip():
-        return
-    error = _failure_text(event)
-    sig = signature(command, "command")
-    # A failing test/build/lint run is information, and re-running it after a fix is the
-    # normal loop: count it for the statistics, never record it as a failure to block.
-    blockable = False
-    if error is not None:
-        from .testruns import is_check_command
-
-        blockable = not is_check_command(command)
-    store = config.open_store(create=error is not None)
+    store = config.open_store(create=failure_of(event) is not None)
     if store is None:
         return
     try:
-        if error is None:
-            f, _s = store.outcomes(sig)
-            if f or store.by_signature(sig):
-                store.add_outcome(sig, ok=True)
-            return
-        if not blockable:
-            store.add_outcome(sig, ok=False)
-            return
-        row = prepare(command, "command", error=error, kind="command_failed",
-                      project=config.project, tags=["claude-code", "bash"],
-                      lesson=(f"`{command[:120]}` failed in {event.get('cwd') or 'the workspace'}; "
-                              "do not repeat it unchanged."))
-        store.upsert(row)
-        store.add_outcome(sig, ok=False)
+        learn(event, store, config.project, str(config.data_dir))
     finally:
         store.close()
 
@@ -287,8 +394,9 @@ def main(event_name: str, stdin: Any = None, stdout: Any = None) -> int:
             text = action_of_tool(str(event.get("tool_name", "")),
                                   tool_input if isinstance(tool_input, dict) else {})[2]
             level, reasons = rule_level(text)
-            if level == "critical":
-                stdout.write(json.dumps(decision_json("deny", f"critical risk: {', '.join(reasons)}")))
+            if decision_for(level, config.ask_at, config.deny_at) == "deny":
+                stdout.write(json.dumps(decision_json(
+                    "deny", f"task-orchestrator: {level} risk: {', '.join(reasons)}")))
         return 0
     if out is not None:
         stdout.write(json.dumps(out))

@@ -49,10 +49,13 @@ def hook_entries(transport: Literal["command", "mcp_tool"] = "mcp_tool") -> dict
                                                    "tool": "pre_tool_use_hook",
                                                    "input": tool_input}]}
 
+        # The session and working directory let the server judge a repeat by what the
+        # session did since it failed (memory/_decide.py).
+        where = {"session_id": "${session_id}", "cwd": "${cwd}"}
         entries["PreToolUse"] = [
-            mcp("Bash", {"tool_name": "Bash", "command": "${tool_input.command}"}),
+            mcp("Bash", {"tool_name": "Bash", "command": "${tool_input.command}", **where}),
             mcp("Write|Edit|MultiEdit", {"tool_name": "Write",
-                                         "file_path": "${tool_input.file_path}"}),
+                                         "file_path": "${tool_input.file_path}", **where}),
         ]
     return entries
 

@@ -53,6 +53,7 @@ class MatchOut(_Out):
 class CheckResult(_Out):
     decision: Literal["allow", "ask", "deny"]
     reasons: list[str]
+    advice: list[str]
     risk_level: str
     matches: list[MatchOut]
     degraded: bool
@@ -173,7 +174,8 @@ def build_server(settings: Settings | None = None, **service_kwargs: Any) -> MCP
     ) -> CheckResult:
         """Before a risky action: allow/ask/deny, with reasons and matching past failures."""
         d = await call(svc(ctx).check_action, action, action_kind)
-        return CheckResult(decision=d.decision, reasons=d.reasons, risk_level=d.risk.level,
+        return CheckResult(decision=d.decision, reasons=d.reasons, advice=d.advice,
+                           risk_level=d.risk.level,
                            matches=_matches(d.matches), degraded=d.degraded)
 
     @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
@@ -286,10 +288,11 @@ def build_server(settings: Settings | None = None, **service_kwargs: Any) -> MCP
         command: Annotated[str, Field(max_length=50_000)] = "",
         file_path: str = "",
         cwd: str = "",
+        session_id: str = "",
     ) -> str:
         """For Claude Code's mcp_tool PreToolUse hook: returns its decision JSON."""
-        return json.dumps(await call(svc(ctx).hook_decision, tool_name, command, file_path, cwd)
-                          or {})
+        return json.dumps(await call(svc(ctx).hook_decision, tool_name, command, file_path, cwd,
+                                     session_id) or {})
 
     _compact_schemas(mcp)
     return mcp

@@ -50,6 +50,7 @@ class ReportData:
     cost_per_day: dict[str, dict[str, float]]  # model -> day -> USD
     cost_by_model: list[dict[str, Any]]
     breaker_events: list[dict[str, Any]]
+    shared_lessons: int = 0  # environment lessons and recorded failures every workspace shares
 
 
 def _day(ts: float) -> str:
@@ -88,6 +89,10 @@ def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 5
                                               "FROM failures ORDER BY count DESC, last_seen DESC "
                                               "LIMIT 10")]
     stored = _rows(settings, "memory", "SELECT COUNT(*) FROM failures")
+    try:  # environment lessons (shared) against failures kept for one workspace
+        shared = _rows(settings, "memory", "SELECT COUNT(*) FROM failures WHERE workspace = ''")
+    except sqlite3.OperationalError:  # a store from before workspaces: every row is shared
+        shared = stored
     try:
         levels_rows = _rows(settings, "memory",
                             "SELECT level, event FROM events WHERE event IN "
@@ -120,6 +125,7 @@ def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 5
         blocked_per_day=[per_day[d]["blocked"] for d in day_list],
         asked_per_day=[per_day[d]["asked"] for d in day_list],
         top_failures=top, failures_stored=stored[0][0] if stored else 0,
+        shared_lessons=shared[0][0] if shared else 0,
         risk_levels=levels, recent_actions=len(levels_rows),
         cost_per_day={m: dict(v) for m, v in cost_per_day.items()}, cost_by_model=by_model,
         breaker_events=breaker_events,
@@ -272,6 +278,8 @@ def render(data: ReportData) -> str:
         f"<b>{_e(value)}</b></div>"
         for key, label, value in (
             ("failures", "failures in memory", data.failures_stored),
+            ("workspace", "kept per workspace", data.failures_stored - data.shared_lessons),
+            ("shared", "shared environment lessons", data.shared_lessons),
             ("blocks", "actions denied or asked", blocks),
             ("spend", "LLM spend", f"${spent:.4f}"),
             ("breakers", "breaker trips", opened)))

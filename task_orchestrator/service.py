@@ -142,8 +142,7 @@ class Service:
                 "budget": {"spent_today_usd": round(ledger.spent(day=day), 6),
                            "daily_budget_usd": self.settings.daily_budget_usd,
                            "task_budget_usd": self.settings.task_budget_usd},
-                "memory": {"failures": self.memory.count(),
-                           "cap": self.settings.memory_cap},
+                "memory": self._memory_status(),
                 "recent_blocks": recent,
                 "pending_approvals": len(self.pending()),
                 "data_dir": str(self.settings.data_dir),
@@ -152,31 +151,66 @@ class Service:
             breakers.close()
             ledger.close()
 
+    def _memory_status(self) -> dict[str, Any]:
+        """The two kinds of memory: failures kept per workspace, and the environment lessons
+        (and failures recorded on purpose) every workspace shares."""
+        scopes = self.memory.store.scopes()
+        shared = scopes.pop("", 0)
+        return {"failures": shared + sum(scopes.values()), "cap": self.settings.memory_cap,
+                "shared_lessons": shared, "workspace_failures": sum(scopes.values()),
+                "workspaces": len(scopes)}
+
     # -- the mcp_tool hook ---------------------------------------------------------------------
+    def similar_rows(self, action: str, kind: str, workspace: str, k: int = 8) -> list[tuple[dict, float]]:
+        """Past failures near ``action`` (not exact repeats) of this workspace or shared ones,
+        within the advice distance, as (row, distance)."""
+        if not self.memory.store.has_failures(workspace):
+            return []  # nothing could match: no embedding, no index query
+        out = []
+        for m in self.memory.check(action, action_kind=kind, k=k):
+            if m.exact or m.distance > self.settings.similarity_advice_distance:
+                continue
+            if m.record.workspace and m.record.workspace != workspace:
+                continue
+            out.append((m.record.model_dump(), m.distance))
+        return out[:3]
+
     def hook_decision(self, tool_name: str, command: str = "", file_path: str = "",
-                      cwd: str = "") -> dict[str, Any] | None:
-        """PreToolUse decision JSON with the full memory (exact + similar), or None to allow."""
-        from .hooks import action_of_tool, decision_json, target_risk
-        from .memory._rules import decision_for
+                      cwd: str = "", session_id: str = "") -> dict[str, Any] | None:
+        """PreToolUse decision JSON with the full memory (exact + similar), or None to allow:
+        the same ``hooks.judge`` as the command hook, plus similarity."""
+        from .hooks import HookConfig, judge, verdict_json
 
         tool_input: dict[str, Any] = {}
         if command:
             tool_input["command"] = command
         if file_path:
             tool_input["file_path"] = file_path
-        action, kind, risk_text = action_of_tool(tool_name, tool_input)
-        if not action.strip():
+        if not (command or file_path):
             return None
-        d = self.check_action(action, kind)
-        rank = {"allow": 0, "ask": 1, "deny": 2}
-        decision, reasons = d.decision, list(d.reasons)
-        # The gate judged the action text; the rules also judge what it executes or writes.
-        extra_level, extra = target_risk(tool_name, tool_input,
-                                         risk_text if risk_text != action else "", cwd)
-        by_target = decision_for(extra_level, self.settings.ask_at_risk, self.settings.deny_at_risk)
-        if by_target != "allow":
-            decision = max(decision, by_target, key=rank.get)
-            reasons = [*reasons, f"risk {extra_level}: {', '.join(extra)}"]
-        if decision == "allow":
-            return None
-        return decision_json(decision, "task-orchestrator: " + "; ".join(reasons))
+        config = HookConfig.from_settings(self.settings)
+        with self._lock:
+            try:
+                store = self.memory.store
+            except Exception as exc:  # a broken store: the rules alone, as the command hook
+                from .hooks import _rule_decision, _warn_unreadable, action_of_tool, target_risk
+
+                _warn_unreadable(exc)
+                risk_text = action_of_tool(tool_name, tool_input)[2]
+                return _rule_decision(*target_risk(tool_name, tool_input, risk_text, cwd or None),
+                                      config)
+
+            def similar(action: str, kind: str, workspace: str) -> list[tuple[dict, float]]:
+                try:
+                    return self.similar_rows(action, kind, workspace)
+                except Exception as exc:  # similarity is advice; exact and rules still decide
+                    log.warning("similarity check failed: %s", exc)
+                    return []
+
+            verdict, sig = judge(tool_name, tool_input, session=session_id, cwd=cwd,
+                                 config=config, store=store, similar=similar)
+            try:
+                store.log_decision(verdict.decision, sig, "; ".join(verdict.reasons), verdict.level)
+            except Exception as exc:  # the log is for status and the report only
+                log.warning("could not log the decision: %s", exc)
+        return verdict_json(verdict)

@@ -95,10 +95,12 @@ class Settings(BaseSettings):
     # Hub-corrected distances (memory/similarity.py) in the default embedder's space (MiniLM +
     # paraphrase transform), calibrated on ../shared/eval (benchmarks/eval_memory.py): for
     # commands 0.37 is the 1% false-block point and 0.47 the 5% point (task texts: 0.40 / 0.50).
-    # Denying is harsh, so deny sits well below the 1% point and ask at it. Other embedders
-    # (openai, gemini, hashing) have other scales: set these two for them.
-    similarity_deny_distance: float = Field(default=0.28, ge=0, le=3)
-    similarity_ask_distance: float = Field(default=0.37, ge=0, le=3)
+    # A similar past failure is advice, never a denial (memory/_decide.py): within this distance
+    # its lesson goes to the model as context. Other embedders (openai, gemini, hashing) have
+    # other scales: set it for them.
+    similarity_advice_distance: float = Field(
+        default=0.37, ge=0, le=3,
+        description="Past failures at most this far from an action are shown with it as advice.")
 
     # --- verification / reflection -----------------------------------------------
     verifiers: list[str] = Field(default_factory=lambda: [
@@ -123,11 +125,6 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"ask_at_risk={self.ask_at_risk!r} is above deny_at_risk={self.deny_at_risk!r}: "
                 "set TASK_ORCHESTRATOR_ASK_AT_RISK to a level at or below the deny level"
-            )
-        if self.similarity_ask_distance < self.similarity_deny_distance:
-            raise ValueError(
-                "similarity_ask_distance must be >= similarity_deny_distance "
-                "(asking is the looser of the two thresholds)"
             )
         if not self.providers:
             raise ValueError("providers must name at least one of: gemini, openai")

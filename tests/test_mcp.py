@@ -58,8 +58,10 @@ async def test_record_then_check_blocks_repeat_and_paraphrase(server):
         out = r.structured_content
         assert out["decision"] == "deny" and out["matches"][0]["exact"]
         assert "tensorflow>=2" in " ".join(out["reasons"])
+        # A paraphrase is advice, never a wall: it runs, with the lesson.
         r = await call(client, "check_action", {"action": "pip3 install tensorflow-gpu==1.15.0"})
-        assert r.structured_content["decision"] in ("deny", "ask")
+        assert r.structured_content["decision"] == "allow"
+        assert "tensorflow>=2" in " ".join(r.structured_content["advice"])
         r = await call(client, "check_action", {"action": "git status"})
         assert r.structured_content["decision"] == "allow"
         r = await call(client, "search_memory", {"query": "install tensorflow gpu"})

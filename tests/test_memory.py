@@ -62,9 +62,9 @@ def test_similar_failure_is_found_unrelated_is_far(mem):
     near = mem.check("git push -f origin main")
     assert not near[0].exact and near[0].record.action == "git push --force origin main"
     defaults = Settings(_env_file=None)
-    assert near[0].distance <= defaults.similarity_deny_distance
+    assert near[0].distance <= defaults.similarity_advice_distance
     far = mem.check("echo hello world")
-    assert all(m.distance > defaults.similarity_ask_distance for m in far)
+    assert all(m.distance > defaults.similarity_advice_distance for m in far)
 
 
 def test_forget_removes_exact_and_similar(mem):
@@ -145,7 +145,9 @@ def test_cap_and_age_limit(tmp_path):
     for i in range(120):
         m.record(FailureRecord(action=f"step-{i} failed", error="e"))
     m.prune()
-    assert m.count() == 100 and m.index.count() == 100
+    # Pruning evicts in batches down to 5% below the cap, so the count lands in 95..100.
+    assert 95 <= m.count() <= 100
+    assert m.index.count() == m.count()
     assert m.check_exact("ancient failure") is None
     assert m.check_exact("step-119 failed") is not None and m.check_exact("step-5 failed") is None
 
@@ -258,7 +260,7 @@ def test_vectors_of_another_embedder_are_never_mixed(tmp_path):
     assert new.index.collection.name.endswith(new.embedder.name.replace("+", "-"))
     near = new.check("git push -f origin main")
     assert near[0].record.action == "git push --force origin main"
-    assert near[0].distance <= settings.similarity_deny_distance  # the MiniLM scale, not hashing's
+    assert near[0].distance <= settings.similarity_advice_distance  # the MiniLM scale, not hashing's
     assert new.index.count() == 2
     assert new.index.client.get_collection(old_collection).count() == 2  # untouched
     # the index is wiped behind the memory's back: the next opening re-embeds
@@ -273,3 +275,109 @@ def test_vectors_of_another_embedder_are_never_mixed(tmp_path):
 def test_bad_chroma_url_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="CHROMA_URL"):
         ChromaIndex(url="localhost:8000")
+
+
+# -- pruning at the cap (issue 15, item 8) --------------------------------------------------
+def _capped(tmp_path, cap: int) -> PersistentFailureMemory:
+    from task_orchestrator.memory.embeddings import HashingEmbedder
+
+    s = Settings(data_dir=tmp_path / "d", memory_cap=cap, _env_file=None)
+    return PersistentFailureMemory(s, embedder=HashingEmbedder())
+
+
+def _nth_failure(i: int, t0: float) -> FailureRecord:
+    """Distinct failures, each seen later than the one before (eviction goes by last_seen)."""
+    verbs = ("build", "test", "lint", "deploy", "migrate")
+    return FailureRecord(action=f"{verbs[i % 5]} svc{i % 11} --shard {i * 7919 % 10007} mod{i}",
+                         error="exit 1", first_seen=t0 + i, last_seen=t0 + i)
+
+
+def test_cap_is_never_exceeded_and_the_oldest_leave_sqlite_and_the_index(tmp_path):
+    m = _capped(tmp_path, 100)
+    t0 = time.time() - 3600
+    ids = []
+    for i in range(160):
+        ids.append(m.record(_nth_failure(i, t0)).id)
+        assert m.count() <= 100 and m.index.count() <= 100, i
+    n = m.count()
+    assert 95 <= n <= 100 and m.index.count() == n  # the low-water mark is 5% below the cap
+    newest, oldest = ids[-n:], ids[:-n]
+    assert set(m.store.get_many(newest)) == set(newest) and not m.store.get_many(oldest)
+    in_index = set(m.index.collection.get(ids=ids)["ids"])
+    assert in_index == set(newest)
+    assert m.check_exact(_nth_failure(159, t0).action) is not None
+    assert m.check_exact(_nth_failure(0, t0).action) is None
+
+
+def test_pruning_at_the_cap_evicts_in_batches_not_per_record(tmp_path):
+    m = _capped(tmp_path, 100)
+    t0 = time.time() - 3600
+    for i in range(100):
+        m.record(_nth_failure(i, t0))
+    deletes: list[int] = []
+    real_delete = m.store.delete
+
+    def counted(ids):
+        ids = list(ids)
+        deletes.append(len(ids))
+        return real_delete(ids)
+
+    m.store.delete = counted  # the real table, watched
+    past = 120
+    for i in range(100, 100 + past):
+        m.record(_nth_failure(i, t0))
+        assert m.count() <= 100
+    # one eviction per record past the cap would be 120 calls; in batches of 5% of the cap
+    # (at least 5 rows each) it is one per 6 records
+    assert 1 <= len(deletes) <= past // 5, deletes
+    assert all(n >= 5 for n in deletes) and sum(deletes) == 100 + past - m.count()
+
+
+def test_prune_refreshes_the_evicted_items_neighbours_like_a_full_refresh(tmp_path):
+    import numpy as np
+
+    from task_orchestrator.memory.similarity import HUB_K
+
+    m = _capped(tmp_path, 200)
+    t0 = time.time() - 3600
+    ids = [m.record(_nth_failure(i, t0)).id for i in range(150)]
+    index = m.index
+    index.refresh_hubness()  # every stored hubness exact before the prune
+
+    def hubs() -> dict[str, float]:
+        got = index.collection.get(include=["metadatas"])
+        return {i: meta["hub"] for i, meta in zip(got["ids"], got["metadatas"], strict=True)}
+
+    before = hubs()
+    got = index.collection.get(include=["embeddings"])
+    vecs = np.asarray(got["embeddings"])
+    sims = vecs @ vecs.T
+    np.fill_diagonal(sims, -np.inf)
+
+    full_calls = []
+    real_full = index.refresh_hubness
+    index.refresh_hubness = lambda *a, **k: full_calls.append(1) or real_full(*a, **k)
+    m.settings = m.settings.model_copy(update={"memory_cap": 149})  # one over: a batch goes
+    evicted_n = m.prune()
+    del index.refresh_hubness
+    assert not full_calls  # the partial refresh did the work, not a full rebuild
+
+    after = hubs()
+    evicted = set(ids) - set(after)
+    assert evicted == set(ids[:evicted_n]) and evicted_n == 150 - (149 - 149 // 20)
+    # the evicted items' stored neighbours, found here by brute force: those surely among the
+    # HUB_K nearest of one (closer than its next after the HUB_K-th; hashed vectors tie often)
+    pos = {rid: k for k, rid in enumerate(got["ids"])}
+    near = set()
+    for d in evicted:
+        row = sims[pos[d]]
+        cut = np.sort(row)[::-1][HUB_K]
+        near |= {got["ids"][j] for j in np.flatnonzero(row > cut)}
+    near -= evicted
+    index.refresh_hubness()
+    full = hubs()
+    assert set(full) == set(after)
+    moved = [i for i in near if abs(full[i] - before[i]) > 1e-4]
+    assert moved  # the eviction changed their hubness: without a refresh they would be stale
+    assert [after[i] for i in sorted(near)] == pytest.approx([full[i] for i in sorted(near)],
+                                                             abs=1e-5)

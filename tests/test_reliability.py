@@ -379,8 +379,8 @@ def test_a_chroma_server_that_goes_away_degrades_then_catches_up(tmp_path):
     risk = RuleRiskAssessor(m)
     try:
         m.record(FailureRecord(action="pip install reqeusts", error="no matching distribution"))
-        assert assess_action("pip3 install reqeusts", memory=m, risk=risk,
-                             settings=settings).decision == "deny"  # similarity works
+        d = assess_action("pip3 install reqeusts", memory=m, risk=risk, settings=settings)
+        assert d.decision == "allow" and "similar" in d.advice[0]  # similarity works: advice
         os.kill(proc.pid, signal.SIGKILL)  # the server goes away mid-run
         proc.wait(timeout=30)
 
@@ -405,7 +405,7 @@ def test_a_chroma_server_that_goes_away_degrades_then_catches_up(tmp_path):
         assert wait_for_port(port, 30, proc)
         d = assess_action("npm publish --tag next --access public", memory=m, risk=risk,
                           settings=settings)
-        assert not d.degraded and d.decision == "deny"
+        assert not d.degraded and "npm publish --access public" in " ".join(d.advice)
         assert m.index.count() == 2
     finally:
         m.close()

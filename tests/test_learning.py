@@ -1,0 +1,308 @@
+"""Learning that never gets in the way: failures judged by what happened since (issue 15).
+
+Real Claude Code hook JSON through the hook functions both transports run
+(``hooks.pre_tool_use`` / ``hooks.post_tool_use``, and ``Service.hook_decision`` for the
+``mcp_tool`` one), with a real SQLite store in tmp_path.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+
+import pytest
+
+from task_orchestrator import Settings, hooks
+from task_orchestrator.memory import _decide
+from task_orchestrator.memory._failures import failure_class, outcome_key
+from task_orchestrator.memory._shell import may_change
+from task_orchestrator.service import Service
+
+SESSION = "0b7c6d2e-1111-4c1e-9a55-5e55e55e55e5"
+
+
+@pytest.fixture
+def config(tmp_path):
+    return hooks.HookConfig({"TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "data")})
+
+
+@pytest.fixture
+def ws(tmp_path):
+    d = tmp_path / "ws"
+    d.mkdir()
+    (d / "app.py").write_text("print('v1')\n")
+    return d
+
+
+def pre(config, ws, tool: str, tool_input: dict, session: str = SESSION):
+    return hooks.pre_tool_use({"session_id": session, "cwd": str(ws), "hook_event_name": "PreToolUse",
+                               "tool_name": tool, "tool_input": tool_input,
+                               "tool_use_id": "toolu_1"}, config)
+
+
+def bash(config, ws, command: str, *, code: int = 0, output: str = "", session: str = SESSION):
+    """One Bash call as Claude Code makes it: PreToolUse, then (unless denied) the result."""
+    out = pre(config, ws, "Bash", {"command": command}, session)
+    if out and out["hookSpecificOutput"].get("permissionDecision") == "deny":
+        return out
+    event = {"session_id": session, "cwd": str(ws), "tool_name": "Bash",
+             "tool_input": {"command": command}}
+    if code:
+        event.update(hook_event_name="PostToolUseFailure", error=f"Exit code {code}\n{output}")
+    else:
+        event.update(hook_event_name="PostToolUse",
+                     tool_response={"stdout": output, "stderr": "", "interrupted": False})
+    hooks.post_tool_use(event, config)
+    return out
+
+
+def decision_of(out) -> str:
+    return (out or {}).get("hookSpecificOutput", {}).get("permissionDecision", "allow")
+
+
+def context_of(out) -> str:
+    return (out or {}).get("hookSpecificOutput", {}).get("additionalContext", "")
+
+
+TRACEBACK = "Traceback (most recent call last):\n  File \"repro.py\", line 3\nValueError: bad total"
+
+
+# -- reading a command ----------------------------------------------------------------------------
+@pytest.mark.parametrize("command", [
+    "ls -la", "cat app.py | grep -n total", "grep -nC 5 'x' app.py 2>&1", "sed -n '1,40p' app.py",
+    "cd /testbed && git diff", "find . -name '*.py' | xargs grep -l total", "git log -n 3 --oneline",
+    "head -n 20 app.py > /dev/null", "cat <<'EOF'\nrm -rf / > x\nEOF", "for f in *.py; do wc -l $f; done",
+    "X=1 grep foo app.py", "timeout 5 tail -n 3 log.txt", "pip list", "echo `pwd`",
+])
+def test_read_only_commands_are_not_changes(command):
+    assert may_change(command) is False
+
+
+@pytest.mark.parametrize("command", [
+    "sed -i 's/a/b/' app.py", "cat <<'EOF' > repro.py\nprint(1)\nEOF", "python repro.py",
+    "echo x >> app.py", "find . -name '*.pyc' -delete", "git checkout -- app.py", "pip install requests",
+    "ls $(touch x)", "export PYTHONPATH=.", "grep x app.py | tee out.txt", "sort -o app.py app.py",
+    "./tests/runtests.py admin_views", "ls 'unbalanced", "make", "awk '{print > \"f\"}' app.py",
+])
+def test_commands_that_may_write_count_as_changes(command):
+    assert may_change(command) is True
+
+
+@pytest.mark.parametrize(("command", "code", "output", "cls"), [
+    ("foo --bar", 127, "bash: foo: command not found", "environment"),
+    ("python -c 'import pandaz'", 1,
+     "Traceback (most recent call last):\n  File \"<string>\", line 1\nModuleNotFoundError: No module named 'pandaz'",
+     "environment"),
+    ("pip install totally-made-up-pkg", 1,
+     "ERROR: No matching distribution found for totally-made-up-pkg", "environment"),
+    ("ls /nope", 2, "ls: cannot access '/nope': No such file or directory", "environment"),
+    ("python repro.py", 1, TRACEBACK, "code"),
+    ("python -m pytest -q", 1, "FAILED test_app.py::test_total - assert 3 == 4\n1 failed in 0.02s", "code"),
+    ("grep -rn total_price src", 1, "", "code"),
+    ("./build.sh", 3, "something odd", "other"),
+])
+def test_failure_classes(command, code, output, cls):
+    assert failure_class(command, code, output) == cls
+
+
+def test_same_failure_key_ignores_numbers_but_not_a_different_error():
+    a = outcome_key(1, "FAILED test_a.py::t - assert 3 == 4\n1 failed in 0.02s")
+    assert a == outcome_key(1, "FAILED test_a.py::t - assert 3 == 4\n1 failed in 0.31s")
+    assert a != outcome_key(1, "ImportError: cannot import name 'total'")
+    assert a != outcome_key(2, "FAILED test_a.py::t - assert 3 == 4\n1 failed in 0.02s")
+
+
+# -- the edit-and-rerun loop ------------------------------------------------------------------------
+def test_rerun_after_an_edit_runs_with_the_lesson(config, ws):
+    bash(config, ws, "python repro.py", code=1, output=TRACEBACK)
+    edit = pre(config, ws, "Edit", {"file_path": str(ws / "app.py"), "old_string": "v1", "new_string": "v2"})
+    assert decision_of(edit) == "allow"
+    out = bash(config, ws, "python repro.py")
+    assert decision_of(out) == "allow"
+    assert "ValueError: bad total" in context_of(out) and "Edit" in context_of(out)
+
+
+def test_rerun_after_a_sed_or_a_heredoc_runs(config, ws):
+    bash(config, ws, "python repro.py", code=1, output=TRACEBACK)
+    bash(config, ws, "sed -i 's/v1/v2/' app.py")
+    assert decision_of(bash(config, ws, "python repro.py", code=1, output=TRACEBACK)) == "allow"
+    bash(config, ws, "cat <<'EOF' > repro.py\nprint('fixed')\nEOF")
+    assert decision_of(bash(config, ws, "python repro.py")) == "allow"
+
+
+def test_unchanged_rerun_is_denied_and_says_why(config, ws):
+    bash(config, ws, "python repro.py", code=1, output=TRACEBACK)
+    bash(config, ws, "cat app.py")  # read-only: changes nothing
+    bash(config, ws, "grep -n total app.py", code=1)
+    out = bash(config, ws, "python repro.py")
+    assert decision_of(out) == "deny"
+    reason = out["hookSpecificOutput"]["permissionDecisionReason"]
+    assert "ValueError: bad total" in reason and "Nothing that could change its outcome" in reason
+
+
+def test_a_human_editing_the_workspace_lifts_the_denial(config, ws):
+    bash(config, ws, "python repro.py", code=1, output=TRACEBACK)
+    (ws / "app.py").write_text("print('edited by a human, outside the agent')\n")
+    out = bash(config, ws, "python repro.py")
+    assert decision_of(out) == "allow" and "workspace changed" in context_of(out)
+
+
+def test_a_different_working_directory_lifts_the_denial(config, ws):
+    (ws / ".git").mkdir()  # the workspace is the git root, whatever the directory
+    bash(config, ws, "python -m pytest -q", code=1, output="1 failed in 0.1s")
+    sub = ws / "pkg"
+    sub.mkdir()
+    out = bash(config, sub, "python -m pytest -q")
+    assert decision_of(out) == "allow" and "you are now in" in context_of(out)
+
+
+def test_a_normalised_lookalike_is_advice_not_a_denial(config, ws):
+    """Normalisation masks hashes to find repeats; a denial needs the very same text."""
+    bash(config, ws, "cat out/inheritance-a35e908af8c312bf3c36d7b469f79d9015d3eb4d.svg", code=1,
+         output="cat: out/inheritance-a35e908af8c312bf3c36d7b469f79d9015d3eb4d.svg: No such file or directory")
+    out = bash(config, ws, "cat out/inheritance-afadd112c1f44ed54407c142530af3f0a3e15f06.svg")
+    assert decision_of(out) == "allow" and "failed before" in context_of(out)
+
+
+def test_client_errors_are_not_learned(config, ws):
+    hooks.post_tool_use({"session_id": SESSION, "cwd": str(ws), "tool_name": "Bash",
+                         "tool_input": {"command": "npx vitest run"},
+                         "hook_event_name": "PostToolUseFailure",
+                         "error": "<tool_use_error>Sibling tool call errored</tool_use_error>"}, config)
+    assert bash(config, ws, "npx vitest run") is None
+
+
+# -- across sessions and workspaces -------------------------------------------------------------------
+def test_a_code_failure_is_not_blocked_in_the_next_session(config, ws):
+    bash(config, ws, "python repro.py", code=1, output=TRACEBACK)
+    out = bash(config, ws, "python repro.py", session="next-session")
+    assert decision_of(out) == "allow" and "earlier session" in context_of(out)
+
+
+def test_a_code_failure_stays_in_its_workspace(config, ws, tmp_path):
+    bash(config, ws, "python repro.py", code=1, output=TRACEBACK)
+    other = tmp_path / "other-project"
+    other.mkdir()
+    assert bash(config, other, "python repro.py", session="s2") is None
+
+
+def test_an_environment_lesson_reaches_the_next_session_in_another_workspace(config, ws, tmp_path):
+    pip = "pip install totally-made-up-pkg"
+    bash(config, ws, pip, code=1, output="ERROR: No matching distribution found for totally-made-up-pkg")
+    other = tmp_path / "other-project"
+    other.mkdir()
+    out = bash(config, other, pip, session="s2")
+    assert decision_of(out) in ("allow", "ask")
+    text = context_of(out) + (out or {}).get("hookSpecificOutput", {}).get("permissionDecisionReason", "")
+    assert "No matching distribution" in text and "environment" in text
+
+
+def test_a_similar_failure_is_advice_never_a_denial(tmp_path, ws):
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
+    svc = Service(settings)
+    try:
+        config = hooks.HookConfig.from_settings(settings)
+        bash(config, ws, "docker compose up -d db", code=1, output="Error: port 5432 is already allocated")
+        out = svc.hook_decision("Bash", command="docker-compose up -d db", cwd=str(ws),
+                                session_id=SESSION)
+        assert decision_of(out) != "deny"
+        assert "similar" in context_of(out) + json.dumps(out) and "5432" in json.dumps(out)
+    finally:
+        svc.close()
+
+
+# -- one decision everywhere ----------------------------------------------------------------------
+def test_both_transports_decide_the_same(tmp_path, ws):
+    """The command hook and the server's mcp_tool hook, on the same sequence of calls."""
+    steps = [("python repro.py", 1, TRACEBACK), ("cat app.py", 0, ""), ("python repro.py", 0, ""),
+             ("sed -i s/v1/v2/ app.py", 0, ""), ("python repro.py", 0, ""), ("rm -rf ~", 0, ""),
+             ("git push --force origin main", 0, "")]
+    command_cfg = hooks.HookConfig({"TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "a")})
+    settings = Settings(data_dir=tmp_path / "b", _env_file=None)
+    svc = Service(settings)
+    server_cfg = hooks.HookConfig.from_settings(settings)
+    seen = []
+    try:
+        for command, code, output in steps:
+            a = bash(command_cfg, ws, command, code=code, output=output)
+            b = svc.hook_decision("Bash", command=command, cwd=str(ws), session_id=SESSION)
+            if decision_of(b) != "deny":
+                event = {"session_id": SESSION, "cwd": str(ws), "tool_name": "Bash",
+                         "tool_input": {"command": command}}
+                event.update({"hook_event_name": "PostToolUseFailure",
+                              "error": f"Exit code {code}\n{output}"} if code else
+                             {"hook_event_name": "PostToolUse", "tool_response": {"stdout": ""}})
+                hooks.post_tool_use(event, server_cfg)
+            seen.append((decision_of(a), decision_of(b)))
+    finally:
+        svc.close()
+    assert [a for a, _ in seen] == [b for _, b in seen]
+    assert [a for a, _ in seen] == ["allow", "allow", "deny", "allow", "allow", "deny", "ask"]
+
+
+def test_command_hook_honours_approval_policy_always(tmp_path, ws):
+    config = hooks.HookConfig({"TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "d"),
+                               "TASK_ORCHESTRATOR_APPROVAL_POLICY": "always"})
+    assert decision_of(pre(config, ws, "Bash", {"command": "ls"})) == "ask"
+
+
+def test_crash_fallback_honours_deny_at_risk(monkeypatch, tmp_path, ws):
+    monkeypatch.setenv("TASK_ORCHESTRATOR_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("TASK_ORCHESTRATOR_DENY_AT_RISK", "high")
+
+    def broken(event, config):
+        raise RuntimeError("store exploded")
+
+    monkeypatch.setattr(hooks, "pre_tool_use", broken)
+    out = io.StringIO()
+    event = {"session_id": SESSION, "cwd": str(ws), "tool_name": "Bash",
+             "tool_input": {"command": "rm -r build"}}
+    hooks.main("pre-tool-use", io.StringIO(json.dumps(event)), out)
+    assert json.loads(out.getvalue())["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+def test_failures_recorded_on_purpose_stay_standing_rules(tmp_path, ws):
+    svc = Service(Settings(data_dir=tmp_path / "data", _env_file=None))
+    try:
+        svc.record_failure(action="make deploy", error="prod credentials missing", lesson="use staging")
+        assert svc.check_action("make deploy").decision == "deny"
+        out = svc.hook_decision("Bash", command="make deploy", cwd=str(ws), session_id=SESSION)
+        assert decision_of(out) == "deny" and "use staging" in json.dumps(out)
+    finally:
+        svc.close()
+
+
+def test_a_store_from_before_keeps_working(tmp_path, ws, config):
+    """Old rows gain the new columns and a class, and still deny their exact repeats."""
+    data = tmp_path / "data"
+    data.mkdir()
+    conn = sqlite3.connect(data / "memory.sqlite")
+    conn.executescript("""
+        CREATE TABLE failures (id TEXT PRIMARY KEY, signature TEXT NOT NULL UNIQUE, action TEXT NOT NULL,
+            action_kind TEXT NOT NULL, kind TEXT NOT NULL, error TEXT NOT NULL, lesson TEXT NOT NULL,
+            project TEXT NOT NULL, tags TEXT NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+            count INTEGER NOT NULL, embedded INTEGER NOT NULL DEFAULT 0);""")
+    from task_orchestrator.memory.normalize import signature
+
+    conn.execute("INSERT INTO failures VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0)",
+                 ("r1", signature("ls /nope"), "ls /nope", "command", "command_failed",
+                  "ls: cannot access '/nope': No such file or directory", "", "default", "[]", 1.0, 1.0, 2))
+    conn.commit()
+    conn.close()
+    out = pre(config, ws, "Bash", {"command": "ls /nope"})
+    assert decision_of(out) == "deny"
+    store = config.open_store()
+    try:
+        assert store.by_signature(signature("ls /nope"))["failure_class"] == "environment"
+    finally:
+        store.close()
+
+
+def test_an_altered_predictor_is_not_used(tmp_path, capsys):
+    bad = tmp_path / "p.json"
+    bad.write_text(_decide.PREDICTOR_PATH.read_text().replace('"ask_threshold": ', '"ask_threshold": 0.0 + '))
+    assert _decide.load_predictor(bad, sha256=_decide.PREDICTOR_SHA256) is None
+    assert "not used" in capsys.readouterr().err
+    shipped = _decide.load_predictor()
+    assert shipped is not None and "cross_validated_by_repository" in shipped.meta
