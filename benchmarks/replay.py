@@ -34,14 +34,14 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, parser, table  # noqa: E402
+from _common import emit, parser, table
 
-from task_orchestrator import hooks  # noqa: E402
-from task_orchestrator.memory._decide import SessionState, features, load_predictor  # noqa: E402
-from task_orchestrator.memory._failures import outcome_key  # noqa: E402
-from task_orchestrator.memory._shell import may_change  # noqa: E402
-from task_orchestrator.memory._table import FailureTable  # noqa: E402
-from task_orchestrator.memory.normalize import signature  # noqa: E402
+from task_orchestrator import hooks
+from task_orchestrator.memory._decide import SessionState, features, load_predictor
+from task_orchestrator.memory._failures import outcome_key
+from task_orchestrator.memory._shell import may_change
+from task_orchestrator.memory._table import FailureTable
+from task_orchestrator.memory.normalize import signature
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 DEFAULT_DATA = [EVAL / "agent_runs" / "swebench_gemini3_dev.jsonl",
@@ -152,11 +152,14 @@ class Replayer:
     def pre(self, event: dict) -> dict | None:
         if self.svc is not None:
             ti = event["tool_input"]
-            args = [event["tool_name"], str(ti.get("command") or ""),
-                    str(ti.get("file_path") or ""), event["cwd"]]
-            if "session_id" in self.svc.hook_decision.__code__.co_varnames:
-                args.append(event["session_id"])
-            return self.svc.hook_decision(*args)
+            params = self.svc.hook_decision.__code__.co_varnames
+            if "tool_input_json" in params:  # what the installed mcp_tool entry sends
+                return self.svc.hook_decision(event["tool_name"], cwd=event["cwd"],
+                                              session_id=event["session_id"],
+                                              tool_input_json=json.dumps(ti))
+            # an older server (the baseline): the fields its hook entries passed
+            return self.svc.hook_decision(event["tool_name"], str(ti.get("command") or ""),
+                                          str(ti.get("file_path") or ""), event["cwd"])
         return hooks.pre_tool_use(event, self.config)
 
     def post(self, event: dict) -> None:
@@ -237,7 +240,7 @@ def replay_run(run: Run, rep: Replayer, stats: dict, feats: list | None, seen_en
             # Ground truth of loops: an exact repeat of a failure of this run, failing as before.
             if sig and sig in failures and step.returncode and failures[sig][0] == key:
                 j = failures[sig][1]
-                unchanged = not any(s.tool != "Bash" and s.tool not in hooks.READ_TOOLS or
+                unchanged = not any((s.tool != "Bash" and s.tool not in hooks.READ_TOOLS) or
                                     (s.tool == "Bash" and may_change(s.command))
                                     for s in run.steps[j + 1:i])
                 stats["loops"] += 1
@@ -286,7 +289,7 @@ def replay(runs: list[Run], mode: str, transport: str, embedder=None, feats: lis
     for r in runs:
         groups[r.id if mode == "fresh" else r.repo].append(r)
     try:
-        for n, (name, group) in enumerate(groups.items()):
+        for n, group in enumerate(groups.values()):
             rep = Replayer(root / f"m{n}", transport, embedder)
             seen_env: dict[str, str] = {}
             last_key: dict[str, str] = {}
@@ -340,9 +343,8 @@ def predictor_figures(feats: list, predictor) -> dict:
     same-session and cross-session matches): the shipped
     model in-sample, and refitted with each repository held out (scripts/fit_failure_predictor.py)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from fit_failure_predictor import cross_validate, scores
-
     import numpy as np
+    from fit_failure_predictor import cross_validate, scores
 
     rows = [r for r in feats if r["decision"] != "deny"]
     if not rows:

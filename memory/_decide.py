@@ -22,13 +22,13 @@ How past failures count (issue 15, measured on real agent runs in benchmarks/rep
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 from pathlib import Path
 
-from ._rules import RISK_ORDER, decision_for
+from ._rules import decision_for
+from .normalize import blake2b
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +38,8 @@ __all__ = ["PREDICTOR_PATH", "PREDICTOR_SHA256", "FailurePredictor", "SessionSta
            "decide", "features", "load_predictor"]
 
 PREDICTOR_PATH = Path(__file__).parent / "data" / "failure_predictor.json"
-PREDICTOR_SHA256 = "9c3f146c6ed70e64eef5fd77627442cee977e35a3c8b69f74efaa7b06381cf93"  # set by scripts/fit_failure_predictor.py
+# pinned by scripts/fit_failure_predictor.py when it writes the artifact
+PREDICTOR_SHA256 = "9c3f146c6ed70e64eef5fd77627442cee977e35a3c8b69f74efaa7b06381cf93"
 _RANK = {"allow": 0, "ask": 1, "deny": 2}
 
 
@@ -103,6 +104,8 @@ def load_predictor(path: Path = PREDICTOR_PATH, sha256: str | None = None) -> Fa
     pinned = PREDICTOR_SHA256 if sha256 is None else sha256
     model = None
     try:
+        import hashlib  # here, not at import: it loads OpenSSL (~2.5 ms on the hook's path)
+
         raw = path.read_bytes()
         digest = hashlib.sha256(raw).hexdigest()
         if pinned and digest != pinned:
@@ -154,6 +157,24 @@ def _lesson(record: dict[str, Any]) -> str:
     return " Lesson: " + (lesson if lesson.endswith((".", "!", "?")) else lesson + ".")
 
 
+def _stale(record: dict[str, Any]) -> bool:
+    """An environment failure whose missing path exists now no longer applies."""
+    if record.get("failure_class") != "environment":
+        return False
+    from ._failures import missing_path
+
+    path = missing_path(str(record.get("error") or ""))
+    if not path or "\n" in path:
+        return False
+    base = str(record.get("cwd") or "")
+    if not os.path.isabs(path) and not base:
+        return False
+    try:
+        return os.path.exists(os.path.join(base, os.path.expanduser(path)))
+    except (OSError, ValueError):
+        return False
+
+
 def _since(record: dict[str, Any], state: SessionState, fingerprint_changed: bool) -> str:
     """What changed since the failure, in words for the model."""
     if not record.get("session"):
@@ -177,27 +198,39 @@ def same_text(a: str, b: str) -> bool:
     return a.split() == b.split()
 
 
-def decide(*, action: str = "", level: str, risk_reasons: list[str], exact: dict[str, Any] | None,
-           similar: list[tuple[dict[str, Any], float]], state: SessionState,
+def decide(*, action: str = "", level: str = "low", risk_reasons: list[str] | None = None,
+           risk: Any = None, exact: dict[str, Any] | None,
+           similar: Any, state: SessionState,
            ask_at: str, deny_at: str, approval_policy: str = "on_risk",
-           successes_after: Any = None, predictor: FailurePredictor | None = None,
+           successes_after: Any = None, predictor: Any = None,
            fingerprint: Any = None) -> Verdict:
     """Judge one action.
 
-    ``action`` is the (redacted) text about to run; ``exact``/``similar`` are stored failure rows (dicts as ``FailureTable`` returns them) with
-    the similar ones' distances; ``successes_after(row)`` counts successes of that row's action
-    since it failed; ``fingerprint()`` computes the workspace fingerprint now (called only when
-    a denial depends on it).
+    ``action`` is the (redacted) text about to run; ``exact``/``similar`` are stored failure
+    rows (dicts as ``FailureTable`` returns them) with the similar ones' distances (``similar``
+    may be a function returning them, called only when the exact repeat was not denied);
+    ``successes_after(row)`` counts successes of that row's action since it failed;
+    ``fingerprint()`` computes the workspace fingerprint now (called only when a denial
+    depends on it). ``risk()``, if given, returns (level, reasons) instead of ``level`` and
+    ``risk_reasons`` and is called only when the memory has not denied already (compiling the
+    rules costs the command hook ~10 ms; an exact repeat needs none). ``predictor`` is a
+    ``FailurePredictor`` or a function returning one (read only when a match needs it). A
+    failure caused by a missing path that exists now is stale.
     """
     v = Verdict()
-    v.level = level
-    by_risk = decision_for(level, ask_at, deny_at)
-    if by_risk != "allow":
-        v.raise_to(by_risk, f"risk {level}: " + ", ".join(risk_reasons), "rules")
+
+    loaded: list[FailurePredictor | None] = []
+
+    def model() -> FailurePredictor | None:
+        if not loaded:
+            loaded.append(predictor() if callable(predictor) else predictor)
+        return loaded[0]
 
     def successes(row: dict[str, Any]) -> int:
         return int(successes_after(row)) if successes_after is not None else 0
 
+    if exact is not None and _stale(exact):
+        exact = None
     if exact is not None:
         same = bool(state.session) and exact.get("session") == state.session
         unchanged = same and state.changes == int(exact.get("changes_at") or 0) and (
@@ -220,22 +253,36 @@ def decide(*, action: str = "", level: str, risk_reasons: list[str], exact: dict
                        "memory")
         else:
             note = f"{what} Since then {_since(exact, state, fp_changed)}."
-            p = predictor.probability(features(exact, 0.0, True, state, successes(exact))) \
-                if predictor else 0.0
-            if predictor and p >= predictor.ask_threshold:
+            m = model()
+            p = m.probability(features(exact, 0.0, True, state, successes(exact))) if m else 0.0
+            if m and p >= m.ask_threshold:
                 v.raise_to("ask", f"{note} Likely to fail the same way (p={p:.2f}).", "memory")
             else:
                 v.context.append(note)
-    for row, distance in similar:
+    near = [] if v.decision == "deny" else (similar() if callable(similar) else similar)
+    for row, distance in near:
+        if _stale(row):
+            continue
         if exact is not None and row.get("id") == exact.get("id"):
             continue
         note = (f"similar (distance {distance:.2f}) to a past failure: `{str(row.get('action'))[:160]}`"
                 f" -> {_err(row)}.{_lesson(row)}")
-        p = predictor.probability(features(row, distance, False, state, 0)) if predictor else 0.0
-        if predictor and p >= predictor.ask_threshold:
+        m = model()
+        p = m.probability(features(row, distance, False, state, 0)) if m else 0.0
+        if m and p >= m.ask_threshold:
             v.raise_to("ask", f"{note} Likely to fail the same way (p={p:.2f}).", "memory")
         else:
             v.context.append(note)
+    if v.decision == "deny" and risk is not None:
+        v.level = ""  # denied on the memory alone: the rules were not needed
+    else:
+        if risk is not None:
+            level, risk_reasons = risk()
+        v.level = level
+        by_risk = decision_for(level, ask_at, deny_at)
+        if by_risk != "allow":
+            v.raise_to(by_risk, f"risk {level}: " + ", ".join(risk_reasons or []), "rules")
+            v.reasons.insert(0, v.reasons.pop())  # the rules' reason first, as before
     if approval_policy == "always" and v.decision == "allow":
         v.raise_to("ask", "approval policy is 'always'", "policy")
     return v
@@ -269,7 +316,7 @@ def workspace_fingerprint(root: str, *, exclude: tuple[str, ...] = (),
     if not root or not os.path.isdir(root):
         return ""
     skip = {os.path.realpath(e) for e in exclude if e}
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     seen = 0
     stack = [root]
     try:

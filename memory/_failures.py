@@ -15,7 +15,8 @@ Standard library only (the ``command`` hook records failures).
 from __future__ import annotations
 
 import re
-from hashlib import blake2b
+
+from .normalize import blake2b
 
 __all__ = ["FAILURE_CLASSES", "failure_class", "missing_path", "outcome_key"]
 
@@ -37,11 +38,12 @@ _CODE = re.compile(
     r"SyntaxError|IndentationError|Segmentation fault|core dumped|panicked at|^E\s",
     re.MULTILINE,
 )
-# Where a script's traceback is about a missing path, the code under work caused it.
+# The path an error says is missing (ls, cat, python, open() and the like).
 _MISSING = re.compile(
     r"(?:cannot access|can't open file|cannot open|No such file or directory)[: ]*"
-    r"['\"`‘]?(?P<path>[^'\"`’:\n]+?)['\"`’]?(?::|$| \(|\s+\[Errno)"
-    r"|\[Errno 2\] No such file or directory: ['\"](?P<path2>[^'\"]+)['\"]",
+    "['\"`\u2018]?(?P<path>[^'\"`\u2019:\n]+?)['\"`\u2019]?(?::|$| \\(|\\s+\\[Errno)"
+    r"|\[Errno 2\] No such file or directory: ['\"](?P<path2>[^'\"]+)['\"]"
+    r"|^[\w.-]+: (?P<path3>[^:\n'\"]+): No such file or directory$",
     re.MULTILINE,
 )
 _SEARCH_PROGRAMS = re.compile(r"(?:^|[|;&]\s*)(?:grep|egrep|fgrep|rg|ag|ack|find|git\s+grep)\b")
@@ -76,7 +78,7 @@ def missing_path(output: str) -> str | None:
     m = _MISSING.search(output)
     if not m:
         return None
-    path = (m.group("path") or m.group("path2") or "").strip()
+    path = (m.group("path") or m.group("path2") or m.group("path3") or "").strip()
     return path or None
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from hashlib import blake2b
 from collections.abc import Iterable
 from pathlib import Path
 
 from .._sqlite import Database, SqliteStore, Transaction
-from .normalize import signature
+from .normalize import blake2b, signature
 from .redact import redact
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path

@@ -78,7 +78,7 @@ def assess_action(
         similar=[(m.record.model_dump(), m.distance) for m in near if not m.exact],
         state=state or SessionState(), ask_at=settings.ask_at_risk, deny_at=settings.deny_at_risk,
         approval_policy=settings.approval_policy, successes_after=successes,
-        predictor=load_predictor())
+        predictor=load_predictor)
     return GateDecision(
         decision=verdict.decision,  # type: ignore[arg-type]
         reasons=[*verdict.reasons, *notes],

@@ -154,19 +154,21 @@ def judge(tool: str, tool_input: dict[str, Any], *, session: str, cwd: str, conf
     sig = signature(action, kind)
     hit = store.exact(sig, workspace)
     failures, successes = store.outcomes(sig)
-    level, reasons = combine(*target_risk(tool, tool_input, risk_text, cwd or None),
-                             failures, successes)
+
+    def risk() -> tuple[str, list[str]]:
+        return combine(*target_risk(tool, tool_input, risk_text, cwd or None), failures, successes)
+
     steps, changes, last_change = store.session(session) if session else (0, 0, "")
     state = SessionState(session, steps=steps, changes=changes, last_change=last_change, cwd=cwd)
     from .memory.redact import redact
 
     verdict = decide(
-        action=redact(action), level=level, risk_reasons=reasons, exact=hit,
-        similar=similar(action, kind, workspace) if similar is not None else [],
+        action=redact(action), risk=risk, exact=hit,
+        similar=(lambda: similar(action, kind, workspace)) if similar is not None else [],
         state=state, ask_at=config.ask_at, deny_at=config.deny_at,
         approval_policy=config.approval_policy,
         successes_after=lambda row: successes,
-        predictor=load_predictor(),
+        predictor=load_predictor,  # read only when a match needs it
         fingerprint=lambda: workspace_fingerprint(workspace, exclude=(str(config.data_dir),)))
     if session and verdict.decision != "deny":
         store.step(session, change=change_of(tool, tool_input, action))

@@ -49,13 +49,12 @@ def hook_entries(transport: Literal["command", "mcp_tool"] = "mcp_tool") -> dict
                                                    "tool": "pre_tool_use_hook",
                                                    "input": tool_input}]}
 
-        # The session and working directory let the server judge a repeat by what the
-        # session did since it failed (memory/_decide.py).
-        where = {"session_id": "${session_id}", "cwd": "${cwd}"}
+        # The same tools and the same facts as the command hook: the whole tool input (the
+        # client substitutes it as JSON), and the session and working directory, so the
+        # server judges a repeat by what the session did since it failed (memory/_decide.py).
         entries["PreToolUse"] = [
-            mcp("Bash", {"tool_name": "Bash", "command": "${tool_input.command}", **where}),
-            mcp("Write|Edit|MultiEdit", {"tool_name": "Write",
-                                         "file_path": "${tool_input.file_path}", **where}),
+            mcp(PRE_MATCHER, {"tool_name": "${tool_name}", "tool_input": "${tool_input}",
+                              "session_id": "${session_id}", "cwd": "${cwd}"}),
         ]
     return entries
 

@@ -289,10 +289,11 @@ def build_server(settings: Settings | None = None, **service_kwargs: Any) -> MCP
         file_path: str = "",
         cwd: str = "",
         session_id: str = "",
+        tool_input: Annotated[str, Field(description="The tool input as JSON")] = "",
     ) -> str:
         """For Claude Code's mcp_tool PreToolUse hook: returns its decision JSON."""
         return json.dumps(await call(svc(ctx).hook_decision, tool_name, command, file_path, cwd,
-                                     session_id) or {})
+                                     session_id, tool_input) or {})
 
     _compact_schemas(mcp)
     return mcp

@@ -5,6 +5,7 @@ Heavy parts (LangGraph, Chroma, the embedding model, providers) open on first us
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -176,25 +177,44 @@ class Service:
         return out[:3]
 
     def hook_decision(self, tool_name: str, command: str = "", file_path: str = "",
-                      cwd: str = "", session_id: str = "") -> dict[str, Any] | None:
+                      cwd: str = "", session_id: str = "",
+                      tool_input_json: str = "") -> dict[str, Any] | None:
         """PreToolUse decision JSON with the full memory (exact + similar), or None to allow:
-        the same ``hooks.judge`` as the command hook, plus similarity."""
-        from .hooks import HookConfig, judge, verdict_json
+        the same ``hooks.judge`` as the command hook, plus similarity. ``tool_input_json`` is
+        the whole tool input (``${tool_input}``); ``command``/``file_path`` serve hook entries
+        installed by older versions."""
+        from .hooks import (
+            OWN_TOOLS,
+            HookConfig,
+            _rule_decision,
+            _warn_unreadable,
+            action_of_tool,
+            judge,
+            target_risk,
+            verdict_json,
+        )
 
+        if tool_name.startswith(OWN_TOOLS):
+            return None  # the safety layer's own tools execute nothing
         tool_input: dict[str, Any] = {}
+        if tool_input_json.strip():
+            try:
+                parsed = json.loads(tool_input_json)
+            except ValueError as exc:
+                raise ValueError(f"tool_input is not JSON ({exc}); the hook entry should pass "
+                                 '"${tool_input}"') from exc
+            tool_input = parsed if isinstance(parsed, dict) else {"value": parsed}
         if command:
             tool_input["command"] = command
         if file_path:
             tool_input["file_path"] = file_path
-        if not (command or file_path):
+        if not action_of_tool(tool_name, tool_input)[0].strip() or not tool_input:
             return None
         config = HookConfig.from_settings(self.settings)
         with self._lock:
             try:
                 store = self.memory.store
             except Exception as exc:  # a broken store: the rules alone, as the command hook
-                from .hooks import _rule_decision, _warn_unreadable, action_of_tool, target_risk
-
                 _warn_unreadable(exc)
                 risk_text = action_of_tool(tool_name, tool_input)[2]
                 return _rule_decision(*target_risk(tool_name, tool_input, risk_text, cwd or None),

@@ -163,7 +163,9 @@ def test_hooks_install_merges_idempotently_and_uninstalls_exactly(tmp_path):
     assert set(first["hooks"]) == {"PreToolUse", "PostToolUse", "PostToolUseFailure", "Stop"}
     install(path, "mcp_tool")  # switching transport replaces ours, keeps theirs
     mcp = json.loads(path.read_text())["hooks"]["PreToolUse"]
-    assert [h["type"] for g in mcp for h in g["hooks"]] == ["command", "mcp_tool", "mcp_tool"]
+    assert [h["type"] for g in mcp for h in g["hooks"]] == ["command", "mcp_tool"]
+    # both transports watch the same tools
+    assert mcp[1]["matcher"] == pre[1]["matcher"]
     uninstall(path)
     assert json.loads(path.read_text()) == original
 
