@@ -192,8 +192,9 @@ def _exact(store: FailureTable, sig: str, workspace: str) -> dict | None:
 
 
 def replay_run(run: Run, rep: Replayer, stats: dict, feats: list | None, seen_env: dict,
-               last_key: dict) -> None:
-    ws = Path(tempfile.mkdtemp(prefix="replay-ws-"))
+               last_key: dict, workspace: Path | None = None) -> None:
+    """``workspace``: a folder shared with other runs (default: a fresh one for this run)."""
+    ws = workspace or Path(tempfile.mkdtemp(prefix="replay-ws-"))
     cwd = str(ws.resolve())
     failures: dict[str, tuple[str, int]] = {}  # signature -> (outcome key, step index) this run
     wrong_denials = 0
@@ -223,7 +224,7 @@ def replay_run(run: Run, rep: Replayer, stats: dict, feats: list | None, seen_en
                 src = _source(out) if decision != "allow" else "memory"
                 what = decision if decision != "allow" else "advice"
                 stats["flags"][(src, what, result)] += 1
-                if what == "deny" and result != "failed_same":
+                if what == "deny" and result != "failed_same" and src == "memory":
                     wrong_denials += 1
                 if what in SHOW:
                     print(f"  [{src} {what} -> {result}] {run.id} step {i}: {step.command[:200]!r}\n"
@@ -269,7 +270,8 @@ def replay_run(run: Run, rep: Replayer, stats: dict, feats: list | None, seen_en
                     if row is not None and row.get("failure_class") == "environment":
                         seen_env.setdefault(sig, run.id)
     finally:
-        shutil.rmtree(ws, ignore_errors=True)
+        if workspace is None:
+            shutil.rmtree(ws, ignore_errors=True)
     stats["sessions"] += 1
     stats["sessions_wrong_denial"] += wrong_denials > 0
     stats["max_wrong_denials_per_session"] = max(stats["max_wrong_denials_per_session"], wrong_denials)
@@ -282,7 +284,10 @@ def new_stats() -> dict:
             "env_repeats_told": 0, "pre_seconds": []}
 
 
-def replay(runs: list[Run], mode: str, transport: str, embedder=None, feats: list | None = None) -> dict:
+def replay(runs: list[Run], mode: str, transport: str, embedder=None, feats: list | None = None,
+           shared_workspace: bool = False) -> dict:
+    """``shared_workspace``: the runs of one memory share one workspace folder (a user doing
+    task after task in the same checkout), instead of a fresh folder per run."""
     stats = new_stats()
     root = Path(tempfile.mkdtemp(prefix="replay-data-"))
     groups: dict[str, list[Run]] = defaultdict(list)
@@ -291,11 +296,14 @@ def replay(runs: list[Run], mode: str, transport: str, embedder=None, feats: lis
     try:
         for n, group in enumerate(groups.values()):
             rep = Replayer(root / f"m{n}", transport, embedder)
+            shared = root / f"ws{n}" if shared_workspace else None
+            if shared is not None:
+                shared.mkdir()
             seen_env: dict[str, str] = {}
             last_key: dict[str, str] = {}
             try:
                 for run in group:
-                    replay_run(run, rep, stats, feats, seen_env, last_key)
+                    replay_run(run, rep, stats, feats, seen_env, last_key, shared)
             finally:
                 rep.close()
                 shutil.rmtree(root / f"m{n}", ignore_errors=True)
@@ -371,6 +379,8 @@ def main() -> None:
     p.add_argument("--modes", default="fresh,kept")
     p.add_argument("--features", type=Path, help="write match features and labels (JSONL)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--shared-workspace", action="store_true",
+                   help="the runs of one memory share one workspace folder (same checkout)")
     p.add_argument("--show", default="", help="print these decisions (deny,ask,advice)")
     p.add_argument("--no-predictor", action="store_true",
                    help="past failures give advice only (how scripts/fit_failure_predictor.py "
@@ -379,7 +389,7 @@ def main() -> None:
     if args.no_predictor:
         from task_orchestrator.memory import _decide
 
-        _decide._LOADED[str(_decide.PREDICTOR_PATH)] = None
+        _decide._LOADED[(str(_decide.PREDICTOR_PATH), _decide.PREDICTOR_SHA256)] = None
     SHOW.update(x for x in args.show.split(",") if x)
     runs = load(args.data or DEFAULT_DATA)
     if args.quick:  # a sample: every Claude Code session and 24 agent runs from 3 repositories
@@ -407,7 +417,8 @@ def main() -> None:
                 continue
             t = time.perf_counter()
             s = summary(replay(subset, mode, args.transport, embedder,
-                               feats if (mode == "kept" and part == "agent runs") else None))
+                               feats if (mode == "kept" and part == "agent runs") else None,
+                               args.shared_workspace))
             s["seconds"] = round(time.perf_counter() - t, 1)
             figures[f"{mode}/{part}"] = s
             rows.append([mode, part, s["commands"], f"{s['memory_wrong_denials']} "
@@ -430,7 +441,8 @@ def main() -> None:
         args.features.write_text("".join(json.dumps(f) + "\n" for f in feats))
         print(f"wrote {len(feats)} match rows to {args.features}")
     figures["predictor"] = predictor_figures(feats, predictor)
-    emit("replay", {"transport": args.transport, "quick": args.quick, **{
+    emit("replay", {"transport": args.transport, "quick": args.quick,
+                    "shared_workspace": args.shared_workspace, **{
         k: {kk: vv for kk, vv in v.items()} for k, v in figures.items()}})
 
 

@@ -27,6 +27,7 @@ import math
 import os
 from pathlib import Path
 
+from ._failures import depends_on_outside
 from ._rules import decision_for
 from .normalize import blake2b
 
@@ -92,16 +93,16 @@ class FailurePredictor:
                            "ask_threshold": self.ask_threshold, **self.meta}, indent=1) + "\n"
 
 
-_LOADED: dict[str, FailurePredictor | None] = {}
+_LOADED: dict[tuple[str, str], FailurePredictor | None] = {}
 
 
 def load_predictor(path: Path = PREDICTOR_PATH, sha256: str | None = None) -> FailurePredictor | None:
     """The shipped predictor, checked against its pinned hash; None (advice only, never an ask
     from a prediction) if it is missing or altered, with a warning on stderr."""
-    key = str(path)
+    pinned = PREDICTOR_SHA256 if sha256 is None else sha256
+    key = (str(path), pinned)
     if key in _LOADED:
         return _LOADED[key]
-    pinned = PREDICTOR_SHA256 if sha256 is None else sha256
     model = None
     try:
         import hashlib  # here, not at import: it loads OpenSSL (~2.5 ms on the hook's path)
@@ -241,6 +242,8 @@ def decide(*, action: str = "", level: str = "low", risk_reasons: list[str] | No
             now = fingerprint()
             fp_changed = bool(now) and now != exact.get("fingerprint")
             unchanged = not fp_changed
+        if unchanged and depends_on_outside(str(exact.get("error") or "")):
+            unchanged = False  # a service, the network or a lock: waiting may be the fix
         what = (f"this exact action failed before ({exact.get('count', 1)}x): {_err(exact)}."
                 f"{_lesson(exact)}")
         if not exact.get("session"):

@@ -18,7 +18,7 @@ import re
 
 from .normalize import blake2b
 
-__all__ = ["FAILURE_CLASSES", "failure_class", "missing_path", "outcome_key"]
+__all__ = ["FAILURE_CLASSES", "depends_on_outside", "failure_class", "missing_path", "outcome_key"]
 
 FAILURE_CLASSES = ("environment", "code", "other")
 
@@ -56,6 +56,22 @@ _VARYING = re.compile(
 
 def _tail(output: str, lines: int = 6) -> list[str]:
     return [ln.strip() for ln in output.strip().splitlines() if ln.strip()][-lines:]
+
+
+_OUTSIDE = re.compile(
+    r"Connection refused|Connection reset|Could not resolve|Temporary failure in name resolution|"
+    r"Network is unreachable|No route to host|timed? ?out|Timeout|Service Unavailable|Bad Gateway|"
+    r"\b50[234]\b|rate limit|Too Many Requests|database is locked|Resource temporarily unavailable|"
+    r"could not obtain lock|Device or resource busy|Address already in use|already allocated|"
+    r"is not running|Cannot connect to the Docker daemon",
+    re.IGNORECASE,
+)
+
+
+def depends_on_outside(error: str) -> bool:
+    """The failure hinges on something outside the workspace and the session (a server, the
+    network, a lock, a port): the same command may succeed later with nothing changed here."""
+    return bool(_OUTSIDE.search(error[-3000:]))
 
 
 def failure_class(command: str, returncode: int | None, output: str) -> str:

@@ -97,6 +97,9 @@ STATE_COLS = ("workspace", "failure_class", "session", "steps_at", "changes_at",
               "fingerprint", "outcome")
 _STATE_TYPES = {"steps_at": "INTEGER NOT NULL DEFAULT 0", "changes_at": "INTEGER NOT NULL DEFAULT 0"}
 ALL_COLS = COLS + STATE_COLS
+#: The session of a failure the hooks learned without one (before sessions were kept, or from
+#: a client that sends no session id): never the current session, and not a standing rule.
+LEGACY_SESSION = "(unknown session)"
 _SELECT = f"SELECT {', '.join(ALL_COLS)} FROM failures"
 # Built once: the exact check runs one of these per call, and formatting it cost ~0.3 us of ~10.
 _SELECT_BY = {column: f"{_SELECT} WHERE {column} = ?" for column in ("id", "signature")}
@@ -123,19 +126,25 @@ class FailureTable(SqliteStore):
         """A store from before failures kept their state: add the columns, and classify the
         old rows from their error text (they keep working as standing, session-less rules)."""
         have = self._conn.columns("failures")
-        missing = [c for c in STATE_COLS if c not in have]
-        if not missing:
+        if all(c in have for c in STATE_COLS):
             self._conn.execute("CREATE INDEX IF NOT EXISTS failures_workspace ON failures(workspace)")
             return
         from ._failures import failure_class
 
         with self._lock, Transaction(self._conn) as c:
+            have = self._conn.columns("failures")  # again, inside the write lock: another
+            missing = [col for col in STATE_COLS if col not in have]  # process may have done it
             for col in missing:
                 c.execute(f"ALTER TABLE failures ADD COLUMN {col} "
                           + _STATE_TYPES.get(col, "TEXT NOT NULL DEFAULT ''"))
-            rows = c.execute("SELECT id, action, error FROM failures").fetchall()
-            c.executemany("UPDATE failures SET failure_class = ? WHERE id = ?",
-                          [(failure_class(a, None, e), i) for i, a, e in rows])
+            rows = c.execute("SELECT id, action, error, tags FROM failures "
+                             "WHERE failure_class = ''").fetchall()
+            # Rows the hooks learned before sessions existed are advice from an earlier
+            # session, not standing rules; rows recorded on purpose stay standing.
+            c.executemany("UPDATE failures SET failure_class = ?, session = ? WHERE id = ?",
+                          [(failure_class(a, None, e),
+                            LEGACY_SESSION if "claude-code" in json.loads(t or "[]") else "", i)
+                           for i, a, e, t in rows])
             c.execute("CREATE INDEX IF NOT EXISTS failures_workspace ON failures(workspace)")
 
     def upsert(self, rec: dict[str, Any], *, count: int = 1) -> tuple[dict[str, Any], bool]:
@@ -308,12 +317,16 @@ class FailureTable(SqliteStore):
         return int(row[0]), int(row[1])
 
     def exact(self, sig: str, workspace: str) -> dict[str, Any] | None:
-        """The failure kept for this workspace, else the one shared by every workspace."""
+        """The failure kept for this workspace, else the one shared by every workspace; a
+        standing rule (recorded on purpose, no session) among the shared ones comes first."""
+        shared = self._one("signature", sig)
+        if shared is not None and not shared["session"]:
+            return shared
         if workspace:
             hit = self._one("signature", scoped_signature(sig, workspace))
             if hit is not None:
                 return hit
-        return self._one("signature", sig)
+        return shared
 
     def has_failures(self, workspace: str) -> bool:
         """Is any failure kept for this workspace or shared by all (else nothing can match)?"""

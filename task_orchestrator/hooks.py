@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .memory._decide import SessionState, Verdict
 from .memory._rules import RISK_ORDER, combine, decision_for, rule_level
-from .memory._table import FailureTable, prepare
+from .memory._table import LEGACY_SESSION, FailureTable, prepare
 from .memory.normalize import signature
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
@@ -249,6 +249,7 @@ def _rule_decision(level: str, reasons: list[str], config: HookConfig) -> dict[s
 
 
 _EXIT = re.compile(r"^\s*Exit code (-?\d+)")
+_EXIT_LINE = re.compile(r"^\s*Exit code -?\d+\n?")
 # The client's own errors: the command never ran (a sibling call failed, the user stopped it
 # or refused it), so nothing about the command is learned from them.
 _NOT_RUN = re.compile(r"Sibling tool call errored|Request interrupted|interrupted by user|"
@@ -316,6 +317,7 @@ def learn(event: dict[str, Any], store: FailureTable, project: str = "default",
     cls = failure_class(command, code, error)
     session = str(event.get("session_id") or "")
     steps, changes, _ = store.session(session) if session else (0, 0, "")
+    session = session or LEGACY_SESSION  # learned, so never a standing rule
     # Environment lessons are shared by every workspace; the rest stays with its workspace.
     scope = "" if cls == "environment" else workspace
     row = prepare(command, "command", error=error, kind="command_failed", project=project,
@@ -324,7 +326,7 @@ def learn(event: dict[str, Any], store: FailureTable, project: str = "default",
                   workspace=scope, failure_class=cls, session=session, steps_at=steps,
                   changes_at=changes, cwd=cwd,
                   fingerprint=workspace_fingerprint(workspace, exclude=(data_dir,)),
-                  outcome=outcome_key(code, error))
+                  outcome=outcome_key(code, _EXIT_LINE.sub("", error, count=1)))
     store.upsert(row)
     store.add_outcome(sig, ok=False)  # statistics per command, whatever its scope
 

@@ -200,9 +200,10 @@ class Service:
         if tool_input_json.strip():
             try:
                 parsed = json.loads(tool_input_json)
-            except ValueError as exc:
-                raise ValueError(f"tool_input is not JSON ({exc}); the hook entry should pass "
-                                 '"${tool_input}"') from exc
+            except ValueError as exc:  # judge the raw text by the rules rather than let it through
+                log.warning("pre_tool_use_hook: tool_input is not JSON (%s); the hook entry "
+                            'should pass "${tool_input}"; judging the raw text', exc)
+                parsed = {"command" if tool_name == "Bash" else "value": tool_input_json}
             tool_input = parsed if isinstance(parsed, dict) else {"value": parsed}
         if command:
             tool_input["command"] = command
@@ -227,8 +228,14 @@ class Service:
                     log.warning("similarity check failed: %s", exc)
                     return []
 
-            verdict, sig = judge(tool_name, tool_input, session=session_id, cwd=cwd,
-                                 config=config, store=store, similar=similar)
+            try:
+                verdict, sig = judge(tool_name, tool_input, session=session_id, cwd=cwd,
+                                     config=config, store=store, similar=similar)
+            except Exception as exc:  # a hook error lets the call run: the rules must still hold
+                _warn_unreadable(exc)
+                risk_text = action_of_tool(tool_name, tool_input)[2]
+                return _rule_decision(*target_risk(tool_name, tool_input, risk_text, cwd or None),
+                                      config)
             try:
                 store.log_decision(verdict.decision, sig, "; ".join(verdict.reasons), verdict.level)
             except Exception as exc:  # the log is for status and the report only

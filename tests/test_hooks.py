@@ -72,12 +72,13 @@ def test_learning_across_processes_exact_and_paraphrase(env, tmp_path):
     cwd = str(tmp_path)
     failing = "docker compose up -d db"
     post = {**event("Bash", {"command": failing}, cwd), "hook_event_name": "PostToolUse",
-            "tool_response": {"stdout": "", "stderr": "Error: port 5432 is already allocated",
+            "tool_response": {"stdout": "",
+                              "stderr": "service db refers to undefined volume pgdata: invalid project",
                               "exit_code": 1, "interrupted": False}}
     assert run_hook("post-tool-use", post, env).returncode == 0
     # The same command, in a new process, is denied before it runs, with the error.
     proc = run_hook("pre-tool-use", event("Bash", {"command": "docker compose  up -d db"}, cwd), env)
-    assert decision(proc) == "deny" and "5432 is already allocated" in proc.stdout
+    assert decision(proc) == "deny" and "undefined volume pgdata" in proc.stdout
     # PostToolUseFailure (newer clients) is learned the same way.
     fail2 = {**event("Bash", {"command": "./deploy.sh --prod"}, cwd),
              "hook_event_name": "PostToolUseFailure", "error": "Exit code 2\nmissing AWS_PROFILE"}
@@ -90,7 +91,7 @@ def test_learning_across_processes_exact_and_paraphrase(env, tmp_path):
     try:
         out = svc.hook_decision("Bash", command="docker-compose up -d db", cwd=cwd)
         assert out is not None and "permissionDecision" not in out["hookSpecificOutput"]
-        assert "5432 is already allocated" in out["hookSpecificOutput"]["additionalContext"]
+        assert "undefined volume pgdata" in out["hookSpecificOutput"]["additionalContext"]
         assert svc.hook_decision("Bash", command="ls -la", cwd=cwd) is None
     finally:
         svc.close()
@@ -195,6 +196,17 @@ json_values = st.recursive(
                                                 "tool_input": json_values,
                                                 "cwd": st.text(max_size=20),
                                                 "transcript_path": st.text(max_size=20)}
+                                               ).map(json.dumps),
+                         # real tool names in a session: the step and change counters run
+                         st.fixed_dictionaries({"tool_name": st.sampled_from(["Bash", "Edit", "Write"]),
+                                                "tool_input": st.fixed_dictionaries(
+                                                    {"command": st.text(max_size=80),
+                                                     "file_path": st.text(max_size=20)}),
+                                                "session_id": st.text(min_size=1, max_size=12),
+                                                "hook_event_name": st.sampled_from(
+                                                    ["PreToolUse", "PostToolUseFailure"]),
+                                                "error": st.text(max_size=60),
+                                                "cwd": st.sampled_from(["/tmp", "", "rel"])}
                                                ).map(json.dumps)))
 def test_hook_entry_points_never_crash(name, payload, tmp_path, monkeypatch):
     monkeypatch.setenv("TASK_ORCHESTRATOR_DATA_DIR", str(tmp_path / "fuzz"))

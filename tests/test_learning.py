@@ -84,6 +84,12 @@ def test_read_only_commands_are_not_changes(command):
     "echo x >> app.py", "find . -name '*.pyc' -delete", "git checkout -- app.py", "pip install requests",
     "ls $(touch x)", "export PYTHONPATH=.", "grep x app.py | tee out.txt", "sort -o app.py app.py",
     "./tests/runtests.py admin_views", "ls 'unbalanced", "make", "awk '{print > \"f\"}' app.py",
+    # found in review: each of these writes or runs something
+    "ls\nrm -rf build", "echo a#b; touch x", "cat <<< END\nrm -rf build", "echo $((1<<N))\nrm -rf b",
+    "echo hi >| out.txt", "./tree", "sed -Ei s/a/b/ f", "sed 's/a/b/gw out' f", "sort -uo out in",
+    "git diff --output=p.txt", "git -c core.fsmonitor='touch x' status", "awk -f prog.awk f",
+    "rg --pre ./cmd x", "date --set=2020-01-01", "history -w f", "sleep 5",
+    "echo " + "$(" * 1000 + "x" + ")" * 1000,
 ])
 def test_commands_that_may_write_count_as_changes(command):
     assert may_change(command) is True
@@ -225,7 +231,8 @@ def test_both_transports_decide_the_same(tmp_path, ws):
     try:
         for command, code, output in steps:
             a = bash(command_cfg, ws, command, code=code, output=output)
-            b = svc.hook_decision("Bash", command=command, cwd=str(ws), session_id=SESSION)
+            b = svc.hook_decision("Bash", cwd=str(ws), session_id=SESSION,  # as installed
+                                  tool_input_json=json.dumps({"command": command}))
             if decision_of(b) != "deny":
                 event = {"session_id": SESSION, "cwd": str(ws), "tool_name": "Bash",
                          "tool_input": {"command": command}}
@@ -273,7 +280,8 @@ def test_failures_recorded_on_purpose_stay_standing_rules(tmp_path, ws):
 
 
 def test_a_store_from_before_keeps_working(tmp_path, ws, config):
-    """Old rows gain the new columns and a class, and still deny their exact repeats."""
+    """Old rows gain the new columns and a class; those recorded on purpose still deny their
+    exact repeats, those the hooks learned become advice from an earlier session."""
     data = tmp_path / "data"
     data.mkdir()
     conn = sqlite3.connect(data / "memory.sqlite")
@@ -287,10 +295,15 @@ def test_a_store_from_before_keeps_working(tmp_path, ws, config):
     conn.execute("INSERT INTO failures VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0)",
                  ("r1", signature("ls /nope"), "ls /nope", "command", "command_failed",
                   "ls: cannot access '/nope': No such file or directory", "", "default", "[]", 1.0, 1.0, 2))
+    conn.execute("INSERT INTO failures VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0)",  # learned by a hook
+                 ("r2", signature("python repro.py"), "python repro.py", "command", "command_failed",
+                  TRACEBACK, "", "default", '["bash", "claude-code"]', 1.0, 1.0, 1))
     conn.commit()
     conn.close()
     out = pre(config, ws, "Bash", {"command": "ls /nope"})
-    assert decision_of(out) == "deny"
+    assert decision_of(out) == "deny"  # recorded on purpose: still a standing rule
+    out = pre(config, ws, "Bash", {"command": "python repro.py"})
+    assert decision_of(out) == "allow" and "earlier session" in context_of(out)  # learned: advice
     store = config.open_store()
     try:
         assert store.by_signature(signature("ls /nope"))["failure_class"] == "environment"
@@ -299,10 +312,14 @@ def test_a_store_from_before_keeps_working(tmp_path, ws, config):
 
 
 def test_an_altered_predictor_is_not_used(tmp_path, capsys):
+    data = json.loads(_decide.PREDICTOR_PATH.read_text())
+    data["ask_threshold"] = 0.0  # would ask about every match
     bad = tmp_path / "p.json"
-    bad.write_text(_decide.PREDICTOR_PATH.read_text().replace('"ask_threshold": ', '"ask_threshold": 0.0 + '))
+    bad.write_text(json.dumps(data))
     assert _decide.load_predictor(bad, sha256=_decide.PREDICTOR_SHA256) is None
-    assert "not used" in capsys.readouterr().err
+    assert "expected" in capsys.readouterr().err  # refused for its hash, not for its JSON
+    unpinned = _decide.load_predictor(bad, sha256="")
+    assert unpinned is not None and unpinned.ask_threshold == 0.0
     shipped = _decide.load_predictor()
     assert shipped is not None and "cross_validated_by_repository" in shipped.meta
 
@@ -320,8 +337,8 @@ def test_the_mcp_tool_hook_judges_the_whole_tool_input(tmp_path, ws):
                                                             "new_source": "x"}))
         assert decision_of(out) in ("ask", "deny")
         assert svc.hook_decision("mcp__task-orchestrator__status", tool_input_json="{}") is None
-        with pytest.raises(ValueError, match="not JSON"):
-            svc.hook_decision("Bash", tool_input_json="{broken", cwd=str(ws))
+        # input that is not JSON is judged as raw text by the rules, not let through
+        assert decision_of(svc.hook_decision("Bash", tool_input_json="{rm -rf ~", cwd=str(ws))) == "deny"
     finally:
         svc.close()
 
@@ -331,3 +348,55 @@ def test_a_missing_path_that_exists_now_is_forgotten(config, ws):
     assert "failed before" in context_of(bash(config, ws, "cat notes.txt", session="s2"))
     (ws / "notes.txt").write_text("now here\n")
     assert bash(config, ws, "cat notes.txt", session="s3") is None
+
+
+def test_a_failing_memory_in_the_server_still_leaves_the_rules(tmp_path, ws, monkeypatch):
+    """A hook error lets the call run in Claude Code: the server answers with the rules instead."""
+    from task_orchestrator.memory._table import FailureTable
+
+    svc = Service(Settings(data_dir=tmp_path / "data", _env_file=None))
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(FailureTable, "exact", locked)
+    try:
+        out = svc.hook_decision("Bash", cwd=str(ws), session_id=SESSION,
+                                tool_input_json=json.dumps({"command": "rm -rf ~"}))
+        assert decision_of(out) == "deny"
+        assert svc.hook_decision("Bash", cwd=str(ws), session_id=SESSION,
+                                 tool_input_json=json.dumps({"command": "ls"})) is None
+    finally:
+        svc.close()
+
+
+def test_a_standing_rule_wins_over_a_learned_failure_of_the_workspace(tmp_path, ws):
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
+    config = hooks.HookConfig.from_settings(settings)
+    bash(config, ws, "python deploy.py --prod", code=1, output=TRACEBACK)
+    svc = Service(settings)
+    try:
+        svc.record_failure(action="python deploy.py --prod", error="deploys from CI only",
+                           lesson="never deploy from an agent")
+    finally:
+        svc.close()
+    pre(config, ws, "Edit", {"file_path": str(ws / "deploy.py"), "old_string": "a", "new_string": "b"})
+    out = bash(config, ws, "python deploy.py --prod")
+    assert decision_of(out) == "deny" and "never deploy from an agent" in json.dumps(out)
+
+
+def test_waiting_for_a_service_is_not_denied(config, ws):
+    curl = "curl -sf http://localhost:8123/health"
+    refused = "curl: (7) Failed to connect to localhost port 8123: Connection refused"
+    bash(config, ws, curl, code=7, output=refused)
+    bash(config, ws, "cat server.log")
+    out = bash(config, ws, curl)
+    assert decision_of(out) == "allow" and "Connection refused" in context_of(out)
+
+
+def test_a_failure_learned_without_a_session_is_not_a_standing_rule(config, ws):
+    hooks.post_tool_use({"cwd": str(ws), "tool_name": "Bash", "tool_input": {"command": "python repro.py"},
+                         "hook_event_name": "PostToolUseFailure", "error": f"Exit code 1\n{TRACEBACK}"},
+                        config)
+    out = bash(config, ws, "python repro.py")
+    assert decision_of(out) == "allow" and "ValueError: bad total" in context_of(out)
