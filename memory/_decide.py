@@ -40,7 +40,7 @@ __all__ = ["PREDICTOR_PATH", "PREDICTOR_SHA256", "FailurePredictor", "SessionSta
 
 PREDICTOR_PATH = Path(__file__).parent / "data" / "failure_predictor.json"
 # pinned by scripts/fit_failure_predictor.py when it writes the artifact
-PREDICTOR_SHA256 = "9c3f146c6ed70e64eef5fd77627442cee977e35a3c8b69f74efaa7b06381cf93"
+PREDICTOR_SHA256 = "cb48cd499b54dc91d5ebf6bc7e01f90e7d97161d2da5af8cf5dae4d9b5748cff"
 _RANK = {"allow": 0, "ask": 1, "deny": 2}
 
 
