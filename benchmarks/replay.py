@@ -39,7 +39,6 @@ from _common import emit, parser, table
 from task_orchestrator import hooks
 from task_orchestrator.memory._decide import SessionState, features, load_predictor
 from task_orchestrator.memory._failures import outcome_key
-from task_orchestrator.memory._shell import may_change
 from task_orchestrator.memory._table import FailureTable
 from task_orchestrator.memory.normalize import signature
 
@@ -241,8 +240,7 @@ def replay_run(run: Run, rep: Replayer, stats: dict, feats: list | None, seen_en
             # Ground truth of loops: an exact repeat of a failure of this run, failing as before.
             if sig and sig in failures and step.returncode and failures[sig][0] == key:
                 j = failures[sig][1]
-                unchanged = not any((s.tool != "Bash" and s.tool not in hooks.READ_TOOLS) or
-                                    (s.tool == "Bash" and may_change(s.command))
+                unchanged = not any(hooks.change_of(s.tool, s.tool_input, s.command) is not None
                                     for s in run.steps[j + 1:i])
                 stats["loops"] += 1
                 stats["loops_told"] += decision != "allow" or advice

@@ -51,12 +51,12 @@ class SessionState:
     learned failure is denied, since nothing says whether anything changed.
     """
 
-    __slots__ = ("changes", "cwd", "fingerprint", "last_change", "session", "steps")
+    __slots__ = ("changes", "cwd", "last_change", "session", "steps")
 
     def __init__(self, session: str = "", *, steps: int = 0, changes: int = 0,
-                 last_change: str = "", cwd: str = "", fingerprint: str = "") -> None:
+                 last_change: str = "", cwd: str = "") -> None:
         self.session, self.steps, self.changes = session, steps, changes
-        self.last_change, self.cwd, self.fingerprint = last_change, cwd, fingerprint
+        self.last_change, self.cwd = last_change, cwd
 
 
 FEATURES = ("bias", "exact", "distance", "environment", "code", "same_session", "no_change",
@@ -203,14 +203,14 @@ def decide(*, action: str = "", level: str = "low", risk_reasons: list[str] | No
            risk: Any = None, exact: dict[str, Any] | None,
            similar: Any, state: SessionState,
            ask_at: str, deny_at: str, approval_policy: str = "on_risk",
-           successes_after: Any = None, predictor: Any = None,
+           successes_after: int = 0, predictor: Any = None,
            fingerprint: Any = None) -> Verdict:
     """Judge one action.
 
     ``action`` is the (redacted) text about to run; ``exact``/``similar`` are stored failure
     rows (dicts as ``FailureTable`` returns them) with the similar ones' distances (``similar``
     may be a function returning them, called only when the exact repeat was not denied);
-    ``successes_after(row)`` counts successes of that row's action since it failed;
+    ``successes_after`` counts successes of the exact repeat's command since it failed;
     ``fingerprint()`` computes the workspace fingerprint now (called only when a denial
     depends on it). ``risk()``, if given, returns (level, reasons) instead of ``level`` and
     ``risk_reasons`` and is called only when the memory has not denied already (compiling the
@@ -227,8 +227,14 @@ def decide(*, action: str = "", level: str = "low", risk_reasons: list[str] | No
             loaded.append(predictor() if callable(predictor) else predictor)
         return loaded[0]
 
-    def successes(row: dict[str, Any]) -> int:
-        return int(successes_after(row)) if successes_after is not None else 0
+    def ask_or_advise(note: str, x: list[float]) -> None:
+        """Ask where the predictor is confident it fails the same way; else advise."""
+        m = model()
+        p = m.probability(x) if m else 0.0
+        if m and p >= m.ask_threshold:
+            v.raise_to("ask", f"{note} Likely to fail the same way (p={p:.2f}).", "memory")
+        else:
+            v.context.append(note)
 
     if exact is not None and _stale(exact):
         exact = None
@@ -255,27 +261,17 @@ def decide(*, action: str = "", level: str = "low", risk_reasons: list[str] | No
                                "way: change the code, the command or the environment first.",
                        "memory")
         else:
-            note = f"{what} Since then {_since(exact, state, fp_changed)}."
-            m = model()
-            p = m.probability(features(exact, 0.0, True, state, successes(exact))) if m else 0.0
-            if m and p >= m.ask_threshold:
-                v.raise_to("ask", f"{note} Likely to fail the same way (p={p:.2f}).", "memory")
-            else:
-                v.context.append(note)
+            ask_or_advise(f"{what} Since then {_since(exact, state, fp_changed)}.",
+                          features(exact, 0.0, True, state, successes_after))
     near = [] if v.decision == "deny" else (similar() if callable(similar) else similar)
     for row, distance in near:
         if _stale(row):
             continue
         if exact is not None and row.get("id") == exact.get("id"):
             continue
-        note = (f"similar (distance {distance:.2f}) to a past failure: `{str(row.get('action'))[:160]}`"
-                f" -> {_err(row)}.{_lesson(row)}")
-        m = model()
-        p = m.probability(features(row, distance, False, state, 0)) if m else 0.0
-        if m and p >= m.ask_threshold:
-            v.raise_to("ask", f"{note} Likely to fail the same way (p={p:.2f}).", "memory")
-        else:
-            v.context.append(note)
+        ask_or_advise(f"similar (distance {distance:.2f}) to a past failure: "
+                      f"`{str(row.get('action'))[:160]}` -> {_err(row)}.{_lesson(row)}",
+                      features(row, distance, False, state, 0))
     if v.decision == "deny" and risk is not None:
         v.level = ""  # denied on the memory alone: the rules were not needed
     else:

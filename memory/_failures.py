@@ -18,9 +18,7 @@ import re
 
 from .normalize import blake2b
 
-__all__ = ["FAILURE_CLASSES", "depends_on_outside", "failure_class", "missing_path", "outcome_key"]
-
-FAILURE_CLASSES = ("environment", "code", "other")
+__all__ = ["depends_on_outside", "failure_class", "missing_path", "outcome_key"]
 
 _ENV = re.compile(
     r"command not found|: not found$|No module named|ModuleNotFoundError|"

@@ -49,27 +49,24 @@ _REDIRECT_CHARS = frozenset("<>&|")
 _SEPARATOR_CHARS = frozenset(";&|()")
 
 
-def _strip_heredocs(command: str) -> tuple[str, list[str]] | None:
-    """The command without here-document bodies (data, not commands), and the bodies; None
-    when a body has no terminator line (a ``<<`` that was not a here-document after all)."""
+def _strip_heredocs(command: str) -> str | None:
+    """The command without here-document bodies (data, not commands); None when a body has
+    no terminator line (a ``<<`` that was not a here-document after all)."""
     lines = command.split("\n")
     out: list[str] = []
-    bodies: list[str] = []
     i = 0
     while i < len(lines):
         line = lines[i]
         out.append(line)
         i += 1
         for m in _HEREDOC.finditer(line):
-            end, body = m.group(2), []
+            end = m.group(2)
             while i < len(lines) and lines[i].strip() != end:
-                body.append(lines[i])
-                i += 1
+                i += 1  # a line of the body
             if i >= len(lines):
                 return None
             i += 1  # the terminator
-            bodies.append("\n".join(body))
-    return "\n".join(out), bodies
+    return "\n".join(out)
 
 
 def _substitutions(text: str) -> tuple[str, list[str]] | None:
@@ -167,7 +164,7 @@ def simple_commands(command: str, _depth: int = 0) -> list[tuple[list[str], list
     stripped = _strip_heredocs(command)
     if stripped is None:
         return None
-    subst = _substitutions(stripped[0])
+    subst = _substitutions(stripped)
     if subst is None:
         return None
     text, inner = subst

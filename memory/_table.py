@@ -101,6 +101,7 @@ ALL_COLS = COLS + STATE_COLS
 #: a client that sends no session id): never the current session, and not a standing rule.
 LEGACY_SESSION = "(unknown session)"
 _SELECT = f"SELECT {', '.join(ALL_COLS)} FROM failures"
+_SET_STATE = ", ".join(f"{k} = ?" for k in STATE_COLS)
 # Built once: the exact check runs one of these per call, and formatting it cost ~0.3 us of ~10.
 _SELECT_BY = {column: f"{_SELECT} WHERE {column} = ?" for column in ("id", "signature")}
 
@@ -123,8 +124,9 @@ class FailureTable(SqliteStore):
             self._migrate_state_columns()
 
     def _migrate_state_columns(self) -> None:
-        """A store from before failures kept their state: add the columns, and classify the
-        old rows from their error text (they keep working as standing, session-less rules)."""
+        """A store from before failures kept their state: add the columns and classify the old
+        rows from their error text. Rows the hooks learned become advice from an earlier
+        session (``LEGACY_SESSION``); rows recorded on purpose stay standing rules."""
         have = self._conn.columns("failures")
         if all(c in have for c in STATE_COLS):
             self._conn.execute("CREATE INDEX IF NOT EXISTS failures_workspace ON failures(workspace)")
@@ -168,17 +170,16 @@ class FailureTable(SqliteStore):
                 created = True
             else:
                 rid = row[0]
+                # the latest failure's state is the one a repeat is judged against
                 c.execute(
                     "UPDATE failures SET count = count + ?, "
                     "last_seen = CASE WHEN last_seen > ? THEN last_seen ELSE ? END, "
                     "error = CASE WHEN ? != '' THEN ? ELSE error END, "
-                    "lesson = CASE WHEN ? != '' THEN ? ELSE lesson END WHERE id = ?",
+                    "lesson = CASE WHEN ? != '' THEN ? ELSE lesson END, "
+                    f"{_SET_STATE} WHERE id = ?",
                     (count, now, now, rec.get("error", ""), rec.get("error", ""),
-                     rec.get("lesson", ""), rec.get("lesson", ""), rid),
+                     rec.get("lesson", ""), rec.get("lesson", ""), *self._state(rec), rid),
                 )
-                # the latest failure is the one a repeat is judged against
-                c.execute(f"UPDATE failures SET {', '.join(f'{k} = ?' for k in STATE_COLS)} "
-                          "WHERE id = ?", (*self._state(rec), rid))
                 created = False
             c.execute("INSERT INTO events (ts, event, signature) VALUES (?,?,?)",
                       (time.time(), "recorded" if created else "repeated", rec["signature"]))
@@ -300,9 +301,9 @@ class FailureTable(SqliteStore):
                                      "WHERE session = ?", (session,)).fetchone()
         return (int(row[0]), int(row[1]), str(row[2])) if row else (0, 0, "")
 
-    def step(self, session: str, *, change: str | None) -> tuple[int, int]:
+    def step(self, session: str, *, change: str | None) -> None:
         """Count one tool call of ``session`` (``change``: the call may change files or the
-        environment, in words); returns the session's (steps, changes) after it."""
+        environment, in words; None if it is read-only)."""
         changed = change is not None
         with self._lock, Transaction(self._conn) as c:
             c.execute(
@@ -312,9 +313,6 @@ class FailureTable(SqliteStore):
                 "last_change = CASE WHEN excluded.changes > 0 THEN excluded.last_change "
                 "ELSE sessions.last_change END, updated = excluded.updated",
                 (session, int(changed), redact(change or "")[:300], time.time()))
-            row = c.execute("SELECT steps, changes FROM sessions WHERE session = ?",
-                            (session,)).fetchone()
-        return int(row[0]), int(row[1])
 
     def exact(self, sig: str, workspace: str) -> dict[str, Any] | None:
         """The failure kept for this workspace, else the one shared by every workspace; a

@@ -66,11 +66,12 @@ def assess_action(
     near = [m for m in matches if m.exact or m.distance <= settings.similarity_advice_distance]
     exact_match = next((m for m in near if m.exact), None)
 
-    def successes(row: dict) -> int:
+    successes = 0
+    if exact_match is not None and memory is not None:
         try:
-            return memory.outcomes(row["action"], action_kind=action_kind)[1] if memory else 0
-        except Exception:
-            return 0
+            successes = memory.outcomes(action, action_kind=action_kind)[1]
+        except Exception:  # statistics are advisory
+            successes = 0
 
     verdict = decide(
         level=assessment.level, risk_reasons=assessment.reasons,

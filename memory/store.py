@@ -151,12 +151,15 @@ class ChromaIndex:
                                        offset=offset)
             if not page["ids"]:
                 return
-            hits = self.query_many(page["embeddings"], HUB_K + 1)
-            metas = []
-            for rid, meta, row in zip(page["ids"], page["metadatas"], hits, strict=True):
-                metas.append({**(meta or {}), "hub": hubness(s for i, s, _ in row if i != rid)})
-            self.collection.update(ids=page["ids"], metadatas=metas)
+            self._refresh_page(page)
             offset += len(page["ids"])
+
+    def _refresh_page(self, page: Any) -> None:
+        """Recompute the hubness of a page of stored items (ids, embeddings, metadatas)."""
+        hits = self.query_many(page["embeddings"], HUB_K + 1)
+        metas = [{**(meta or {}), "hub": hubness(s for i, s, _ in row if i != rid)}
+                 for rid, meta, row in zip(page["ids"], page["metadatas"], hits, strict=True)]
+        self.collection.update(ids=page["ids"], metadatas=metas)
 
     def delete(self, ids: list[str]) -> None:
         if ids:
@@ -185,10 +188,7 @@ class ChromaIndex:
                                        include=["embeddings", "metadatas"])
             if not len(page["ids"]):
                 continue
-            hits = self.query_many(page["embeddings"], HUB_K + 1)
-            metas = [{**(meta or {}), "hub": hubness(s for i, s, _ in row if i != rid)}
-                     for rid, meta, row in zip(page["ids"], page["metadatas"], hits, strict=True)]
-            self.collection.update(ids=page["ids"], metadatas=metas)
+            self._refresh_page(page)
             done += len(page["ids"])
         return done
 

@@ -20,14 +20,15 @@ from .memory._decide import SessionState, Verdict
 from .memory._rules import RISK_ORDER, combine, decision_for, rule_level
 from .memory._table import LEGACY_SESSION, FailureTable, prepare
 from .memory.normalize import signature
+from .memory.redact import redact
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["HookConfig", "action_of_tool", "change_of", "decision_json", "failure_of", "judge",
-           "learn", "main", "outside_workspace", "post_tool_use", "pre_tool_use", "stop",
-           "target_risk", "verdict_json"]
+           "learn", "main", "outside_workspace", "post_tool_use", "pre_tool_use", "rules_only",
+           "stop", "target_risk", "verdict_json"]
 
 WRITE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 READ_TOOLS = ("Read", "Grep", "Glob", "LS", "WebFetch", "WebSearch", "TodoWrite", "NotebookRead")
@@ -143,10 +144,11 @@ def change_of(tool: str, tool_input: dict[str, Any], action: str) -> str | None:
 
 
 def judge(tool: str, tool_input: dict[str, Any], *, session: str, cwd: str, config: HookConfig,
-          store: FailureTable, similar: Any = None) -> tuple[Verdict, str]:
+          store: FailureTable, similar: Any = None) -> Verdict:
     """The decision for one tool call from the stored failures and the session's state (the
     one place both hook transports decide; ``similar(action, kind, workspace)`` adds the
-    server's similarity matches). Advances the session unless the call is denied."""
+    server's similarity matches). Advances the session unless the call is denied, and logs
+    the decision for status and the report."""
     from .memory._decide import decide, load_predictor, workspace_fingerprint, workspace_root
 
     action, kind, risk_text = action_of_tool(tool, tool_input)
@@ -160,19 +162,18 @@ def judge(tool: str, tool_input: dict[str, Any], *, session: str, cwd: str, conf
 
     steps, changes, last_change = store.session(session) if session else (0, 0, "")
     state = SessionState(session, steps=steps, changes=changes, last_change=last_change, cwd=cwd)
-    from .memory.redact import redact
-
     verdict = decide(
         action=redact(action), risk=risk, exact=hit,
         similar=(lambda: similar(action, kind, workspace)) if similar is not None else [],
         state=state, ask_at=config.ask_at, deny_at=config.deny_at,
         approval_policy=config.approval_policy,
-        successes_after=lambda row: successes,
+        successes_after=successes,
         predictor=load_predictor,  # read only when a match needs it
         fingerprint=lambda: workspace_fingerprint(workspace, exclude=(str(config.data_dir),)))
     if session and verdict.decision != "deny":
         store.step(session, change=change_of(tool, tool_input, action))
-    return verdict, sig
+    _log(store, verdict.decision, sig, f"{tool}: {'; '.join(verdict.reasons)}", verdict.level)
+    return verdict
 
 
 def verdict_json(verdict: Verdict) -> dict[str, Any] | None:
@@ -200,8 +201,7 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
     tool_input = event.get("tool_input") or {}
     if not isinstance(tool_input, dict):
         tool_input = {"value": tool_input}
-    action, _kind, risk_text = action_of_tool(tool, tool_input)
-    if not action.strip():
+    if not action_of_tool(tool, tool_input)[0].strip():
         return None
     session, cwd = str(event.get("session_id") or ""), str(event.get("cwd") or "")
     try:
@@ -210,14 +210,13 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
         _warn_unreadable(exc)
         store = None
     if store is None:
-        return _rule_decision(*target_risk(tool, tool_input, risk_text, cwd or None), config)
+        return rules_only(tool, tool_input, cwd, config)
     try:
-        verdict, sig = judge(tool, tool_input, session=session, cwd=cwd, config=config, store=store)
-        _log(store, verdict.decision, sig, f"{tool}: {'; '.join(verdict.reasons)}", verdict.level)
-        return verdict_json(verdict)
+        return verdict_json(judge(tool, tool_input, session=session, cwd=cwd, config=config,
+                                  store=store))
     except Exception as exc:
         _warn_unreadable(exc)
-        return _rule_decision(*target_risk(tool, tool_input, risk_text, cwd or None), config)
+        return rules_only(tool, tool_input, cwd, config)
     finally:
         store.close()
 
@@ -236,6 +235,12 @@ def _warn_unreadable(exc: Exception) -> None:
           "checking risk rules only", file=sys.stderr)
 
 
+def rules_only(tool: str, tool_input: dict[str, Any], cwd: str, config: HookConfig) -> dict[str, Any] | None:
+    """The decision JSON from the risk rules alone (the memory is unreadable or failed)."""
+    risk_text = action_of_tool(tool, tool_input)[2]
+    return _rule_decision(*target_risk(tool, tool_input, risk_text, cwd or None), config)
+
+
 def _rule_decision(level: str, reasons: list[str], config: HookConfig) -> dict[str, Any] | None:
     decision = decision_for(level, config.ask_at, config.deny_at)
     if decision == "deny":
@@ -248,8 +253,7 @@ def _rule_decision(level: str, reasons: list[str], config: HookConfig) -> dict[s
     return None
 
 
-_EXIT = re.compile(r"^\s*Exit code (-?\d+)")
-_EXIT_LINE = re.compile(r"^\s*Exit code -?\d+\n?")
+_EXIT = re.compile(r"^\s*Exit code (-?\d+)\n?")
 # The client's own errors: the command never ran (a sibling call failed, the user stopped it
 # or refused it), so nothing about the command is learned from them.
 _NOT_RUN = re.compile(r"Sibling tool call errored|Request interrupted|interrupted by user|"
@@ -326,7 +330,7 @@ def learn(event: dict[str, Any], store: FailureTable, project: str = "default",
                   workspace=scope, failure_class=cls, session=session, steps_at=steps,
                   changes_at=changes, cwd=cwd,
                   fingerprint=workspace_fingerprint(workspace, exclude=(data_dir,)),
-                  outcome=outcome_key(code, _EXIT_LINE.sub("", error, count=1)))
+                  outcome=outcome_key(code, _EXIT.sub("", error, count=1)))
     store.upsert(row)
     store.add_outcome(sig, ok=False)  # statistics per command, whatever its scope
 

@@ -186,11 +186,10 @@ class Service:
         from .hooks import (
             OWN_TOOLS,
             HookConfig,
-            _rule_decision,
             _warn_unreadable,
             action_of_tool,
             judge,
-            target_risk,
+            rules_only,
             verdict_json,
         )
 
@@ -217,9 +216,7 @@ class Service:
                 store = self.memory.store
             except Exception as exc:  # a broken store: the rules alone, as the command hook
                 _warn_unreadable(exc)
-                risk_text = action_of_tool(tool_name, tool_input)[2]
-                return _rule_decision(*target_risk(tool_name, tool_input, risk_text, cwd or None),
-                                      config)
+                return rules_only(tool_name, tool_input, cwd, config)
 
             def similar(action: str, kind: str, workspace: str) -> list[tuple[dict, float]]:
                 try:
@@ -229,15 +226,9 @@ class Service:
                     return []
 
             try:
-                verdict, sig = judge(tool_name, tool_input, session=session_id, cwd=cwd,
-                                     config=config, store=store, similar=similar)
+                verdict = judge(tool_name, tool_input, session=session_id, cwd=cwd,
+                                config=config, store=store, similar=similar)
             except Exception as exc:  # a hook error lets the call run: the rules must still hold
                 _warn_unreadable(exc)
-                risk_text = action_of_tool(tool_name, tool_input)[2]
-                return _rule_decision(*target_risk(tool_name, tool_input, risk_text, cwd or None),
-                                      config)
-            try:
-                store.log_decision(verdict.decision, sig, "; ".join(verdict.reasons), verdict.level)
-            except Exception as exc:  # the log is for status and the report only
-                log.warning("could not log the decision: %s", exc)
+                return rules_only(tool_name, tool_input, cwd, config)
         return verdict_json(verdict)
