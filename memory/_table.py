@@ -102,6 +102,7 @@ ALL_COLS = COLS + STATE_COLS
 LEGACY_SESSION = "(unknown session)"
 _SELECT = f"SELECT {', '.join(ALL_COLS)} FROM failures"
 _SET_STATE = ", ".join(f"{k} = ?" for k in STATE_COLS)
+STATE_INDEXES = "CREATE INDEX IF NOT EXISTS failures_workspace ON failures(workspace);"
 # Built once: the exact check runs one of these per call, and formatting it cost ~0.3 us of ~10.
 _SELECT_BY = {column: f"{_SELECT} WHERE {column} = ?" for column in ("id", "signature")}
 
@@ -122,6 +123,9 @@ class FailureTable(SqliteStore):
             self._conn.execute("ALTER TABLE events ADD COLUMN level TEXT NOT NULL DEFAULT ''")
         if not readonly:
             self._migrate_state_columns()
+            # After the columns exist; through apply_schema, which serialises schema changes
+            # across processes (a bare CREATE INDEX IF NOT EXISTS races on Postgres).
+            self._conn.apply_schema(STATE_INDEXES)
 
     def _migrate_state_columns(self) -> None:
         """A store from before failures kept their state: add the columns and classify the old
@@ -129,7 +133,6 @@ class FailureTable(SqliteStore):
         session (``LEGACY_SESSION``); rows recorded on purpose stay standing rules."""
         have = self._conn.columns("failures")
         if all(c in have for c in STATE_COLS):
-            self._conn.execute("CREATE INDEX IF NOT EXISTS failures_workspace ON failures(workspace)")
             return
         from ._failures import failure_class
 
@@ -147,7 +150,6 @@ class FailureTable(SqliteStore):
                           [(failure_class(a, None, e),
                             LEGACY_SESSION if "claude-code" in json.loads(t or "[]") else "", i)
                            for i, a, e, t in rows])
-            c.execute("CREATE INDEX IF NOT EXISTS failures_workspace ON failures(workspace)")
 
     def upsert(self, rec: dict[str, Any], *, count: int = 1) -> tuple[dict[str, Any], bool]:
         """Insert or increment a prepared row (see ``prepare``); returns (stored row, created)."""

@@ -168,3 +168,38 @@ def test_opening_while_another_server_creates_the_schema(postgres_url):
     other.close()
     t.join(60)
     assert outcome == ["ok"]
+
+
+
+def test_servers_opening_at_once_all_get_the_workspace_index(postgres_url):
+    """Servers opening the memory at once each ensure the index on the workspace column; like
+    the schema, that must go under the store's advisory lock (an 8-process scale-out run lost
+    a writer to UniqueViolation on the index's catalog row when it did not)."""
+    import threading
+
+    import psycopg
+
+    from task_orchestrator._sqlite import PG_SCHEMA, PostgresDatabase
+    from task_orchestrator.memory._table import FailureTable
+
+    FailureTable(PostgresDatabase(postgres_url, "memory")).close()
+    errors: list = []
+
+    def start_server(ready: threading.Barrier) -> None:
+        db = PostgresDatabase(postgres_url, "memory")
+        ready.wait()
+        try:
+            FailureTable(db).close()
+        except Exception as exc:
+            errors.append(exc)
+
+    for _ in range(15):  # each round: the index is missing and 8 servers start together
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP INDEX {PG_SCHEMA}.failures_workspace")
+        ready = threading.Barrier(8)
+        threads = [threading.Thread(target=start_server, args=(ready,)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert errors == []
