@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["RISK_ORDER", "RULES", "Rule", "combine", "decision_for", "rule_level",
-           "statistics_level"]
+           "statistics_level", "text_level"]
 
 RISK_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
@@ -16,21 +16,24 @@ RISK_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 class Rule:
     """A named pattern and the risk level of what it matches (compiled on first use)."""
 
-    __slots__ = ("_compiled", "level", "name", "source")
+    __slots__ = ("_compiled", "ignorecase", "level", "name", "source")
 
-    def __init__(self, name: str, level: str, source: str) -> None:
-        self.name, self.level, self.source = name, level, source
+    def __init__(self, name: str, level: str, source: str, ignorecase: bool = False) -> None:
+        self.name, self.level, self.source, self.ignorecase = name, level, source, ignorecase
         self._compiled: re.Pattern[str] | None = None
 
     @property
     def pattern(self) -> re.Pattern[str]:
+        # Case-sensitive, as programs read their flags (`grep -nC` is not `nc`, `zip -P` is
+        # not `-p`); SQL and a few product names are matched in any case.
         if self._compiled is None:
-            self._compiled = re.compile(self.source, re.IGNORECASE | re.MULTILINE)
+            flags = re.MULTILINE | (re.IGNORECASE if self.ignorecase else 0)
+            self._compiled = re.compile(self.source, flags)
         return self._compiled
 
 
-def _r(name: str, level: str, pattern: str) -> Rule:
-    return Rule(name, level, pattern)
+def _r(name: str, level: str, pattern: str, ignorecase: bool = False) -> Rule:
+    return Rule(name, level, pattern, ignorecase)
 
 
 # Paths that hold credentials or secrets.
@@ -45,15 +48,17 @@ RULES: list[Rule] = [
     # -- destruction ----------------------------------------------------------------------
     _r("recursive delete of a root, home or workspace", "critical",
        r"\brm\s+(?:-[a-z-]+\s+)*(?:-[a-z]*r[a-z]*f|-[a-z]*f[a-z]*r|-r\s+-f|-f\s+-r|--recursive)"
-       r"[a-z]*\s+(?:--no-preserve-root\s+)?(?:/|~/?|\$HOME/?|\.|\*|/\*|\./\*|~/\*)(?=\s|$|;|&|\|)"),
+       r"[a-z]*\s+(?:--no-preserve-root\s+)?(?:/|~/?|\$HOME/?|\.|\*|/\*|\./\*|~/\*)"
+       r"(?=\s|$|;|&|\||[\"')])"),
     _r("recursive delete", "high", r"\brm\s+(?:-[a-z-]+\s+)*-[a-z]*r|\brm\s+--recursive"),
     _r("disk or partition tool", "critical",
        r"\b(?:mkfs(?:\.\w+)?|wipefs|fdisk|sfdisk|parted|gdisk|diskutil\s+(?:erase|partition)\w*)\b"
        r"|\bdd\b[^|;&]*\bof=/dev/|>\s*/dev/(?:sd|nvme|hd|disk)\w*"),
     _r("secure delete / shred", "high", r"\b(?:shred|srm)\b"),
     _r("fork bomb", "critical", r":\(\)\s*\{\s*:\s*\|\s*:"),
-    _r("shutdown or reboot", "high", r"\b(?:shutdown|reboot|halt|poweroff|init\s+[06])\b"),
-    _r("kills processes", "medium", r"\b(?:kill|pkill|killall)\b"),
+    _r("shutdown or reboot", "high", _START + r"(?:shutdown|reboot|halt|poweroff|init\s+[06])\b"
+       r"|\bsystemctl\s+(?:poweroff|reboot|halt)\b"),
+    _r("kills processes", "medium", _START + r"(?:kill|pkill|killall)\b"),
     # -- version control / databases ---------------------------------------------------------
     _r("force push", "high", r"\bgit\s+push\b[^;&|]*(?:\s-f\b|--force|\+\w)"),
     _r("history rewrite", "high",
@@ -61,9 +66,10 @@ RULES: list[Rule] = [
        r"update-ref\s+-d|reflog\s+expire|branch\s+-D|checkout\s+--\s+\.)"),
     _r("production database statement", "critical",
        r"\b(?:drop\s+(?:database|table|schema)|truncate\s+table|delete\s+from)\b.*\bprod(?:uction)?\b"
-       r"|\bprod(?:uction)?\b.*\b(?:drop\s+(?:database|table|schema)|truncate\s+table)\b"),
+       r"|\bprod(?:uction)?\b.*\b(?:drop\s+(?:database|table|schema)|truncate\s+table)\b", True),
     _r("destructive database statement", "high",
-       r"\b(?:drop\s+(?:database|table|schema)|truncate\s+table|delete\s+from\s+\w+\s*(?:;|$|\"|'))"),
+       r"\b(?:drop\s+(?:database|table|schema)|truncate\s+table|delete\s+from\s+\w+\s*(?:;|$|\"|'))",
+       True),
     # -- network into a shell, remote execution, exfiltration -----------------------------------
     _r("pipes from the network into a shell", "critical",
        r"\b(?:curl|wget|fetch)\b[^|;]*\|\s*(?:sudo\s+)?(?:ba|z|k|da)?sh\b"
@@ -79,29 +85,31 @@ RULES: list[Rule] = [
     _r("copies to or from a remote host", "high",
        rf"\b(?:scp|sftp|rsync)\b[^;|]*{_REMOTE}"),
     _r("raw network connection or listener", "high",
-       r"\b(?:nc|ncat|netcat|socat|telnet)\b\s+(?:-[a-z]+\s+)*[\w.-]+|/dev/(?:tcp|udp)/"
-       r"|\bhttp\.server\b|\bpty\.spawn\b|\bsocket\.socket\b"),
+       r"\b(?:nc|ncat|netcat|socat|telnet)\b\s+(?:-[a-z]+\s+)*[\w.-]+|/dev/(?:tcp|udp)/"),
+    _r("network socket or pty from an interpreter", "high",
+       r"\bpty\.spawn\b|\bsocket\.socket\b|/dev/(?:tcp|udp)/|-m\s*http\.server\b"),
     _r("proxy or anonymising network change", "high",
-       r"\b(?:networksetup\s+-set\w*proxy|tor\b|proxychains|iptables\s+-t\s+nat)|"
-       r"\b(?:http|https|all|ftp)_proxy="),
+       r"\bnetworksetup\s+-set\w*proxy|" + _START + r"(?:tor|proxychains\w*)\b|iptables\s+-t\s+nat|"
+       r"\b(?i:http|https|all|ftp)_(?i:proxy)="),
     _r("remote shell with a password", "high", r"\bsshpass\b|\bssh\b[^;|]*\s-R\s"),
     # -- credentials -----------------------------------------------------------------------------
     _r("reads or sends credentials", "critical",
        rf"{_CRED}[^;&|]*\|\s*(?:curl|wget|nc|ncat|scp)|\b(?:curl|wget|scp|nc)\b[^;]*{_CRED}"),
     _r("accesses credential stores", "high",
        rf"\b(?:cat|less|more|head|tail|cp|scp|tar|zip|strings|grep|base64|xxd|sqlite3|openssl|"
-       rf"logger|dd)\b"
-       rf"[^;&|]*{_CRED}|\bsecurity\s+(?:dump-keychain|find-\w+-password|find-certificate|"
-       rf"export)|\b(?:mimipenguin|lazagne|laZagne|unshadow|john|hashcat|hydra)\b"
+       rf"logger|dd)\b[^;&|]*{_CRED}"),
+    _r("dumps credentials", "high",
+       rf"\bsecurity\s+(?:dump-keychain|find-\w+-password|find-certificate|export)|"
+       rf"\b(?:mimipenguin|lazagne|laZagne|LaZagne|unshadow|hashcat)\b|{_START}(?:john|hydra)\b"
        rf"|\bgcloud\s+iam\s+service-accounts\s+keys|\baws\s+(?:iam|sts|secretsmanager|ssm\s+get)"),
     # -- hiding tracks, impairing defences ----------------------------------------------------------
     _r("tampers with shell history", "high",
-       r"\bhistory\s+-[cwd]|\bset\s+\+o\s+history|HIST(?:FILE|SIZE|FILESIZE|CONTROL)=|"
+       r"\bhistory\s+-[cd]|\bset\s+\+o\s+history|HIST(?:FILE|SIZE|FILESIZE|CONTROL)=|"
        r"unset\s+HIST|>\s*~?[\w/$]*\.(?:bash|zsh|sh)_history|\.(?:bash|zsh)_history\s*$"
        r"|ln\s+-\w*s\w*\s+/dev/null\s+\S*history|PROMPT_COMMAND="),
     _r("clears or disables logs/auditing", "high",
        r">\s*/var/(?:log|spool/mail)/|/dev/null\s*>\s*/var/log|\b(?:rm|unlink|truncate|shred)\b"
-       r"[^;]*/var/log/|\bauditctl\s+-[DeW]|\bufw\s+logging\s+off|/var/log/[wbu]tmp|"
+       r"[^;]*/var/log/|\bauditctl\s+-[DeW]|\bufw\s+logging\s+off|"
        r"\bjournalctl\s+--(?:vacuum|rotate)|systemd-journald|\blogging\s+logs\s+delete|"
        r"\bcloudtrail\b|\bunified\s+log\b|\blog\s+erase"),
     _r("disables a security control", "high",
@@ -111,26 +119,28 @@ RULES: list[Rule] = [
        r"\bcsrutil\s+disable|\bsysctl\s+-w\s+kernel\.|\bdefaults\s+write\b[^;]*(?:alf|firewall|"
        r"gatekeeper|LoginHook|LogoutHook)|xattr\s+-[dr]\w*\s+com\.apple\.quarantine|/etc/ufw/"),
     _r("timestomps files or the clock", "high",
-       r"\btouch\s+(?:-\w+\s+)*-[a-z]*[td]\s+\d|(?:^|[;&|]\s*)date\s+\d{8,}"),
+       r"\btouch\s+(?:-\w+\s+)*-[a-z]*[td]\s+\d|" + _START + r"date\s+\d{8,}"),
     # -- persistence and privilege ------------------------------------------------------------
     _r("persistence: scheduled task / startup item", "high",
        r"\bcrontab\s+(?:-\s*$|-r|\S+\s*$|-l\s*\|)|/etc/cron|/var/spool/cron|/etc/rc\.local|"
        r"/etc/init\.d/|/etc/systemd/|\.config/systemd/|systemctl\s+(?:enable|daemon-reload)|"
-       r"LaunchAgents|LaunchDaemons|launchctl\s+(?:load|submit|bootstrap)|\bat\s+(?:now|\d)|"
+       r"LaunchAgents|LaunchDaemons|launchctl\s+(?:load|submit|bootstrap)|" + _START + r"at\s+(?:now|\d)|"
        r"loginwindow|login\s*items?|/etc/(?:profile|bash\.bashrc|zshenv|zprofile)|"
        r">>?\s*~?[\w/$]*/?\.(?:bashrc|bash_profile|profile|zshrc|zshenv|zprofile|bash_logout)\b|"
-       r"\btrap\b[^;]*\b(?:DEBUG|SIGINT|EXIT)\b|ld\.so\.preload|LD_PRELOAD=|\bemond\b|"
+       r"\btrap\b[^;]*\b(?:DEBUG|SIGINT|EXIT)\b|ld\.so\.preload|\bexport\s+LD_PRELOAD=|LD_PRELOAD=[\"']?(?:/tmp|/var/tmp|/dev/shm)|\bemond\b|"
        r"/etc/update-motd\.d|/etc/xdg/autostart|\bsysrc\b|\bsystemd-run\b"),
     _r("adds or changes accounts/authentication", "high",
-       r"\b(?:useradd|adduser|usermod|userdel|groupadd|chpasswd|passwd|chsh|visudo|dscl\s+\S+\s+-"
+       _START + r"(?:sudo\s+)?(?:useradd|adduser|usermod|userdel|groupadd|chpasswd|passwd|chsh|visudo|"
+       r"dscl\s+\S+\s+-"
        r"(?:create|append|passwd|delete)|pw\s+(?:user|group)\w*|ldapadd|ldapmodify|sysadminctl|"
        r"dseditgroup)\b|"
        r"/etc/pam\.d|/etc/sudoers|authorized_keys"),
     _r("escalates privileges", "high",
-       r"\bchmod\s+(?:-\w+\s+)*(?:[ugoa]*\+[rwx]*s|[2467][0-7]{3})\b|\bchown\s+(?:-\w+\s+)*root\b|"
-       r"\bsudo\s+(?:-\w+\s+)*(?:su|-s|-i|sh|bash)\b|\bsu\s+(?:-l?\s+)?\w+|\bsetcap\b|"
+       r"\bchmod\s+(?:-\w+\s+)*(?:[ua]*\+[rwx]*s|[4567][0-7]{3})\b|"
+       r"\bsudo\s+(?:-\w+\s+)*(?:su|-s|-i|sh|bash)\b|\bsetcap\b|"
        r"\bmodprobe\b|\binsmod\b|\bkextload\b|\bdocker\s+run\b[^;]*--privileged|"
        r"\bnsenter\b|\bunshare\b"),
+    _r("switches user", "medium", _START + r"su\s+(?:-l?\s+)?\w+"),
     _r("runs as root", "medium", r"\bsudo\b|\bdoas\b|\bpkexec\b"),
     _r("world-writable permissions", "medium", r"\bchmod\s+(?:-\w+\s+)*(?:-R\s+)?(?:0?777|a\+w|o\+w)"),
     _r("recursive ownership/permission change", "medium", r"\b(?:chmod|chown|chgrp)\s+-\w*R"),
@@ -141,7 +151,8 @@ RULES: list[Rule] = [
     _r("searches for credential files", "high",
        r"\bfind\b[^;|]*-i?name\s+['\"]?(?:id_rsa|id_ed25519|id_dsa|\.netrc|\.gnupg|\.pgpass|"
        r"token|credentials?|\*\.pem|\*\.key|\*\.kdbx|\.git-credentials|\.aws|\.ssh)\b"
-       r"|\bfind\b[^;|]*-perm\s+[-/+]?[0-7]?[246]000\b"),
+       ),
+    _r("searches for setuid files", "medium", r"\bfind\b[^;|]*-perm\s+[-/+]?[0-7]?[246]000\b"),
     _r("queries a cloud metadata/credential endpoint", "high",
        r"169\.254\.169\.254|metadata\.google\.internal|\bkubectl\s+get\s+secrets?\b|"
        r"\bsecurity\s+add-trusted-cert\b|\bupdate-ca-certificates\b"),
@@ -153,9 +164,11 @@ RULES: list[Rule] = [
     _r("runs an AppleScript file", "high", r"\bosascript\s+(?!-e)\S+"),
     _r("reads another process's memory", "high",
        r"/proc/[^/\s]+/(?:mem|maps)\b|\bgcore\b|\bgdb\b[^;]*\s-p\s|\bptrace\b"),
-    _r("sends data through ssh or DNS", "high",
-       r"\|\s*ssh\b|\bssh\b[^;|]*[\"'][^\"']*\b(?:tar|cat|dd)\b[^\"']*[\"']\s*>"
-       r"|\b(?:dig|nslookup|host)\b[^;]*\$\("),
+    _r("sends data through ssh", "medium", r"\|\s*ssh(?=\s|$)"),
+    _r("pulls files from a remote host through ssh", "high",
+       r"\bssh\b[^;|]*[\"'][^\"']*\b(?:tar|cat|dd)\b[^\"']*[\"']\s*>"),
+    _r("sends data through DNS", "high",
+       r"\b(?:dig|nslookup|host)\b[^;|]*(?:\$\([^)]*\)|`[^`]*`)[\w-]*\.[\w-]+"),
     _r("spoofs a password prompt", "high",
        r"display\s+dialog[^;]*(?:password|passphrase)|\bkeylog"),
     _r("encrypts or password-protects files", "high",
@@ -171,7 +184,7 @@ RULES: list[Rule] = [
        r"/proc/sys(?:rq-trigger|/kernel/)|\bswapoff\b|\bchkconfig\s+off\b|"
        r"\b(?:service|systemctl)\s+\S+\s+stop\b[^;]*\n?\s*chkconfig"),
     _r("tunnels a local service to the internet", "high",
-       r"\b(?:cloudflared\s+tunnel|ngrok|localtunnel|\blt\s+--port|frpc|chisel)\b"),
+       _START + r"(?:cloudflared\s+tunnel|ngrok|localtunnel|lt\s+--port|frpc|chisel)\b"),
     _r("remote execution with inline credentials", "high",
        r"\b(?:psexec|wmiexec|smbexec|atexec|evil-winrm|crackmapexec|impacket)\S*\b"),
     _r("spoofs a user agent", "high", r"\bcurl\b[^;|]*\s(?:-A|--user-agent)\s"),
@@ -186,10 +199,10 @@ RULES: list[Rule] = [
        r"\bchmod\s+(?:\+x|[0-7]*[1357][0-7]{0,2})\s+(?:/tmp|/var/tmp|/dev/shm|\$TMPDIR|~/Downloads)/"),
     _r("runs code from an interpreter one-liner with risky modules", "high",
        r"\b(?:python\d?(?:\.\d+)?|perl|ruby|node|osascript|\$\w*python\w*)\b[^;|]*"
-       r"(?:-c|-e)\s+[\"'][^\"']*(?:base64|exec\(|eval\(|socket|subprocess|os\.system|pty|"
+       r"(?:-c|-e)\s+(?:\"[^\"]*|'[^']*)(?:base64|exec\(|eval\(|socket|subprocess|os\.system|pty|"
        r"urllib|requests|ctypes|/etc/passwd|shadow|tell application|do shell script|keystroke)"),
     _r("captures screen, keystrokes or clipboard", "high",
-       r"\b(?:screencapture|import\s+-window|xwd\s|scrot|gnome-screenshot|pbpaste|xclip\s+-o|"
+       _START + r"(?:screencapture|import\s+-window|xwd\s|scrot|gnome-screenshot|pbpaste|xclip\s+-o|"
        r"xsel\s+-o|xinput\s+(?:test|list)|logkeys|tcpdump|tshark|pcap)\b"),
     _r("cloud or cluster control-plane change", "high",
        r"\b(?:aws|gcloud|az)\s+[\w-]+\s+[\w-]*(?:delete|remove|stop|disable|create-access-key|"
@@ -205,15 +218,82 @@ RULES: list[Rule] = [
 ]
 
 
-def rule_level(action: str, rules: list[Rule] | None = None) -> tuple[str, list[str]]:
-    """The highest level of the rules ``action`` matches, and their names."""
+# Text rules that the rules over the parsed command (``_shellrules``) replace when the command
+# parses; they still judge a command the parser does not understand.
+SUPERSEDED = frozenset({
+    "recursive delete of a root, home or workspace", "recursive delete", "disk or partition tool",
+    "secure delete / shred", "force push", "history rewrite", "pipes from the network into a shell",
+    "decodes and executes", "raw network connection or listener", "reads or sends credentials",
+    "accesses credential stores", "world-writable permissions",
+    "recursive ownership/permission change", "runs as root",
+    "executes a file from a temp or download dir", "makes a file executable and runs it",
+    "writes outside the workspace (system paths)", "copies to or from a remote host",
+})
+_RAW_ONLY = frozenset({"fork bomb"})  # syntax-level patterns: matched on the text as written
+_MAX_NESTING = 6
+
+
+def text_level(text: str, rules: list[Rule] | None = None, skip: frozenset[str] = frozenset(),
+                raw: str | None = None) -> tuple[str, list[str]]:
     level, reasons = "low", []
     for rule in RULES if rules is None else rules:
-        if rule.pattern.search(action):
+        if rule.name in skip:
+            continue
+        subject = raw if raw is not None and rule.name in _RAW_ONLY else text
+        if rule.pattern.search(subject):
             reasons.append(rule.name)
             if RISK_ORDER[rule.level] > RISK_ORDER[level]:
                 level = rule.level
     return level, reasons
+
+
+def _findings(command: str, cwd: str | None, depth: int) -> list[tuple[str, str]]:
+    from ._parse import parse
+    from ._shellrules import judge_commands
+
+    if depth > _MAX_NESTING:
+        return [("high", "nested commands too deep to follow")]
+    parsed = parse(command, cwd)
+
+    def again(text: str) -> list[tuple[str, str]]:
+        return _findings(text, cwd, depth + 1)
+
+    found = judge_commands(parsed, cwd, again)
+    if parsed.ok:
+        rendered = "\n".join(" | ".join(line) for line in parsed.lines if line)
+        level, names = text_level(rendered, RULES, SUPERSEDED, raw=command)
+    else:  # partly understood: the structure that parsed, and every text rule on the text
+        level, names = text_level(command, RULES)
+        names = [*names, f"shell parser: {parsed.problems[0]}; judged on the text as well"]
+    found.extend((RULES_BY_NAME[n].level if n in RULES_BY_NAME else level, n) for n in names)
+    return found
+
+
+def rule_level(action: str, rules: list[Rule] | None = None,
+               cwd: str | None = None) -> tuple[str, list[str]]:
+    """The risk level of shell command ``action`` started in ``cwd``, and the reasons.
+
+    The command is parsed (``_parse``) and judged by what would run (``_shellrules``) and by
+    the text rules over its parsed, unwrapped form. ``rules``: judge the raw text with these
+    text rules only.
+    """
+    if rules is not None:
+        return text_level(action, rules)
+    level, reasons = "low", []
+    try:
+        findings = _findings(action, cwd, 0)
+    except Exception as exc:  # a parser bug must not silence the rules
+        level, reasons = text_level(action, RULES)
+        return level, [*reasons, f"shell parser failed ({type(exc).__name__}); judged on the text"]
+    for found_level, reason in findings:
+        if reason not in reasons:
+            reasons.append(reason)
+        if RISK_ORDER[found_level] > RISK_ORDER[level]:
+            level = found_level
+    return level, reasons
+
+
+RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
 
 
 def statistics_level(failures: int, successes: int) -> tuple[str, str] | None:

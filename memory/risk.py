@@ -1,12 +1,13 @@
 """Risk assessment of an action: rules for dangerous operations + learned failure rates.
 
-O(1) on the hot path: a fixed list of compiled patterns (``_rules.py``) plus one keyed
+A command is parsed (``_parse.py``, tree-sitter's bash grammar) and judged by what would run
+(``_shellrules.py``) and by text rules over its parsed form (``_rules.py``); then one keyed
 lookup of the action signature's outcome counts.
 """
 
 from __future__ import annotations
 
-from ._rules import RULES, Rule, combine, rule_level
+from ._rules import RULES, Rule, combine, rule_level, text_level
 from .base import ActionKind, FailureMemory, RiskAssessment, RiskAssessor
 
 __all__ = ["RULES", "RuleRiskAssessor"]
@@ -19,8 +20,14 @@ class RuleRiskAssessor(RiskAssessor):
         self.memory = memory
         self.rules = rules if rules is not None else RULES
 
-    def assess(self, action: str, *, action_kind: ActionKind = "command") -> RiskAssessment:
-        level, reasons = rule_level(action, self.rules)
+    def assess(self, action: str, *, action_kind: ActionKind = "command",
+               cwd: str | None = None) -> RiskAssessment:
+        """A command is parsed and judged by what would run (in ``cwd``, when known); other
+        actions and custom ``rules`` are judged on their text."""
+        if action_kind == "command" and self.rules is RULES:
+            level, reasons = rule_level(action, cwd=cwd)
+        else:
+            level, reasons = text_level(action, self.rules)
         failures = successes = 0
         if self.memory is not None:
             try:

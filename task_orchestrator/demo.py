@@ -86,7 +86,9 @@ def run_demo(data_dir: Path | None = None, console: Console | None = None) -> di
 
         console.rule("[bold]2. a risky step waits for approval, then resumes")
         with Orchestrator(settings, work=clean_build, memory=InMemoryFailureMemory()) as orch:
-            r2 = orch.run("Clean the build directory", action=f"rm -rf {workspace}/build")
+            # (deleting a build folder is routine and runs at once; shredding asks first)
+            r2 = orch.run("Shred the build artifacts",
+                          action=f"shred -u {workspace}/build/* && rmdir {workspace}/build")
         console.print(f"status: [yellow]{r2['status']}[/] thread={r2['thread_id']}")
         console.print("why:", r2["approval_request"]["why"])
         console.print("build/ still there:", (workspace / "build").exists())

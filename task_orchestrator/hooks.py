@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from .memory._decide import SessionState, Verdict
-from .memory._rules import RISK_ORDER, combine, decision_for, rule_level
+from .memory._rules import RISK_ORDER, combine, decision_for, rule_level, text_level
+from .memory._shellrules import tool_path_risk
 from .memory._table import LEGACY_SESSION, FailureTable, prepare
 from .memory.normalize import signature
 from .memory.redact import redact
@@ -32,6 +33,7 @@ __all__ = ["HookConfig", "action_of_tool", "change_of", "decision_json", "failur
 
 WRITE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 READ_TOOLS = ("Read", "Grep", "Glob", "LS", "WebFetch", "WebSearch", "TodoWrite", "NotebookRead")
+_PATH_TOOLS = ("Read", "Grep", "Glob", "LS", "NotebookRead")
 
 
 class HookConfig:
@@ -115,8 +117,20 @@ def outside_workspace(tool_name: str, tool_input: dict[str, Any], cwd: str | Non
 
 def target_risk(tool_name: str, tool_input: dict[str, Any], risk_text: str,
                 cwd: str | None) -> tuple[str, list[str]]:
-    """The rules' level for what a tool call would execute or write, and why."""
-    level, reasons = rule_level(risk_text)
+    """The rules' level for what a tool call would execute, read or write, and why.
+
+    A Bash command is parsed and judged by what would run, started in ``cwd``; Read, Grep,
+    Glob, Write and Edit calls by the path they touch (credentials, system files, start-up
+    files, outside the workspace).
+    """
+    if tool_name in WRITE_TOOLS or tool_name in _PATH_TOOLS:
+        path = str(tool_input.get("file_path") or tool_input.get("notebook_path")
+                   or tool_input.get("path") or "")
+        found = tool_path_risk(tool_name, path, cwd)
+        level = max((f[0] for f in found), key=RISK_ORDER.get, default="low")
+        reasons = [f[1] for f in found]
+    else:
+        level, reasons = rule_level(risk_text, cwd=cwd)
     outside = outside_workspace(tool_name, tool_input, cwd)
     if outside:
         reasons.append(outside)
@@ -401,7 +415,10 @@ def main(event_name: str, stdin: Any = None, stdout: Any = None) -> int:
             tool_input = event.get("tool_input") or {}
             text = action_of_tool(str(event.get("tool_name", "")),
                                   tool_input if isinstance(tool_input, dict) else {})[2]
-            level, reasons = rule_level(text)
+            try:
+                level, reasons = rule_level(text, cwd=str(event.get("cwd") or "") or None)
+            except Exception:
+                level, reasons = text_level(text)
             if decision_for(level, config.ask_at, config.deny_at) == "deny":
                 stdout.write(json.dumps(decision_json(
                     "deny", f"task-orchestrator: {level} risk: {', '.join(reasons)}")))

@@ -93,7 +93,7 @@ def test_one_approval_queue_for_several_servers(backend, tmp_path):
         sys.path.pop(0)
     a = backend["server"]("a")
     with Orchestrator(a, work=append_marker) as orch:
-        r = orch.run("wipe cache", action="rm -rf ./cache", evidence={"marker": str(marker)})
+        r = orch.run("wipe cache", action="rm -rf /data/cache", evidence={"marker": str(marker)})
         assert r["status"] == "waiting_for_approval"
     b = backend["server"]("b")
     script = f"""
@@ -114,7 +114,7 @@ with Orchestrator(s, work=append_marker) as orch:
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got == {"waiting": [r["thread_id"]], "status": "succeeded", "left": 0}
-    assert marker.read_text() == "rm -rf ./cache\n"
+    assert marker.read_text() == "rm -rf /data/cache\n"
     with Orchestrator(a, work=append_marker) as orch:
         assert orch.pending() == []
 

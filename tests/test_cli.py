@@ -17,7 +17,7 @@ def test_demo_runs_offline_end_to_end(tmp_path):
     text = out.stdout
     assert "output does not match Release" in text  # attempt 1 failed verification
     assert "status=succeeded" in text
-    assert "waiting_for_approval" in text and "recursive delete" in text
+    assert "waiting_for_approval" in text and "shred destroys file contents" in text
     assert "build/ still there: True" in text and "build/ still there: False" in text
     assert "scripted-model" in text and "$0.000" in text  # the cost table
     assert not (tmp_path / ".task-orchestrator").exists()  # the demo used a temp dir

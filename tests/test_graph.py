@@ -115,13 +115,13 @@ def test_approval_approve(settings, memory):
     calls: list[str] = []
     graph, ctx = _approval_graph(calls), open_context(settings, memory=memory)
     cfg = {"configurable": {"thread_id": "ap"}}
-    r = graph.invoke({"task": "clean", "action": "rm -rf ./build"}, cfg, context=ctx)
+    r = graph.invoke({"task": "clean", "action": "rm -rf /data/build"}, cfg, context=ctx)
     [intr] = r["__interrupt__"]
-    assert intr.value["action"] == "rm -rf ./build"
+    assert intr.value["action"] == "rm -rf /data/build"
     assert any("recursive delete" in w for w in intr.value["why"])
     assert calls == []  # nothing ran before the decision
     r = graph.invoke(Command(resume={"decision": "approve", "by": "ana"}), cfg, context=ctx)
-    assert r["status"] == "succeeded" and calls == ["rm -rf ./build"]
+    assert r["status"] == "succeeded" and calls == ["rm -rf /data/build"]
     assert r["approval"]["by"] == "ana"
 
 
@@ -129,7 +129,7 @@ def test_approval_reject_never_runs(settings, memory):
     calls: list[str] = []
     graph, ctx = _approval_graph(calls), open_context(settings, memory=memory)
     cfg = {"configurable": {"thread_id": "rj"}}
-    graph.invoke({"task": "clean", "action": "rm -rf ./build"}, cfg, context=ctx)
+    graph.invoke({"task": "clean", "action": "rm -rf /data/build"}, cfg, context=ctx)
     r = graph.invoke(Command(resume={"decision": "reject"}), cfg, context=ctx)
     assert r["status"] == "rejected" and calls == []
 
@@ -138,11 +138,11 @@ def test_approval_edit_is_guarded_again(settings, memory):
     calls: list[str] = []
     graph, ctx = _approval_graph(calls), open_context(settings, memory=memory)
     cfg = {"configurable": {"thread_id": "ed"}}
-    graph.invoke({"task": "clean", "action": "rm -rf ./build"}, cfg, context=ctx)
+    graph.invoke({"task": "clean", "action": "rm -rf /data/build"}, cfg, context=ctx)
     # An edit that is still risky asks again; the original action never runs.
-    r = graph.invoke(Command(resume={"decision": "edit", "action": "rm -r ./build/tmp"}), cfg,
+    r = graph.invoke(Command(resume={"decision": "edit", "action": "rm -r /data/build/tmp"}), cfg,
                      context=ctx)
-    assert r["__interrupt__"][0].value["action"] == "rm -r ./build/tmp" and calls == []
+    assert r["__interrupt__"][0].value["action"] == "rm -r /data/build/tmp" and calls == []
     r = graph.invoke(Command(resume={"decision": "edit", "action": "ls ./build"}), cfg, context=ctx)
     assert r["status"] == "succeeded" and calls == ["ls ./build"]
 
@@ -151,13 +151,13 @@ def test_malformed_resume_is_refused_and_asked_again(settings, memory):
     calls: list[str] = []
     graph, ctx = _approval_graph(calls), open_context(settings, memory=memory)
     cfg = {"configurable": {"thread_id": "mf"}}
-    graph.invoke({"task": "clean", "action": "rm -rf ./build"}, cfg, context=ctx)
+    graph.invoke({"task": "clean", "action": "rm -rf /data/build"}, cfg, context=ctx)
     for bad in ({"decision": "yes"}, "approve", {"decision": "edit"}, {}):
         r = graph.invoke(Command(resume=bad), cfg, context=ctx)
         assert "invalid resume payload" in r["__interrupt__"][0].value["error"]
         assert calls == []
     r = graph.invoke(Command(resume={"decision": "approve"}), cfg, context=ctx)
-    assert r["status"] == "succeeded" and calls == ["rm -rf ./build"]
+    assert r["status"] == "succeeded" and calls == ["rm -rf /data/build"]
 
 
 def test_work_node_refuses_without_matching_approval():
@@ -182,7 +182,7 @@ def test_resume_from_a_new_process(settings, tmp_path):
     finally:
         sys.path.pop(0)
     with Orchestrator(settings, work=append_marker) as orch:
-        r = orch.run("wipe cache", action="rm -rf ./cache", evidence={"marker": str(marker)})
+        r = orch.run("wipe cache", action="rm -rf /data/cache", evidence={"marker": str(marker)})
         assert r["status"] == "waiting_for_approval"
         thread = r["thread_id"]
     assert not marker.exists()
@@ -201,13 +201,13 @@ with Orchestrator(s, work=append_marker) as orch:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=120, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"status": "succeeded", "pending": 0}
-    assert marker.read_text() == "rm -rf ./cache\n"  # ran exactly once
+    assert marker.read_text() == "rm -rf /data/cache\n"  # ran exactly once
     with Orchestrator(settings, work=append_marker) as orch:
         with pytest.raises(UnknownTask, match="no task is waiting"):
             orch.resume(thread, {"decision": "approve"})  # replaying the approval does nothing
         with pytest.raises(UnknownTask):
             orch.resume("no-such-thread", {"decision": "approve"})
-    assert marker.read_text() == "rm -rf ./cache\n"
+    assert marker.read_text() == "rm -rf /data/cache\n"
 
 
 def test_budget_exceeded_before_the_call(settings, memory, llm_graph):

@@ -222,7 +222,7 @@ def test_both_transports_decide_the_same(tmp_path, ws):
     """The command hook and the server's mcp_tool hook, on the same sequence of calls."""
     steps = [("python repro.py", 1, TRACEBACK), ("cat app.py", 0, ""), ("python repro.py", 0, ""),
              ("sed -i s/v1/v2/ app.py", 0, ""), ("python repro.py", 0, ""), ("rm -rf ~", 0, ""),
-             ("git push --force origin main", 0, "")]
+             ("git push --force origin feature/x", 0, "")]
     command_cfg = hooks.HookConfig({"TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "a")})
     settings = Settings(data_dir=tmp_path / "b", _env_file=None)
     svc = Service(settings)
@@ -263,7 +263,7 @@ def test_crash_fallback_honours_deny_at_risk(monkeypatch, tmp_path, ws):
     monkeypatch.setattr(hooks, "pre_tool_use", broken)
     out = io.StringIO()
     event = {"session_id": SESSION, "cwd": str(ws), "tool_name": "Bash",
-             "tool_input": {"command": "rm -r build"}}
+             "tool_input": {"command": "rm -r /data/build"}}
     hooks.main("pre-tool-use", io.StringIO(json.dumps(event)), out)
     assert json.loads(out.getvalue())["hookSpecificOutput"]["permissionDecision"] == "deny"
 

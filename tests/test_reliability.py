@@ -68,13 +68,13 @@ def test_kill_9_while_an_approved_action_runs_never_runs_it_twice(tmp_path):
     finally:
         sys.path.pop(0)
     with Orchestrator(settings, work=slow_marker) as orch:
-        waiting = orch.run("wipe cache", action="rm -rf ./cache", evidence=evidence)
+        waiting = orch.run("wipe cache", action="rm -rf /data/cache", evidence=evidence)
     assert waiting["status"] == "waiting_for_approval"
     thread = waiting["thread_id"]
 
     hold.touch()  # the action will block mid-run
     proc = _orchestrator_process(data, f"orch.resume({thread!r}, {{'decision': 'approve'}})")
-    _wait_for_line(marker, "start rm -rf ./cache", proc)
+    _wait_for_line(marker, "start rm -rf /data/cache", proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     hold.unlink()
@@ -83,7 +83,7 @@ def test_kill_9_while_an_approved_action_runs_never_runs_it_twice(tmp_path):
     # not started again (it may have partly run); the task says so.
     got = _recover(data, thread)
     assert got["status"] == "error" and "not run again automatically" in got["error"]
-    assert marker.read_text() == "start rm -rf ./cache\n"
+    assert marker.read_text() == "start rm -rf /data/cache\n"
     with Orchestrator(settings, work=slow_marker) as orch:
         assert orch.pending() == []
 
@@ -133,7 +133,7 @@ async def test_kill_9_the_mcp_server_while_a_task_waits_for_approval(tmp_path):
         try:
             async with Client(params, read_timeout_seconds=120) as client:
                 r = await client.call_tool("run_task", {"task": "wipe the build cache",
-                                                        "action": "rm -rf ./cache"})
+                                                        "action": "rm -rf /data/cache"})
                 thread = r.structured_content["thread_id"]
                 assert r.structured_content["status"] == "waiting_for_approval"
                 servers = _children_running("task_orchestrator.cli serve")

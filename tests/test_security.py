@@ -82,7 +82,7 @@ def test_secrets_never_reach_any_store(tmp_path, monkeypatch):
     with Orchestrator(settings, models={"gemini": model, "openai": model}) as orch:
         for text in texts:
             orch.run(f"Set up the deploy. Use this: {text}")
-        waiting = orch.run("Clean and redeploy", action=f"rm -rf ./build && {texts[0]}")
+        waiting = orch.run("Clean and redeploy", action=f"rm -rf /data/build && {texts[0]}")
         assert waiting["status"] == "waiting_for_approval"
         orch.resume(waiting["thread_id"], {"decision": "reject", "note": f"never {texts[1]}"})
 
@@ -131,7 +131,7 @@ def test_no_path_around_the_approval_gate(settings, tmp_path):
     with Orchestrator(settings, work=work) as orch:
         with pytest.raises(UnknownTask):
             orch.resume("no-such-thread", {"decision": "approve"})
-        waiting = orch.run("clean", action="rm -rf ./build")
+        waiting = orch.run("clean", action="rm -rf /data/build")
         thread = waiting["thread_id"]
         for bad in ({"decision": "yes"}, {"decision": "edit"}, {"approve": True}, {}):
             again = orch.resume(thread, bad)
@@ -142,7 +142,7 @@ def test_no_path_around_the_approval_gate(settings, tmp_path):
         assert orch.resume(thread, {"decision": "approve"})["status"] == "succeeded"
         with pytest.raises(UnknownTask):  # a replayed approval
             orch.resume(thread, {"decision": "approve"})
-    assert ran == ["rm -rf ./build"]
+    assert ran == ["rm -rf /data/build"]
 
 
 def test_memory_records_are_rejected_when_malformed(tmp_path):

@@ -100,10 +100,11 @@ def test_high_risk_action_is_asked_and_does_not_run_headless(session_factory):
     build = s.ws / "build"
     build.mkdir()
     (build / "out.o").write_text("x")
-    result, api = s.ask("rebuild", [("tool", "Bash", {"command": "rm -r build",
+    result, api = s.ask("rebuild", [("tool", "Bash", {"command": "shred -u build/out.o",
                                                       "description": "clean"}),
                                     ("text", "Waiting for you.")])
-    assert build.exists() and result["permission_denials"][0]["tool_input"]["command"] == "rm -r build"
+    assert (build / "out.o").exists()
+    assert result["permission_denials"][0]["tool_input"]["command"] == "shred -u build/out.o"
     [reason] = _results_text(api)
     assert "a human should confirm" in reason
 

@@ -1,0 +1,319 @@
+"""The risk gate on ../shared/eval/command_risk.jsonl, in process and beside a peer hook.
+
+1. In process: share of risky Atomic Red Team lines (not discovery-only) rated high or
+   critical, share of routine NL2Bash lines flagged, for the rules of this checkout and for
+   the text rules alone (the previous gate: one pass of regexes over the raw text, compiled as
+   the text rules are now). A cross-validated figure: the techniques are split in two halves
+   (by ATT&CK technique, three random splits); the risky lines of one half are scored only with
+   the rules that fire on at least one risky line of the other half, so a rule that exists
+   for one technique's examples does not count for them (a text rule's alternatives count
+   one by one).
+2. As processes, on the same Claude Code PreToolUse Bash JSON, interleaved: this project's
+   command hook (``task-orchestrator hook pre-tool-use``, its own HOME and data folder) and
+   cc-safety-net (npm, pinned; skipped with a message without npm), with ``python -c pass``
+   and ``node -e 0`` as floors. Prints deny/ask shares per set, the denials on the
+   destructive classes the peer covers where it denies and we do not, and latency.
+
+Ends with one JSON line. ``--quick``: a sample of each set (CI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import emit, median, parser, pct, table
+
+from task_orchestrator.memory import _rules
+from task_orchestrator.memory._parse import parse
+from task_orchestrator.memory._rules import RISK_ORDER, RULES, SUPERSEDED, rule_level
+
+PEER_VERSION = "2.4.5"
+PEER_DIR = Path(os.environ.get("TASK_ORCHESTRATOR_PEER_DIR",
+                               Path.home() / ".cache" / "task-orchestrator-peers"))
+WORKSPACE = "/home/dev/project"  # where the in-process judgement assumes the agent works
+
+
+def _load(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _sets(rows: list[dict]) -> dict[str, list[dict]]:
+    disc = lambda r: r.get("tactics") == ["discovery"]  # noqa: E731
+    return {
+        "routine (NL2Bash)": [r for r in rows if r["label"] == "routine"],
+        "destructive (NL2Bash keyword)": [r for r in rows if r["label"] == "destructive"],
+        "risky (ART, not discovery-only)": [r for r in rows if r["label"] == "risky" and not disc(r)],
+        "discovery-only (ART)": [r for r in rows if r["label"] == "risky" and disc(r)],
+    }
+
+
+# -- in process --------------------------------------------------------------------------------
+def _alternatives(source: str) -> list[str]:
+    """A regex's top-level alternatives."""
+    out, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(source):
+        ch = source[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(source[start:i])
+            start = i + 1
+        i += 1
+    out.append(source[start:])
+    return out
+
+
+_ALT = {r.name: [re.compile(a, re.M | (re.I if r.ignorecase else 0))
+                 for a in _alternatives(r.source)] for r in RULES}
+
+
+def components(command: str) -> dict[str, str]:
+    """The rule components that fire on ``command`` -> their level (for the CV)."""
+    _level, reasons = rule_level(command, cwd=WORKSPACE)
+    parsed = parse(command, WORKSPACE)
+    rendered = "\n".join(" | ".join(line) for line in parsed.lines if line) if parsed.ok else command
+    out: dict[str, str] = {}
+    for reason in reasons:
+        rule = _rules.RULES_BY_NAME.get(reason)
+        if rule is None:  # a structural finding: its kind, without the path
+            lvl = _level_of(command, reason)
+            out[re.sub(r" \(.*$", "", reason)] = lvl
+            continue
+        subject = command if rule.name in _rules._RAW_ONLY else rendered
+        for k, alt in enumerate(_ALT[rule.name]):
+            if alt.search(subject):
+                out[f"{rule.name}#{k}"] = rule.level
+    return out
+
+
+def _level_of(command: str, reason: str) -> str:
+    from task_orchestrator.memory._shellrules import judge_commands
+
+    found = judge_commands(parse(command, WORKSPACE), WORKSPACE,
+                           lambda t: _rules._findings(t, WORKSPACE, 1))
+    return next((lvl for lvl, why in found if why == reason), "high")
+
+
+def cross_validated(risky: list[dict], splits: int = 3) -> tuple[float, list[float]]:
+    comps = [components(r["command"]) for r in risky]
+    techniques = sorted({r["technique"].split(".")[0] for r in risky})
+    scores = []
+    for seed in range(splits):
+        rng = random.Random(seed)
+        shuffled = techniques[:]
+        rng.shuffle(shuffled)
+        half = set(shuffled[: len(shuffled) // 2])
+        for held in (half, set(techniques) - half):
+            train = [c for c, r in zip(comps, risky, strict=True)
+                     if r["technique"].split(".")[0] not in held]
+            supported = {k for c in train for k, lvl in c.items() if RISK_ORDER[lvl] >= 2}
+            test = [c for c, r in zip(comps, risky, strict=True)
+                    if r["technique"].split(".")[0] in held]
+            hit = sum(any(RISK_ORDER[lvl] >= 2 and k in supported for k, lvl in c.items())
+                      for c in test)
+            scores.append(hit / max(1, len(test)))
+    return sum(scores) / len(scores), scores
+
+
+def in_process(sets: dict[str, list[dict]]) -> dict:
+    rows_out, figures = [], {}
+    text_rules = [r for r in RULES]
+    t0 = time.perf_counter()
+    levels = {name: [rule_level(r["command"], cwd=WORKSPACE)[0] for r in rows]
+              for name, rows in sets.items()}
+    per_cmd_us = (time.perf_counter() - t0) / max(1, sum(map(len, sets.values()))) * 1e6
+    old = {name: [_rules.text_level(r["command"], text_rules)[0] for r in rows]
+           for name, rows in sets.items()}
+    for name, rows in sets.items():
+        hi = lambda ls: sum(RISK_ORDER[x] >= 2 for x in ls) / max(1, len(ls))  # noqa: E731
+        crit = lambda ls: sum(x == "critical" for x in ls) / max(1, len(ls))  # noqa: E731
+        rows_out.append([name, len(rows), f"{hi(old[name]):.3f}", f"{hi(levels[name]):.3f}",
+                         f"{crit(levels[name]):.3f}"])
+        figures[name.split(" ")[0]] = {"n": len(rows), "text_rules_high": round(hi(old[name]), 4),
+                                       "parsed_high": round(hi(levels[name]), 4),
+                                       "parsed_critical": round(crit(levels[name]), 4)}
+    table("risk gate in process: share rated high or critical (asked or denied)",
+          ["set", "n", "text rules alone", "parsed rules", "of which critical"], rows_out)
+    cv, scores = cross_validated(sets["risky (ART, not discovery-only)"])
+    table("risky recall, cross-validated by technique (2 halves x 3 splits)",
+          ["in-sample", "cross-validated", "folds"],
+          [[figures["risky"]["parsed_high"], f"{cv:.3f}", " ".join(f"{s:.2f}" for s in scores)]])
+    figures["risky_cv"] = round(cv, 4)
+    figures["rules_us_per_command"] = round(per_cmd_us, 1)
+    print(f"rules in process: {per_cmd_us:.0f} us per command (mean over all sets)")
+    return figures
+
+
+# -- as processes ------------------------------------------------------------------------------
+def _event(command: str, cwd: str) -> str:
+    return json.dumps({"session_id": "risk-peers", "transcript_path": "", "cwd": cwd,
+                       "hook_event_name": "PreToolUse", "tool_name": "Bash",
+                       "tool_input": {"command": command, "description": "benchmark"}})
+
+
+def _decision(stdout: str) -> str:
+    try:
+        return json.loads(stdout)["hookSpecificOutput"]["permissionDecision"]
+    except (ValueError, KeyError, TypeError):
+        return "allow"
+
+
+def _peer() -> Path | None:
+    exe = PEER_DIR / "node_modules" / ".bin" / "cc-safety-net"
+    if exe.exists():
+        return exe
+    if not shutil.which("npm"):
+        return None
+    PEER_DIR.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(PEER_DIR),
+                           f"cc-safety-net@{PEER_VERSION}"], capture_output=True, text=True,
+                          timeout=600)
+    return exe if proc.returncode == 0 and exe.exists() else None
+
+
+def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int) -> dict:
+    ours_home = Path(tempfile.mkdtemp(prefix="risk-ours-"))
+    peer_home = Path(tempfile.mkdtemp(prefix="risk-peer-"))
+    cwd = tempfile.mkdtemp(prefix="risk-ws-")
+    ours_env = {**os.environ, "HOME": str(ours_home),
+                "TASK_ORCHESTRATOR_DATA_DIR": str(ours_home / "data")}
+    exe = shutil.which("task-orchestrator")
+    ours = [exe, "hook", "pre-tool-use"] if exe else [sys.executable, "-m",
+                                                       "task_orchestrator.cli", "hook",
+                                                       "pre-tool-use"]
+    peer = _peer()
+    if peer is None:
+        print("\ncc-safety-net: skipped (npm is missing or the install failed)")
+    peer_env = {**os.environ, "HOME": str(peer_home)}
+    node = shutil.which("node")
+    rng = random.Random(seed)
+    timings: dict[str, list[float]] = {"ours": [], "peer": [], "python -c pass": [],
+                                       "node -e 0": []}
+    results: dict[str, list[tuple[dict, str, str]]] = {}
+
+    def run(cmd: list[str], env: dict, stdin: str, key: str) -> str:
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env,
+                              timeout=60)
+        timings[key].append(time.perf_counter() - t)
+        return proc.stdout
+
+    for name, rows in sets.items():
+        sample = rows if per_set is None or len(rows) <= per_set else rng.sample(rows, per_set)
+        out = []
+        for i, r in enumerate(sample):
+            event = _event(r["command"], cwd)
+            order = [0, 1] if i % 2 == 0 else [1, 0]
+            got = {}
+            for which in order:
+                if which == 0:
+                    got["ours"] = _decision(run(ours, ours_env, event, "ours"))
+                elif peer is not None:
+                    got["peer"] = _decision(run([str(peer), "hook", "-cc"], peer_env, event, "peer"))
+            if i % 10 == 0:
+                run([sys.executable, "-c", "pass"], os.environ.copy(), "", "python -c pass")
+                if node:
+                    run([node, "-e", "0"], os.environ.copy(), "", "node -e 0")
+            out.append((r, got["ours"], got.get("peer", "n/a")))
+        results[name] = out
+
+    rows_out, figures = [], {}
+    for name, out in results.items():
+        c_ours = Counter(o for _, o, _ in out)
+        c_peer = Counter(p for _, _, p in out)
+        n = len(out)
+        rows_out.append([name, n, f"{c_ours['deny'] / n:.1%}", f"{c_ours['ask'] / n:.1%}",
+                         f"{c_peer['deny'] / n:.1%}" if peer else "n/a"])
+        figures[name.split(" ")[0]] = {"n": n, "deny": c_ours["deny"], "ask": c_ours["ask"],
+                                       "peer_deny": c_peer["deny"] if peer else None}
+    table("as hook processes on the same Claude Code Bash JSON (interleaved)",
+          ["set", "n", "task-orchestrator deny", "task-orchestrator ask",
+           f"cc-safety-net {PEER_VERSION} deny"], rows_out)
+    if peer:
+        peer_denies = [(r, o) for out in results.values() for r, o, p in out
+                       if p == "deny" and r["label"] != "routine"]
+        missed = [(r, o) for r, o in peer_denies if o != "deny"]
+        print(f"\nnon-routine lines the peer denies: {len(peer_denies)}; we deny "
+              f"{len(peer_denies) - len(missed)} of them, ask on "
+              f"{sum(o == 'ask' for _, o in missed)}, allow {sum(o == 'allow' for _, o in missed)}")
+        for r, o in missed[:12]:
+            print(f"  peer denies, we {o}: {r['command'][:110]!r}")
+        ours_deny = sum(o == "deny" for out in results.values() for r, o, _ in out
+                        if r["label"] != "routine")
+        peer_deny = sum(p == "deny" for out in results.values() for r, _, p in out
+                        if r["label"] != "routine")
+        figures["non_routine_denials"] = {"ours": ours_deny, "peer": peer_deny,
+                                          "peer_denies_we_do_not": len(missed)}
+    lat = [[k, len(v), f"{median(v) * 1000:.1f}", f"{pct(v, 95) * 1000:.1f}"]
+           for k, v in timings.items() if v]
+    table("latency per hook call (ms)", ["process", "n", "median", "p95"], lat)
+    base = median(timings["python -c pass"]) if timings["python -c pass"] else None
+    if base:
+        figures["latency_ms"] = {k: round(median(v) * 1000, 1) for k, v in timings.items() if v}
+        figures["ours_over_python_pass"] = round(median(timings["ours"]) / base, 2)
+        if timings["peer"]:
+            figures["peer_over_python_pass"] = round(median(timings["peer"]) / base, 2)
+        print(f"ours / python -c pass: {figures['ours_over_python_pass']}x"
+              + (f"; cc-safety-net / python -c pass: {figures['peer_over_python_pass']}x"
+                 if timings["peer"] else ""))
+    for d in (ours_home, peer_home, Path(cwd)):
+        shutil.rmtree(d, ignore_errors=True)
+    return figures
+
+
+def inside_server(sets: dict[str, list[dict]]) -> dict:
+    """The rules as the running MCP server applies them: p50/p99 per command, warm."""
+    cmds = [r["command"] for rows in sets.values() for r in rows]
+    for c in cmds[:200]:
+        rule_level(c, cwd=WORKSPACE)
+    samples = []
+    for c in cmds:
+        t = time.perf_counter()
+        rule_level(c, cwd=WORKSPACE)
+        samples.append(time.perf_counter() - t)
+    p50, p99 = median(samples) * 1e3, pct(samples, 99) * 1e3
+    print(f"\nrules inside a warm process: p50 {p50:.3f} ms, p99 {p99:.3f} ms "
+          f"(target p99 <= 1 ms), n={len(samples)}")
+    return {"server_p50_ms": round(p50, 3), "server_p99_ms": round(p99, 3)}
+
+
+def main() -> None:
+    p = parser(__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path,
+                   default=Path(__file__).resolve().parent.parent.parent / "shared" / "eval")
+    p.add_argument("--per-set", type=int, default=None, help="hook-process sample per set")
+    p.add_argument("--no-processes", action="store_true")
+    p.add_argument("--seed", type=int, default=7)
+    args = p.parse_args()
+    rows = _load(args.data / "command_risk.jsonl")
+    sets = _sets(rows)
+    figures = {"in_process": in_process(sets), **inside_server(sets)}
+    figures["superseded_text_rules"] = len(SUPERSEDED)
+    if not args.no_processes:
+        per_set = args.per_set or (25 if args.quick else None)
+        figures["processes"] = as_processes(sets, per_set, args.seed)
+    emit("risk_peers", {"quick": args.quick, **figures})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,563 @@
+"""Risk rules over parsed commands: program, flags (as each program defines them) and targets.
+
+A rule sees one simple command from ``_parse.parse`` (wrappers removed, ``cd`` followed,
+statically known values expanded) and rates it by what it would do to what: a recursive
+delete is critical at the root, a home folder or the workspace itself, routine inside the
+workspace or a temp folder. Levels:
+
+- critical (denied by default): destroys data or credentials with no way back: recursive
+  deletes of the root, a home folder, a system tree or the workspace (in any wrapping),
+  writes to block devices and file-system tools, git commands that discard uncommitted work
+  of the whole tree, credentials sent to the network,
+  network or decoded code piped to a shell, reverse shells;
+- high (asks): what a careful engineer would confirm: deletes outside the workspace, writes
+  to system files, force pushes and history rewrites of a branch, credential reads, raw
+  network connections;
+- medium (allowed, reported): ``sudo``, reverting one file, ``kill``;
+- low: everything routine, e.g. ``rm -rf build/ node_modules``, ``find . -name '*.pyc'
+  -delete``, ``git push --force-with-lease``.
+"""
+
+from __future__ import annotations
+
+import ast
+import posixpath
+import re
+
+from ._parse import INTERPRETERS, NETWORK, SHELLS, Cmd, Parsed, Word, _home
+
+__all__ = ["CREDENTIAL_PATH", "judge_commands", "path_class", "tool_path_risk"]
+
+Finding = tuple[str, str]  # (level, reason)
+
+CREDENTIAL_PATH = re.compile(
+    r"(?:^|/)(?:\.ssh/(?:id_[\w-]+|authorized_keys2?|known_hosts)|id_(?:rsa|dsa|ecdsa|ed25519)|"
+    r"proc/[^/]+/environ|\.aws/(?:credentials|config)|\.config/gcloud(?:/|$)|\.kube/config|"
+    r"\.docker/config\.json|\.netrc|\.pgpass|\.git-credentials|\.gnupg(?:/|$)|\.npmrc|\.pypirc|"
+    r"\.env(?:\.(?!example|sample|template|dist|defaults?\b)[\w.-]+)?|\.vault-token|"
+    r"[\w.-]*\.(?:pem|key|p12|pfx|kdbx|keychain(?:-db)?)|shadow|gshadow|sudoers|master\.key|"
+    r"credentials\.json|secrets?\.(?:ya?ml|json|toml)|Login Data|Cookies|key4\.db|logins\.json|"
+    r"\.\w*sh_history|\.history|\.mysql_history|\.psql_history)(?:$|[?#])"
+)
+_SYSTEM = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
+           "/var", "/opt", "/srv", "/sys", "/proc", "/dev", "/System", "/Library",
+           "/Applications", "/private/etc", "/private/var", "/snap")
+_TEMP = ("/tmp", "/var/tmp", "/dev/shm", "/private/tmp", "/private/var/folders")
+_HARMLESS_DEV = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero",
+                 "/dev/random", "/dev/urandom", "/dev/fd/")
+_BLOCK_DEVICE = re.compile(r"^/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|disk|rdisk|md|dm-|mapper/|loop|sr)")
+_STARTUP = re.compile(r"(?:^|/)\.(?:bashrc|bash_profile|bash_login|profile|zshrc|zshenv|zprofile|"
+                      r"zlogin|bash_logout|config/fish/config\.fish)$")
+_MAIN_BRANCHES = frozenset({"main", "master", "trunk", "develop", "production", "release"})
+_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+def path_class(value: str, cwd: str | None, workspace: str | None) -> str:
+    """root / home / system / workspace / git / inside / temp / outside / unknown / device."""
+    if not value or value.startswith("$?") or "$" in value or "`" in value:
+        return "unknown"
+    home = _home().rstrip("/") or "/root"
+    if not posixpath.isabs(value):
+        if cwd is None:
+            path = posixpath.normpath(value)
+            if path in (".", "*") or path.startswith(".."):
+                return "workspace" if path in (".", "*") else "outside"
+            return "git" if path == ".git" or (path.startswith(".git/") and path == ".git") else "inside"
+        value = posixpath.join(cwd, value)
+    path = posixpath.normpath(value)
+    if path.startswith("//"):
+        path = "/" + path.lstrip("/")
+    glob = path.endswith("/*") or path.endswith("/.*") or path == "/*"
+    base = path[:-2] if path.endswith("/*") else path[:-3] if path.endswith("/.*") else path
+    base = base or "/"
+    if base == "/":
+        return "root"
+    if path.startswith("/dev/"):
+        return "device" if _BLOCK_DEVICE.match(path) else ("harmless" if path.startswith(
+            _HARMLESS_DEV) else "system")
+    ws = posixpath.normpath(workspace) if workspace else None
+    if ws and ws != "/":
+        if base == ws:
+            return "workspace"
+        if base == ws + "/.git":
+            return "git"
+        if base.startswith(ws + "/"):
+            return "inside"
+    if base in (home, "/home", "/Users", "/root") or (
+            base.startswith(("/home/", "/Users/")) and base.count("/") == 2):
+        return "home"
+    if base.startswith(tuple(t + "/" for t in _TEMP)) or (base in _TEMP and glob):
+        return "temp"
+    if base in _TEMP:
+        return "outside"
+    if base.startswith(home + "/"):
+        return "home-file"
+    for s in _SYSTEM:
+        if base == s or base.startswith(s + "/"):
+            return "system"
+    return "outside"
+
+
+# What a filtered find (-name, -type, -mtime...) reaches under its start path.
+_UNDER = {"workspace": "inside", "git": "inside", "outside": "found-outside",
+          "home-file": "found-outside", "root": "found-wide", "home": "found-wide",
+          "system": "found-wide"}
+
+
+def _targets(cmd: Cmd, words: list[Word], cwd: str | None, ws: str | None) -> list[tuple[str, str]]:
+    out = []
+    for w in words:
+        if w.found_under:
+            for s in w.found_under:
+                cls = path_class(s, cwd, ws)
+                out.append((_UNDER.get(cls, cls) if w.filtered else cls, s))
+        elif not w.static:
+            rest = re.sub(r"^(?:\$\{?\w+\}?|\"\$\{?\w+\}?\")", "", w.value)
+            out.append(("unknown-root" if rest in ("", "/", "/*", "*") else "unknown", w.value))
+        else:
+            out.append((path_class(w.value, cwd, ws), w.value))
+    return out
+
+
+def _flags(args: list[Word]) -> tuple[set[str], list[Word]]:
+    """Short flags (split) and long flags of a GNU-style command; operands after them."""
+    flags: set[str] = set()
+    operands: list[Word] = []
+    done = False
+    for w in args:
+        v = w.value
+        if done or not v.startswith("-") or v == "-" or not w.static:
+            operands.append(w)
+        elif v == "--":
+            done = True
+        elif v.startswith("--"):
+            flags.add(v.split("=", 1)[0])
+        else:
+            flags.update("-" + ch for ch in v[1:])
+    return flags, operands
+
+
+_DELETE_LEVEL = {  # (class, recursive) -> level
+    ("root", True): "critical", ("home", True): "critical", ("system", True): "critical",
+    ("workspace", True): "critical", ("git", True): "critical", ("device", True): "critical",
+    ("root", False): "high", ("home", False): "high", ("system", False): "high",
+    ("workspace", False): "high", ("git", False): "high",
+    ("home-file", True): "high", ("home-file", False): "medium",
+    ("outside", True): "high", ("outside", False): "medium",
+    ("unknown-root", True): "high", ("unknown-root", False): "medium",
+    ("unknown", True): "medium", ("found-wide", True): "high", ("found-wide", False): "high",
+    ("found-outside", True): "medium", ("found-outside", False): "medium",
+}
+_CLASS_NAME = {"root": "the root", "home": "a home folder", "system": "a system path",
+               "workspace": "the workspace itself", "git": "the repository's .git",
+               "device": "a device", "home-file": "files outside the workspace (home)",
+               "outside": "outside the workspace", "unknown-root": "a path that may expand to /",
+               "unknown": "a path known only at run time",
+               "found-wide": "matching files anywhere under", "found-outside":
+               "matching files outside the workspace, under"}
+
+
+def _worst(findings: list[Finding]) -> str:
+    return max((f[0] for f in findings), key=_ORDER.__getitem__, default="low")
+
+
+def _rm(cmd: Cmd, ws: str | None) -> list[Finding]:
+    flags, operands = _flags(cmd.argv[1:])
+    recursive = bool(flags & {"-r", "-R", "--recursive"}) or "find -delete" in cmd.wrappers \
+        or any(w.found_under for w in operands)
+    if "--no-preserve-root" in flags:
+        return [("critical", "recursive delete with --no-preserve-root")]
+    out = []
+    for cls, value in _targets(cmd, operands, cmd.cwd, ws):
+        level = _DELETE_LEVEL.get((cls, recursive))
+        if level:
+            kind = "recursive delete" if recursive else "delete"
+            out.append((level, f"{kind} of {_CLASS_NAME[cls]} ({value})"))
+    if cmd.from_input and recursive and not operands:
+        out.append(("medium", "recursive delete of paths read from input"))
+    confirmed = (flags & {"-i", "--interactive"} or any(w.startswith("find -ok") for w in
+                                                          cmd.wrappers)) and cmd.stdin is None
+    if confirmed:  # the program asks before each file (and nothing answers for the user)
+        out = [("medium" if lvl in ("high", "critical") else lvl, f"{why}, confirmed per file")
+               for lvl, why in out]
+    return out
+
+
+def _git(cmd: Cmd, ws: str | None) -> list[Finding]:
+    args = cmd.args
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in ("-C", "-c", "--git-dir", "--work-tree", "--namespace") else 1
+    if i >= len(args):
+        return []
+    sub, rest = args[i], args[i + 1:]
+    flags = set(rest)
+    paths = rest[rest.index("--") + 1:] if "--" in rest else []
+    whole = lambda ps: any(p in (".", "*", ":/", "./", ":/*") for p in ps)  # noqa: E731
+    if sub == "reset" and "--hard" in flags:
+        return [("critical", "git reset --hard discards uncommitted changes")]
+    if sub == "checkout":
+        if whole(paths) or (not paths and whole(rest)):
+            return [("critical", "git checkout of the whole tree discards uncommitted changes")]
+        if "-f" in flags or "--force" in flags:
+            return [("high", "git checkout --force discards uncommitted changes")]
+        if paths:
+            return [("medium", "git checkout -- reverts uncommitted changes to " + ", ".join(paths))]
+        return []
+    if sub == "restore":
+        if ("--staged" in flags or "-S" in flags) and not ({"--worktree", "-W"} & flags):
+            return []
+        targets = [a for a in rest if not a.startswith("-")]
+        if whole(targets):
+            return [("critical", "git restore of the whole tree discards uncommitted changes")]
+        return [("medium", "git restore reverts uncommitted changes to " + ", ".join(targets))]
+    if sub == "clean":
+        short = {c for a in rest if a.startswith("-") and not a.startswith("--") for c in a[1:]}
+        if ("f" in short or "--force" in flags) and "n" not in short and "--dry-run" not in flags:
+            return [("high", "git clean deletes untracked files")]
+        return []
+    if sub == "stash" and rest[:1] == ["clear"]:
+        return [("high", "git stash clear drops every stash")]
+    if sub == "stash" and rest[:1] == ["drop"]:
+        return [("medium", "git stash drop drops a stash")]
+    if sub == "push":
+        lease = any(a.startswith(("--force-with-lease", "--force-if-includes")) for a in rest)
+        force = not lease and ("--force" in flags or "-f" in flags or any(
+            a.startswith("+") for a in rest) or "--mirror" in flags)
+        if force:  # asked, not denied: the remote keeps a reflog, and a human may mean it
+            refs = {a.lstrip("+").split(":")[-1] for a in rest if not a.startswith("-")}
+            shared = " of a shared branch" if refs & _MAIN_BRANCHES else ""
+            return [("high", f"force push rewrites a remote branch{shared}")]
+        if "--delete" in flags or "-d" in flags:
+            return [("medium", "git push --delete removes a remote branch")]
+        return []
+    if sub == "branch" and ("-D" in flags or ({"--delete", "-d"} & flags and
+                                              {"--force", "-f"} & flags)):
+        return [("high", "git branch -D deletes a branch with unmerged commits")]
+    if sub in ("filter-branch", "filter-repo"):
+        return [("high", f"git {sub} rewrites history")]
+    if (sub == "reflog" and rest[:1] == ["expire"]) or (sub == "update-ref" and "-d" in flags):
+        return [("high", f"git {sub} drops history")]
+    if sub == "gc" and any(a.startswith("--prune=now") for a in rest):
+        return [("high", "git gc --prune=now drops unreachable commits")]
+    return []
+
+
+def _perms(cmd: Cmd, ws: str | None) -> list[Finding]:
+    flags, operands = _flags(cmd.argv[1:])
+    recursive = "-R" in flags or "--recursive" in flags
+    spec = operands[0].value if operands else ""
+    out: list[Finding] = []
+    world = False
+    if cmd.prog == "chmod":
+        if re.match(r"^(?:[ua]*\+[rwxX]*s|[4567][0-7]{3}$)", spec):
+            out.append(("high", f"chmod {spec} sets setuid"))
+        elif re.match(r"^(?:[go]*\+[rwxX]*s|2[0-7]{3}$)", spec):
+            out.append(("medium", f"chmod {spec} sets setgid"))
+        world = bool(re.match(r"^0?[0-7]{2}[2367]$|^[ugo]*[oa][ugo]*[+=][rwxXst]*w", spec))
+    elif re.match(r"^(?:root|0)(?::|$)", spec):
+        out.append(("medium", f"{cmd.prog} to root"))
+    for cls, value in _targets(cmd, operands[1:], cmd.cwd, ws):
+        if cls in ("root", "home", "system") and recursive and cmd.prog != "chgrp":
+            out.append(("critical", f"recursive {cmd.prog} of {_CLASS_NAME[cls]} ({value})"))
+        elif cls in ("root", "home", "system") and world:
+            out.append(("critical", f"world-writable {_CLASS_NAME[cls]} ({value})"))
+        elif world:
+            out.append(("medium", f"world-writable permissions ({value})"))
+        elif recursive and cls in ("outside", "home-file", "unknown-root", "workspace"):
+            out.append(("medium", f"recursive {cmd.prog} of {_CLASS_NAME[cls]} ({value})"))
+        elif cls == "system" and cmd.prog == "chown":
+            out.append(("high", f"{cmd.prog} of a system path ({value})"))
+    return out
+
+
+_REMOTE = re.compile(r"^(?:[\w.-]+@)?[\w.-]+:(?!//)|^(?:rsync|sftp|scp)://")
+_COPY_WITH_ARG = frozenset("-P -i -o -F -l -c -J -S -e --rsh --port --exclude --include "
+                           "--filter -f --files-from --password-file --rsync-path".split())
+
+
+def _remote_copy(cmd: Cmd, ws: str | None) -> list[Finding]:
+    """scp/sftp/rsync: sending files to a remote host, judged by what is sent."""
+    operands: list[Word] = []
+    skip = False
+    for w in cmd.argv[1:]:
+        if skip:
+            skip = False
+        elif w.value in _COPY_WITH_ARG or re.match(r"^-[a-zA-Z]*[ePioFlcJS]$", w.value):
+            skip = True
+        elif not w.value.startswith("-"):
+            operands.append(w)
+    if len(operands) < 2:
+        return []
+    if not _REMOTE.match(operands[-1].value):
+        if any(_REMOTE.match(w.value) for w in operands[:-1]):
+            return [("medium", f"copies files from a remote host ({operands[0].value})")]
+        return []
+    sources = operands[:-1]
+    for w in sources:
+        if CREDENTIAL_PATH.search(w.value.rstrip("/")):
+            return [("critical", f"copies credentials to a remote host ({w.value})")]
+        path_class(w.value, cmd.cwd, ws)
+    return [("medium", f"copies files to a remote host ({operands[-1].value})")]
+
+
+_DISK_TOOLS = frozenset({"mkfs", "wipefs", "fdisk", "sfdisk", "cfdisk", "parted", "gdisk",
+                         "sgdisk", "blkdiscard", "mkswap", "cryptsetup", "zpool"})
+
+
+def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
+    """Redirections and the destinations of cp/mv/tee/dd/install/ln/sed -i."""
+    dests: list[Word] = [w for op, w in cmd.redirects if op in (">", ">>", ">|", "&>", "&>>", ">&")]
+    prog, args = cmd.prog, cmd.argv[1:]
+    _, operands = _flags(args)
+    if prog in ("cp", "mv", "install", "ln", "rsync") and len(operands) >= 2:
+        dests.append(operands[-1])
+    elif prog == "tee":
+        dests.extend(operands)
+    elif prog == "dd":
+        dests.extend(Word(a.value[3:], a.static) for a in args if a.value.startswith("of="))
+    elif prog == "sed" and any(a.value.startswith(("-i", "--in-place")) for a in args):
+        dests.extend(operands[1:])
+    out: list[Finding] = []
+    for w in dests:
+        v = w.value
+        if not w.static or v.isdigit() or v in ("-", ""):
+            continue
+        cls = path_class(v, cmd.cwd, ws)
+        if cls == "device":
+            out.append(("critical", f"writes to a block device ({v})"))
+        elif CREDENTIAL_PATH.search(v):
+            out.append(("high", f"writes a credential or key file ({v})"))
+        elif _STARTUP.search(v):
+            out.append(("high", f"changes a shell start-up file ({v})"))
+        elif cls == "system":
+            out.append(("high", f"writes a system path ({v})"))
+    return out
+
+
+def _credentials(cmd: Cmd, sink_network: bool) -> list[Finding]:
+    if cmd.prog in ("ls", "stat", "test", "[", "[[", "touch", "mkdir", "chmod", "echo", "printf",
+                    "ssh-keygen", "ssh-add", "ssh", "scp", "rsync", "sftp", "git", "find", "rm",
+                    "file", "ln"):
+        words = []
+    else:
+        words = [w.value for w in cmd.argv[1:] if w.static]
+    words += [w.value for op, w in cmd.redirects if op in ("<", "<<<") and w.static]
+    if cmd.prog in NETWORK:
+        words += [w.value.lstrip("@").split("=", 1)[-1].lstrip("@") for w in cmd.argv[1:]]
+    hits = [v for v in words if CREDENTIAL_PATH.search(v) or (v.startswith("-") and "=" in v
+            and CREDENTIAL_PATH.search(v.split("=", 1)[1]))]
+    if not hits:
+        return []
+    if cmd.prog in NETWORK or sink_network:
+        return [("critical", f"sends credentials over the network ({hits[0]})")]
+    return [("high", f"reads credentials or keys ({hits[0]})")]
+
+
+_PY_DELETE = {"shutil.rmtree": True, "os.remove": False, "os.unlink": False, "os.rmdir": False,
+              "os.removedirs": True, "rmtree": True, "remove": False, "unlink": False}
+_PY_SHELL = {"os.system", "os.popen", "subprocess.run", "subprocess.call", "subprocess.Popen",
+             "subprocess.check_call", "subprocess.check_output", "subprocess.getoutput",
+             "subprocess.getstatusoutput", "os.execv", "os.execvp", "pty.spawn", "os.spawnl"}
+
+
+def _dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return ""
+
+
+def _python(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return [("low", "python code not understood; text rules apply")]
+    out: list[Finding] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _dotted(node.func)
+        literal = next((a.value for a in node.args[:1] if isinstance(a, ast.Constant)
+                        and isinstance(a.value, str)), None)
+        if name in _PY_DELETE or name.endswith((".rmtree", ".unlink")):
+            recursive = _PY_DELETE.get(name, name.endswith(".rmtree"))
+            if literal is None and name.endswith(".unlink") and isinstance(node.func, ast.Attribute):
+                inner = node.func.value
+                if isinstance(inner, ast.Call) and inner.args and isinstance(inner.args[0], ast.Constant):
+                    literal = str(inner.args[0].value)
+            if literal is not None:
+                cls = path_class(posixpath.expanduser(literal), cmd.cwd, ws)
+                level = _DELETE_LEVEL.get((cls, recursive))
+                if level:
+                    out.append((level, f"{name}() deletes {_CLASS_NAME[cls]} ({literal})"))
+        elif name in _PY_SHELL:
+            if literal is not None:
+                out.extend(again(literal))
+            elif node.args and isinstance(node.args[0], (ast.List, ast.Tuple)):
+                parts = [e.value for e in node.args[0].elts
+                         if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+                if len(parts) == len(node.args[0].elts) and parts:
+                    import shlex
+                    out.extend(again(" ".join(shlex.quote(p) for p in parts)))
+            elif name == "pty.spawn":
+                out.append(("high", "spawns a shell on a pseudo-terminal"))
+        elif name in ("exec", "eval") and node.args and isinstance(node.args[0], ast.Call):
+            inner = _dotted(node.args[0].func)
+            if re.search(r"b64decode|b32decode|decompress|unhexlify|decode|urlopen|\.read|get", inner):
+                out.append(("high", "decodes or downloads code and executes it"))
+    return out
+
+
+_JS_DELETE = re.compile(r"\b(rmSync|rmdirSync|rm|rmdir|unlinkSync|unlink|rimraf|rm_rf|rm_r|"
+                        r"rmtree|remove_dir_all|remove_tree)\s*\(\s*['\"]([^'\"]+)['\"]")
+_JS_SHELL = re.compile(r"\b(?:execSync|exec|spawnSync|spawn|system|popen|qx|shell_exec|"
+                       r"passthru|proc_open)\s*\(\s*['\"]([^'\"]+)['\"]|`([^`$]+)`")
+
+
+def _script(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
+    out: list[Finding] = []
+    for m in _JS_DELETE.finditer(code):
+        recursive = m.group(1) not in ("unlinkSync", "unlink") or "recursive" in code
+        cls = path_class(posixpath.expanduser(m.group(2)), cmd.cwd, ws)
+        level = _DELETE_LEVEL.get((cls, recursive))
+        if level:
+            out.append((level, f"{m.group(1)}() deletes {_CLASS_NAME[cls]} ({m.group(2)})"))
+    for m in _JS_SHELL.finditer(code):
+        out.extend(again(m.group(1) or m.group(2)))
+    return out
+
+
+def _inline_code(cmd: Cmd) -> str | None:
+    args = cmd.argv[1:]
+    flag = "-c" if INTERPRETERS.get(cmd.prog, cmd.prog.rstrip("0123456789.")) == "python" else "-e"
+    for i, w in enumerate(args):
+        v = w.value
+        glued = re.match(r"^-[a-zA-Z]*[" + ("c" if flag == "-c" else "eE") + r"](.+)$", v)
+        if glued and not v.startswith("--"):
+            return glued.group(1)
+        if v in (flag, "-E", "--eval", "-p", "--print") or (
+                v.startswith("-") and not v.startswith("--") and v[-1] in (
+                    ("c",) if flag == "-c" else ("e", "E"))):
+            return args[i + 1].value if i + 1 < len(args) else None
+        if not v.startswith("-"):
+            break
+    if cmd.stdin in ("heredoc", "literal") and cmd.stdin_text and (
+            not [a for a in args if not a.value.startswith("-")] or "-" in cmd.args):
+        return cmd.stdin_text
+    return None
+
+
+def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding]:
+    """Findings of the structural rules over every simple command of ``parsed``.
+
+    ``again(text)``: the findings of a nested command line (a string a program will run).
+    """
+    out: list[Finding] = []
+    sinks = {c.line for c in parsed.commands if c.prog in NETWORK and c.stdin is not None}
+    for cmd in parsed.commands:
+        prog = cmd.prog
+        if not cmd.argv:
+            continue
+        if prog == "<dynamic code>":
+            kinds = cmd.argv[0].sources
+            if "network" in kinds:
+                out.append(("critical", "runs code downloaded from the network"))
+            elif "decoded" in kinds:
+                out.append(("high", "decodes and executes a payload"))
+            else:
+                out.append(("high", f"runs code known only at run time ({cmd.wrappers[-1]})"))
+            continue
+        if prog in ("rm", "unlink", "rmdir") and prog != "rmdir":
+            out.extend(_rm(cmd, workspace))
+        elif prog in ("scp", "sftp", "rsync"):
+            out.extend(_remote_copy(cmd, workspace))
+        elif prog in ("shred", "srm", "wipe"):
+            out.append(("high", f"{prog} destroys file contents"))
+        elif prog == "git":
+            out.extend(_git(cmd, workspace))
+        elif prog in ("chmod", "chown", "chgrp"):
+            out.extend(_perms(cmd, workspace))
+        elif prog.split(".")[0] in _DISK_TOOLS or (prog == "diskutil" and any(
+                a.startswith(("erase", "partition", "zero", "secureErase")) for a in cmd.args)):
+            out.append(("critical", f"{prog} rewrites a disk or partition"))
+        elif prog in ("nc", "ncat", "netcat", "socat", "telnet"):
+            args = cmd.args
+            runs = [args[i + 1] for i, a in enumerate(args[:-1])
+                    if a in ("-e", "-c", "--exec", "--sh-exec")]
+            runs += [a.split(":", 1)[1] for a in args if a.startswith(("exec:", "EXEC:"))]
+            if any(posixpath.basename(r.split()[0]) in SHELLS for r in runs if r.split()) or any(
+                    posixpath.basename(a) in SHELLS for a in args):
+                out.append(("critical", f"{prog} hands a shell to the network (reverse shell)"))
+            elif runs:
+                out.append(("high", f"{prog} runs a command for the network ({runs[0]})"))
+            else:
+                out.append(("high", f"{prog}: raw network connection or listener"))
+        elif prog in SHELLS and cmd.stdin in ("network", "decoded", "dynamic") and not [
+                a for a in cmd.args if not a.startswith("-")]:
+            out.append({"network": ("critical", "pipes code from the network into a shell"),
+                        "decoded": ("high", "decodes a payload and pipes it into a shell"),
+                        "dynamic": ("high", "pipes generated text into a shell")}[cmd.stdin])
+        elif prog in SHELLS and cmd.wrappers and cmd.wrappers[-1] in (
+                "xargs", "find -exec", "find -execdir", "find -ok", "find -okdir", "env",
+                "flock", "nice", "timeout", "stdbuf", "setsid") and not cmd.args:
+            out.append(("high", f"starts an interactive shell through {cmd.wrappers[-1]}"))
+        runs_file = prog in SHELLS or prog in ("source", ".") or prog in INTERPRETERS
+        if runs_file and any("network" in w.sources for w in cmd.argv[1:]):
+            out.append(("critical", "runs code downloaded from the network"))
+        script = cmd.argv[0] if not runs_file else next(
+            (w for w in cmd.argv[1:] if not w.value.startswith("-")), None)
+        if (script is not None and script.static and path_class(script.value, cmd.cwd, None) == \
+                "temp" and "/" in script.value) or (script is not None and re.match(
+                r"^(?:~|/home/[^/]+|/Users/[^/]+|/root)?/Downloads/", script.value)):
+            out.append(("high", f"executes a file from a temp or download folder ({script.value})"))
+        if {"sudo", "doas", "pkexec"} & set(cmd.wrappers) and (
+                prog == "su" or (prog in SHELLS and not cmd.args and cmd.stdin is None)):
+            out.append(("high", "opens a root shell"))
+        if prog in SHELLS or prog in ("source", "."):
+            for _op, w in cmd.redirects:
+                if "/dev/tcp/" in w.value or "/dev/udp/" in w.value:
+                    out.append(("critical", "shell wired to a network socket (reverse shell)"))
+        lang = INTERPRETERS.get(prog) or INTERPRETERS.get(re.sub(r"[\d.]+$", "", prog))
+        if lang:
+            code = _inline_code(cmd)
+            if code is None and cmd.stdin in ("network", "decoded", "dynamic") and not [
+                    a for a in cmd.args if not a.startswith("-") or a.startswith("-m")]:
+                out.append(("critical" if cmd.stdin == "network" else "high",
+                            f"pipes {cmd.stdin} code into {prog}"))
+            elif code:
+                out.extend(_python(code, cmd, workspace, again) if lang == "python"
+                           else _script(code, cmd, workspace, again))
+        out.extend(_writes(cmd, workspace))
+        out.extend(_credentials(cmd, cmd.line in sinks))
+        if "sudo" in cmd.wrappers or "doas" in cmd.wrappers or "pkexec" in cmd.wrappers:
+            out.append(("medium", "runs as root"))
+        if any(op in (">", ">>", "&>") and ("/dev/tcp/" in w.value or "/dev/udp/" in w.value)
+               for op, w in cmd.redirects) and prog not in SHELLS:
+            out.append(("high", "writes to a network socket (/dev/tcp)"))
+    reasons = " ".join(f[1] for f in out)
+    if " to root" in reasons and ("sets setgid" in reasons or "sets setuid" in reasons):
+        out.append(("high", "makes a root-owned setuid/setgid file"))
+    return [f for f in out if f[0] != "low"]
+
+
+def tool_path_risk(tool: str, path: str, cwd: str | None) -> list[Finding]:
+    """Read, Grep, Glob, Write, Edit and NotebookEdit calls judged on the path they touch."""
+    if not path:
+        return []
+    value = posixpath.expanduser(path) if path.startswith("~") else path
+    ws = cwd if cwd and posixpath.isabs(cwd) else None
+    cls = path_class(value, ws, ws)
+    writes = tool in ("Write", "Edit", "MultiEdit", "NotebookEdit")
+    if CREDENTIAL_PATH.search(value.rstrip("/")):
+        return [("high", f"{'writes' if writes else 'reads'} a credential or key file ({path})")]
+    if not writes:
+        return []
+    if cls == "device":
+        return [("critical", f"writes to a block device ({path})")]
+    if _STARTUP.search(value):
+        return [("high", f"changes a shell start-up file ({path})")]
+    if cls in ("system", "root"):
+        return [("high", f"writes a system path ({path})")]
+    return []
