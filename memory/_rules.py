@@ -199,8 +199,8 @@ RULES: list[Rule] = [
        r"\bchmod\s+(?:\+x|[0-7]*[1357][0-7]{0,2})\s+(?:/tmp|/var/tmp|/dev/shm|\$TMPDIR|~/Downloads)/"),
     _r("runs code from an interpreter one-liner with risky modules", "high",
        r"\b(?:python\d?(?:\.\d+)?|perl|ruby|node|osascript|\$\w*python\w*)\b[^;|]*"
-       r"(?:-c|-e)\s+(?:\"[^\"]*|'[^']*)(?:base64|exec\(|eval\(|socket|subprocess|os\.system|pty|"
-       r"urllib|requests|ctypes|/etc/passwd|shadow|tell application|do shell script|keystroke)"),
+       r"(?:-c|-e)\s+(?:\"[^\"]*|'[^']*)(?:base64|exec\(|eval\(|\bsocket\b|subprocess|os\.system|\bpty\b|"
+       r"urllib|\brequests\b|ctypes|/etc/passwd|\bshadow\b|tell application|do shell script|keystroke)"),
     _r("captures screen, keystrokes or clipboard", "high",
        _START + r"(?:screencapture|import\s+-window|xwd\s|scrot|gnome-screenshot|pbpaste|xclip\s+-o|"
        r"xsel\s+-o|xinput\s+(?:test|list)|logkeys|tcpdump|tshark|pcap)\b"),

@@ -508,7 +508,7 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
             out.append(("critical", "runs code downloaded from the network"))
         script = cmd.argv[0] if not runs_file else next(
             (w for w in cmd.argv[1:] if not w.value.startswith("-")), None)
-        if (script is not None and script.static and path_class(script.value, cmd.cwd, None) == \
+        if (script is not None and script.static and path_class(script.value, cmd.cwd, workspace) == \
                 "temp" and "/" in script.value) or (script is not None and re.match(
                 r"^(?:~|/home/[^/]+|/Users/[^/]+|/root)?/Downloads/", script.value)):
             out.append(("high", f"executes a file from a temp or download folder ({script.value})"))
