@@ -114,8 +114,22 @@ def _level_of(command: str, reason: str) -> str:
     return next((lvl for lvl, why in found if why == reason), "high")
 
 
-def cross_validated(risky: list[dict], splits: int = 3) -> tuple[float, list[float]]:
+def _by_rule(comps: dict[str, str]) -> dict[str, str]:
+    """Components grouped by rule (a text rule's alternatives as one)."""
+    out: dict[str, str] = {}
+    for k, lvl in comps.items():
+        name = k.split("#")[0]
+        if RISK_ORDER[lvl] > RISK_ORDER.get(out.get(name, "low"), 0):
+            out[name] = lvl
+        out.setdefault(name, lvl)
+    return out
+
+
+def cross_validated(risky: list[dict], splits: int = 3,
+                    by_rule: bool = False) -> tuple[float, list[float]]:
     comps = [components(r["command"]) for r in risky]
+    if by_rule:
+        comps = [_by_rule(c) for c in comps]
     techniques = sorted({r["technique"].split(".")[0] for r in risky})
     scores = []
     for seed in range(splits):
@@ -154,11 +168,18 @@ def in_process(sets: dict[str, list[dict]]) -> dict:
                                        "parsed_critical": round(crit(levels[name]), 4)}
     table("risk gate in process: share rated high or critical (asked or denied)",
           ["set", "n", "text rules alone", "parsed rules", "of which critical"], rows_out)
-    cv, scores = cross_validated(sets["risky (ART, not discovery-only)"])
-    table("risky recall, cross-validated by technique (2 halves x 3 splits)",
-          ["in-sample", "cross-validated", "folds"],
-          [[figures["risky"]["parsed_high"], f"{cv:.3f}", " ".join(f"{s:.2f}" for s in scores)]])
-    figures["risky_cv"] = round(cv, 4)
+    risky = sets["risky (ART, not discovery-only)"]
+    cv, scores = cross_validated(risky)
+    cv_rule, scores_rule = cross_validated(risky, by_rule=True)
+    table("risky recall, cross-validated by ATT&CK technique (2 halves x 3 splits): a line of "
+          "the held half counts only through rules that fire on the other half",
+          ["unit of a rule", "in-sample", "cross-validated", "folds"],
+          [["each regex alternative / finding kind (strict)", figures["risky"]["parsed_high"],
+            f"{cv:.3f}", " ".join(f"{s:.2f}" for s in scores)],
+           ["each named rule / finding kind", figures["risky"]["parsed_high"], f"{cv_rule:.3f}",
+            " ".join(f"{s:.2f}" for s in scores_rule)]])
+    figures["risky_cv_strict"] = round(cv, 4)
+    figures["risky_cv_by_rule"] = round(cv_rule, 4)
     figures["rules_us_per_command"] = round(per_cmd_us, 1)
     print(f"rules in process: {per_cmd_us:.0f} us per command (mean over all sets)")
     return figures

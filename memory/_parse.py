@@ -308,12 +308,20 @@ class _Walker:
             self.redirected(node, ctx, stdin, line)
         elif t == "variable_assignment":
             self.assignment(node, ctx, ctx.vars)
-            self.out.lines[self._line(line)].append(self.text(node))
+            self._record(Cmd([Word(":")], assigns=(self.text(node),), cwd=ctx.cwd,
+                             depth=ctx.depth, line=self._line(line)), self.text(node))
         elif t in ("declaration_command", "unset_command"):
+            words = [Word(self.text(node).split(None, 1)[0])]
             for child in node.named_children:
                 if child.type == "variable_assignment":
                     self.assignment(child, ctx, ctx.vars)
-            self.out.lines[self._line(line)].append(self.text(node))
+                    words.append(Word(self.text(child)))
+                elif child.type in ("word", "variable_name"):
+                    words.append(Word(self.text(child)))
+                elif child.type in ("command_substitution", "process_substitution"):
+                    self.substitution(child, ctx)
+            self._record(Cmd(words, cwd=ctx.cwd, depth=ctx.depth, line=self._line(line)),
+                         self.text(node))
         elif t == "subshell":
             inner = ctx.child()
             for child in node.named_children:
@@ -445,6 +453,10 @@ class _Walker:
             into[key] = w.value
         else:
             into.pop(key, None)
+
+    def _record(self, cmd: Cmd, rendered: str) -> None:
+        self.out.commands.append(cmd)
+        self.out.lines[cmd.line].append(rendered)
 
     def _line(self, line: int | None) -> int:
         return self._new_line() if line is None else line

@@ -122,7 +122,7 @@ RULES: list[Rule] = [
        r"\btouch\s+(?:-\w+\s+)*-[a-z]*[td]\s+\d|" + _START + r"date\s+\d{8,}"),
     # -- persistence and privilege ------------------------------------------------------------
     _r("persistence: scheduled task / startup item", "high",
-       r"\bcrontab\s+(?:-\s*$|-r|\S+\s*$|-l\s*\|)|/etc/cron|/var/spool/cron|/etc/rc\.local|"
+       r"\bcrontab\s+(?:-\s*$|-r|(?!-l)\S+\s*$|-l\s*\|)|/etc/cron|/var/spool/cron|/etc/rc\.local|"
        r"/etc/init\.d/|/etc/systemd/|\.config/systemd/|systemctl\s+(?:enable|daemon-reload)|"
        r"LaunchAgents|LaunchDaemons|launchctl\s+(?:load|submit|bootstrap)|" + _START + r"at\s+(?:now|\d)|"
        r"loginwindow|login\s*items?|/etc/(?:profile|bash\.bashrc|zshenv|zprofile)|"
@@ -228,6 +228,10 @@ SUPERSEDED = frozenset({
     "recursive ownership/permission change", "runs as root",
     "executes a file from a temp or download dir", "makes a file executable and runs it",
     "writes outside the workspace (system paths)", "copies to or from a remote host",
+    "shutdown or reboot", "sends files to a remote host", "sends data through DNS",
+    "cloud instance or launch-template change", "cloud storage transfer",
+    "cloud or cluster control-plane change", "queries a cloud metadata/credential endpoint",
+    "searches for credential files",
 })
 _RAW_ONLY = frozenset({"fork bomb"})  # syntax-level patterns: matched on the text as written
 _MAX_NESTING = 6

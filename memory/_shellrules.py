@@ -48,6 +48,17 @@ _HARMLESS_DEV = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/ze
 _BLOCK_DEVICE = re.compile(r"^/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|disk|rdisk|md|dm-|mapper/|loop|sr)")
 _STARTUP = re.compile(r"(?:^|/)\.(?:bashrc|bash_profile|bash_login|profile|zshrc|zshenv|zprofile|"
                       r"zlogin|bash_logout|config/fish/config\.fish)$")
+# Start-up entries a user account runs at login or boot (system ones are system paths).
+_STARTUP_ENTRY = re.compile(r"(?:^|/)(?:\.config/autostart/|\.config/systemd/user/|Library/"
+                            r"Launch(?:Agents|Daemons)/|Library/Preferences/com\.apple\."
+                            r"loginwindow|\.local/share/systemd/|\.xinitrc$|\.xprofile$|"
+                            r"\.config/fish/conf\.d/|Library/Application Support/com\.apple\."
+                            r"backgroundtaskmanagementagent|sitecustomize\.py$|usercustomize\.py$|"
+                            r"site-packages/[^/]+\.pth$|ld\.so\.preload$)")
+_PRELOAD = re.compile(r"^(?:LD_PRELOAD|DYLD_INSERT_LIBRARIES|LD_AUDIT|PYTHONSTARTUP|"
+                      r"NODE_OPTIONS|BASH_ENV|ENV|PROMPT_COMMAND)=(.*)$")
+_HISTORY_VARS = re.compile(r"^(?:HISTFILE|HISTSIZE|HISTFILESIZE|HISTCONTROL|HISTIGNORE|"
+                           r"PROMPT_COMMAND|SAVEHIST|HISTORY_IGNORE)=")
 _MAIN_BRANCHES = frozenset({"main", "master", "trunk", "develop", "production", "release"})
 _ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
@@ -301,6 +312,153 @@ def _remote_copy(cmd: Cmd, ws: str | None) -> list[Finding]:
     return [("medium", f"copies files to a remote host ({operands[-1].value})")]
 
 
+# Programs that change the host's configuration, services, kernel, accounts or schedule: a
+# coding agent's work never needs them, so a human confirms. None: any use; a set: the
+# subcommands or flags that change something (the rest only read).
+_SYSTEM_CHANGE: dict[str, frozenset[str] | None] = {
+    "systemctl": frozenset("stop disable mask kill isolate set-default enable daemon-reload "
+                           "link edit revert set-property".split()),
+    "service": frozenset({"stop", "disable"}),
+    "launchctl": frozenset("load unload bootstrap bootout submit remove disable enable setenv "
+                           "asuser kickstart".split()),
+    "sysctl": frozenset({"-w", "--write", "-p", "--load"}),
+    "defaults": frozenset({"write", "delete", "import", "rename"}),
+    "auditctl": frozenset({"-D", "-e", "-W", "-w", "-a", "-A", "-d", "-R", "-b", "-f"}),
+    "ufw": frozenset("disable delete reset allow deny reject limit logging default".split()),
+    "iptables": frozenset("-F -X -D -A -I -P -R -Z -N -E --flush --delete --append "
+                          "--insert --policy".split()),
+    "ip6tables": frozenset("-F -X -D -A -I -P -R -Z -N -E --flush --policy".split()),
+    "nft": frozenset({"flush", "delete", "add", "insert", "replace", "create", "destroy"}),
+    "pfctl": frozenset({"-d", "-F", "-f", "-e"}), "setenforce": None,
+    "modprobe": None, "insmod": None, "rmmod": None, "kextload": None, "kextunload": None,
+    "kmutil": frozenset({"load", "unload"}), "swapoff": None,
+    "chflags": None, "spctl": frozenset({"--master-disable", "--disable", "--add",
+                                         "--global-disable"}),
+    "csrutil": frozenset({"disable"}), "tccutil": frozenset({"reset"}),
+    "update-rc.d": None, "chkconfig": None, "rc-update": frozenset({"add", "del"}),
+    "sysrc": None, "crontab": frozenset({"-r", "-", "-i"}), "at": None, "atrun": None,
+    "useradd": None, "userdel": None, "usermod": None, "adduser": None, "deluser": None,
+    "groupadd": None, "groupdel": None, "groupmod": None, "chpasswd": None, "chage": None,
+    "visudo": None, "sysadminctl": None, "dseditgroup": frozenset({"-o"}),
+    "dscl": frozenset({"-create", "-delete", "-append", "-passwd", "-merge", "-change"}),
+    "pw": frozenset("useradd usermod userdel groupadd groupmod groupdel lock".split()),
+    "timedatectl": frozenset({"set-time", "set-timezone", "set-ntp"}),
+    "hostnamectl": frozenset({"set-hostname", "hostname"}), "scutil": frozenset({"--set"}),
+    "networksetup": None, "nvram": None, "pmset": None, "systemsetup": None,
+    "journalctl": frozenset({"--vacuum-size", "--vacuum-time", "--vacuum-files", "--rotate",
+                             "--flush"}),
+    "log": frozenset({"erase", "config"}), "shutdown": None, "reboot": None, "halt": None,
+    "poweroff": None, "init": frozenset({"0", "6"}), "sfltool": None, "profiles": frozenset({"install",
+                                                                                   "remove"}),
+}
+_REMOTE_ACCESS = frozenset({"ngrok", "cloudflared", "chisel", "frpc", "frps", "localtunnel",
+                            "lt", "sshpass", "psexec", "psexec.py", "wmiexec.py", "smbexec.py",
+                            "atexec.py", "evil-winrm", "crackmapexec", "proxychains",
+                            "proxychains4", "tor", "autossh"})
+
+
+def _system_change(cmd: Cmd) -> list[Finding]:
+    spec = _SYSTEM_CHANGE.get(cmd.prog)
+    if cmd.prog not in _SYSTEM_CHANGE:
+        return []
+    args = cmd.args
+    if cmd.prog == "crontab":  # `crontab file` installs a table; -l only lists it
+        installs = [a for a in args if not a.startswith("-")] or "-" in args
+        if installs or {"-r", "-i"} & set(args):
+            return [("high", "changes the system's configuration (crontab)")]
+        return []
+    if cmd.prog == "sysctl" and any("=" in a for a in args):
+        return [("high", "changes the system's configuration (sysctl)")]
+    flags = {a.split("=", 1)[0] for a in args}
+    if (spec is None and (args or cmd.prog in ("setenforce", "swapoff", "visudo", "reboot",
+                                              "halt", "poweroff", "shutdown"))) \
+            or (spec is not None and flags & spec):
+        what = next((a for a in args if spec and a.split("=", 1)[0] in spec), "")
+        return [("high", f"changes the system's configuration ({cmd.prog} {what}".rstrip()
+                 + ")")]
+    return []
+
+
+_CLOUD = frozenset({"aws", "gcloud", "az", "kubectl", "oc", "terraform", "tofu", "pulumi",
+                    "gsutil", "doctl", "oci", "eksctl", "stratus", "helm", "ibmcloud"})
+_CLOUD_VERB = re.compile(
+    r"^(?:create|delete|put|update|modify|attach|detach|run|stop|terminate|authorize|revoke|"
+    r"remove|add|set|enable|disable|deregister|register|associate|disassociate|import|replace|"
+    r"patch|apply|destroy|drain|cordon|scale|exec|cp|sync|mv|rm|rb|mb|deploy|install|"
+    r"uninstall|upgrade|rollback|detonate|warmup|reset|rotate|purge|restore|copy|share)"
+    r"(?:[-_]|$)")
+_CLOUD_SECRET = re.compile(r"^(?:secrets?|get-secret-value|get-parameters?|get-session-token|"
+                           r"get-credentials|print-access-token|get-login-password|"
+                           r"list-access-keys|create-access-key|get-password-data|keys)$")
+
+
+def _cloud(cmd: Cmd) -> list[Finding]:
+    """Cloud and cluster CLIs: changing resources, or reading their secrets."""
+    if cmd.prog not in _CLOUD:
+        return []
+    words = [a for a in cmd.args if not a.startswith("-")][:4]
+    if any(_CLOUD_SECRET.match(w) for w in words):
+        return [("high", f"reads credentials or keys ({cmd.prog} {' '.join(words[:3])})")]
+    if any(_CLOUD_VERB.match(w) for w in words):
+        return [("high", f"changes cloud or cluster resources ({cmd.prog} {' '.join(words[:3])})")]
+    return []
+
+
+_UPLOAD = re.compile(r"^(?:-F|--form|-T|--upload-file|--data-binary|--data-raw|--data|"
+                     r"--data-urlencode|-d|--post-file|--post-data|--body-file|--body-data|"
+                     r"--json)(?:=|$)")
+
+
+def _sends(cmd: Cmd, line_text: str) -> list[Finding]:
+    """Data leaving the machine: uploads, DNS queries carrying data, remote output saved."""
+    prog, args = cmd.prog, cmd.args
+    if prog in ("curl", "wget", "http", "https"):
+        method = [args[i + 1].upper() for i, a in enumerate(args[:-1]) if a in ("-X", "--request")]
+        method += [a.split("=", 1)[1].upper() for a in args if a.startswith("--method=")]
+        method += [a[2:].upper() for a in args if a.startswith("-X") and len(a) > 2]
+        files = [a for i, a in enumerate(args[1:], 1) if _UPLOAD.match(args[i - 1]) and
+                 a.startswith("@")] + [a.split("=", 1)[1] for a in args if _UPLOAD.match(a)
+                                       and "=" in a and a.split("=", 1)[1].startswith("@")]
+        if files or any(_UPLOAD.match(a) and a in ("-F", "--form", "-T", "--upload-file",
+                                                   "--post-file", "--body-file") for a in args) \
+                or {"POST", "PUT"} & set(method) \
+                or any(a.startswith(("--post-data", "--post-file", "--body-data")) for a in args):
+            return [("high", f"sends data to a remote host ({prog} upload)")]
+    if prog in ("dig", "nslookup", "host", "drill") and any(
+            not w.static and re.search(r"[)`][\w-]*\.[\w-]+", w.value) for w in cmd.argv[1:]):
+        return [("high", "sends data to a remote host (inside DNS queries)")]
+    return []
+
+
+def _history(cmd: Cmd) -> list[Finding]:
+    """Hiding what was run: history variables, ``history -c``, ``set +o history``."""
+    hides = any(_HISTORY_VARS.match(a) for a in cmd.assigns)
+    args = cmd.args
+    if cmd.prog in ("export", "declare", "typeset", "local", "readonly"):
+        hides = hides or any(_HISTORY_VARS.match(a) for a in args)
+    elif cmd.prog == "unset":
+        hides = any(a.startswith("HIST") or a == "PROMPT_COMMAND" for a in args)
+    elif cmd.prog == "history":
+        hides = any(a.startswith("-") and set(a[1:]) & {"c", "d"} for a in args)
+    elif cmd.prog == "set":
+        hides = "+o" in args and "history" in args
+    return [("high", "hides shell history")] if hides else []
+
+
+def _remote_access(cmd: Cmd) -> list[Finding]:
+    prog, args = cmd.prog, cmd.args
+    if prog in _REMOTE_ACCESS and (prog != "cloudflared" or "tunnel" in args) and (
+            prog != "lt" or "--port" in args):
+        return [("high", f"opens a remote access channel ({prog})")]
+    if prog == "ssh" and any(a in ("-R", "-D") or (a.startswith(("-R", "-D")) and len(a) > 2)
+                             for a in args):
+        return [("high", "opens a remote access channel (ssh port forward)")]
+    if (prog.startswith("python") and any(a in ("-mhttp.server", "http.server") for a in args)) \
+            or (prog in ("php",) and "-S" in args):
+        return [("high", "opens a remote access channel (a web server on this machine)")]
+    return []
+
+
 _DISK_TOOLS = frozenset({"mkfs", "wipefs", "fdisk", "sfdisk", "cfdisk", "parted", "gdisk",
                          "sgdisk", "blkdiscard", "mkswap", "cryptsetup", "zpool"})
 
@@ -318,7 +476,18 @@ def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
         dests.extend(Word(a.value[3:], a.static) for a in args if a.value.startswith("of="))
     elif prog == "sed" and any(a.value.startswith(("-i", "--in-place")) for a in args):
         dests.extend(operands[1:])
+    elif prog == "truncate":
+        dests.extend(w for w in operands if not re.match(r"^[+-<>/%]?\d+[KMGTkmg]?$", w.value))
     out: list[Finding] = []
+    for assign in (*cmd.assigns, *(a for a in cmd.args if cmd.prog == "export")):
+        m = _PRELOAD.match(assign)
+        if m and not m.group(0).startswith("PROMPT_COMMAND") and (
+                not m.group(0).startswith("NODE_OPTIONS") or "--require" in m.group(1)
+                or "-r " in m.group(1)):
+            value = m.group(1).strip("'\"")
+            cls = path_class(value.split(":")[0], cmd.cwd, ws) if value else "inside"
+            if cls not in ("inside", "workspace", "system") or cmd.prog == "export":
+                out.append(("high", f"installs code that runs at start-up ({assign[:60]})"))
     for w in dests:
         v = w.value
         if not w.static or v.isdigit() or v in ("-", ""):
@@ -328,11 +497,20 @@ def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
             out.append(("critical", f"writes to a block device ({v})"))
         elif CREDENTIAL_PATH.search(v):
             out.append(("high", f"writes a credential or key file ({v})"))
-        elif _STARTUP.search(v):
-            out.append(("high", f"changes a shell start-up file ({v})"))
+        elif _STARTUP.search(v) or _STARTUP_ENTRY.search(v):
+            out.append(("high", f"installs code that runs at start-up ({v})"))
         elif cls == "system":
             out.append(("high", f"writes a system path ({v})"))
     return out
+
+
+_CRED_NAME = re.compile(r"^['\"]?\*?(?:id_(?:rsa|dsa|ecdsa|ed25519)|\.netrc|\.pgpass|\.gnupg|"
+                        r"\.git-credentials|credentials?(?:\.\w+)?|tokens?|\.aws|\.ssh|\*?\.pem|"
+                        r"\*?\.key|\*?\.kdbx|\*?\.p12|\*?\.pfx|\.env|shadow|secrets?(?:\.\w+)?|"
+                        r"\.vault-token|\.kube|kubeconfig|Login Data|\*?\.keychain(?:-db)?)\*?['\"]?$"
+                        r"|/(?:\.ssh|\.aws|\.gnupg|\.oci|\.kube)(?:/|$)")
+_METADATA = re.compile(r"169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|"
+                       r"169\.254\.170\.2|fd00:ec2::254")
 
 
 def _credentials(cmd: Cmd, sink_network: bool) -> list[Finding]:
@@ -347,6 +525,17 @@ def _credentials(cmd: Cmd, sink_network: bool) -> list[Finding]:
         words += [w.value.lstrip("@").split("=", 1)[-1].lstrip("@") for w in cmd.argv[1:]]
     hits = [v for v in words if CREDENTIAL_PATH.search(v) or (v.startswith("-") and "=" in v
             and CREDENTIAL_PATH.search(v.split("=", 1)[1]))]
+    if cmd.prog in ("find", "locate", "mlocate", "fd", "fdfind"):
+        args = cmd.args
+        names = [args[i + 1] for i, a in enumerate(args[:-1]) if a in (
+            "-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-wholename")]
+        if cmd.prog != "find":
+            names = [a for a in args if not a.startswith("-")]
+        found = [n for n in names if _CRED_NAME.search(n)]
+        if found:
+            return [("high", f"reads credentials or keys (searches for {found[0]})")]
+    if cmd.prog in NETWORK and any(_METADATA.search(w.value) for w in cmd.argv[1:]):
+        return [("high", "reads credentials or keys (a cloud metadata endpoint)")]
     if not hits:
         return []
     if cmd.prog in NETWORK or sink_network:
@@ -529,6 +718,11 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
             elif code:
                 out.extend(_python(code, cmd, workspace, again) if lang == "python"
                            else _script(code, cmd, workspace, again))
+        out.extend(_system_change(cmd))
+        out.extend(_cloud(cmd))
+        out.extend(_sends(cmd, ""))
+        out.extend(_history(cmd))
+        out.extend(_remote_access(cmd))
         out.extend(_writes(cmd, workspace))
         out.extend(_credentials(cmd, cmd.line in sinks))
         if "sudo" in cmd.wrappers or "doas" in cmd.wrappers or "pkexec" in cmd.wrappers:
