@@ -22,9 +22,8 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing costs a hook process ~7 ms to import
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterator
 
@@ -79,33 +78,47 @@ def parser_available() -> bool:
     return _parser() is not None
 
 
-@dataclass(slots=True)
 class Word:
     """One argument: its value where statically known (unknown parts kept as written)."""
 
-    value: str
-    static: bool = True
-    quoted: bool = False
-    # Kinds of what produced an unknown part ("network", "decoded", ...), e.g. "$(curl ...)".
-    sources: frozenset[str] = frozenset()
-    found_under: tuple[str, ...] = ()  # ``{}`` of find -exec: a path under these start paths
-    filtered: bool = False  # ... and find selects by name, type, age...
+    __slots__ = ("filtered", "found_under", "quoted", "sources", "static", "value")
+
+    def __init__(self, value: str, static: bool = True, quoted: bool = False,
+                 sources: frozenset[str] = frozenset(), found_under: tuple[str, ...] = (),
+                 filtered: bool = False) -> None:
+        self.value, self.static, self.quoted = value, static, quoted
+        # Kinds of what produced an unknown part ("network", "decoded"...): "$(curl ...)".
+        self.sources = sources
+        self.found_under = found_under  # ``{}`` of find -exec: a path under these start paths
+        self.filtered = filtered  # ... and find selects by name, type, age...
+
+    def __repr__(self) -> str:
+        return f"Word({self.value!r}{'' if self.static else ', dynamic'})"
 
 
-@dataclass(slots=True)
 class Cmd:
     """A simple command as it will run."""
 
-    argv: list[Word]
-    redirects: list[tuple[str, Word]] = field(default_factory=list)
-    wrappers: tuple[str, ...] = ()
-    cwd: str | None = None
-    stdin: str | None = None  # network / decoded / literal / dynamic / file / heredoc
-    stdin_text: str | None = None
-    depth: int = 0
-    line: int = 0  # which rendered line (pipeline) it belongs to
-    from_input: bool = False  # more arguments come from stdin (xargs, parallel)
-    assigns: tuple[str, ...] = ()  # NAME=value set for this command, as written
+    __slots__ = ("argv", "assigns", "cwd", "depth", "from_input", "line", "redirects", "stdin",
+                 "stdin_text", "wrappers")
+
+    def __init__(self, argv: list[Word], redirects: list[tuple[str, Word]] | None = None,
+                 wrappers: tuple[str, ...] = (), cwd: str | None = None,
+                 stdin: str | None = None, stdin_text: str | None = None, depth: int = 0,
+                 line: int = 0, from_input: bool = False, assigns: tuple[str, ...] = ()) -> None:
+        self.argv = argv
+        self.redirects = redirects if redirects is not None else []
+        self.wrappers, self.cwd, self.depth, self.line = wrappers, cwd, depth, line
+        self.stdin = stdin  # network / decoded / literal / dynamic / file / heredoc
+        self.stdin_text = stdin_text
+        self.from_input = from_input  # more arguments come from stdin (xargs, parallel)
+        self.assigns = assigns  # NAME=value set for this command, as written
+
+    def __repr__(self) -> str:
+        return f"Cmd({self.args_of_all()!r}, wrappers={self.wrappers!r}, cwd={self.cwd!r})"
+
+    def args_of_all(self) -> list[str]:
+        return [w.value for w in self.argv]
 
     @property
     def prog(self) -> str:
@@ -121,12 +134,16 @@ class Cmd:
         return [w.value for w in self.argv[1:]]
 
 
-@dataclass(slots=True)
 class Parsed:
-    commands: list[Cmd] = field(default_factory=list)
-    lines: list[list[str]] = field(default_factory=list)  # rendered pipelines, for text rules
-    problems: list[str] = field(default_factory=list)
-    ok: bool = True
+    """The simple commands of a command line, its rendering for the text rules, and problems."""
+
+    __slots__ = ("commands", "lines", "ok", "problems")
+
+    def __init__(self) -> None:
+        self.commands: list[Cmd] = []
+        self.lines: list[list[str]] = []  # rendered pipelines, for the text rules
+        self.problems: list[str] = []
+        self.ok = True
 
 
 # -- classification of programs ---------------------------------------------------------------
@@ -208,6 +225,7 @@ class _Ctx:
 class _Walker:
     def __init__(self, source: bytes, out: Parsed) -> None:
         self.src, self.out = source, out
+        self.producer: Cmd | None = None  # the pipeline stage before the one being walked
 
     def text(self, node) -> str:
         return self.src[node.start_byte:node.end_byte].decode("utf-8", "replace")
@@ -350,10 +368,12 @@ class _Walker:
     def pipeline(self, node, ctx: _Ctx) -> None:
         line = self._new_line()
         feed: tuple[str, str | None] | None = None
+        self.producer = None
         for child in node.named_children:
             start = len(self.out.commands)
             self.statement(child, ctx.child(), feed, line)
             stage = [c for c in self.out.commands[start:] if c.depth == ctx.depth]
+            self.producer = stage[-1] if stage else None
             if stage:
                 last = stage[-1]
                 kind = stage_kind(last)
@@ -501,6 +521,11 @@ class _Walker:
                     from_input = True
                     if not rest:
                         rest = [Word("echo")]
+                    producer, self.producer = self.producer, None
+                    if producer is not None and producer.prog == "find":
+                        # `find X ... | xargs rm`: the arguments are paths find lists under X
+                        starts, filtered, _ = _find_starts(producer.argv[1:])
+                        rest = [*rest, Word("{}", found_under=tuple(starts), filtered=filtered)]
                 if prog == "watch" and rest:
                     self.code(" ".join(w.value for w in rest), all(w.static for w in rest),
                               ctx, line, (*wrappers, prog), frozenset())
@@ -584,15 +609,7 @@ class _Walker:
 
     def _find(self, cmd: Cmd, ctx: _Ctx, line: int) -> None:
         args = cmd.argv[1:]
-        starts: list[str] = []
-        i = 0
-        while i < len(args) and (args[i].value in ("-H", "-L", "-P") or args[i].value.startswith("-O")):
-            i += 1
-        while i < len(args) and not args[i].value.startswith(("-", "(", "!", ")")):
-            starts.append(args[i].value if args[i].static else "$?")
-            i += 1
-        starts = starts or ["."]
-        filtered = any(a.value in _FIND_TESTS for a in args[i:])
+        starts, filtered, i = _find_starts(args)
         while i < len(args):
             v = args[i].value
             if v in ("-exec", "-execdir", "-ok", "-okdir"):
@@ -609,7 +626,7 @@ class _Walker:
                 continue
             if v == "-delete":
                 target = [Word(s, s != "$?", found_under=(s,), filtered=filtered) for s in starts]
-                self.out.commands.append(Cmd([Word("rm"), Word("-r"), *target], [],
+                self.out.commands.append(Cmd([Word("rm"), *target], [],
                                              (*cmd.wrappers, "find -delete"), ctx.cwd,
                                              depth=ctx.depth, line=line))
             i += 1
@@ -652,6 +669,19 @@ class _Walker:
                                          wrappers, ctx.cwd, depth=ctx.depth + 1, line=line))
             return
         _parse_into(text, ctx.child(ctx.depth + 1), self.out, wrappers)
+
+
+def _find_starts(args: list[Word]) -> tuple[list[str], bool, int]:
+    """find's start paths, whether it selects by name/type/age..., and where its tests begin."""
+    starts: list[str] = []
+    i = 0
+    while i < len(args) and (args[i].value in ("-H", "-L", "-P") or args[i].value.startswith("-O")):
+        i += 1
+    while i < len(args) and not args[i].value.startswith(("-", "(", "!", ")")):
+        starts.append(args[i].value if args[i].static else "$?")
+        i += 1
+    filtered = any(a.value in _FIND_TESTS for a in args[i:])
+    return starts or ["."], filtered, i
 
 
 def _descendants(node, types: tuple[str, ...]) -> Iterator:

@@ -104,7 +104,7 @@ RULES: list[Rule] = [
        rf"|\bgcloud\s+iam\s+service-accounts\s+keys|\baws\s+(?:iam|sts|secretsmanager|ssm\s+get)"),
     # -- hiding tracks, impairing defences ----------------------------------------------------------
     _r("tampers with shell history", "high",
-       r"\bhistory\s+-[cd]|\bset\s+\+o\s+history|HIST(?:FILE|SIZE|FILESIZE|CONTROL)=|"
+       r"\bhistory\s+-c|\bset\s+\+o\s+history|HIST(?:FILE|SIZE|FILESIZE|CONTROL)=|"
        r"unset\s+HIST|>\s*~?[\w/$]*\.(?:bash|zsh|sh)_history|\.(?:bash|zsh)_history\s*$"
        r"|ln\s+-\w*s\w*\s+/dev/null\s+\S*history|PROMPT_COMMAND="),
     _r("clears or disables logs/auditing", "high",
@@ -129,6 +129,9 @@ RULES: list[Rule] = [
        r">>?\s*~?[\w/$]*/?\.(?:bashrc|bash_profile|profile|zshrc|zshenv|zprofile|bash_logout)\b|"
        r"\btrap\b[^;]*\b(?:DEBUG|SIGINT|EXIT)\b|ld\.so\.preload|\bexport\s+LD_PRELOAD=|LD_PRELOAD=[\"']?(?:/tmp|/var/tmp|/dev/shm)|\bemond\b|"
        r"/etc/update-motd\.d|/etc/xdg/autostart|\bsysrc\b|\bsystemd-run\b"),
+    _r("persistence: scheduled or triggered command", "high",
+       _START + r"at\s+(?:now|\d)|loginwindow|login\s*items?|\btrap\b[^;]*\b(?:DEBUG|SIGINT|EXIT)\b"
+       r"|\bemond\b|\bsystemd-run\b"),
     _r("adds or changes accounts/authentication", "high",
        _START + r"(?:sudo\s+)?(?:useradd|adduser|usermod|userdel|groupadd|chpasswd|passwd|chsh|visudo|"
        r"dscl\s+\S+\s+-"
@@ -231,7 +234,7 @@ SUPERSEDED = frozenset({
     "shutdown or reboot", "sends files to a remote host", "sends data through DNS",
     "cloud instance or launch-template change", "cloud storage transfer",
     "cloud or cluster control-plane change", "queries a cloud metadata/credential endpoint",
-    "searches for credential files",
+    "searches for credential files", "persistence: scheduled task / startup item",
 })
 _RAW_ONLY = frozenset({"fork bomb"})  # syntax-level patterns: matched on the text as written
 _MAX_NESTING = 6

@@ -20,7 +20,6 @@ workspace or a temp folder. Levels:
 
 from __future__ import annotations
 
-import ast
 import posixpath
 import re
 
@@ -157,7 +156,7 @@ _DELETE_LEVEL = {  # (class, recursive) -> level
     ("outside", True): "high", ("outside", False): "medium",
     ("unknown-root", True): "high", ("unknown-root", False): "medium",
     ("unknown", True): "medium", ("found-wide", True): "high", ("found-wide", False): "high",
-    ("found-outside", True): "medium", ("found-outside", False): "medium",
+    ("found-outside", True): "high", ("found-outside", False): "medium",
 }
 _CLASS_NAME = {"root": "the root", "home": "a home folder", "system": "a system path",
                "workspace": "the workspace itself", "git": "the repository's .git",
@@ -174,8 +173,9 @@ def _worst(findings: list[Finding]) -> str:
 
 def _rm(cmd: Cmd, ws: str | None) -> list[Finding]:
     flags, operands = _flags(cmd.argv[1:])
-    recursive = bool(flags & {"-r", "-R", "--recursive"}) or "find -delete" in cmd.wrappers \
-        or any(w.found_under for w in operands)
+    # find walks its start paths: unfiltered, it reaches everything under them
+    recursive = bool(flags & {"-r", "-R", "--recursive"}) or any(
+        w.found_under and not w.filtered for w in operands)
     if "--no-preserve-root" in flags:
         return [("critical", "recursive delete with --no-preserve-root")]
     out = []
@@ -439,7 +439,8 @@ def _history(cmd: Cmd) -> list[Finding]:
     elif cmd.prog == "unset":
         hides = any(a.startswith("HIST") or a == "PROMPT_COMMAND" for a in args)
     elif cmd.prog == "history":
-        hides = any(a.startswith("-") and set(a[1:]) & {"c", "d"} for a in args)
+        # -c clears everything; -d N drops one entry (not asked)
+        hides = any(a.startswith("-") and "c" in a[1:] for a in args)
     elif cmd.prog == "set":
         hides = "+o" in args and "history" in args
     return [("high", "hides shell history")] if hides else []
@@ -550,7 +551,9 @@ _PY_SHELL = {"os.system", "os.popen", "subprocess.run", "subprocess.call", "subp
              "subprocess.getstatusoutput", "os.execv", "os.execvp", "pty.spawn", "os.spawnl"}
 
 
-def _dotted(node: ast.AST) -> str:
+def _dotted(node) -> str:
+    import ast
+
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
@@ -559,6 +562,8 @@ def _dotted(node: ast.AST) -> str:
 
 
 def _python(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
+    import ast  # only for python one-liners: a hook process does not pay for it otherwise
+
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):

