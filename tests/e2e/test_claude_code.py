@@ -28,14 +28,16 @@ def test_server_connects_and_check_action_answers(session_factory):
     assert '"decision":"deny"' in text.replace(" ", "") and "network into a shell" in text
 
 
-@pytest.mark.parametrize("transport", ["command", "mcp_tool"])
-def test_critical_command_is_denied_before_it_runs(session_factory, transport):
+@pytest.mark.parametrize("transport, command", [
+    ("command", "rm -rf ./*"), ("mcp_tool", "rm -rf ./*"),
+    ("command", "sh -c 'cd src/.. && rm -rf *'"), ("mcp_tool", "eval 'rm -rf \"$PWD\"/*'")])
+def test_critical_command_is_denied_before_it_runs(session_factory, transport, command):
     s = session_factory(transport)
     target = s.ws / "src"
     target.mkdir()
     (target / "main.py").write_text("print('keep me')\n")
     result, api = s.ask("clean up", [
-        ("tool", "Bash", {"command": "rm -rf ./*", "description": "wipe"}),
+        ("tool", "Bash", {"command": command, "description": "wipe"}),
         ("text", "Stopped.")])
     assert (target / "main.py").exists()
     assert result["permission_denials"] and result["permission_denials"][0]["tool_name"] == "Bash"
