@@ -216,7 +216,10 @@ def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int) ->
     ours_home = Path(tempfile.mkdtemp(prefix="risk-ours-"))
     peer_home = Path(tempfile.mkdtemp(prefix="risk-peer-"))
     cwd = tempfile.mkdtemp(prefix="risk-ws-")
-    ours_env = {**os.environ, "HOME": str(ours_home),
+    # As installed: Python writes its bytecode once (an environment may forbid it, which would
+    # recompile every module in every hook process).
+    base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    ours_env = {**base_env, "HOME": str(ours_home),
                 "TASK_ORCHESTRATOR_DATA_DIR": str(ours_home / "data")}
     exe = shutil.which("task-orchestrator")
     ours = [exe, "hook", "pre-tool-use"] if exe else [sys.executable, "-m",
@@ -225,7 +228,7 @@ def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int) ->
     peer = _peer()
     if peer is None:
         print("\ncc-safety-net: skipped (npm is missing or the install failed)")
-    peer_env = {**os.environ, "HOME": str(peer_home)}
+    peer_env = {**base_env, "HOME": str(peer_home)}
     node = shutil.which("node")
     rng = random.Random(seed)
     timings: dict[str, list[float]] = {"ours": [], "peer": [], "python -c pass": [],
@@ -239,6 +242,13 @@ def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int) ->
         timings[key].append(time.perf_counter() - t)
         return proc.stdout
 
+    warm = _event("ls", cwd)
+    for _ in range(3):  # bytecode written, caches warm: what every later call sees
+        run(ours, ours_env, warm, "ours")
+        if peer is not None:
+            run([str(peer), "hook", "-cc"], peer_env, warm, "peer")
+    for key in timings:
+        timings[key].clear()
     for name, rows in sets.items():
         sample = rows if per_set is None or len(rows) <= per_set else rng.sample(rows, per_set)
         out = []
@@ -252,9 +262,9 @@ def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int) ->
                 elif peer is not None:
                     got["peer"] = _decision(run([str(peer), "hook", "-cc"], peer_env, event, "peer"))
             if i % 10 == 0:
-                run([sys.executable, "-c", "pass"], os.environ.copy(), "", "python -c pass")
+                run([sys.executable, "-c", "pass"], base_env, "", "python -c pass")
                 if node:
-                    run([node, "-e", "0"], os.environ.copy(), "", "node -e 0")
+                    run([node, "-e", "0"], base_env, "", "node -e 0")
             out.append((r, got["ours"], got.get("peer", "n/a")))
         results[name] = out
 

@@ -29,7 +29,21 @@ __all__ = ["CREDENTIAL_PATH", "judge_commands", "path_class", "tool_path_risk"]
 
 Finding = tuple[str, str]  # (level, reason)
 
-CREDENTIAL_PATH = re.compile(
+
+class _LazyRe:
+    """A pattern compiled on first use: a hook process compiles only what its command needs."""
+
+    __slots__ = ("_args", "_re")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args, self._re = (pattern, flags), None
+
+    def __getattr__(self, name: str):
+        if self._re is None:
+            self._re = re.compile(*self._args)
+        return getattr(self._re, name)
+
+CREDENTIAL_PATH = _LazyRe(
     r"(?:^|/)(?:\.ssh/(?:id_[\w-]+|authorized_keys2?|known_hosts)|id_(?:rsa|dsa|ecdsa|ed25519)|"
     r"proc/[^/]+/environ|\.aws/(?:credentials|config)|\.config/gcloud(?:/|$)|\.kube/config|"
     r"\.docker/config\.json|\.netrc|\.pgpass|\.git-credentials|\.gnupg(?:/|$)|\.npmrc|\.pypirc|"
@@ -44,19 +58,19 @@ _SYSTEM = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32
 _TEMP = ("/tmp", "/var/tmp", "/dev/shm", "/private/tmp", "/private/var/folders")
 _HARMLESS_DEV = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero",
                  "/dev/random", "/dev/urandom", "/dev/fd/")
-_BLOCK_DEVICE = re.compile(r"^/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|disk|rdisk|md|dm-|mapper/|loop|sr)")
-_STARTUP = re.compile(r"(?:^|/)\.(?:bashrc|bash_profile|bash_login|profile|zshrc|zshenv|zprofile|"
+_BLOCK_DEVICE = _LazyRe(r"^/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|disk|rdisk|md|dm-|mapper/|loop|sr)")
+_STARTUP = _LazyRe(r"(?:^|/)\.(?:bashrc|bash_profile|bash_login|profile|zshrc|zshenv|zprofile|"
                       r"zlogin|bash_logout|config/fish/config\.fish)$")
 # Start-up entries a user account runs at login or boot (system ones are system paths).
-_STARTUP_ENTRY = re.compile(r"(?:^|/)(?:\.config/autostart/|\.config/systemd/user/|Library/"
+_STARTUP_ENTRY = _LazyRe(r"(?:^|/)(?:\.config/autostart/|\.config/systemd/user/|Library/"
                             r"Launch(?:Agents|Daemons)/|Library/Preferences/com\.apple\."
                             r"loginwindow|\.local/share/systemd/|\.xinitrc$|\.xprofile$|"
                             r"\.config/fish/conf\.d/|Library/Application Support/com\.apple\."
                             r"backgroundtaskmanagementagent|sitecustomize\.py$|usercustomize\.py$|"
                             r"site-packages/[^/]+\.pth$|ld\.so\.preload$)")
-_PRELOAD = re.compile(r"^(?:LD_PRELOAD|DYLD_INSERT_LIBRARIES|LD_AUDIT|PYTHONSTARTUP|"
+_PRELOAD = _LazyRe(r"^(?:LD_PRELOAD|DYLD_INSERT_LIBRARIES|LD_AUDIT|PYTHONSTARTUP|"
                       r"NODE_OPTIONS|BASH_ENV|ENV|PROMPT_COMMAND)=(.*)$")
-_HISTORY_VARS = re.compile(r"^(?:HISTFILE|HISTSIZE|HISTFILESIZE|HISTCONTROL|HISTIGNORE|"
+_HISTORY_VARS = _LazyRe(r"^(?:HISTFILE|HISTSIZE|HISTFILESIZE|HISTCONTROL|HISTIGNORE|"
                            r"PROMPT_COMMAND|SAVEHIST|HISTORY_IGNORE)=")
 _MAIN_BRANCHES = frozenset({"main", "master", "trunk", "develop", "production", "release"})
 _ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -282,7 +296,7 @@ def _perms(cmd: Cmd, ws: str | None) -> list[Finding]:
     return out
 
 
-_REMOTE = re.compile(r"^(?:[\w.-]+@)?[\w.-]+:(?!//)|^(?:rsync|sftp|scp)://")
+_REMOTE = _LazyRe(r"^(?:[\w.-]+@)?[\w.-]+:(?!//)|^(?:rsync|sftp|scp)://")
 _COPY_WITH_ARG = frozenset("-P -i -o -F -l -c -J -S -e --rsh --port --exclude --include "
                            "--filter -f --files-from --password-file --rsync-path".split())
 
@@ -381,13 +395,13 @@ def _system_change(cmd: Cmd) -> list[Finding]:
 
 _CLOUD = frozenset({"aws", "gcloud", "az", "kubectl", "oc", "terraform", "tofu", "pulumi",
                     "gsutil", "doctl", "oci", "eksctl", "stratus", "helm", "ibmcloud"})
-_CLOUD_VERB = re.compile(
+_CLOUD_VERB = _LazyRe(
     r"^(?:create|delete|put|update|modify|attach|detach|run|stop|terminate|authorize|revoke|"
     r"remove|add|set|enable|disable|deregister|register|associate|disassociate|import|replace|"
     r"patch|apply|destroy|drain|cordon|scale|exec|cp|sync|mv|rm|rb|mb|deploy|install|"
     r"uninstall|upgrade|rollback|detonate|warmup|reset|rotate|purge|restore|copy|share)"
     r"(?:[-_]|$)")
-_CLOUD_SECRET = re.compile(r"^(?:secrets?|get-secret-value|get-parameters?|get-session-token|"
+_CLOUD_SECRET = _LazyRe(r"^(?:secrets?|get-secret-value|get-parameters?|get-session-token|"
                            r"get-credentials|print-access-token|get-login-password|"
                            r"list-access-keys|create-access-key|get-password-data|keys)$")
 
@@ -404,7 +418,7 @@ def _cloud(cmd: Cmd) -> list[Finding]:
     return []
 
 
-_UPLOAD = re.compile(r"^(?:-F|--form|-T|--upload-file|--data-binary|--data-raw|--data|"
+_UPLOAD = _LazyRe(r"^(?:-F|--form|-T|--upload-file|--data-binary|--data-raw|--data|"
                      r"--data-urlencode|-d|--post-file|--post-data|--body-file|--body-data|"
                      r"--json)(?:=|$)")
 
@@ -505,12 +519,12 @@ def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
     return out
 
 
-_CRED_NAME = re.compile(r"^['\"]?\*?(?:id_(?:rsa|dsa|ecdsa|ed25519)|\.netrc|\.pgpass|\.gnupg|"
+_CRED_NAME = _LazyRe(r"^['\"]?\*?(?:id_(?:rsa|dsa|ecdsa|ed25519)|\.netrc|\.pgpass|\.gnupg|"
                         r"\.git-credentials|credentials?(?:\.\w+)?|tokens?|\.aws|\.ssh|\*?\.pem|"
                         r"\*?\.key|\*?\.kdbx|\*?\.p12|\*?\.pfx|\.env|shadow|secrets?(?:\.\w+)?|"
                         r"\.vault-token|\.kube|kubeconfig|Login Data|\*?\.keychain(?:-db)?)\*?['\"]?$"
                         r"|/(?:\.ssh|\.aws|\.gnupg|\.oci|\.kube)(?:/|$)")
-_METADATA = re.compile(r"169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|"
+_METADATA = _LazyRe(r"169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|"
                        r"169\.254\.170\.2|fd00:ec2::254")
 
 
@@ -604,9 +618,9 @@ def _python(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
     return out
 
 
-_JS_DELETE = re.compile(r"\b(rmSync|rmdirSync|rm|rmdir|unlinkSync|unlink|rimraf|rm_rf|rm_r|"
+_JS_DELETE = _LazyRe(r"\b(rmSync|rmdirSync|rm|rmdir|unlinkSync|unlink|rimraf|rm_rf|rm_r|"
                         r"rmtree|remove_dir_all|remove_tree)\s*\(\s*['\"]([^'\"]+)['\"]")
-_JS_SHELL = re.compile(r"\b(?:execSync|exec|spawnSync|spawn|system|popen|qx|shell_exec|"
+_JS_SHELL = _LazyRe(r"\b(?:execSync|exec|spawnSync|spawn|system|popen|qx|shell_exec|"
                        r"passthru|proc_open)\s*\(\s*['\"]([^'\"]+)['\"]|`([^`$]+)`")
 
 
