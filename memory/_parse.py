@@ -125,6 +125,8 @@ class Cmd:
         if not self.argv:
             return ""
         first = self.argv[0]
+        if first.value == "<dynamic code>":
+            return first.value
         if not first.static:  # `$which_python -c ...` is still python; others are unknown
             return "python" if "python" in first.value.lower() else "<dynamic program>"
         return posixpath.basename(first.value)
@@ -190,6 +192,23 @@ def _home() -> str:
     return os.environ.get("HOME") or posixpath.expanduser("~") or "/root"
 
 
+def _tilde(value: str, ctx: _Ctx) -> str:
+    """``~``, ``~/x``, ``~+`` ($PWD), ``~-``, ``~user`` (that user's home)."""
+    head, sep, rest = value.partition("/")
+    if head == "~":
+        base = _home()
+    elif head == "~+" and ctx.cwd:
+        base = ctx.cwd
+    elif re.match(r"^~[a-z_][\w.-]*$", head):
+        base = "/root" if head == "~root" else f"/home/{head[1:]}"
+    else:
+        return value
+    return base + sep + rest
+
+
+_KNOWN_OUTPUT = re.compile(r"^(?:\$\(|`)\s*(?:pwd|git\s+rev-parse\s+--show-toplevel)\s*(?:\)|`)$")
+
+
 def stage_kind(cmd: Cmd) -> str:
     """What a pipeline stage hands to the next one."""
     prog, args = cmd.prog, cmd.args
@@ -213,13 +232,16 @@ def stage_kind(cmd: Cmd) -> str:
 
 
 class _Ctx:
-    __slots__ = ("cwd", "depth", "vars")
+    __slots__ = ("cwd", "depth", "taint", "vars")
 
-    def __init__(self, cwd: str | None, depth: int, variables: dict[str, str]) -> None:
+    def __init__(self, cwd: str | None, depth: int, variables: dict[str, str],
+                 taint: dict[str, frozenset[str]] | None = None) -> None:
         self.cwd, self.depth, self.vars = cwd, depth, variables
+        self.taint = taint if taint is not None else {}  # what made a run-time variable
 
     def child(self, depth: int | None = None) -> _Ctx:
-        return _Ctx(self.cwd, self.depth if depth is None else depth, dict(self.vars))
+        return _Ctx(self.cwd, self.depth if depth is None else depth, dict(self.vars),
+                    dict(self.taint))
 
 
 class _Walker:
@@ -236,8 +258,8 @@ class _Walker:
         if t == "word":
             raw = self.text(node)
             value = re.sub(r"\\(.)", r"\1", raw, flags=re.S)
-            if value == "~" or value.startswith("~/"):
-                value = _home() + value[1:]
+            if value.startswith("~") and not raw.startswith("\\"):
+                value = _tilde(value, ctx)
             return Word(value)
         if t == "raw_string":
             return Word(self.text(node)[1:-1], quoted=True)
@@ -261,13 +283,28 @@ class _Walker:
             names = [c for c in node.named_children if c.type == "variable_name"]
             if len(names) == 1 and node.named_child_count == 1:
                 return self._var(self.text(names[0]), ctx, self.text(node))
-            return Word(self.text(node), static=False)
         if t in ("command_substitution", "process_substitution"):
+            known = _KNOWN_OUTPUT.match(self.text(node))
             kinds = self.substitution(node, ctx)
+            if known and ctx.cwd:  # $(pwd), `git rev-parse --show-toplevel`: where we are
+                return Word(ctx.cwd)
             return Word(self.text(node), static=False, sources=frozenset(kinds))
         if t in ("number", "string_content"):
             return Word(self.text(node))
-        return Word(self.text(node), static=False)
+        # ${x:-$(...)}, $(( $(...) )), arrays, subscripts: what runs inside still runs
+        kinds: set[str] = set()
+        for sub in _descendants(node, ("command_substitution", "process_substitution")):
+            kinds |= self.substitution(sub, ctx)
+        return Word(self.text(node), static=False, sources=frozenset(kinds))
+
+    def fields(self, node, ctx: _Ctx) -> list[Word]:
+        """The arguments one word becomes: unquoted variables split, braces expanded."""
+        w = self.word(node, ctx)
+        if node.type in ("simple_expansion", "expansion") and w.static:
+            return [Word(part) for part in w.value.split()] or [Word("")]
+        if w.static and not w.quoted and re.search(r"\{[^{}]*,[^{}]*\}", w.value):
+            return [Word(_tilde(v, ctx) if v.startswith("~") else v) for v in _braces(w.value)]
+        return [w]
 
     def _string(self, node, ctx: _Ctx) -> Word:
         pieces: list[str] = []
@@ -296,7 +333,7 @@ class _Walker:
             return Word(_home())
         if name == "PWD" and ctx.cwd:
             return Word(ctx.cwd)
-        return Word(written, static=False)
+        return Word(written, static=False, sources=ctx.taint.get(name, frozenset()))
 
     def substitution(self, node, ctx: _Ctx) -> set[str]:
         """Walk the commands inside ``$(...)``/``<(...)``; the kinds of what they print."""
@@ -345,11 +382,24 @@ class _Walker:
             for child in node.named_children:
                 self.statement(child, inner)
         elif t == "for_statement":
+            var = node.child_by_field_name("variable")
+            values: list[Word] = []
             for child in node.named_children:
-                if child.type == "do_group":
-                    self.statement(child, ctx.child())
-                elif child.type in ("command_substitution", "process_substitution"):
+                if child.type in ("command_substitution", "process_substitution"):
                     self.substitution(child, ctx)
+                    values.append(Word(self.text(child), static=False))
+                elif child.type not in ("do_group", "variable_name", "comment"):
+                    values.extend(self.fields(child, ctx))
+            body = [c for c in node.named_children if c.type == "do_group"]
+            # each literal value in turn (at most 8), else once with the variable unknown
+            runs = values if values and len(values) <= 8 and all(v.static for v in values) \
+                else [None]
+            for value in runs:
+                inner = ctx.child()
+                if var is not None and value is not None:
+                    inner.vars[self.text(var)] = value.value
+                for b in body:
+                    self.statement(b, inner)
         elif t == "comment" or t in ("heredoc_body", "heredoc_start", "heredoc_end"):
             return
         elif t in ("command_substitution", "process_substitution"):
@@ -377,7 +427,8 @@ class _Walker:
             if stage:
                 last = stage[-1]
                 kind = stage_kind(last)
-                text = " ".join(w.value for w in last.argv[1:]) if kind == "literal" else None
+                text = _printf(" ".join(w.value for w in last.argv[1:] if not re.match(
+                    r"^-[neE]+$", w.value))) if kind == "literal" else None
                 if kind == "literal" and last.prog == "cat":
                     text = last.stdin_text
                 feed = (kind, text)
@@ -403,6 +454,10 @@ class _Walker:
                 text = "".join(self.text(c) for c in child.named_children
                                if c.type == "heredoc_body")
                 feed = ("heredoc", text)
+                for body_node in child.named_children:  # an unquoted delimiter expands $(...)
+                    if body_node.type == "heredoc_body":
+                        for sub in _descendants(body_node, ("command_substitution",)):
+                            self.substitution(sub, ctx)
                 for sub in child.named_children:
                     if sub.type == "file_redirect":
                         redirects.append(self._redirect(sub, ctx))
@@ -465,14 +520,19 @@ class _Walker:
         if name is None:
             return
         key = self.text(name)
+        for sub in _descendants(name, ("command_substitution", "process_substitution")):
+            self.substitution(sub, ctx)  # arr[$(...)]=1 runs it too
         if value is None:
             into[key] = ""
             return
         w = self.word(value, ctx)
         if w.static:
             into[key] = w.value
+            ctx.taint.pop(key, None)
         else:
             into.pop(key, None)
+            if w.sources:
+                ctx.taint[key] = w.sources
 
     def _record(self, cmd: Cmd, rendered: str) -> None:
         self.out.commands.append(cmd)
@@ -490,7 +550,8 @@ class _Walker:
                 self.assignment(child, ctx, env)
                 assigns.append(self.text(child))
             elif child.type == "command_name":
-                argv.extend(self.word(c, ctx) for c in child.named_children)
+                for c in child.named_children:
+                    argv.extend(self.fields(c, ctx))
             elif child.type == "file_redirect":
                 redirects = [*redirects, self._redirect(child, ctx)]
             elif child.type == "herestring_redirect":
@@ -499,7 +560,7 @@ class _Walker:
             elif child.type == "comment":
                 continue
             else:
-                argv.append(self.word(child, ctx))
+                argv.extend(self.fields(child, ctx))
         if not argv:
             ctx.vars.update(env)
             self.out.lines[self._line(line)].append(" ".join(assigns))
@@ -513,6 +574,30 @@ class _Walker:
                assigns: tuple[str, ...] = ()) -> None:
         while argv:
             prog = posixpath.basename(argv[0].value)
+            inner = _runner(prog, argv) if argv[0].static else None
+            if inner is not None:  # uv run, poetry run, npx, busybox...: the command inside
+                wrappers = (*wrappers, prog)
+                argv = inner
+                continue
+            code = _code_of_wrapper(prog, argv) if argv[0].static else None
+            if code is not None:  # su -c, script -c, tmux new, git submodule foreach...
+                self.out.commands.append(Cmd(argv, list(redirects), wrappers, ctx.cwd,
+                                             depth=ctx.depth, line=line))
+                self.out.lines[line].append(prog)
+                self.code(code.value, code.static, ctx, line, (*wrappers, prog), code.sources)
+                return
+            if prog == "env" and argv[0].static:
+                split = next((argv[i + 1] for i, w in enumerate(argv[:-1])
+                              if w.value in ("-S", "--split-string")), None)
+                if split is not None and split.static:
+                    argv = [Word(v) for v in split.value.split()] + argv[
+                        [w.value for w in argv].index(split.value) + 1:]
+                    wrappers = (*wrappers, "env -S")
+                    continue
+            if prog == "rimraf" and argv[0].static:
+                argv = [Word("rm"), Word("-rf"), *argv[1:]]
+                wrappers = (*wrappers, "rimraf")
+                break
             if prog in WRAPPERS and argv[0].static:
                 rest = self._after_wrapper(prog, argv)
                 if prog == "command" and argv[1:2] and argv[1].value in ("-v", "-V"):
@@ -522,10 +607,7 @@ class _Walker:
                     if not rest:
                         rest = [Word("echo")]
                     producer, self.producer = self.producer, None
-                    if producer is not None and producer.prog == "find":
-                        # `find X ... | xargs rm`: the arguments are paths find lists under X
-                        starts, filtered, _ = _find_starts(producer.argv[1:])
-                        rest = [*rest, Word("{}", found_under=tuple(starts), filtered=filtered)]
+                    rest = [*rest, *_input_words(producer, stdin)]
                 if prog == "watch" and rest:
                     self.code(" ".join(w.value for w in rest), all(w.static for w in rest),
                               ctx, line, (*wrappers, prog), frozenset())
@@ -555,12 +637,13 @@ class _Walker:
         prog = cmd.prog
         if prog == "cd" and not wrappers:
             self._cd(cmd, ctx)
-        elif prog in ("find",) and argv[0].static:
+        elif prog == "find" and argv[0].static:
             self._find(cmd, ctx, line)
         elif prog in SHELLS or prog == "eval":
             self._shell(cmd, ctx, line)
-        elif prog in ("source", "."):
-            pass
+        elif prog == "trap" and len(argv) > 2:  # the action runs later
+            self.code(argv[1].value, argv[1].static, ctx, line, (*wrappers, "trap"),
+                      argv[1].sources)
 
     def _after_wrapper(self, prog: str, argv: list[Word]) -> list[Word]:
         with_arg = set(_WITH_ARG.get(prog, "").split())
@@ -649,7 +732,7 @@ class _Walker:
                 if i + 1 < len(args):
                     w = args[i + 1]
                     self.code(w.value, w.static, ctx, line, (*cmd.wrappers, cmd.prog + " -c"),
-                              w.sources)
+                              w.sources, positional=args[i + 2:])
                 return
             if v.startswith(("-", "+")):
                 i += 1
@@ -661,14 +744,122 @@ class _Walker:
                       frozenset())
 
     def code(self, text: str, static: bool, ctx: _Ctx, line: int, wrappers: tuple[str, ...],
-             sources: frozenset[str]) -> None:
+             sources: frozenset[str], positional: list[Word] | None = None) -> None:
         """Shell code handed to a shell, eval or watch: parsed in turn when known."""
-        if not static and (sources or not re.match(r"^\s*[\w./-]", text)):
+        if not static and (not re.match(r"^\s*[\w./-]", text) or sources & {"network", "decoded"}):
             # Code made at run time (command output, or a variable as the whole command).
             self.out.commands.append(Cmd([Word("<dynamic code>", False, sources=sources)], [],
                                          wrappers, ctx.cwd, depth=ctx.depth + 1, line=line))
             return
-        _parse_into(text, ctx.child(ctx.depth + 1), self.out, wrappers)
+        inner = ctx.child(ctx.depth + 1)
+        for n, w in enumerate(positional or []):  # sh -c 'rm -rf "$0"' ~
+            if w.static:
+                inner.vars[str(n)] = w.value
+        _parse_into(text, inner, self.out, wrappers)
+
+
+_RUN_WITH_ARG = frozenset("--with --with-requirements --with-editable --python -p --project "
+                          "--directory --env-file --extra --group --package --index "
+                          "--index-url --from -w -n --name --prefix --cwd -C --filter "
+                          "--workspace -e --env".split())
+
+
+def _runner(prog: str, argv: list[Word]) -> list[Word] | None:
+    """The command a project runner starts: ``uv run X``, ``poetry run X``, ``npx X``..."""
+    args = argv[1:]
+    values = [w.value for w in args]
+    start = None
+    if prog in ("uv", "poetry", "pipenv", "pdm", "hatch", "rye", "conda", "mamba",
+                "micromamba", "pixi") and "run" in values[:3]:
+        start = values.index("run") + 1
+    elif prog in ("npm", "pnpm", "yarn", "bun") and values[:1] and values[0] in (
+            "exec", "x", "dlx"):
+        start = 1
+    elif prog in ("npx", "bunx", "uvx", "pipx") or prog == "busybox":
+        start = 1 if prog == "pipx" and values[:1] == ["run"] else 0
+        if prog == "pipx" and values[:1] != ["run"]:
+            return None
+    if start is None:
+        return None
+    i = start
+    while i < len(args) and args[i].value.startswith("-"):
+        if args[i].value == "--":
+            i += 1
+            break
+        i += 2 if args[i].value in _RUN_WITH_ARG else 1
+    return args[i:] or None
+
+
+def _code_of_wrapper(prog: str, argv: list[Word]) -> Word | None:
+    """Shell code a wrapper hands to a shell: ``su -c``, ``script -c``, ``tmux new``..."""
+    args = argv[1:]
+    values = [w.value for w in args]
+    if prog in ("su", "runuser", "script", "sg", "flock"):
+        for i, v in enumerate(values[:-1]):
+            if v in ("-c", "--command", "--session-command") or (
+                    prog == "script" and v.startswith("-") and v.endswith("c")):
+                return args[i + 1]
+        if prog == "runuser" and "--" in values:
+            rest = args[values.index("--") + 1:]
+            return Word(" ".join(w.value for w in rest), all(w.static for w in rest)) if rest \
+                else None
+        return None
+    if prog == "tmux" and values[:1] and values[0] in ("new", "new-session", "new-window",
+                                                       "neww", "split-window", "splitw",
+                                                       "respawn-pane", "run-shell", "run"):
+        rest = [w for w in args[1:] if not w.value.startswith("-")]
+        with_arg = {"-s", "-n", "-c", "-t", "-e", "-F", "-x", "-y", "-l"}
+        rest, skip = [], False
+        for w in args[1:]:
+            if skip:
+                skip = False
+            elif w.value in with_arg:
+                skip = True
+            elif not w.value.startswith("-"):
+                rest.append(w)
+        return Word(" ".join(w.value for w in rest), all(w.static for w in rest)) if rest \
+            else None
+    if prog == "screen":
+        if {"-x", "-r", "-R", "-X", "-ls", "-list", "-wipe", "-Q"} & set(values):
+            return None  # attaches to or talks to a session: no new command
+        rest, skip = [], False
+        for w in args:
+            if skip:
+                skip = False
+            elif not rest and w.value in ("-S", "-c", "-Logfile", "-p", "-t", "-X", "-T"):
+                skip = True
+            elif rest or not w.value.startswith("-"):
+                rest.append(w)
+        return Word(" ".join(w.value if not w.quoted else "'" + w.value.replace("'", "'\\''")
+                             + "'" for w in rest), all(w.static for w in rest)) if rest else None
+    if prog == "git" and "submodule" in values[:3] and "foreach" in values:
+        rest = [w for w in args[values.index("foreach") + 1:] if w.value != "--recursive"]
+        return Word(" ".join(w.value for w in rest), all(w.static for w in rest)) if rest \
+            else None
+    return None
+
+
+def _input_words(producer: Cmd | None, stdin: tuple[str, str | None] | None) -> list[Word]:
+    """What xargs will append: the paths a find or ls lists, the words echo prints."""
+    if stdin is not None and stdin[0] == "heredoc" and stdin[1] is not None:
+        return [Word(v) for v in stdin[1].split()]
+    if producer is None:
+        return []
+    if producer.prog == "find":  # `find X ... | xargs rm`: the paths find lists under X
+        starts, filtered, _ = _find_starts(producer.argv[1:])
+        return [Word("{}", found_under=tuple(starts), filtered=filtered)]
+    if producer.prog in ("ls", "dir"):
+        paths = [w.value for w in producer.argv[1:] if not w.value.startswith("-")] or ["."]
+        return [Word(p.rstrip("/") + "/*", all(w.static for w in producer.argv)) for p in paths]
+    if producer.prog in ("echo", "printf") and all(w.static for w in producer.argv):
+        words = [w.value for w in producer.argv[1:] if not re.match(r"^-[neE]+$", w.value)]
+        return [Word(v) for v in _printf(" ".join(words)).split()]
+    return []
+
+
+def _printf(text: str) -> str:
+    r"""``\n``, ``\t``... as printf and ``echo -e`` print them."""
+    return re.sub(r"\\([ntr])", lambda m: {"n": "\n", "t": "\t", "r": "\r"}[m.group(1)], text)
 
 
 def _find_starts(args: list[Word]) -> tuple[list[str], bool, int]:
@@ -682,6 +873,19 @@ def _find_starts(args: list[Word]) -> tuple[list[str], bool, int]:
         i += 1
     filtered = any(a.value in _FIND_TESTS for a in args[i:])
     return starts or ["."], filtered, i
+
+
+def _braces(value: str, limit: int = 64) -> list[str]:
+    """``a{b,c}d`` -> ``abd acd`` (nested, at most ``limit`` results)."""
+    m = re.search(r"\{([^{}]*,[^{}]*)\}", value)
+    if not m:
+        return [value]
+    out: list[str] = []
+    for option in m.group(1).split(","):
+        out.extend(_braces(value[:m.start()] + option + value[m.end():], limit))
+        if len(out) >= limit:
+            break
+    return out[:limit]
 
 
 def _descendants(node, types: tuple[str, ...]) -> Iterator:
@@ -727,8 +931,7 @@ def parse(command: str, cwd: str | None = None) -> Parsed:
     ctx = _Ctx(posixpath.normpath(cwd) if cwd and posixpath.isabs(cwd) else None, 0, {})
     if _SIMPLE_LINE.match(command) and command.strip() and "=" not in command.split()[0]:
         # No quotes, operators or expansions: split on spaces, no grammar needed.
-        argv = [Word(_home() + w[1:] if (w == "~" or w.startswith("~/")) else w)
-                for w in command.split()]
+        argv = [Word(_tilde(w, ctx) if w.startswith("~") else w) for w in command.split()]
         walker = _Walker(b"", out)
         walker.unwrap(argv, ctx, [], None, walker._new_line(), ())
         return out

@@ -130,8 +130,7 @@ RULES: list[Rule] = [
        r"\btrap\b[^;]*\b(?:DEBUG|SIGINT|EXIT)\b|ld\.so\.preload|\bexport\s+LD_PRELOAD=|LD_PRELOAD=[\"']?(?:/tmp|/var/tmp|/dev/shm)|\bemond\b|"
        r"/etc/update-motd\.d|/etc/xdg/autostart|\bsysrc\b|\bsystemd-run\b"),
     _r("persistence: scheduled or triggered command", "high",
-       _START + r"at\s+(?:now|\d)|loginwindow|login\s*items?|\btrap\b[^;]*\b(?:DEBUG|SIGINT|EXIT)\b"
-       r"|\bemond\b|\bsystemd-run\b"),
+       _START + r"at\s+(?:now|\d)|loginwindow|login\s*items?|\bemond\b|\bsystemd-run\b"),
     _r("adds or changes accounts/authentication", "high",
        _START + r"(?:sudo\s+)?(?:useradd|adduser|usermod|userdel|groupadd|chpasswd|passwd|chsh|visudo|"
        r"dscl\s+\S+\s+-"

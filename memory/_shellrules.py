@@ -76,17 +76,55 @@ _MAIN_BRANCHES = frozenset({"main", "master", "trunk", "develop", "production", 
 _ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
+_ROOT_CHILDREN = ("bin", "boot", "dev", "etc", "home", "lib", "lib64", "opt", "root", "sbin",
+                  "srv", "usr", "var", "Users", "System", "Library", "Applications", "private")
+_HOME_CHILDREN = (".ssh", ".aws", ".gnupg", ".config", ".bashrc", ".profile", "Documents",
+                  "Desktop", "projects", "src", ".local", "Library")
+
+
 def path_class(value: str, cwd: str | None, workspace: str | None) -> str:
-    """root / home / system / workspace / git / inside / temp / outside / unknown / device."""
+    """root / home / system / workspace / git / inside / temp / outside / unknown / device.
+
+    A glob in the last part is judged by what it can reach: ``/u*`` a system folder, ``.g*``
+    the repository's ``.git``, ``~/[a-z]*`` most of a home folder."""
     if not value or value.startswith("$?") or "$" in value or "`" in value:
         return "unknown"
+    head, _, last = value.rstrip("/").rpartition("/")
+    if last and any(c in last for c in "*?[") and last not in ("*", ".*"):
+        return _glob_class(head if value.startswith("/") or head else (head or "."), last,
+                           value.startswith("/"), cwd, workspace)
+    return _path_class(value, cwd, workspace)
+
+
+def _glob_class(parent: str, pattern: str, absolute: bool, cwd: str | None,
+                workspace: str | None) -> str:
+    from fnmatch import fnmatchcase
+
+    parent = parent or ("/" if absolute else ".")
+    cls = _path_class(parent, cwd, workspace)
+    if cls == "root":
+        hits = [n for n in _ROOT_CHILDREN if fnmatchcase(n, pattern)]
+        if hits:
+            return "home" if set(hits) <= {"home", "root", "Users"} else "system"
+        return "outside"
+    if cls == "workspace":
+        return "git" if fnmatchcase(".git", pattern) else (
+            "workspace" if fnmatchcase("src", pattern) and fnmatchcase("tests", pattern)
+            else "inside")
+    if cls == "home":
+        hits = [n for n in _HOME_CHILDREN if fnmatchcase(n, pattern)]
+        return "home" if len(hits) >= 3 or {".ssh", ".aws", ".gnupg"} & set(hits) else "home-file"
+    return _path_class(parent.rstrip("/") + "/" + pattern, cwd, workspace)
+
+
+def _path_class(value: str, cwd: str | None, workspace: str | None) -> str:
     home = _home().rstrip("/") or "/root"
     if not posixpath.isabs(value):
         if cwd is None:
             path = posixpath.normpath(value)
             if path in (".", "*") or path.startswith(".."):
                 return "workspace" if path in (".", "*") else "outside"
-            return "git" if path == ".git" or (path.startswith(".git/") and path == ".git") else "inside"
+            return "git" if path == ".git" or path.startswith(".git/") else "inside"
         value = posixpath.join(cwd, value)
     path = posixpath.normpath(value)
     if path.startswith("//"):
@@ -103,7 +141,7 @@ def path_class(value: str, cwd: str | None, workspace: str | None) -> str:
     if ws and ws != "/":
         if base == ws:
             return "workspace"
-        if base == ws + "/.git":
+        if base == ws + "/.git" or base.startswith(ws + "/.git/"):
             return "git"
         if base.startswith(ws + "/"):
             return "inside"
@@ -135,6 +173,8 @@ def _targets(cmd: Cmd, words: list[Word], cwd: str | None, ws: str | None) -> li
             for s in w.found_under:
                 cls = path_class(s, cwd, ws)
                 out.append((_UNDER.get(cls, cls) if w.filtered else cls, s))
+        elif not w.static and re.match(r"^/(?:home|Users)/\$\{?\w+\}?/?$", w.value):
+            out.append(("home", w.value))
         elif not w.static:
             rest = re.sub(r"^(?:\$\{?\w+\}?|\"\$\{?\w+\}?\")", "", w.value)
             out.append(("unknown-root" if rest in ("", "/", "/*", "*") else "unknown", w.value))
@@ -301,7 +341,7 @@ _COPY_WITH_ARG = frozenset("-P -i -o -F -l -c -J -S -e --rsh --port --exclude --
                            "--filter -f --files-from --password-file --rsync-path".split())
 
 
-def _remote_copy(cmd: Cmd, ws: str | None) -> list[Finding]:
+def _remote_copy(cmd: Cmd) -> list[Finding]:
     """scp/sftp/rsync: sending files to a remote host, judged by what is sent."""
     operands: list[Word] = []
     skip = False
@@ -318,11 +358,9 @@ def _remote_copy(cmd: Cmd, ws: str | None) -> list[Finding]:
         if any(_REMOTE.match(w.value) for w in operands[:-1]):
             return [("medium", f"copies files from a remote host ({operands[0].value})")]
         return []
-    sources = operands[:-1]
-    for w in sources:
+    for w in operands[:-1]:
         if CREDENTIAL_PATH.search(w.value.rstrip("/")):
             return [("critical", f"copies credentials to a remote host ({w.value})")]
-        path_class(w.value, cmd.cwd, ws)
     return [("medium", f"copies files to a remote host ({operands[-1].value})")]
 
 
@@ -423,7 +461,7 @@ _UPLOAD = _LazyRe(r"^(?:-F|--form|-T|--upload-file|--data-binary|--data-raw|--da
                      r"--json)(?:=|$)")
 
 
-def _sends(cmd: Cmd, line_text: str) -> list[Finding]:
+def _sends(cmd: Cmd) -> list[Finding]:
     """Data leaving the machine: uploads, DNS queries carrying data, remote output saved."""
     prog, args = cmd.prog, cmd.args
     if prog in ("curl", "wget", "http", "https"):
@@ -674,13 +712,13 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
                 out.append(("critical", "runs code downloaded from the network"))
             elif "decoded" in kinds:
                 out.append(("high", "decodes and executes a payload"))
-            else:
-                out.append(("high", f"runs code known only at run time ({cmd.wrappers[-1]})"))
+            else:  # eval "$(pyenv init -)" and the like: reported, not asked
+                out.append(("medium", f"runs code known only at run time ({cmd.wrappers[-1]})"))
             continue
-        if prog in ("rm", "unlink", "rmdir") and prog != "rmdir":
+        if prog in ("rm", "unlink"):
             out.extend(_rm(cmd, workspace))
         elif prog in ("scp", "sftp", "rsync"):
-            out.extend(_remote_copy(cmd, workspace))
+            out.extend(_remote_copy(cmd))
         elif prog in ("shred", "srm", "wipe"):
             out.append(("high", f"{prog} destroys file contents"))
         elif prog == "git":
@@ -737,9 +775,14 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
             elif code:
                 out.extend(_python(code, cmd, workspace, again) if lang == "python"
                            else _script(code, cmd, workspace, again))
+        if prog == "trap" and "DEBUG" in cmd.args[1:]:
+            out.append(("high", "runs a command before every command (trap DEBUG)"))
+        elif "trap" in cmd.wrappers and (prog in SHELLS or prog in INTERPRETERS or "/" in (
+                cmd.argv[0].value if cmd.argv else "")):
+            out.append(("high", f"a trap starts a program when the shell exits ({prog})"))
         out.extend(_system_change(cmd))
         out.extend(_cloud(cmd))
-        out.extend(_sends(cmd, ""))
+        out.extend(_sends(cmd))
         out.extend(_history(cmd))
         out.extend(_remote_access(cmd))
         out.extend(_writes(cmd, workspace))
