@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Cmd", "Parsed", "Word", "parse", "parser_available"]
 
 _MAX_DEPTH = 8
+_MAX_ARGS = 4000
 _PARSER = None
 _PARSER_ERROR: str | None = None
 
@@ -152,7 +153,8 @@ class Parsed:
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"})
 INTERPRETERS = {"python": "python", "python2": "python", "python3": "python", "pypy": "python",
                 "pypy3": "python", "node": "node", "nodejs": "node", "bun": "node",
-                "deno": "node", "perl": "perl", "ruby": "ruby", "php": "php"}
+                "deno": "node", "perl": "perl", "ruby": "ruby", "php": "php", "awk": "awk",
+                "gawk": "awk", "mawk": "awk", "nawk": "awk"}
 NETWORK = frozenset({"curl", "wget", "fetch", "http", "https", "aria2c", "nc", "ncat", "netcat",
                      "socat", "telnet", "lwp-download", "lwp-request", "ftp", "tftp"})
 _DECODE_FLAGS = {"base64": ("-d", "--decode", "-D"), "base32": ("-d", "--decode"),
@@ -178,11 +180,11 @@ _WITH_ARG = {
     "strace": "-o -e -p -s -u -E -P -a -b -O -S -X", "ltrace": "-o -e -p -s -u -E -a -n",
 }
 WRAPPERS = frozenset(_WITH_ARG) | {"chroot", "caffeinate", "unbuffer"}
+# Tests that select some files (-type, -maxdepth, -xdev do not narrow a delete enough).
+_NAME_TESTS = frozenset("-name -iname -path -ipath -wholename -iwholename -regex -iregex".split())
 _FIND_TESTS = frozenset("""
--name -iname -path -ipath -wholename -iwholename -regex -iregex -type -xtype -mtime -mmin
--atime -amin -ctime -cmin -newer -anewer -cnewer -size -user -group -uid -gid -nouser
--nogroup -perm -empty -inum -links -samefile -lname -ilname -used -fstype -readable
--writable -executable
+-mtime -mmin -atime -amin -ctime -cmin -newer -anewer -cnewer -size -user -group -uid -gid
+-nouser -nogroup -perm -empty -inum -links -samefile -lname -ilname -used -newermt
 """.split())
 _ASSIGN_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 _SIMPLE_LINE = re.compile(r"^[\w ./=:,+@%~^*-]*$")
@@ -358,7 +360,7 @@ class _Walker:
         if t == "command":
             self.command(node, ctx, [], stdin, line)
         elif t == "pipeline":
-            self.pipeline(node, ctx)
+            self.pipeline(node, ctx, stdin, line)
         elif t == "redirected_statement":
             self.redirected(node, ctx, stdin, line)
         elif t == "variable_assignment":
@@ -415,9 +417,9 @@ class _Walker:
                     continue
                 self.statement(child, ctx)
 
-    def pipeline(self, node, ctx: _Ctx) -> None:
-        line = self._new_line()
-        feed: tuple[str, str | None] | None = None
+    def pipeline(self, node, ctx: _Ctx, stdin=None, line: int | None = None) -> None:
+        line = self._line(line)  # a pipeline nested in a stage stays on that stage's line
+        feed: tuple[str, str | None] | None = stdin
         self.producer = None
         for child in node.named_children:
             start = len(self.out.commands)
@@ -440,8 +442,7 @@ class _Walker:
         return len(self.out.lines) - 1
 
     def redirected(self, node, ctx: _Ctx, stdin, line) -> None:
-        body = node.child_by_field_name("body") or (node.named_children[0]
-                                                   if node.named_child_count else None)
+        body = node.child_by_field_name("body")
         redirects: list[tuple[str, Word]] = []
         feed = stdin
         pipelines = []
@@ -467,7 +468,11 @@ class _Walker:
                 words = [self.word(c, ctx) for c in child.named_children]
                 text = " ".join(w.value for w in words)
                 feed = ("heredoc" if all(w.static for w in words) else "dynamic", text)
-        if body is None:
+        if body is None:  # `> file` alone truncates it
+            if redirects:
+                self._record(Cmd([Word(":")], list(redirects), cwd=ctx.cwd, depth=ctx.depth,
+                                 line=self._line(line)),
+                             " ".join(f"{op} {w.value}" for op, w in redirects))
             return
         if pipelines:  # cat <<EOF | sh : the body feeds the first stage of the pipeline
             line = self._new_line()
@@ -545,7 +550,14 @@ class _Walker:
         argv: list[Word] = []
         env: dict[str, str] = {}
         assigns: list[str] = []
-        for child in node.named_children:
+        count = node.named_child_count
+        if count > _MAX_ARGS:  # (node.named_children would build them all)
+            self.out.problems.append(f"a command too long to follow ({count} words)")
+            self.out.ok = False
+            children = [node.named_child(i) for i in range(_MAX_ARGS)]
+        else:
+            children = node.named_children
+        for child in children:
             if child.type == "variable_assignment":
                 self.assignment(child, ctx, env)
                 assigns.append(self.text(child))
@@ -700,11 +712,15 @@ class _Walker:
                 inner: list[Word] = []
                 while j < len(args) and args[j].value not in (";", "+"):
                     w = args[j]
+                    # `{}.bak` names files derived from each match: a selection of its own
                     inner.append(Word(w.value, w.static, w.quoted, w.sources, tuple(starts),
-                                      filtered) if "{}" in w.value else w)
+                                      filtered or w.value.strip("'\"") != "{}")
+                                 if "{}" in w.value else w)
                     j += 1
-                if inner:
-                    self.unwrap(inner, ctx.child(), [], None, line, (*cmd.wrappers, "find " + v))
+                if inner:  # -ok asks on find's stdin: piped `yes` answers for the user
+                    feed = (cmd.stdin, cmd.stdin_text) if v.startswith("-ok") and cmd.stdin \
+                        else None
+                    self.unwrap(inner, ctx.child(), [], feed, line, (*cmd.wrappers, "find " + v))
                 i = j + 1
                 continue
             if v == "-delete":
@@ -871,8 +887,25 @@ def _find_starts(args: list[Word]) -> tuple[list[str], bool, int]:
     while i < len(args) and not args[i].value.startswith(("-", "(", "!", ")")):
         starts.append(args[i].value if args[i].static else "$?")
         i += 1
-    filtered = any(a.value in _FIND_TESTS for a in args[i:])
-    return starts or ["."], filtered, i
+    tests = [w.value for w in args[i:]]
+    from fnmatch import fnmatchcase
+
+    selective = 0
+    for k, t in enumerate(tests):
+        arg = tests[k + 1] if k + 1 < len(tests) else ""
+        negated = k > 0 and tests[k - 1] in ("!", "-not")
+        if t in _NAME_TESTS:
+            if arg.strip("'\"") in ("*", ".*", "*.*", "") or negated:  # matches (nearly) all
+                continue
+            if t in ("-name", "-iname") and fnmatchcase(".git", arg):
+                return [s.rstrip("/") + "/.git" for s in starts or ["."]], False, i
+            selective += 1
+        elif (t in _FIND_TESTS and not negated) or (t in ("-type", "-xtype") and arg not in (
+                "f", "d", "f,d", "d,f")):
+            selective += 1
+    # every alternative of an -o must select something for the whole to be a selection
+    alternatives = 1 + sum(t in ("-o", "-or") for t in tests)
+    return starts or ["."], selective >= alternatives, i
 
 
 def _braces(value: str, limit: int = 64) -> list[str]:
@@ -931,7 +964,12 @@ def parse(command: str, cwd: str | None = None) -> Parsed:
     ctx = _Ctx(posixpath.normpath(cwd) if cwd and posixpath.isabs(cwd) else None, 0, {})
     if _SIMPLE_LINE.match(command) and command.strip() and "=" not in command.split()[0]:
         # No quotes, operators or expansions: split on spaces, no grammar needed.
-        argv = [Word(_tilde(w, ctx) if w.startswith("~") else w) for w in command.split()]
+        words = command.split()
+        if len(words) > _MAX_ARGS:
+            out.problems.append(f"a command too long to follow ({len(words)} words)")
+            out.ok = False
+            words = words[:_MAX_ARGS]
+        argv = [Word(_tilde(w, ctx) if w.startswith("~") else w) for w in words]
         walker = _Walker(b"", out)
         walker.unwrap(argv, ctx, [], None, walker._new_line(), ())
         return out

@@ -77,7 +77,7 @@ RULES: list[Rule] = [
     _r("decodes and executes", "high",
        r"(?:base64\s+(?:-d|--decode|-D)|xxd\s+-r|openssl\s+enc\s+-d)[^;]*\|\s*(?:ba|z)?sh\b"
        r"|\beval\s+[\"']?\$\(.*(?:base64|xxd|openssl)"),
-    _r("decodes an obfuscated payload", "high",
+    _r("decodes an obfuscated payload", "medium",
        r"\|\s*(?:base64\s+(?:-d|--decode|-D)|xxd\s+-r|b64decode)\b"),
     _r("sends files to a remote host", "high",
        r"\bcurl\b[^;|]*(?:\s-F\s|--form\b|\s-T\s|--upload-file|--data(?:-binary)?\s+@|\s-d\s+@)"
@@ -111,7 +111,7 @@ RULES: list[Rule] = [
        r">\s*/var/(?:log|spool/mail)/|/dev/null\s*>\s*/var/log|\b(?:rm|unlink|truncate|shred)\b"
        r"[^;]*/var/log/|\bauditctl\s+-[DeW]|\bufw\s+logging\s+off|"
        r"\bjournalctl\s+--(?:vacuum|rotate)|systemd-journald|\blogging\s+logs\s+delete|"
-       r"\bcloudtrail\b|\bunified\s+log\b|\blog\s+erase"),
+       r"\bunified\s+log\b|\blog\s+erase"),
     _r("disables a security control", "high",
        r"\b(?:systemctl|service)\s+(?:stop|disable|mask)\s+\S*(?:ufw|firewalld|iptables|auditd|"
        r"apparmor|selinux|journald|rsyslog|syslog|falcon|osquery|clamav)|\bsetenforce\s+0|"
@@ -163,6 +163,8 @@ RULES: list[Rule] = [
        r"(?:(?:ba|z)?sh\s+)?(?:\./)?\1"),
     _r("interpreter start-up hook", "high",
        r"getusersitepackages|sitecustomize|usercustomize|\.pth\b|PYTHONSTARTUP=|NODE_OPTIONS="),
+    _r("finds the interpreter's start-up folders", "high",
+       r"getusersitepackages|getsitepackages\(\)|site\.USER_SITE"),
     _r("runs an AppleScript file", "high", r"\bosascript\s+(?!-e)\S+"),
     _r("reads another process's memory", "high",
        r"/proc/[^/\s]+/(?:mem|maps)\b|\bgcore\b|\bgdb\b[^;]*\s-p\s|\bptrace\b"),
@@ -234,6 +236,7 @@ SUPERSEDED = frozenset({
     "cloud instance or launch-template change", "cloud storage transfer",
     "cloud or cluster control-plane change", "queries a cloud metadata/credential endpoint",
     "searches for credential files", "persistence: scheduled task / startup item",
+    "interpreter start-up hook",
 })
 _RAW_ONLY = frozenset({"fork bomb"})  # syntax-level patterns: matched on the text as written
 _MAX_NESTING = 6
@@ -258,18 +261,21 @@ def _findings(command: str, cwd: str | None, depth: int) -> list[tuple[str, str]
     from ._shellrules import judge_commands
 
     if depth > _MAX_NESTING:
-        return [("high", "nested commands too deep to follow")]
+        return [("high", "the command could not be analysed (nested commands too deep to "
+                         "follow)")]
     parsed = parse(command, cwd)
 
     def again(text: str) -> list[tuple[str, str]]:
         return _findings(text, cwd, depth + 1)
 
     found = judge_commands(parsed, cwd, again)
+    if any("too deep" in p or "too long" in p for p in parsed.problems):
+        found.append(("high", f"the command could not be analysed ({parsed.problems[0]})"))
     if parsed.ok:
         rendered = "\n".join(" | ".join(line) for line in parsed.lines if line)
         level, names = text_level(rendered, RULES, SUPERSEDED, raw=command)
     else:  # partly understood: the structure that parsed, and every text rule on the text
-        level, names = text_level(command, RULES)
+        level, names = text_level(command[:200_000], RULES)
         names = [*names, f"shell parser: {parsed.problems[0]}; judged on the text as well"]
     found.extend((RULES_BY_NAME[n].level if n in RULES_BY_NAME else level, n) for n in names)
     return found
@@ -283,14 +289,23 @@ def rule_level(action: str, rules: list[Rule] | None = None,
     the text rules over its parsed, unwrapped form. ``rules``: judge the raw text with these
     text rules only.
     """
+    if not isinstance(action, str):  # bad input is judged, never a crash
+        action = action.decode("utf-8", "replace") if isinstance(action, (bytes, bytearray)) \
+            else str(action)
+    cwd = cwd if isinstance(cwd, str) and cwd else None
     if rules is not None:
         return text_level(action, rules)
     level, reasons = "low", []
     try:
         findings = _findings(action, cwd, 0)
-    except Exception as exc:  # a parser bug must not silence the rules
-        level, reasons = text_level(action, RULES)
-        return level, [*reasons, f"shell parser failed ({type(exc).__name__}); judged on the text"]
+    except Exception as exc:  # a parser failure asks (never silence), and the text rules judge
+        try:
+            level, reasons = text_level(action, RULES)
+        except Exception:
+            level, reasons = "low", []
+        level = max(level, "high", key=RISK_ORDER.__getitem__)
+        return level, [*reasons, f"the command could not be analysed ({type(exc).__name__}); "
+                                 "a human should look at it"]
     for found_level, reason in findings:
         if reason not in reasons:
             reasons.append(reason)

