@@ -2,12 +2,12 @@
 
 1. In process: share of risky Atomic Red Team lines (not discovery-only) rated high or
    critical, share of routine NL2Bash lines flagged, for the rules of this checkout and for
-   the text rules alone (the previous gate: one pass of regexes over the raw text, compiled as
-   the text rules are now). A cross-validated figure: the techniques are split in two halves
-   (by ATT&CK technique, three random splits); the risky lines of one half are scored only with
-   the rules that fire on at least one risky line of the other half, so a rule that exists
-   for one technique's examples does not count for them (a text rule's alternatives count
-   one by one).
+   the previous gate (one pass of regexes over the raw text: memory/_rules.py at commit
+   BASELINE_COMMIT, read with git; skipped without it). A cross-validated figure: the
+   techniques are split in two halves (by ATT&CK technique, three random splits), and the
+   risky lines of one half count only through rules that fire on a risky line of the other
+   half, so a rule that exists for one technique's examples does not count for them (strict:
+   a text rule's alternatives one by one; by rule: each named rule as a whole).
 2. As processes, on the same Claude Code PreToolUse Bash JSON, interleaved: this project's
    command hook (``task-orchestrator hook pre-tool-use``, its own HOME and data folder) and
    cc-safety-net (npm, pinned; skipped with a message without npm), with ``python -c pass``
@@ -125,9 +125,20 @@ def _by_rule(comps: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def cross_validated(risky: list[dict], splits: int = 3,
-                    by_rule: bool = False) -> tuple[float, list[float]]:
-    comps = [components(r["command"]) for r in risky]
+def baseline_components(command: str, old_rules: list) -> dict[str, str]:
+    """The same, for the previous gate (its regexes, case-insensitive, on the raw text)."""
+    out: dict[str, str] = {}
+    for rule in old_rules:
+        if rule.pattern.search(command):
+            for k, alt in enumerate(_alternatives(rule.source)):
+                if re.search(alt, command, re.I | re.M):
+                    out[f"{rule.name}#{k}"] = rule.level
+    return out
+
+
+def cross_validated(risky: list[dict], splits: int = 3, by_rule: bool = False,
+                    comps: list[dict[str, str]] | None = None) -> tuple[float, list[float]]:
+    comps = comps if comps is not None else [components(r["command"]) for r in risky]
     if by_rule:
         comps = [_by_rule(c) for c in comps]
     techniques = sorted({r["technique"].split(".")[0] for r in risky})
@@ -149,35 +160,70 @@ def cross_validated(risky: list[dict], splits: int = 3,
     return sum(scores) / len(scores), scores
 
 
+BASELINE_COMMIT = "0ddb8ab"  # the last commit with the regex-only gate
+
+
+def _baseline():
+    """The gate before the parser: ``memory/_rules.py`` at BASELINE_COMMIT (stdlib only)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        src = subprocess.run(["git", "-C", str(root), "show",
+                              f"{BASELINE_COMMIT}:memory/_rules.py"], capture_output=True,
+                             text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    namespace: dict = {"__name__": "baseline_rules"}
+    exec(compile(src, f"{BASELINE_COMMIT}:memory/_rules.py", "exec"), namespace)
+    BASELINE_RULES[:] = namespace["RULES"]
+    return namespace["rule_level"]
+
+
+BASELINE_RULES: list = []
+
+
 def in_process(sets: dict[str, list[dict]]) -> dict:
     rows_out, figures = [], {}
-    text_rules = [r for r in RULES]
+    old_rule_level = _baseline()
+    if old_rule_level is None:
+        print(f"(baseline skipped: git cannot show {BASELINE_COMMIT})")
     t0 = time.perf_counter()
     levels = {name: [rule_level(r["command"], cwd=WORKSPACE)[0] for r in rows]
               for name, rows in sets.items()}
     per_cmd_us = (time.perf_counter() - t0) / max(1, sum(map(len, sets.values()))) * 1e6
-    old = {name: [_rules.text_level(r["command"], text_rules)[0] for r in rows]
+    old = {name: [old_rule_level(r["command"])[0] if old_rule_level else "low" for r in rows]
            for name, rows in sets.items()}
     for name, rows in sets.items():
         hi = lambda ls: sum(RISK_ORDER[x] >= 2 for x in ls) / max(1, len(ls))  # noqa: E731
         crit = lambda ls: sum(x == "critical" for x in ls) / max(1, len(ls))  # noqa: E731
         rows_out.append([name, len(rows), f"{hi(old[name]):.3f}", f"{hi(levels[name]):.3f}",
                          f"{crit(levels[name]):.3f}"])
-        figures[name.split(" ")[0]] = {"n": len(rows), "text_rules_high": round(hi(old[name]), 4),
+        figures[name.split(" ")[0]] = {"n": len(rows), "baseline_high": round(hi(old[name]), 4),
                                        "parsed_high": round(hi(levels[name]), 4),
                                        "parsed_critical": round(crit(levels[name]), 4)}
     table("risk gate in process: share rated high or critical (asked or denied)",
-          ["set", "n", "text rules alone", "parsed rules", "of which critical"], rows_out)
+          ["set", "n", f"regex gate ({BASELINE_COMMIT})", "parsed gate", "of which critical"],
+          rows_out)
     risky = sets["risky (ART, not discovery-only)"]
     cv, scores = cross_validated(risky)
     cv_rule, scores_rule = cross_validated(risky, by_rule=True)
+    old_rows = []
+    if BASELINE_RULES:
+        old_comps = [baseline_components(r["command"], BASELINE_RULES) for r in risky]
+        old_cv = cross_validated(risky, comps=old_comps)[0]
+        old_cv_rule = cross_validated(risky, by_rule=True, comps=old_comps)[0]
+        old_in = figures["risky"]["baseline_high"]
+        old_rows = [[f"regex gate ({BASELINE_COMMIT}), per alternative", old_in, f"{old_cv:.3f}",
+                     ""], [f"regex gate ({BASELINE_COMMIT}), per rule", old_in,
+                           f"{old_cv_rule:.3f}", ""]]
+        figures["baseline_cv_strict"] = round(old_cv, 4)
+        figures["baseline_cv_by_rule"] = round(old_cv_rule, 4)
     table("risky recall, cross-validated by ATT&CK technique (2 halves x 3 splits): a line of "
           "the held half counts only through rules that fire on the other half",
           ["unit of a rule", "in-sample", "cross-validated", "folds"],
           [["each regex alternative / finding kind (strict)", figures["risky"]["parsed_high"],
             f"{cv:.3f}", " ".join(f"{s:.2f}" for s in scores)],
            ["each named rule / finding kind", figures["risky"]["parsed_high"], f"{cv_rule:.3f}",
-            " ".join(f"{s:.2f}" for s in scores_rule)]])
+            " ".join(f"{s:.2f}" for s in scores_rule)], *old_rows])
     figures["risky_cv_strict"] = round(cv, 4)
     figures["risky_cv_by_rule"] = round(cv_rule, 4)
     figures["rules_us_per_command"] = round(per_cmd_us, 1)
