@@ -258,7 +258,8 @@ def _peer() -> Path | None:
     return exe if proc.returncode == 0 and exe.exists() else None
 
 
-def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int) -> dict:
+def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int,
+                 baseline_path: Path | None = None) -> dict:
     ours_home = Path(tempfile.mkdtemp(prefix="risk-ours-"))
     peer_home = Path(tempfile.mkdtemp(prefix="risk-peer-"))
     cwd = tempfile.mkdtemp(prefix="risk-ws-")
@@ -278,7 +279,10 @@ def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int) ->
     node = shutil.which("node")
     rng = random.Random(seed)
     timings: dict[str, list[float]] = {"ours": [], "peer": [], "python -c pass": [],
-                                       "node -e 0": []}
+                                       "node -e 0": [], "ours before (baseline)": []}
+    old_env = {**ours_env, "PYTHONPATH": str(baseline_path)} if baseline_path else None
+    old = [sys.executable, "-m", "task_orchestrator.cli", "hook", "pre-tool-use"]
+    old_decisions: list[tuple[dict, str]] = []
     results: dict[str, list[tuple[dict, str, str]]] = {}
 
     def run(cmd: list[str], env: dict, stdin: str, key: str) -> str:
@@ -307,6 +311,9 @@ def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int) ->
                     got["ours"] = _decision(run(ours, ours_env, event, "ours"))
                 elif peer is not None:
                     got["peer"] = _decision(run([str(peer), "hook", "-cc"], peer_env, event, "peer"))
+            if old_env is not None:
+                old_decisions.append((r, _decision(run(old, old_env, event,
+                                                       "ours before (baseline)"))))
             if i % 10 == 0:
                 run([sys.executable, "-c", "pass"], base_env, "", "python -c pass")
                 if node:
@@ -323,6 +330,12 @@ def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int) ->
                          f"{c_peer['deny'] / n:.1%}" if peer else "n/a"])
         figures[name.split(" ")[0]] = {"n": n, "deny": c_ours["deny"], "ask": c_ours["ask"],
                                        "peer_deny": c_peer["deny"] if peer else None}
+    if old_decisions:
+        for name in results:
+            got = Counter(d for r, d in old_decisions if any(r is x for x, _, _ in results[name]))
+            n = max(1, sum(got.values()))
+            rows_out.append([f"{name}, before", n, f"{got['deny'] / n:.1%}",
+                             f"{got['ask'] / n:.1%}", ""])
     table("as hook processes on the same Claude Code Bash JSON (interleaved)",
           ["set", "n", "task-orchestrator deny", "task-orchestrator ask",
            f"cc-safety-net {PEER_VERSION} deny"], rows_out)
@@ -350,9 +363,14 @@ def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int) ->
         figures["ours_over_python_pass"] = round(median(timings["ours"]) / base, 2)
         if timings["peer"]:
             figures["peer_over_python_pass"] = round(median(timings["peer"]) / base, 2)
+        if timings["ours before (baseline)"]:
+            figures["baseline_over_python_pass"] = round(
+                median(timings["ours before (baseline)"]) / base, 2)
         print(f"ours / python -c pass: {figures['ours_over_python_pass']}x"
               + (f"; cc-safety-net / python -c pass: {figures['peer_over_python_pass']}x"
-                 if timings["peer"] else ""))
+                 if timings["peer"] else "")
+              + (f"; ours before / python -c pass: {figures['baseline_over_python_pass']}x"
+                 if "baseline_over_python_pass" in figures else ""))
     for d in (ours_home, peer_home, Path(cwd)):
         shutil.rmtree(d, ignore_errors=True)
     return figures
@@ -381,6 +399,9 @@ def main() -> None:
     p.add_argument("--per-set", type=int, default=None, help="hook-process sample per set")
     p.add_argument("--no-processes", action="store_true")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--baseline-pythonpath", type=Path, default=None,
+                   help="a folder holding the previous task_orchestrator package (memory/, "
+                        "graphs/, nodes/ inside it): its command hook runs interleaved too")
     args = p.parse_args()
     rows = _load(args.data / "command_risk.jsonl")
     sets = _sets(rows)
@@ -388,7 +409,7 @@ def main() -> None:
     figures["superseded_text_rules"] = len(SUPERSEDED)
     if not args.no_processes:
         per_set = args.per_set or (25 if args.quick else None)
-        figures["processes"] = as_processes(sets, per_set, args.seed)
+        figures["processes"] = as_processes(sets, per_set, args.seed, args.baseline_pythonpath)
     emit("risk_peers", {"quick": args.quick, **figures})
 
 
