@@ -222,7 +222,7 @@ def stage_kind(cmd: Cmd) -> str:
                             for a in args):
             return "decoded"
     if prog in ("echo", "printf"):
-        if all(w.static for w in cmd.argv[1:]):
+        if all(w.static for w in cmd.argv[1:]) and not cmd.from_input:  # xargs echo: input
             return "literal"
         return "network" if any("network" in w.sources for w in cmd.argv) else "dynamic"
     if prog == "cat" and cmd.stdin_text is not None:

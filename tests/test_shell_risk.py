@@ -133,6 +133,10 @@ def test_reading_the_same_tools_is_not_flagged(command):
     assert level(command) in ("low", "medium"), rule_level(command, cwd=WS)
 
 
+def test_commands_generated_by_xargs_echo_and_piped_to_a_shell_are_asked():
+    assert level("find . -type f -print0 | xargs -0 -n1 echo rm | sh -x") == "high"
+
+
 def test_xargs_after_find_deletes_what_find_lists():
     assert level('find . -name "*.pyc" | xargs rm -rf') == "low"
     assert level("find / -name core | xargs rm -f") == "high"
