@@ -242,13 +242,45 @@ _RAW_ONLY = frozenset({"fork bomb"})  # syntax-level patterns: matched on the te
 _MAX_NESTING = 6
 
 
+def rules_hash() -> str:
+    """A hash of the text rules' sources (the hints file must match it)."""
+    import hashlib
+
+    blob = "\n".join(f"{r.name}\t{r.ignorecase}\t{r.source}" for r in RULES)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_HINTS: dict[str, tuple[bool, tuple[str, ...]]] | None = None
+
+
+def _hints() -> dict[str, tuple[bool, tuple[str, ...]]]:
+    """Strings one of which every match of a rule contains (memory/_rule_hints.py), so that
+    a hook process compiles only the patterns that could match; none if the file is stale."""
+    global _HINTS
+    if _HINTS is None:
+        try:
+            from ._rule_hints import HINTS, SOURCE_HASH
+            _HINTS = HINTS if SOURCE_HASH == rules_hash() else {}
+        except ImportError:
+            _HINTS = {}
+    return _HINTS
+
+
 def text_level(text: str, rules: list[Rule] | None = None, skip: frozenset[str] = frozenset(),
-                raw: str | None = None) -> tuple[str, list[str]]:
+               raw: str | None = None) -> tuple[str, list[str]]:
     level, reasons = "low", []
+    hints = _hints() if rules is None else {}
+    lowered: dict[int, str] = {}
     for rule in RULES if rules is None else rules:
         if rule.name in skip:
             continue
         subject = raw if raw is not None and rule.name in _RAW_ONLY else text
+        hint = hints.get(rule.name)
+        if hint is not None:
+            lower, words = hint
+            haystack = lowered.setdefault(id(subject), subject.lower()) if lower else subject
+            if not any(w in haystack for w in words):
+                continue  # no match possible: not even compiled
         if rule.pattern.search(subject):
             reasons.append(rule.name)
             if RISK_ORDER[rule.level] > RISK_ORDER[level]:

@@ -368,3 +368,49 @@ def test_the_command_hook_denies_a_wrapped_delete(tmp_path, monkeypatch):
     decision = json.loads(out.getvalue())["hookSpecificOutput"]
     assert decision["permissionDecision"] == "deny"
     assert "recursive delete of a home folder" in decision["permissionDecisionReason"]
+
+
+def test_the_rule_hints_are_fresh():
+    """Rules changed without `python scripts/build_rule_hints.py`: the hints would be ignored
+    and every hook process would compile every pattern again."""
+    from task_orchestrator.memory import _rule_hints, _rules
+
+    assert _rule_hints.SOURCE_HASH == _rules.rules_hash()
+    assert _rules._hints()  # in use
+
+
+def test_the_hints_never_hide_a_match():
+    """Every text of the eval data and the tests that a rule's pattern matches contains one
+    of that rule's hint strings (they are derived to guarantee it; this checks the derivation)."""
+    import json
+    from pathlib import Path
+
+    from task_orchestrator.memory._rules import RULES, _hints
+
+    texts = [line for line in Path(__file__).read_text().splitlines()]
+    data = Path(__file__).resolve().parents[2] / "shared" / "eval" / "command_risk.jsonl"
+    if data.exists():
+        texts += [json.loads(x)["command"] for x in data.read_text().splitlines() if x.strip()]
+    hints = _hints()
+    checked = 0
+    for rule in RULES:
+        if rule.name not in hints:
+            continue
+        lower, words = hints[rule.name]
+        for text in texts:
+            if rule.pattern.search(text):
+                checked += 1
+                haystack = text.lower() if lower else text
+                assert any(w in haystack for w in words), (rule.name, text[:80])
+    assert checked > 100
+
+
+def test_a_hinted_rule_that_cannot_match_is_never_compiled():
+    from task_orchestrator.memory._rules import RULES, _hints, text_level
+
+    rule = next(r for r in RULES if r.name == "captures screen, keystrokes or clipboard")
+    assert rule.name in _hints()
+    rule._compiled = None
+    text_level("ls -la src/")
+    assert rule._compiled is None
+    assert text_level("screencapture -x shot.png")[0] == "high"
