@@ -246,16 +246,10 @@ def _decision(stdout: str) -> str:
 
 
 def _peer() -> Path | None:
-    exe = PEER_DIR / "node_modules" / ".bin" / "cc-safety-net"
-    if exe.exists():
-        return exe
-    if not shutil.which("npm"):
-        return None
-    PEER_DIR.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(PEER_DIR),
-                           f"cc-safety-net@{PEER_VERSION}"], capture_output=True, text=True,
-                          timeout=600)
-    return exe if proc.returncode == 0 and exe.exists() else None
+    from task_orchestrator._npm import npm_tool
+
+    return npm_tool("cc-safety-net", PEER_VERSION, PEER_DIR, "node_modules/.bin/cc-safety-net",
+                    timeout=600)
 
 
 def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int,

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from task_orchestrator._npm import npm_tool
+
 from .fake_anthropic import FakeAnthropic
 
 CLIENT_VERSION = "2.1.330"
@@ -18,16 +20,7 @@ BIN = "node_modules/@anthropic-ai/claude-code-linux-x64/claude"
 
 
 def _install(cache: Path) -> Path | None:
-    exe = cache / BIN
-    if exe.exists():
-        return exe
-    if not shutil.which("npm"):
-        return None
-    cache.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(cache),
-                           f"@anthropic-ai/claude-code@{CLIENT_VERSION}"],
-                          capture_output=True, text=True, timeout=900)
-    return exe if proc.returncode == 0 and exe.exists() else None
+    return npm_tool("@anthropic-ai/claude-code", CLIENT_VERSION, cache, BIN)
 
 
 @pytest.fixture(scope="session")
