@@ -269,7 +269,7 @@ def _hints() -> dict[str, tuple[bool, tuple[str, ...]]]:
 def text_level(text: str, rules: list[Rule] | None = None, skip: frozenset[str] = frozenset(),
                raw: str | None = None) -> tuple[str, list[str]]:
     level, reasons = "low", []
-    hints = _hints() if rules is None else {}
+    hints = _hints() if rules is None or rules is RULES else {}
     lowered: dict[int, str] = {}
     for rule in RULES if rules is None else rules:
         if rule.name in skip:
