@@ -100,16 +100,27 @@ def check_transcript(path: Path | str) -> list[Finding]:
     claim_at = f"line {t.final_line}"
     claims = claims_success(t.final_text)
     if claims:
-        runs = [c for c in _bash_before(t) if is_test_command(str(c.input.get("command", "")))]
-        if not runs:
+        # the last test run, from the end: a runner that is not installed ran no tests (not a
+        # failure, and not the last run)
+        last, missing, summary = None, None, None
+        for call in reversed(_bash_before(t)):
+            if not is_test_command(str(call.input.get("command", ""))):
+                continue
+            summary = parse_test_summary(call.output)
+            if summary is not None and summary.missing:
+                missing = missing or call
+                continue
+            last = call
+            break
+        if last is None:
+            why = ("no test run happened" if missing is None else
+                   f"the test runner was not installed (line {missing.line})")
             findings.append(Finding(
                 verifier="transcript", code="no_test_run",
-                message=f"the final message claims {claims[0]!r} but no test run happened",
+                message=f"the final message claims {claims[0]!r} but {why}",
                 evidence=claim_at, suggestion="run the tests before claiming they pass"))
         else:
-            last = runs[-1]
             cmd = str(last.input.get("command", ""))
-            summary = parse_test_summary(last.output)
             failed = (summary is not None and not summary.ok) or (summary is None and last.is_error)
             if failed:
                 masked = not last.is_error and pipe_masks_exit(cmd)
