@@ -42,15 +42,26 @@ _MASKING_PIPE = re.compile(r"\|\s*(?:tail|head|grep|tee|less|more|cut|sed|awk)\b
 _MAKE_TEST = re.compile(r"^(?:test|tests|check|unittest|test-\S+|tests-\S+|check-\S+)$")
 
 
+def _script_runner(script: str, rest: list[str]) -> str | None:
+    """Runners that are scripts (run as programs or by python): Django's runtests.py and
+    ``manage.py test``, SymPy's bin/test."""
+    if script.endswith("runtests.py"):
+        return "sympy" if "sympy" in script else "django"
+    if script.endswith("bin/test"):
+        return "sympy"
+    if script.endswith("manage.py") and rest[:1] == ["test"]:
+        return "django"
+    return None
+
+
 def _runner_of(prog: str, args: list[str], first: str) -> str | None:
     """The runner a simple command is, by what executes (not a word in its text)."""
     operands = [a for a in args if not a.startswith("-")]
     if prog in ("pytest", "py.test"):
         return "pytest"
-    if first.endswith("runtests.py"):
-        return "sympy" if "sympy" in first else "django"
-    if first.endswith("bin/test"):
-        return "sympy"
+    found = _script_runner(first, operands)
+    if found:
+        return found
     if re.match(r"^(?:python|pypy)[\d.]*$", prog):
         for i, a in enumerate(args):
             if a == "-m" and i + 1 < len(args):
@@ -60,20 +71,15 @@ def _runner_of(prog: str, args: list[str], first: str) -> str | None:
             if a.startswith("-m") and len(a) > 2:
                 return {"pytest": "pytest", "unittest": "unittest"}.get(a[2:])
         script = operands[0] if operands else ""
-        if script.endswith("runtests.py"):
-            return "sympy" if "sympy" in script else "django"
-        if script.endswith("bin/test"):
-            return "sympy"
-        if script.endswith("manage.py") and "test" in operands[1:2]:
-            return "django"
+        found = _script_runner(script, operands[1:])
+        if found:
+            return found
         if script.endswith("setup.py") and "test" in operands[1:2]:
             return "setuptools"
         name = script.rsplit("/", 1)[-1]
         if re.match(r"^(?:test_\w*|\w+_test|run_?tests?|tests?)\.py$", name) or "/tests/" in script:
             return "python"  # a test module or a test script run directly
         return None
-    if first.endswith("manage.py") and operands[:1] == ["test"]:
-        return "django"
     if prog in ("tox", "nox", "jest", "vitest", "mocha", "ava", "rspec", "phpunit", "ctest",
                 "nextest", "karma", "tap", "busted", "prove"):
         return prog
@@ -170,6 +176,14 @@ def _n(m: re.Match[str] | None, group: int | str = 1) -> int:
     return int(m.group(group)) if m and m.group(group) else 0
 
 
+def _from_counts(runner: str, line: str, errors: str, no_tests: bool) -> TestSummary:
+    """A summary from a line of counts ("9 passed, 1 failed, ..."); ``errors``: the pattern
+    of the runner's error count."""
+    return TestSummary(runner, passed=_n(re.search(r"(\d+) passed", line)),
+                       failed=_n(re.search(r"(\d+) failed", line)),
+                       errors=_n(re.search(errors, line)), no_tests=no_tests)
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 _MISSING = re.compile(r"No module named '?(pytest|nose2?|django|tox)\b|"
                       r"(?:^|\s)(pytest|py\.test|tox|nox|jest|vitest|rspec|phpunit): "
@@ -189,11 +203,8 @@ def parse_test_summary(output: str) -> TestSummary | None:
     m = list(re.finditer(r"tests finished: (.*?), in [\d.]+ seconds", text))
     if m:
         line = m[-1].group(1)
-        return TestSummary(
-            "sympy", passed=_n(re.search(r"(\d+) passed", line)),
-            failed=_n(re.search(r"(\d+) failed", line)),
-            errors=_n(re.search(r"(\d+) exceptions?", line)),
-            no_tests=not re.search(r"passed|failed|exception", line))
+        return _from_counts("sympy", line, r"(\d+) exceptions?",
+                            no_tests=not re.search(r"passed|failed|exception", line))
     # ExUnit: "14 doctests, 297 tests, 11 failures"
     m = list(re.finditer(r"(?:(\d+) doctests?, )?(?:(\d+) propert(?:y|ies), )?(\d+) tests?, "
                          r"(\d+) failures?", text))
@@ -224,12 +235,8 @@ def parse_test_summary(output: str) -> TestSummary | None:
                                    x.group(1))]
     if m:
         line = m[-1].group(1)
-        return TestSummary(
-            "pytest", passed=_n(re.search(r"(\d+) passed", line)),
-            failed=_n(re.search(r"(\d+) failed", line)),
-            errors=_n(re.search(r"(\d+) errors?", line)),
-            no_tests="no tests ran" in line or not re.search(r"passed|failed|error", line),
-        )
+        return _from_counts("pytest", line, r"(\d+) errors?", no_tests="no tests ran" in line
+                            or not re.search(r"passed|failed|error", line))
     # unittest: "Ran 5 tests in 0.01s" then "OK" or "FAILED (failures=1, errors=2)"
     m = list(re.finditer(r"^Ran (\d+) tests? in [\d.]+s", text, re.MULTILINE))
     if m:
