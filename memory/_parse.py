@@ -425,16 +425,7 @@ class _Walker:
             self.statement(child, ctx.child(), feed, line)
             stage = [c for c in self.out.commands[start:] if c.depth == ctx.depth]
             self.producer = stage[-1] if stage else None
-            if stage:
-                last = stage[-1]
-                kind = stage_kind(last)
-                text = _printf(" ".join(w.value for w in last.argv[1:] if not re.match(
-                    r"^-[neE]+$", w.value))) if kind == "literal" else None
-                if kind == "literal" and last.prog == "cat":
-                    text = last.stdin_text
-                feed = (kind, text)
-            else:
-                feed = ("dynamic", None)
+            feed = _feed_of(self.producer)
 
     def _new_line(self) -> int:
         self.out.lines.append([])
@@ -469,31 +460,17 @@ class _Walker:
                 feed = ("heredoc" if all(w.static for w in words) else "dynamic", text)
         if body is None:  # `> file` alone truncates it
             if redirects:
-                self._record(Cmd([Word(":")], list(redirects), cwd=ctx.cwd, depth=ctx.depth,
-                                 line=self._line(line)),
-                             " ".join(f"{op} {w.value}" for op, w in redirects))
+                self._truncates(redirects, ctx, line)
             return
         if pipelines:  # cat <<EOF | sh : the body feeds the first stage of the pipeline
             line = self._new_line()
             start = len(self.out.commands)
             self._with_redirects(body, ctx, redirects, feed, line)
             first = [c for c in self.out.commands[start:] if c.depth == ctx.depth]
-            kind = stage_kind(first[-1]) if first else "dynamic"
-            nxt = (kind, first[-1].stdin_text if first and kind == "literal" else None)
             for sub in pipelines:
-                self._pipe_tail(sub, ctx, nxt, line)
+                self.statement(sub, ctx.child(), _feed_of(first[-1] if first else None), line)
             return
         self._with_redirects(body, ctx, redirects, feed, line)
-
-    def _pipe_tail(self, node, ctx: _Ctx, feed, line) -> None:
-        if node.type == "pipeline":
-            for child in node.named_children:
-                start = len(self.out.commands)
-                self.statement(child, ctx.child(), feed, line)
-                stage = [c for c in self.out.commands[start:] if c.depth == ctx.depth]
-                feed = (stage_kind(stage[-1]), None) if stage else ("dynamic", None)
-        else:
-            self.statement(node, ctx.child(), feed, line)
 
     def _with_redirects(self, body, ctx, redirects, feed, line) -> None:
         start = len(self.out.commands)
@@ -505,8 +482,7 @@ class _Walker:
             if c.depth == ctx.depth:
                 c.redirects.extend(redirects)
         if len(self.out.commands) == start and redirects:  # `> file` alone truncates it
-            self.out.commands.append(Cmd([Word(":")], list(redirects), cwd=ctx.cwd,
-                                         depth=ctx.depth, line=self._line(line)))
+            self._truncates(redirects, ctx, line)
 
     def _redirect(self, node, ctx: _Ctx) -> tuple[str, Word]:
         op = ""
@@ -537,6 +513,12 @@ class _Walker:
             into.pop(key, None)
             if w.sources:
                 ctx.taint[key] = w.sources
+
+    def _truncates(self, redirects: list[tuple[str, Word]], ctx: _Ctx, line: int | None) -> None:
+        """Redirections with no command (``> file``): a no-op command that writes them."""
+        self._record(Cmd([Word(":")], list(redirects), cwd=ctx.cwd, depth=ctx.depth,
+                         line=self._line(line)),
+                     " ".join(f"{op} {w.value}" for op, w in redirects))
 
     def _record(self, cmd: Cmd, rendered: str) -> None:
         self.out.commands.append(cmd)
@@ -592,9 +574,8 @@ class _Walker:
                 continue
             code = _code_of_wrapper(prog, argv) if argv[0].static else None
             if code is not None:  # su -c, script -c, tmux new, git submodule foreach...
-                self.out.commands.append(Cmd(argv, list(redirects), wrappers, ctx.cwd,
-                                             depth=ctx.depth, line=line))
-                self.out.lines[line].append(prog)
+                self._record(Cmd(argv, list(redirects), wrappers, ctx.cwd, depth=ctx.depth,
+                                 line=line), prog)
                 self.code(code.value, code.static, ctx, line, (*wrappers, prog), code.sources)
                 return
             if prog == "env" and argv[0].static:
@@ -852,6 +833,20 @@ def _code_of_wrapper(prog: str, argv: list[Word]) -> Word | None:
         return Word(" ".join(w.value for w in rest), all(w.static for w in rest)) if rest \
             else None
     return None
+
+
+def _feed_of(stage: Cmd | None) -> tuple[str, str | None]:
+    """What a pipeline stage hands to the next: its kind, and the text when it is literal
+    (what ``echo``/``printf`` print, the here-document ``cat`` passes on)."""
+    if stage is None:
+        return "dynamic", None
+    kind = stage_kind(stage)
+    if kind != "literal":
+        return kind, None
+    if stage.prog == "cat":
+        return kind, stage.stdin_text
+    return kind, _printf(" ".join(w.value for w in stage.argv[1:]
+                                  if not re.match(r"^-[neE]+$", w.value)))
 
 
 def _input_words(producer: Cmd | None, stdin: tuple[str, str | None] | None) -> list[Word]:
