@@ -953,13 +953,13 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
                 "temp" and "/" in script.value) or (script is not None and re.match(
                 r"^(?:~|/home/[^/]+|/Users/[^/]+|/root)?/Downloads/", script.value)):
             out.append(("high", f"executes a file from a temp or download folder ({script.value})"))
-        if {"sudo", "doas", "pkexec"} & set(cmd.wrappers) and (
-                prog == "su" or (prog in SHELLS and not cmd.args and cmd.stdin is None)):
+        as_root = bool({"sudo", "doas", "pkexec"} & set(cmd.wrappers))
+        if as_root and (prog == "su" or (prog in SHELLS and not cmd.args and cmd.stdin is None)):
             out.append(("high", "opens a root shell"))
+        sockets = [op for op, w in cmd.redirects if "/dev/tcp/" in w.value or "/dev/udp/" in w.value]
         if prog in SHELLS or prog in ("source", "."):
-            for _op, w in cmd.redirects:
-                if "/dev/tcp/" in w.value or "/dev/udp/" in w.value:
-                    out.append(("critical", "shell wired to a network socket (reverse shell)"))
+            out.extend(("critical", "shell wired to a network socket (reverse shell)")
+                       for _ in sockets)
         lang = INTERPRETERS.get(prog) or INTERPRETERS.get(re.sub(r"[\d.]+$", "", prog))
         if lang:
             code = _inline_code(cmd, lang)
@@ -982,10 +982,9 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
         out.extend(_remote_access(cmd))
         out.extend(_writes(cmd, workspace))
         out.extend(_credentials(cmd, cmd.line in sinks, workspace))
-        if "sudo" in cmd.wrappers or "doas" in cmd.wrappers or "pkexec" in cmd.wrappers:
+        if as_root:
             out.append(("medium", "runs as root"))
-        if any(op in (">", ">>", "&>") and ("/dev/tcp/" in w.value or "/dev/udp/" in w.value)
-               for op, w in cmd.redirects) and prog not in SHELLS:
+        if prog not in SHELLS and any(op in (">", ">>", "&>") for op in sockets):
             out.append(("high", "writes to a network socket (/dev/tcp)"))
     reasons = " ".join(f[1] for f in out)
     if " to root" in reasons and ("sets setgid" in reasons or "sets setuid" in reasons):
