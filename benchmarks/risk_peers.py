@@ -89,29 +89,19 @@ _ALT = {r.name: [re.compile(a, re.M | (re.I if r.ignorecase else 0))
 
 def components(command: str) -> dict[str, str]:
     """The rule components that fire on ``command`` -> their level (for the CV)."""
-    _level, reasons = rule_level(command, cwd=WORKSPACE)
     parsed = parse(command, WORKSPACE)
     rendered = "\n".join(" | ".join(line) for line in parsed.lines if line) if parsed.ok else command
     out: dict[str, str] = {}
-    for reason in reasons:
+    for lvl, reason in _rules._findings(command, WORKSPACE, 0):  # what rule_level reports
         rule = _rules.RULES_BY_NAME.get(reason)
         if rule is None:  # a structural finding: its kind, without the path
-            lvl = _level_of(command, reason)
-            out[re.sub(r" \(.*$", "", reason)] = lvl
+            out.setdefault(re.sub(r" \(.*$", "", reason), lvl)
             continue
         subject = command if rule.name in _rules._RAW_ONLY else rendered
         for k, alt in enumerate(_ALT[rule.name]):
             if alt.search(subject):
                 out[f"{rule.name}#{k}"] = rule.level
     return out
-
-
-def _level_of(command: str, reason: str) -> str:
-    from task_orchestrator.memory._shellrules import judge_commands
-
-    found = judge_commands(parse(command, WORKSPACE), WORKSPACE,
-                           lambda t: _rules._findings(t, WORKSPACE, 1))
-    return next((lvl for lvl, why in found if why == reason), "high")
 
 
 def _by_rule(comps: dict[str, str]) -> dict[str, str]:
