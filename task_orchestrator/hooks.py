@@ -83,6 +83,12 @@ OWN_TOOLS = "mcp__task-orchestrator__"
 _COMMAND_KEYS = ("command", "cmd", "script", "shell", "sql", "statement")
 
 
+def _target_path(tool_input: dict[str, Any], *, search: bool = False) -> str:
+    """The file a Write/Edit/Read call touches (``search``: or the folder a Grep/Glob reads)."""
+    keys = ("file_path", "notebook_path", "path") if search else ("file_path", "notebook_path")
+    return str(next((tool_input[k] for k in keys if tool_input.get(k)), ""))
+
+
 def action_of_tool(tool_name: str, tool_input: dict[str, Any]) -> tuple[str, str, str]:
     """(action for the memory, its kind, text for the risk rules) of a Claude Code tool call.
 
@@ -94,7 +100,7 @@ def action_of_tool(tool_name: str, tool_input: dict[str, Any]) -> tuple[str, str
         return cmd, "command", cmd
     args = json.dumps(tool_input, sort_keys=True, default=str)
     if tool_name in WRITE_TOOLS:
-        path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or "")
+        path = _target_path(tool_input)
         risk_text = f"> {path}"
     else:
         risk_text = "\n".join(str(tool_input[k]) for k in _COMMAND_KEYS
@@ -105,7 +111,7 @@ def action_of_tool(tool_name: str, tool_input: dict[str, Any]) -> tuple[str, str
 def outside_workspace(tool_name: str, tool_input: dict[str, Any], cwd: str | None) -> str | None:
     if tool_name not in WRITE_TOOLS or not cwd or not os.path.isabs(cwd) or not os.path.isdir(cwd):
         return None
-    path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or "")
+    path = _target_path(tool_input)
     if not path:
         return None
     root = os.path.realpath(cwd)
@@ -124,9 +130,7 @@ def target_risk(tool_name: str, tool_input: dict[str, Any], risk_text: str,
     files, outside the workspace).
     """
     if tool_name in WRITE_TOOLS or tool_name in _PATH_TOOLS:
-        path = str(tool_input.get("file_path") or tool_input.get("notebook_path")
-                   or tool_input.get("path") or "")
-        found = tool_path_risk(tool_name, path, cwd)
+        found = tool_path_risk(tool_name, _target_path(tool_input, search=True), cwd)
         level = max((f[0] for f in found), key=RISK_ORDER.get, default="low")
         reasons = [f[1] for f in found]
     else:
@@ -151,7 +155,7 @@ def change_of(tool: str, tool_input: dict[str, Any], action: str) -> str | None:
 
         return action if may_change(action) else None
     if tool in WRITE_TOOLS:
-        return f"{tool} {tool_input.get('file_path') or tool_input.get('notebook_path') or ''}".strip()
+        return f"{tool} {_target_path(tool_input)}".strip()
     if tool in READ_TOOLS or tool.startswith(OWN_TOOLS):
         return None
     return tool  # anything else (an MCP tool, a subagent) may change something
