@@ -23,11 +23,13 @@ from __future__ import annotations
 import posixpath
 import re
 
+from ._installs import install_findings
 from ._parse import INTERPRETERS, NETWORK, SHELLS, Cmd, Parsed, Word, _home
 
 __all__ = ["CREDENTIAL_PATH", "judge_commands", "path_class", "tool_path_risk"]
 
 Finding = tuple[str, str]  # (level, reason)
+_INSTALLERS = frozenset({"pip", "pip3", "uv", "poetry", "pipx", "npm", "pnpm", "yarn", "bun"})
 
 
 class _LazyRe:
@@ -982,6 +984,8 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
         out.extend(_remote_access(cmd))
         out.extend(_writes(cmd, workspace))
         out.extend(_credentials(cmd, cmd.line in sinks, workspace))
+        if prog in _INSTALLERS or prog.startswith("python"):
+            out.extend(install_findings(cmd))
         if as_root:
             out.append(("medium", "runs as root"))
         if prog not in SHELLS and any(op in (">", ">>", "&>") for op in sockets):

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HookConfig", "action_of_tool", "change_of", "decision_json", "failure_of", "judge",
            "learn", "main", "outside_workspace", "post_tool_use", "pre_tool_use", "rules_only",
-           "stop", "target_risk", "verdict_json"]
+           "stop", "target_risk", "verdict_json", "write_advice", "written_text"]
 
 WRITE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 READ_TOOLS = ("Read", "Grep", "Glob", "LS", "WebFetch", "WebSearch", "TodoWrite", "NotebookRead")
@@ -188,10 +188,55 @@ def judge(tool: str, tool_input: dict[str, Any], *, session: str, cwd: str, conf
         successes_after=successes,
         predictor=load_predictor,  # read only when a match needs it
         fingerprint=lambda: workspace_fingerprint(workspace, exclude=(str(config.data_dir),)))
+    verdict.context.extend(write_advice(tool, tool_input, cwd))
     if session and verdict.decision != "deny":
         store.step(session, change=change_of(tool, tool_input, action))
     _log(store, verdict.decision, sig, f"{tool}: {'; '.join(verdict.reasons)}", verdict.level)
     return verdict
+
+
+_PYTHON_FILE = re.compile(r"\.(?:py|pyi|pyw)$")
+
+
+def written_text(tool: str, tool_input: dict[str, Any]) -> str:
+    """The text a Write/Edit/MultiEdit/NotebookEdit call puts into a file."""
+    if tool == "Write":
+        return str(tool_input.get("content") or "")
+    if tool == "Edit":
+        return str(tool_input.get("new_string") or "")
+    if tool == "MultiEdit":
+        edits = tool_input.get("edits") or []
+        return "\n".join(str(e.get("new_string") or "") for e in edits if isinstance(e, dict))
+    if tool == "NotebookEdit" and tool_input.get("cell_type", "code") == "code":
+        return str(tool_input.get("new_source") or "")
+    return ""
+
+
+def write_advice(tool: str, tool_input: dict[str, Any], cwd: str) -> list[str]:
+    """Advice for the model on the packages a Python file it writes imports: hallucinated,
+    typosquatted or missing from the environment. Never blocks the write (the module it
+    imports may be the next file the agent writes)."""
+    path = _target_path(tool_input)
+    if tool not in WRITE_TOOLS or not (_PYTHON_FILE.search(path) or path.endswith(".ipynb")):
+        return []
+    text = written_text(tool, tool_input)
+    if "import" not in text:
+        return []
+    from .packages import check_import, environment_of, imports_in
+
+    root = cwd if cwd and os.path.isabs(cwd) and os.path.isdir(cwd) else None
+    env = environment_of(root)
+    folder = os.path.dirname(os.path.join(root or "", path))
+    siblings = {f[:-3] for f in os.listdir(folder) if f.endswith(".py")} if os.path.isdir(folder) else set()
+    out = []
+    for top in imports_in(f"```python\n{text}\n```"):
+        if top in siblings:
+            continue
+        v = check_import(top, env=env)
+        if v.severity in ("error", "warning"):
+            hint = v.suggestion()
+            out.append(f"{path}: {v.message()}" + (f"; {hint}" if hint else ""))
+    return out
 
 
 def verdict_json(verdict: Verdict) -> dict[str, Any] | None:
@@ -256,7 +301,15 @@ def _warn_unreadable(exc: Exception) -> None:
 def rules_only(tool: str, tool_input: dict[str, Any], cwd: str, config: HookConfig) -> dict[str, Any] | None:
     """The decision JSON from the risk rules alone (the memory is unreadable or failed)."""
     risk_text = action_of_tool(tool, tool_input)[2]
-    return _rule_decision(*target_risk(tool, tool_input, risk_text, cwd or None), config)
+    out = _rule_decision(*target_risk(tool, tool_input, risk_text, cwd or None), config)
+    try:
+        advice = write_advice(tool, tool_input, cwd)
+    except Exception:  # advice is optional; the decision stands
+        advice = []
+    if advice:
+        out = out or {"hookSpecificOutput": {"hookEventName": "PreToolUse"}}
+        out["hookSpecificOutput"]["additionalContext"] = " ".join(f"task-orchestrator: {a}" for a in advice)
+    return out
 
 
 def _rule_decision(level: str, reasons: list[str], config: HookConfig) -> dict[str, Any] | None:

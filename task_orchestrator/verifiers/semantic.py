@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import ast
 import difflib
-import importlib.util
 import os
 import re
 import shlex
 import subprocess
-import sys
 from functools import lru_cache
 from pathlib import Path
 
 from ..findings import Finding
+from ..packages import PackageVerdict, check_import, environment_of, imports_in, python_fences
 from ..testruns import claims_success, parse_test_summary, pipe_masks_exit
 from . import VerifyInput, verifier
 
-__all__ = ["check_path", "code", "completeness", "paths", "python_blocks", "test_claims"]
+__all__ = ["check_path", "code", "completeness", "package_findings", "paths", "python_blocks",
+           "test_claims"]
+
+PYTHON_TAG_NAMES = ("python", "py", "python3", "py3")
 
 # -- paths ------------------------------------------------------------------------------------
 _EXT = ("py|pyi|js|mjs|cjs|ts|tsx|jsx|go|rs|ex|exs|erl|rb|java|kt|scala|c|h|cc|cpp|hpp|cs|swift|"
@@ -163,68 +165,38 @@ def test_claims(inp: VerifyInput) -> list[Finding]:
 
 
 # -- code ---------------------------------------------------------------------------------------
-_FENCE = re.compile(r"```(?:python|py|python3)\s*\n(.*?)```", re.DOTALL | re.IGNORECASE)
-
-
 def python_blocks(inp: VerifyInput) -> list[str]:
-    blocks = _FENCE.findall(inp.text)
+    """The fenced blocks tagged as Python, and the ``code`` evidence."""
+    blocks = [body for tag, body in python_fences(inp.text) if tag in PYTHON_TAG_NAMES]
     if "code" in inp.evidence:
         blocks.append(str(inp.evidence["code"]))
     return blocks
 
 
-@lru_cache(maxsize=1)
-def _known_modules() -> tuple[str, ...]:
-    import pkgutil
-    from importlib.metadata import packages_distributions
-
-    names = set(sys.stdlib_module_names) | set(packages_distributions())
-    names |= {m.name for m in pkgutil.iter_modules()}
-    return tuple(sorted(n for n in names if not n.startswith("_")))
-
-
-def _resolves(top: str, workspace: Path) -> bool:
-    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
-        return True
-    for base in (workspace, workspace / "src", workspace / "lib"):
-        if (base / f"{top}.py").exists() or (base / top).is_dir():
-            return True
-    try:
-        return importlib.util.find_spec(top) is not None
-    except (ImportError, ValueError):
-        return False
+def package_findings(verdicts: list[PackageVerdict], verifier_name: str = "code") -> list[Finding]:
+    """Findings (same format as every verifier) for the verdicts that have something to say."""
+    return [Finding(verifier=verifier_name, severity=v.severity,  # type: ignore[arg-type]
+                    message=v.message(), evidence=v.evidence(), suggestion=v.suggestion(),
+                    code=f"package_{v.status}")
+            for v in verdicts if v.severity]
 
 
 @verifier("code")
 def code(inp: VerifyInput) -> list[Finding]:
-    """Python in the output parses, and its imports resolve (stdlib, installed, workspace)."""
+    """Python in the output parses, and every package it imports exists: the standard
+    library, the workspace's environment and modules, its declared dependencies, then PyPI."""
     out = []
     for block in python_blocks(inp):
         try:
-            tree = ast.parse(block)
+            ast.parse(block)
         except SyntaxError as exc:
             out.append(Finding(verifier="code", message=f"Python code does not parse: {exc.msg}",
                                evidence=f"line {exc.lineno}: {(exc.text or '').strip()}"))
-            continue
-        tops: dict[str, None] = {}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for a in node.names:
-                    tops[a.name.split(".")[0]] = None
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                tops[node.module.split(".")[0]] = None
-        for top in tops:
-            if _resolves(top, inp.workspace):
-                continue
-            close = [c for c in difflib.get_close_matches(top, _known_modules(), n=3, cutoff=0.75)
-                     if c != top]
-            out.append(Finding(
-                verifier="code",
-                message=f"import {top!r} resolves nowhere: likely a hallucinated package",
-                evidence="not in the standard library, the installed distributions or the workspace",
-                suggestion=(f"did you mean {', '.join(close)}? (beware typosquats)" if close else
-                            "use a real, installed package or add it to the dependencies"),
-            ))
+    text = inp.text
+    if "code" in inp.evidence:
+        text += f"\n```python\n{inp.evidence['code']}\n```\n"
+    env = environment_of(inp.workspace)
+    out += package_findings([check_import(top, env=env) for top in imports_in(text)])
     return out
 
 
