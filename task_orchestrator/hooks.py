@@ -428,13 +428,17 @@ def stop(event: dict[str, Any]) -> dict[str, Any] | None:
         return None
     from .verifiers.transcript import check_transcript
 
-    findings = [f for f in check_transcript(path) if f.severity in ("error", "critical")]
+    found = check_transcript(path)
+    findings = [f for f in found if f.severity in ("error", "critical")]
     if not findings:
-        return None
-    lines = "\n".join(f"- {f.message} ({f.evidence[:200]})" for f in findings)
+        notes = [f"- {f.message}; {f.suggestion}" for f in found if f.severity == "warning"]
+        return {"systemMessage": "task-orchestrator:\n" + "\n".join(notes)} if notes else None
+    lines = "\n".join(f"- {f.message} ({(f.evidence or f.suggestion)[:200]})" for f in findings)
+    packages = all(f.code.startswith("package_") for f in findings)
+    what = "the package registry" if packages else "this session's own tool results"
     return {"decision": "block",
-            "reason": "task-orchestrator: your final message is contradicted by this session's "
-                      f"own tool results:\n{lines}\nFix this or correct the claim before stopping."}
+            "reason": f"task-orchestrator: your final message is contradicted by {what}:\n"
+                      f"{lines}\nFix this or correct the claim before stopping."}
 
 
 def main(event_name: str, stdin: Any = None, stdout: Any = None) -> int:

@@ -103,6 +103,19 @@ async def test_verify_output_and_transcript(server, tmp_path):
 
 
 @pytest.mark.anyio
+async def test_verify_output_tells_a_hallucinated_package_from_a_real_one(server):
+    # bare code, no fence: a name on no registry blocks; a real package not installed is a note
+    async with Client(server) as client:
+        r = await call(client, "verify_output", {
+            "output": "import random_int_stats\nimport seaborn\nprint(random_int_stats.mean([1]))"})
+        found = {f["code"]: f for f in r.structured_content["findings"]}
+        assert r.structured_content["passed"] is False
+        assert set(found) == {"package_missing", "package_available"}
+        assert found["package_available"]["severity"] == "info"
+        assert "random_int_stats" in found["package_missing"]["message"]
+
+
+@pytest.mark.anyio
 async def test_bad_arguments_are_clear_tool_errors(server):
     async with Client(server) as client:
         for name, args in [("check_action", {"action": ""}),

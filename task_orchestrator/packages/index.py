@@ -180,13 +180,14 @@ def _ask_registry(ecosystem: str, name: str) -> bool | None:
 
 
 def exists(name: str, ecosystem: str = "pypi") -> bool | None:
-    """Is ``name`` a project on the registry? None when that cannot be known offline (an npm
-    name outside the popular list). Online mode confirms names the snapshot lacks."""
+    """Is ``name`` a project on the registry? None when that cannot be known: an npm name
+    outside the popular list offline, or the registry unreachable in online mode (which asks
+    about the names the snapshot lacks)."""
     if ecosystem == "pypi":
         key = normalise(name)
         if _bisect(_sorted_names("pypi-names.gz"), key.encode()):
             return True
-        return (_ask_registry("pypi", key) is not False) if _online() else False
+        return _ask_registry("pypi", key) if _online() else False
     key = name.lower()
     if key in _ranks("npm"):
         return True

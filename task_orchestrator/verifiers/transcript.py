@@ -156,7 +156,21 @@ def check_transcript(path: Path | str) -> list[Finding]:
                          f"{str(last.input.get('command', ''))[:80]}` failed (line {last.line})"),
                 evidence=f"{claim_at}; result at line {last.result_line}: "
                          f"{last.output.strip()[-200:]}"))
+    findings += _final_packages(t.final_text, t.cwd)
     return findings
+
+
+def _final_packages(text: str, cwd: str | None) -> list[Finding]:
+    """Packages the final message's code imports that do not exist (errors) or imitate a
+    popular one (warnings), judged in the session's workspace."""
+    if "import" not in text:
+        return []
+    from ..packages import check_import, environment_of, imports_in
+    from .semantic import package_findings
+
+    env = environment_of(cwd if cwd and Path(cwd).is_dir() else None)
+    verdicts = [check_import(top, env=env) for top in imports_in(text)]
+    return [f for f in package_findings(verdicts, "transcript") if f.severity != "info"]
 
 
 @verifier("transcript")
