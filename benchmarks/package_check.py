@@ -92,6 +92,42 @@ def baseline_findings(pythonpath: str, items: list[tuple[str, str]]) -> dict[str
     return json.loads(done.stdout)
 
 
+def cross_validate_weight(typos: list[dict], weights=(0.0, 0.15, 0.35, 0.6, 1.0)) -> dict:
+    """Choose the popularity weight on four folds of libraries, score it on the fifth."""
+    import zlib
+
+    from task_orchestrator.packages import IMPORT_TO_DIST, index, normalise
+
+    cases = []
+    for r in typos:
+        m = _PROMPT_NAME.search(r["prompt"])
+        if m:
+            base = r["library"]["base"]
+            want = {normalise(base), normalise(IMPORT_TO_DIST.get(base, base))}
+            cases.append((zlib.crc32(base.encode()) % 5, r["type"].startswith("1"),
+                          m.group(1).replace("-", "_"), want))
+    hits: dict[float, list[tuple[int, bool, bool]]] = {}
+    for w in weights:
+        hits[w] = []
+        for fold, one_char, written, want in cases:
+            names = [{normalise(s.name), s.dist} for s in index.suggest(written, popularity_weight=w)]
+            ok = bool(names and names[0] & want) if one_char else any(n & want for n in names)
+            hits[w].append((fold, one_char, ok))
+
+    def score(rows: list[tuple[int, bool, bool]]) -> tuple[float, float]:
+        one = [ok for _, c, ok in rows if c]
+        other = [ok for _, c, ok in rows if not c]
+        return sum(one) / max(1, len(one)), sum(other) / max(1, len(other))
+
+    chosen: list[tuple[int, bool, bool]] = []
+    for fold in range(5):
+        best = max(weights, key=lambda w: sum(score([h for h in hits[w] if h[0] != fold])))
+        chosen += [h for h in hits[best] if h[0] == fold]
+    first, top3 = score(chosen)
+    in_first, in_top3 = score(hits[index.POPULARITY_WEIGHT])
+    return {"cv_first": first, "cv_top3": top3, "in_sample_first": in_first, "in_sample_top3": in_top3}
+
+
 def main() -> int:
     ap = parser(__doc__.split("\n\n")[0])
     ap.add_argument("--baseline-pythonpath", help="PYTHONPATH of an earlier checkout to compare")
@@ -204,6 +240,14 @@ def main() -> int:
             f"{s['first'] / max(1, s['prompts']):.3f}", f"{s['top3'] / max(1, s['prompts']):.3f}"]
            for k, s in sorted(typo_stats.items())])
 
+    # cross-validation of the one chosen constant (the popularity weight), folds by library
+    cv = cross_validate_weight(typos) if not args.quick else None
+    if cv:
+        table("Typo suggestions, popularity weight chosen on the other folds (5 folds by library)",
+              ["", "1-char: real first", "others: real in top 3"],
+              [["in-sample (shipped weight)", f"{cv['in_sample_first']:.3f}", f"{cv['in_sample_top3']:.3f}"],
+               ["cross-validated", f"{cv['cv_first']:.3f}", f"{cv['cv_top3']:.3f}"]])
+
     # install guard: the same names as `pip install NAME`
     expect = {"missing": "deny", "typosquat": "ask", "slopsquat": "ask"}
     for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "UV_INDEX_URL", "UV_INDEX"):
@@ -226,6 +270,35 @@ def main() -> int:
     if mismatches:
         print("different:", "; ".join(mismatches[:10]))
 
+    # the command hook as a process: installs pay for the snapshot, other commands do not
+    hook_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    hook_env.update(HOME=str(tmp / "home"), XDG_CACHE_HOME=str(tmp / "home" / ".cache"),
+                    TASK_ORCHESTRATOR_DATA_DIR=str(tmp / "data"))
+    hook = [sys.executable, "-m", "task_orchestrator.cli", "hook", "pre-tool-use"]
+    lat_rows, lat = [], {}
+    samples = 3 if args.quick else 9
+    procs = [("python -c pass", [sys.executable, "-c", "pass"], None),
+             ("hook: ls -la", hook, None), ("hook: pip install requests", hook, None),
+             ("hook: pip install numpyy (denied)", hook, None)]
+    if args.baseline_pythonpath:
+        procs += [("before: ls -la", hook, args.baseline_pythonpath),
+                  ("before: pip install requests", hook, args.baseline_pythonpath)]
+    for label, argv, pythonpath in procs:
+        command = label.split(": ", 1)[-1].replace(" (denied)", "")
+        env = {**hook_env, "PYTHONPATH": pythonpath} if pythonpath else hook_env
+        event = json.dumps({"tool_name": "Bash", "tool_input": {"command": command},
+                            "cwd": str(empty), "hook_event_name": "PreToolUse"})
+        runs = []
+        for i in range(samples + 1):
+            t0 = time.perf_counter()
+            subprocess.run(argv, input=event, env=env, capture_output=True, text=True,
+                           cwd=str(empty), check=False)
+            if i:  # the first builds the decompressed snapshot in the cache folder
+                runs.append(time.perf_counter() - t0)
+        lat[label] = median(runs) * 1000
+        lat_rows.append([label, samples, f"{lat[label]:.1f}"])
+    table("Command hook processes (ms, median)", ["process", "n", "median"], lat_rows)
+
     figures = {
         "responses": len(responses), "hallucinated_imports": total["hallucinated"],
         "recall": round(recall, 3),
@@ -237,7 +310,10 @@ def main() -> int:
                                  / max(1, typo_stats["2-8 character typo"]["prompts"]), 3),
         "install_guard_agreement": round(agree[True] / max(1, sum(agree.values())), 3),
         "median_ms_per_response": round(median(times) * 1000, 2),
+        "hook_ms": {k: round(v, 1) for k, v in lat.items()},
     }
+    if cv:
+        figures["typo_cv"] = {k: round(v, 3) for k, v in cv.items()}
     if args.baseline_pythonpath:
         items = [(rid, text, str(empty)) for rid, _, text in responses]
         before = baseline_findings(args.baseline_pythonpath, items)

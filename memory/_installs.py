@@ -135,11 +135,15 @@ def install_findings(cmd: Cmd) -> list[tuple[str, str]]:
     if not targets or not targets[1]:
         return []
     ecosystem, names, sources = targets
-    from task_orchestrator.packages import check_package
+    try:
+        from task_orchestrator.packages import check_package
 
+        verdicts = [check_package(name, ecosystem) for name in dict.fromkeys(names)]
+    except Exception as exc:  # no snapshot, a broken install: say so, judge the rest
+        return [("medium", f"the package check could not run ({type(exc).__name__}: {exc})")]
     out = []
-    for name in dict.fromkeys(names):
-        verdict = check_package(name, ecosystem)
+    for verdict in verdicts:
+        name = verdict.name
         hint = verdict.suggestion()
         reason = verdict.message() + (f"; {hint}" if hint and verdict.suggestions else "")
         if verdict.status == "missing":

@@ -222,6 +222,14 @@ def write_advice(tool: str, tool_input: dict[str, Any], cwd: str) -> list[str]:
     text = written_text(tool, tool_input)
     if "import" not in text:
         return []
+    try:
+        return _import_advice(path, text, cwd)
+    except Exception as exc:  # advice is optional: the decision stands without it
+        print(f"task-orchestrator: package check failed ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return []
+
+
+def _import_advice(path: str, text: str, cwd: str) -> list[str]:
     from .packages import check_import, environment_of, imports_in
 
     root = cwd if cwd and os.path.isabs(cwd) and os.path.isdir(cwd) else None
@@ -302,10 +310,7 @@ def rules_only(tool: str, tool_input: dict[str, Any], cwd: str, config: HookConf
     """The decision JSON from the risk rules alone (the memory is unreadable or failed)."""
     risk_text = action_of_tool(tool, tool_input)[2]
     out = _rule_decision(*target_risk(tool, tool_input, risk_text, cwd or None), config)
-    try:
-        advice = write_advice(tool, tool_input, cwd)
-    except Exception:  # advice is optional; the decision stands
-        advice = []
+    advice = write_advice(tool, tool_input, cwd)
     if advice:
         out = out or {"hookSpecificOutput": {"hookEventName": "PreToolUse"}}
         out["hookSpecificOutput"]["additionalContext"] = " ".join(f"task-orchestrator: {a}" for a in advice)

@@ -193,8 +193,10 @@ def test_a_code_failure_stays_in_its_workspace(config, ws, tmp_path):
 
 
 def test_an_environment_lesson_reaches_the_next_session_in_another_workspace(config, ws, tmp_path):
-    pip = "pip install totally-made-up-pkg"
-    bash(config, ws, pip, code=1, output="ERROR: No matching distribution found for totally-made-up-pkg")
+    # a real project at a version that does not exist (an invented name is denied at install
+    # time by the package guard before any lesson is needed)
+    pip = "pip install numpy==99.0"
+    bash(config, ws, pip, code=1, output="ERROR: No matching distribution found for numpy==99.0")
     other = tmp_path / "other-project"
     other.mkdir()
     out = bash(config, other, pip, session="s2")

@@ -246,3 +246,25 @@ def test_the_stop_hook_mentions_a_typosquat_and_lets_a_real_package_pass(tmp_pat
     assert "decision" not in out
     assert "scklearn" in out["systemMessage"] and "seaborn" not in out["systemMessage"]
     assert hooks.stop(_transcript(tmp_path, "Done:\n```python\nimport json, seaborn\n```")) is None
+
+
+@pytest.fixture
+def broken_snapshot(tmp_path, monkeypatch):
+    caches = (index.snapshot, index._sorted_names, index._ranks, index._candidates)
+    for cache in caches:
+        cache.cache_clear()
+    monkeypatch.setattr(index, "DATA", tmp_path / "gone")
+    yield
+    monkeypatch.undo()
+    for cache in caches:
+        cache.cache_clear()
+
+
+def test_a_broken_snapshot_never_bricks_installs_and_keeps_critical_denials(tmp_path, broken_snapshot,
+                                                                          no_index_env):
+    assert _pre("pip install numpyy", tmp_path)[0] == "allow"
+    assert _pre("pip install numpyy && rm -rf ~", tmp_path)[0] == "deny"
+    config = hooks.HookConfig({"TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "data")})
+    event = {"tool_name": "Write", "cwd": str(tmp_path),
+             "tool_input": {"file_path": str(tmp_path / "a.py"), "content": "import numpyy\n"}}
+    assert hooks.pre_tool_use(event, config) is None  # no advice, no crash

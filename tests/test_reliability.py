@@ -378,8 +378,9 @@ def test_a_chroma_server_that_goes_away_degrades_then_catches_up(tmp_path):
     m = PersistentFailureMemory(settings)
     risk = RuleRiskAssessor(m)
     try:
-        m.record(FailureRecord(action="pip install reqeusts", error="no matching distribution"))
-        d = assess_action("pip3 install reqeusts", memory=m, risk=risk, settings=settings)
+        # a real name at a missing version (an invented name is denied by the package guard)
+        m.record(FailureRecord(action="pip install requests==9.9", error="no matching distribution"))
+        d = assess_action("pip3 install requests==9.9", memory=m, risk=risk, settings=settings)
         assert d.decision == "allow" and "similar" in d.advice[0]  # similarity works: advice
         os.kill(proc.pid, signal.SIGKILL)  # the server goes away mid-run
         proc.wait(timeout=30)

@@ -97,6 +97,22 @@ def test_an_unchanged_failing_rerun_is_told_why_and_denied(session_factory, tran
     assert "bug reproduced" in reason and "Nothing that could change its outcome" in reason
 
 
+@pytest.mark.parametrize("transport", ["command", "mcp_tool"])
+def test_a_hallucinated_install_is_denied_and_a_python_write_gets_package_advice(session_factory,
+                                                                                transport):
+    s = session_factory(transport)
+    install = "pip install --target ./vendor numpyy"
+    result, api = s.ask("write and install", [
+        ("tool", "Write", {"file_path": str(s.ws / "stats.py"),
+                           "content": "import numpyy as np\nprint(np.mean([1, 2]))\n"}),
+        ("tool", "Bash", {"command": install, "description": "install"}),
+        ("text", "Used numpy instead.")], allowed="Bash Write")
+    assert [d["tool_input"].get("command") for d in result["permission_denials"]] == [install]
+    assert (s.ws / "stats.py").exists() and not (s.ws / "vendor").exists()
+    seen = _requests_text(api)
+    assert "likely a hallucinated package" in seen and "did you mean numpy" in seen
+
+
 def test_high_risk_action_is_asked_and_does_not_run_headless(session_factory):
     s = session_factory()
     build = s.ws / "build"
