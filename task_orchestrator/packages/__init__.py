@@ -16,10 +16,8 @@ Standard library only, so the command hook can load it for install commands.
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from .aliases import IMPORT_TO_DIST
@@ -34,16 +32,23 @@ SEVERITY = {"available": "info", "typosquat": "warning", "slopsquat": "warning",
             "unknown": "warning", "missing": "error"}
 
 
-@dataclass(frozen=True)
 class PackageVerdict:
-    """What one imported or installed name is."""
+    """What one imported or installed name is (a plain class: dataclasses cost the command
+    hook ~7 ms to import)."""
 
-    name: str  # as written: an import's top-level module, or a requirement's name
-    status: str
-    dist: str = ""  # the distribution it means, normalised
-    ecosystem: str = "pypi"
-    suggestions: tuple[Suggestion, ...] = ()
-    imported: bool = True  # from an import (False: from an install command)
+    __slots__ = ("dist", "ecosystem", "imported", "name", "status", "suggestions")
+
+    def __init__(self, name: str, status: str, dist: str = "", ecosystem: str = "pypi",
+                 suggestions: tuple[Suggestion, ...] = (), imported: bool = True) -> None:
+        self.name = name  # as written: an import's top-level module, or a requirement's name
+        self.status = status
+        self.dist = dist  # the distribution it means, normalised
+        self.ecosystem = ecosystem
+        self.suggestions = suggestions
+        self.imported = imported  # from an import (False: from an install command)
+
+    def __repr__(self) -> str:
+        return f"PackageVerdict({self.name!r}, {self.status!r}, dist={self.dist!r})"
 
     @property
     def severity(self) -> str | None:
@@ -155,10 +160,13 @@ _IMPORT_LINE = re.compile(
     r"^[ \t]*(?:>>>[ \t]+|\.\.\.[ \t]+)?"
     r"((?:import[ \t]+[A-Za-z_]|from[ \t]+[A-Za-z_][\w.]*[ \t]+import\b).*)$",
     re.MULTILINE)
+_AST_ONLY = 0x400  # ast.PyCF_ONLY_AST: a tree from compile() without importing ast
 _FROM = re.compile(r"from[ \t]+([A-Za-z_][\w.]*)[ \t]+import[ \t]*(?:\(|\\)?")
 
 
-def _tops_of(tree: ast.AST) -> list[str]:
+def _tops_of(tree: object) -> list[str]:
+    import ast
+
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -176,8 +184,8 @@ def _line_imports(text: str) -> list[str]:
         if line.endswith(";"):
             continue  # Java, JavaScript
         try:
-            out += _tops_of(ast.parse(line))
-        except SyntaxError:
+            out += _tops_of(compile(line, "<import>", "exec", _AST_ONLY))
+        except (SyntaxError, ValueError):
             f = _FROM.match(line)  # from x import (  ... continued on the next lines
             if f:
                 out.append(f.group(1).split(".")[0])
@@ -198,7 +206,7 @@ def imports_in(text: str) -> list[str]:
         if tag not in PYTHON_TAGS:
             continue
         try:
-            found += _tops_of(ast.parse(body))
+            found += _tops_of(compile(body, "<code>", "exec", _AST_ONLY))
         except (SyntaxError, ValueError):
             found += _line_imports(body)
     found += _line_imports(_FENCE.sub("", text))

@@ -14,7 +14,6 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .index import normalise
@@ -29,16 +28,18 @@ _MODULE = re.compile(r"^([A-Za-z_]\w*)(?:\.[\w.-]*)?$")
 _TTL = 5.0  # seconds a workspace's environment is reused (an install shows up after that)
 
 
-@dataclass
 class Environment:
     """Import names and distributions a workspace can use, and where they were found."""
 
-    workspace: Path | None
-    site_dirs: list[Path] = field(default_factory=list)
-    modules: set[str] = field(default_factory=set)  # importable top-level names, installed
-    dists: set[str] = field(default_factory=set)  # installed distributions, normalised
-    declared: set[str] = field(default_factory=set)  # declared dependencies, normalised
-    local: set[str] = field(default_factory=set)  # the workspace's own modules and packages
+    __slots__ = ("declared", "dists", "local", "modules", "site_dirs", "workspace")
+
+    def __init__(self, workspace: Path | None) -> None:
+        self.workspace = workspace
+        self.site_dirs: list[Path] = []
+        self.modules: set[str] = set()  # importable top-level names, installed
+        self.dists: set[str] = set()  # installed distributions, normalised
+        self.declared: set[str] = set()  # declared dependencies, normalised
+        self.local: set[str] = set()  # the workspace's own modules and packages
 
     def has_module(self, top: str) -> bool:
         return top in self.modules

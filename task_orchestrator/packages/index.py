@@ -13,8 +13,6 @@ hook loads this module for install commands and Python writes.
 
 from __future__ import annotations
 
-import difflib
-import gzip
 import json
 import math
 import mmap
@@ -65,6 +63,8 @@ def _sorted_names(file: str) -> bytes | mmap.mmap:
             return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError):
         pass
+    import gzip
+
     data = gzip.decompress(packed.read_bytes())
     try:
         cache.mkdir(parents=True, exist_ok=True)
@@ -283,6 +283,9 @@ def suggest(name: str, n: int = 3, ecosystem: str = "pypi",
     One or two edits away comes first (a typo), then names that share a long part or the
     start with ``name`` (``chartplotlib`` -> matplotlib), more popular first among equals.
     """
+    import difflib
+    import heapq
+
     keys, grams = _candidates(ecosystem)
     q = normalise(name) if ecosystem == "pypi" else name.lower()
     qp = _plain(q)
@@ -291,7 +294,9 @@ def suggest(name: str, n: int = 3, ecosystem: str = "pypi",
     for g in qgrams:
         counts.update(grams.get(g, ()))
     need = max(2, len(qgrams) // 4)
-    pool = {k for k, c in counts.most_common(200) if c >= need}
+    # the 200 sharing most trigrams, ties by name: the same answer whatever the hash seed
+    pool = {k for k, c in heapq.nsmallest(200, counts.items(), key=lambda kc: (-kc[1], kc[0]))
+            if c >= need}
     pool |= {e for e in _one_edit(q) if e in keys}
     total = len(_ranks(ecosystem)) + 2
     best: dict[str, tuple[tuple[float, ...], Suggestion]] = {}
