@@ -370,6 +370,31 @@ def predictor_figures(feats: list, predictor) -> dict:
     return out
 
 
+def stop_row(runs: list[Run]) -> dict:
+    """The Stop hook on the replayed agent runs, each transcript beside a git working tree
+    holding the run's submitted change, counted against the harness's ``resolved``, with the
+    naive check in the same run (the tables of ``stop_replay.py``)."""
+    import tempfile
+
+    from stop_replay import naive, review_rows, score
+
+    ids = {r.id for r in runs if r.repo != "claude-code"}
+    raw = [json.loads(x) for x in DEFAULT_DATA[0].read_text().splitlines() if x.strip()]
+    raw = [r for r in raw if r["instance_id"] in ids]
+    if not raw:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="replay-stop-") as folder:
+        rows, _, _ = review_rows(raw, Path(folder))
+    rows["naive: last test run failed, or none"] = score([naive(r) for r in raw], raw)
+    table(f"Stop hook on {len(raw)} agent runs with their change in a git working tree "
+          f"({sum(r['resolved'] for r in raw)} resolved)",
+          ["check", "blocks", "on resolved", "on unresolved", "precision", "recall"],
+          [[k, v["blocked"], f"{v['on_resolved']} ({v['false_alarm_rate']:.1%})",
+            v["on_unresolved"], v["precision"], v["recall"]] for k, v in rows.items()])
+    print("notes go to the user (systemMessage), never block; blocks are the contradicted claims")
+    return {k: v for k, v in rows.items()}
+
+
 def main() -> None:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, action="append", help="runs or Claude Code sessions")
@@ -383,6 +408,7 @@ def main() -> None:
     p.add_argument("--no-predictor", action="store_true",
                    help="past failures give advice only (how scripts/fit_failure_predictor.py "
                         "collects its rows)")
+    p.add_argument("--no-stop", action="store_true", help="skip the Stop-hook row")
     args = p.parse_args()
     if args.no_predictor:
         from task_orchestrator.memory import _decide
@@ -439,6 +465,8 @@ def main() -> None:
         args.features.write_text("".join(json.dumps(f) + "\n" for f in feats))
         print(f"wrote {len(feats)} match rows to {args.features}")
     figures["predictor"] = predictor_figures(feats, predictor)
+    if not args.no_stop:
+        figures["stop_hook"] = stop_row(runs)
     emit("replay", {"transport": args.transport, "quick": args.quick,
                     "shared_workspace": args.shared_workspace, **{
         k: {kk: vv for kk, vv in v.items()} for k, v in figures.items()}})

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +34,12 @@ DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "agen
     "swebench_gemini3_dev.jsonl"
 
 
-def transcript_of(run: dict, path: Path) -> None:
+def transcript_of(run: dict, path: Path, cwd: str = "/testbed") -> None:
+    """The run as a Claude Code transcript; ``cwd``: where its repository is (its commands'
+    ``/testbed`` become that folder)."""
+    if cwd != "/testbed":
+        run = {**run, "steps": [{**st, "command": st["command"].replace("/testbed", cwd)}
+                                for st in run["steps"]]}
     rows = [{"type": "user", "cwd": "/testbed", "message": {
         "role": "user", "content": [{"type": "text", "text": run["instance_id"]}]}}]
     for i, step in enumerate(run["steps"]):
@@ -52,7 +59,74 @@ def transcript_of(run: dict, path: Path) -> None:
             {"type": "tool_result", "tool_use_id": tid, "content": out, "is_error": bool(rc)}]}})
     rows.append({"type": "assistant", "cwd": "/testbed", "message": {
         "role": "assistant", "content": [{"type": "text", "text": run.get("final_message") or ""}]}})
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    text = "\n".join(json.dumps(r) for r in rows) + "\n"
+    path.write_text(text.replace('"cwd": "/testbed"', json.dumps({"cwd": cwd})[1:-1]))
+
+
+def _file_patches(patch: str) -> list[tuple[str, str, list[str]]]:
+    """(path, kind new/deleted/binary/modified, hunk lines) of each file of a git diff."""
+    out: list[tuple[str, str, list[str]]] = []
+    for block in re.split(r"^(?=diff --git )", patch, flags=re.M):
+        m = re.match(r"diff --git a/(\S+) b/(\S+)", block)
+        if not m:
+            continue
+        head, _, body = block.partition("\n@@")
+        kind = ("new" if "\nnew file mode" in head else "deleted" if "\ndeleted file mode" in head
+                else "binary" if "Binary files" in head or "GIT binary patch" in head else "modified")
+        out.append((m.group(2), kind, ("@@" + body).splitlines() if body else []))
+    return out
+
+
+def materialise(run: dict, root: Path) -> Path:
+    """A git working tree holding the run's submitted change, uncommitted, over a commit of
+    its pre-image (the files the patch touches, as far as its hunks show them)."""
+    root.mkdir(parents=True)
+    git = ["git", "-C", str(root), "-c", "user.name=replay", "-c", "user.email=replay@localhost"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    files = _file_patches(run.get("patch") or "")
+    for path, kind, lines in files:
+        if kind in ("new", "binary") and not lines:
+            continue
+        before = [ln[1:] for ln in lines if ln[:1] in (" ", "-")]
+        if kind != "new":
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text("\n".join(before) + "\n")
+    (root / "README").write_text(run["instance_id"] + "\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "base"], check=True)
+    for path, kind, lines in files:
+        target = root / path
+        if kind == "deleted":
+            target.unlink(missing_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "binary":
+            target.write_bytes(b"\0binary\0")
+        else:
+            target.write_text("\n".join(ln[1:] for ln in lines if ln[:1] in (" ", "+")) + "\n")
+    return root
+
+
+def review_rows(runs: list[dict], folder: Path) -> tuple[dict, dict, list[bool]]:
+    """The Stop hook as the client calls it on each run's transcript, in a working tree that
+    holds the run's change: blocks, and the reviewer's notes per kind, by harness verdict."""
+    blocks, notes = [], {}
+    for i, run in enumerate(runs):
+        tree = materialise(run, folder / f"tree{i}")
+        path = folder / f"review{i}.jsonl"
+        transcript_of(run, path, str(tree))
+        out = hooks.stop({"transcript_path": str(path), "cwd": str(tree)}) or {}
+        blocks.append(out.get("decision") == "block")
+        message = out.get("systemMessage", "")
+        for code, words in (("scratch_files", "look like scratch work"),
+                            ("edited_after_last_test_run", "changed after the last test run"),
+                            ("no_existing_test_run", "never ran the repository's existing tests")):
+            notes.setdefault(code, []).append(words in message)
+        shutil.rmtree(tree)
+        path.unlink()
+    rows = {"Stop hook, with the change in a git tree": score(blocks, runs)}
+    rows.update({f"note: {code}": score(flags, runs) for code, flags in notes.items()})
+    return rows, notes, blocks
 
 
 def naive(run: dict) -> bool:
@@ -82,10 +156,19 @@ def score(blocks: list[bool], runs: list[dict]) -> dict:
             "recall": round(on_unresolved / max(1, n_unres), 3)}
 
 
+def _key(label: str) -> str:
+    """A JSON key for a row label: 'Stop hook (this checkout)' -> 'stop_hook'."""
+    if "baseline" in label:
+        return "stop_hook_baseline"
+    label = label.split(" (")[0].split(": last")[0]
+    return re.sub(r"\W+", "_", label.lower()).strip("_")
+
+
 def main() -> None:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--baseline-pythonpath", type=Path, default=None)
+    p.add_argument("--no-review", action="store_true", help="skip the git-tree row (faster)")
     args = p.parse_args()
     runs = [json.loads(x) for x in args.data.read_text().splitlines() if x.strip()]
     if args.quick:
@@ -105,6 +188,9 @@ def main() -> None:
     per_run_ms = (time.perf_counter() - t0) / max(1, len(paths)) * 1000
     rows = {"Stop hook (this checkout)": score(ours, runs),
             "naive: last test run failed, or none": score([naive(r) for r in runs], runs)}
+    if not args.no_review:
+        review, _, _ = review_rows(runs, folder)
+        rows.update(review)
     if args.baseline_pythonpath:
         env = {**os.environ, "PYTHONPATH": str(args.baseline_pythonpath)}
         proc = subprocess.run([sys.executable, "-c", _OLD], input=" ".join(map(str, paths)),
@@ -139,9 +225,7 @@ def main() -> None:
     emit("stop_replay", {"quick": args.quick, "runs": len(runs), "resolved": n_res,
                          "ms_per_transcript": round(per_run_ms, 1),
                          "ms_3mb_first": round(big_ms[0], 1), **{
-                             k.split(" (")[0].split(":")[0].replace(" ", "_").lower()
-                             + ("_baseline" if "baseline" in k else ""): v
-                             for k, v in rows.items()}})
+                             _key(k): v for k, v in rows.items()}})
     for path in paths:
         path.unlink()
     folder.rmdir()

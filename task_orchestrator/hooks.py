@@ -436,6 +436,12 @@ def stop(event: dict[str, Any]) -> dict[str, Any] | None:
     found = check_transcript(path)
     findings = [f for f in found if f.severity in ("error", "critical")]
     if not findings:
+        try:  # a reviewer's notes on the change: for the user, never a block
+            from .verifiers.review import review_transcript
+
+            found += review_transcript(path, str(event.get("cwd") or "") or None)
+        except Exception as exc:
+            print(f"task-orchestrator: review failed ({type(exc).__name__}: {exc})", file=sys.stderr)
         notes = [f"- {f.message}; {f.suggestion}" for f in found if f.severity == "warning"]
         return {"systemMessage": "task-orchestrator:\n" + "\n".join(notes)} if notes else None
     lines = "\n".join(f"- {f.message} ({(f.evidence or f.suggestion)[:200]})" for f in findings)
