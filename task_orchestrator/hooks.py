@@ -27,9 +27,26 @@ TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["HookConfig", "action_of_tool", "change_of", "decision_json", "failure_of", "judge",
-           "learn", "main", "outside_workspace", "post_tool_use", "pre_tool_use", "rules_only",
-           "stop", "target_risk", "verdict_json", "write_advice", "written_text"]
+__all__ = [
+    "HookConfig",
+    "action_of_tool",
+    "change_of",
+    "decision_json",
+    "event_of_fields",
+    "failure_of",
+    "judge",
+    "learn",
+    "main",
+    "outside_workspace",
+    "post_tool_use",
+    "pre_tool_use",
+    "rules_only",
+    "stop",
+    "target_risk",
+    "verdict_json",
+    "write_advice",
+    "written_text",
+]
 
 WRITE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 READ_TOOLS = ("Read", "Grep", "Glob", "LS", "WebFetch", "WebSearch", "TodoWrite", "NotebookRead")
@@ -409,6 +426,33 @@ def learn(event: dict[str, Any], store: FailureTable, project: str = "default",
                   outcome=outcome_key(code, _EXIT.sub("", error, count=1)))
     store.upsert(row)
     store.add_outcome(sig, ok=False)  # statistics per command, whatever its scope
+
+
+def event_of_fields(hook_event_name: str, tool_name: str, tool_input: str = "",
+                    tool_response: str = "", error: str = "", is_interrupt: str = "",
+                    session_id: str = "", cwd: str = "") -> dict[str, Any]:
+    """The hook event a command hook reads on stdin, rebuilt from the ``${...}`` fields an
+    ``mcp_tool`` hook receives (as the client 2.1.330 substitutes them: ``tool_input`` and
+    ``tool_response`` as JSON, ``error`` as "Exit code N\n<output>", ``is_interrupt`` as
+    "true"/"false")."""
+    def parsed(text: str) -> Any:
+        if not text.strip():
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text  # a plain string is still evidence (failure_of reads "Exit code N")
+
+    event: dict[str, Any] = {"hook_event_name": hook_event_name or "PostToolUse",
+                             "tool_name": tool_name, "session_id": session_id, "cwd": cwd,
+                             "tool_input": parsed(tool_input) or {}}
+    if tool_response.strip():
+        event["tool_response"] = parsed(tool_response)
+    if error:
+        event["error"] = error
+    if is_interrupt.strip().lower() in ("true", "1"):
+        event["is_interrupt"] = True
+    return event
 
 
 def post_tool_use(event: dict[str, Any], config: HookConfig) -> None:

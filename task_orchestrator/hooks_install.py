@@ -56,12 +56,23 @@ def hook_entries(transport: Literal["command", "mcp_tool"] = "mcp_tool") -> dict
             mcp(PRE_MATCHER, {"tool_name": "${tool_name}", "tool_input": "${tool_input}",
                               "session_id": "${session_id}", "cwd": "${cwd}"}),
         ]
+        # Outcomes through the server too (no Python process per Bash call): the client
+        # substitutes the whole tool response on success and "Exit code N\n..." on failure.
+        learned = {"hook_event_name": "${hook_event_name}", "tool_name": "${tool_name}",
+                   "tool_input": "${tool_input}", "session_id": "${session_id}", "cwd": "${cwd}"}
+        entries["PostToolUse"] = [{"matcher": "Bash", "hooks": [{
+            "type": "mcp_tool", "server": SERVER, "tool": "post_tool_use_hook",
+            "input": {**learned, "tool_response": "${tool_response}"}}]}]
+        entries["PostToolUseFailure"] = [{"matcher": "Bash", "hooks": [{
+            "type": "mcp_tool", "server": SERVER, "tool": "post_tool_use_hook",
+            "input": {**learned, "error": "${error}", "is_interrupt": "${is_interrupt}"}}]}]
     return entries
 
 
 def is_ours(hook: dict[str, Any]) -> bool:
     if hook.get("type") == "mcp_tool":
-        return hook.get("server") == SERVER and hook.get("tool") == "pre_tool_use_hook"
+        return hook.get("server") == SERVER and hook.get("tool") in ("pre_tool_use_hook",
+                                                                     "post_tool_use_hook")
     cmd = str(hook.get("command", ""))
     return " hook " in cmd and ("task-orchestrator" in cmd or "task_orchestrator" in cmd)
 

@@ -295,6 +295,27 @@ def build_server(settings: Settings | None = None, **service_kwargs: Any) -> MCP
         return json.dumps(await call(svc(ctx).hook_decision, tool_name, command, file_path, cwd,
                                      session_id, tool_input) or {})
 
+    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
+                                          open_world_hint=False), structured_output=False)
+    async def post_tool_use_hook(
+        ctx: Context,
+        hook_event_name: str = "PostToolUse",
+        tool_name: str = "Bash",
+        tool_input: str = "",
+        tool_response: str = "",
+        error: str = "",
+        is_interrupt: str = "",
+        session_id: str = "",
+        cwd: str = "",
+    ) -> str:
+        """For Claude Code's mcp_tool PostToolUse/PostToolUseFailure hooks: learns the outcome."""
+        from .hooks import event_of_fields
+
+        event = event_of_fields(hook_event_name, tool_name, tool_input, tool_response, error,
+                                is_interrupt, session_id, cwd)
+        await call(svc(ctx).learn_from_hook, event)
+        return "{}"
+
     _compact_schemas(mcp)
     return mcp
 

@@ -176,6 +176,17 @@ class Service:
             out.append((m.record.model_dump(), m.distance))
         return out[:3]
 
+    def learn_from_hook(self, event: dict[str, Any]) -> None:
+        """PostToolUse / PostToolUseFailure through the running server (an ``mcp_tool`` hook):
+        the same ``hooks.learn`` as the command hook, with no process per call."""
+        from .hooks import HookConfig, learn
+
+        if event.get("tool_name") != "Bash":
+            return
+        config = HookConfig.from_settings(self.settings)
+        with self._lock:
+            learn(event, self.memory.store, config.project, str(config.data_dir))
+
     def hook_decision(self, tool_name: str, command: str = "", file_path: str = "",
                       cwd: str = "", session_id: str = "",
                       tool_input_json: str = "") -> dict[str, Any] | None:

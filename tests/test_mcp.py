@@ -37,7 +37,7 @@ async def test_tools_are_listed_small_and_annotated(server):
         names = {t.name for t in tools}
         assert names == {"check_action", "record_failure", "search_memory", "forget_failure",
                          "verify_output", "run_task", "resume_task",
-                         "list_approvals", "status", "pre_tool_use_hook"}
+                         "list_approvals", "status", "pre_tool_use_hook", "post_tool_use_hook"}
         size = len(json.dumps([t.model_dump(mode="json", exclude_none=True, by_alias=True)
                                for t in tools], separators=(",", ":")))
         assert size <= 8 * 1024, size
@@ -141,6 +141,35 @@ async def test_mcp_tool_hook_returns_claude_code_decision_json(server, tmp_path)
             "tool_name": "Write", "file_path": "/etc/cron.d/job", "cwd": str(tmp_path)})
         assert json.loads(r.content[0].text)["hookSpecificOutput"]["permissionDecision"] in (
             "ask", "deny")
+
+
+@pytest.mark.anyio
+async def test_post_tool_use_hook_records_every_failure_with_the_fields_the_client_sends(server, tmp_path):
+    # the fields exactly as Claude Code 2.1.330 substitutes them into an mcp_tool hook
+    ws = str(tmp_path)
+    async with Client(server) as client:
+        for i in range(200):
+            await call(client, "post_tool_use_hook", {
+                "hook_event_name": "PostToolUseFailure", "tool_name": "Bash",
+                "tool_input": json.dumps({"command": f"python job_{i}.py"}),
+                "error": f"Exit code 2\npython: can't open file 'job_{i}.py'", "is_interrupt": "false",
+                "session_id": "s1", "cwd": ws})
+        await call(client, "post_tool_use_hook", {  # a success is not a failure
+            "hook_event_name": "PostToolUse", "tool_name": "Bash",
+            "tool_input": json.dumps({"command": "ls"}), "session_id": "s1", "cwd": ws,
+            "tool_response": json.dumps({"stdout": "a\n", "stderr": "", "interrupted": False})})
+        await call(client, "post_tool_use_hook", {  # nor is a command the user interrupted
+            "hook_event_name": "PostToolUseFailure", "tool_name": "Bash",
+            "tool_input": json.dumps({"command": "sleep 100"}), "error": "Interrupted",
+            "is_interrupt": "true", "session_id": "s1", "cwd": ws})
+        status = (await call(client, "status", {})).structured_content
+        assert status["memory"]["failures"] == 200
+        # the last one, unchanged in the next session, is told why it failed
+        r = await call(client, "pre_tool_use_hook", {
+            "tool_name": "Bash", "tool_input": json.dumps({"command": "python job_199.py"}),
+            "session_id": "s2", "cwd": ws})
+        out = json.loads(r.content[0].text)["hookSpecificOutput"]
+        assert "can't open file" in json.dumps(out)
 
 
 @pytest.mark.anyio

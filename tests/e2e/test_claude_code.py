@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from .conftest import _tool_exe
+
 pytestmark = pytest.mark.e2e
 
 
@@ -111,6 +113,28 @@ def test_a_hallucinated_install_is_denied_and_a_python_write_gets_package_advice
     assert (s.ws / "stats.py").exists() and not (s.ws / "vendor").exists()
     seen = _requests_text(api)
     assert "likely a hallucinated package" in seen and "did you mean numpy" in seen
+
+
+def test_outcomes_reach_the_memory_through_the_server_with_no_hook_process(session_factory):
+    # the default install learns through mcp_tool PostToolUse/PostToolUseFailure hooks; the
+    # fields the server relies on (exit code, stdout and stderr, interrupted) come as the
+    # client substitutes them
+    s = session_factory("mcp_tool")
+    settings = json.loads((s.ws / ".claude" / "settings.json").read_text())
+    post = [h for e in ("PostToolUse", "PostToolUseFailure") for g in settings["hooks"][e]
+            for h in g["hooks"]]
+    assert post and all(h["type"] == "mcp_tool" for h in post)
+    failing = [f"echo out{i}; echo 'err{i}: no such thing' >&2; exit {i % 3 + 1}" for i in range(10)]
+    script = [("tool", "Bash", {"command": c, "description": "try"}) for c in failing]
+    script += [("tool", "Bash", {"command": "echo fine; echo warn >&2", "description": "ok"}),
+               ("text", "Done.")]
+    s.ask("try things", script)
+    rows = [json.loads(x) for x in s.run([_tool_exe(), "memory", "export", "-"]).stdout.splitlines()
+            if x.strip()]
+    by_action = {r["action"]: r for r in rows}
+    assert set(by_action) == set(failing)  # all ten failures, and the success not among them
+    first = by_action[failing[0]]
+    assert "Exit code 1" in first["error"] and "err0: no such thing" in first["error"]
 
 
 def test_high_risk_action_is_asked_and_does_not_run_headless(session_factory):
