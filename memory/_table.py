@@ -328,11 +328,15 @@ class FailureTable(SqliteStore):
                 return hit
         return shared
 
-    def has_failures(self, workspace: str) -> bool:
-        """Is any failure kept for this workspace or shared by all (else nothing can match)?"""
+    def has_failures(self, workspace: str, action_kind: str | None = None) -> bool:
+        """Is any failure (of ``action_kind``, if given) kept for this workspace or shared by
+        all? If not, nothing can match and a check needs no embedding."""
+        sql = "SELECT 1 FROM failures WHERE workspace IN (?, '')"
+        args: tuple[str, ...] = (workspace,)
+        if action_kind is not None:
+            sql, args = sql + " AND action_kind = ?", (workspace, action_kind)
         with self._lock:
-            return self._conn.execute("SELECT 1 FROM failures WHERE workspace IN (?, '') LIMIT 1",
-                                      (workspace,)).fetchone() is not None
+            return self._conn.execute(sql + " LIMIT 1", args).fetchone() is not None
 
     def scopes(self) -> dict[str, int]:
         """How many failures each workspace keeps ('' = shared environment lessons)."""

@@ -165,8 +165,8 @@ class Service:
     def similar_rows(self, action: str, kind: str, workspace: str, k: int = 8) -> list[tuple[dict, float]]:
         """Past failures near ``action`` (not exact repeats) of this workspace or shared ones,
         within the advice distance, as (row, distance)."""
-        if not self.memory.store.has_failures(workspace):
-            return []  # nothing could match: no embedding, no index query
+        if not self.memory.store.has_failures(workspace, kind):
+            return []  # nothing of this kind could match: no embedding, no index query
         out = []
         for m in self.memory.check(action, action_kind=kind, k=k):
             if m.exact or m.distance > self.settings.similarity_advice_distance:

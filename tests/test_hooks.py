@@ -264,3 +264,26 @@ def test_a_failed_log_write_never_allows_an_exact_repeat(tmp_path, monkeypatch):
     payload = json.dumps(event("Bash", {"command": "make  deploy-prod"}, str(tmp_path)))
     assert hooks.main("pre-tool-use", stdin=io.StringIO(payload), stdout=out) == 0
     assert json.loads(out.getvalue())["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+def test_the_server_embeds_nothing_when_no_failure_of_that_kind_could_match(tmp_path, monkeypatch):
+    # hot path of the mcp_tool hook: a check with nothing comparable stored costs no embedding
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    svc = Service(Settings(data_dir=tmp_path / "data", _env_file=None))
+    try:
+        svc.learn_from_hook(hooks.event_of_fields(
+            "PostToolUseFailure", "Bash", json.dumps({"command": "python build.py"}),
+            error="Exit code 1\nTraceback: build failed", cwd=str(ws), session_id="s1"))
+        searched = []
+        real_check = svc.memory.check
+        monkeypatch.setattr(svc.memory, "check", lambda *a, **k: searched.append(a) or real_check(*a, **k))
+        other = tmp_path / "other"
+        other.mkdir()
+        assert svc.hook_decision("Bash", command="python build.py --fast", cwd=str(other)) is None
+        assert svc.hook_decision("Write", file_path=str(ws / "notes.md"), cwd=str(ws)) is None
+        assert searched == []  # another workspace, and a kind with no stored failure
+        svc.hook_decision("Bash", command="python build.py --fast", cwd=str(ws))
+        assert len(searched) == 1  # here a command failure is kept: it is compared
+    finally:
+        svc.close()
