@@ -221,6 +221,7 @@ class PersistentFailureMemory(FailureMemory):
         self._embedder = embedder
         self._index = index
         self._index_lock = threading.Lock()
+        self._embedder_lock = threading.Lock()
         self._since_prune = 0
         self._query_vector = functools.lru_cache(maxsize=QUERY_VECTOR_CACHE)(self._embed_query)
 
@@ -228,7 +229,9 @@ class PersistentFailureMemory(FailureMemory):
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = make_embedder(self.settings)
+            with self._embedder_lock:  # the warm-up thread and a first check load it once
+                if self._embedder is None:
+                    self._embedder = make_embedder(self.settings)
         return self._embedder
 
     @property

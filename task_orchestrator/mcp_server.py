@@ -7,6 +7,7 @@ imports happen on first use, so ``initialize`` answers as fast as a bare server.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger("task_orchestrator.mcp")
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -118,19 +121,63 @@ def _task_result(r: dict[str, Any]) -> TaskResult:
 READ = ToolAnnotations(read_only_hint=True)
 
 
-def build_server(settings: Settings | None = None, **service_kwargs: Any) -> MCPServer:
-    """The server object (tests connect an in-memory client to it)."""
+_EARLY = ("similarity search is still loading (the server started moments ago): this call "
+          "was checked for exact repeats and by the risk rules only")
+
+
+def build_server(settings: Settings | None = None, *, warm_up: bool = False,
+                 **service_kwargs: Any) -> MCPServer:
+    """The server object (tests connect an in-memory client to it).
+
+    ``warm_up`` (``serve``): load the service, the embedding model, the vector index and the
+    rules in a background thread as soon as the server starts; hook calls that arrive before
+    it is done are answered from the exact-repeat table and the risk rules (as the command
+    hook answers) and say so, and outcomes are recorded straight into the table.
+    """
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
-        # The service (and pydantic-settings, ~0.1 s to import) is created on the first
-        # tool call, so `initialize` is answered as fast as a bare server.
-        state: dict[str, Any] = {"service": None, "lock": threading.Lock()}
+        # `initialize` is answered at once: the service (and pydantic-settings, ~0.1 s to
+        # import) is created by the warm-up thread, or else on the first tool call.
+        state: dict[str, Any] = {"service": None, "lock": threading.Lock(), "warming": None}
+        if warm_up:
+            state["warming"] = threading.Event()
+            threading.Thread(target=_warm, args=(state,), name="warm-up", daemon=True).start()
         try:
             yield state
         finally:
+            if state["warming"] is not None:
+                state["warming"].wait(30)  # never close a service the warm-up is still opening
             if state["service"] is not None:
                 state["service"].close()
+
+    def service_of(state: dict[str, Any]):
+        with state["lock"]:
+            if state["service"] is None:
+                from .service import Service
+                from .settings import Settings
+
+                state["service"] = Service(settings or Settings(), **service_kwargs)
+            return state["service"]
+
+    def _warm(state: dict[str, Any]) -> None:
+        try:
+            service_of(state).warm_up()
+        except Exception as exc:  # a failed warm-up leaves the lazy path: the first check loads
+            log.warning("warm-up failed (%s: %s); the first check will load what it needs",
+                        type(exc).__name__, exc)
+        finally:
+            state["warming"].set()
+
+    def warming(ctx: Context) -> bool:
+        flag = ctx.request_context.lifespan_context.get("warming")
+        return flag is not None and not flag.is_set()
+
+    def early_config():
+        from .hooks import HookConfig
+
+        # the settings the service uses, or the same environment variables they come from
+        return HookConfig.from_settings(settings) if settings is not None else HookConfig()
 
     mcp = MCPServer(
         "task-orchestrator",
@@ -143,14 +190,7 @@ def build_server(settings: Settings | None = None, **service_kwargs: Any) -> MCP
     )
 
     def svc(ctx: Context):
-        state = ctx.request_context.lifespan_context
-        with state["lock"]:
-            if state["service"] is None:
-                from .service import Service
-                from .settings import Settings
-
-                state["service"] = Service(settings or Settings(), **service_kwargs)
-            return state["service"]
+        return service_of(ctx.request_context.lifespan_context)
 
     async def call(fn, *args, **kwargs):
         try:
@@ -292,6 +332,17 @@ def build_server(settings: Settings | None = None, **service_kwargs: Any) -> MCP
         tool_input: Annotated[str, Field(description="The tool input as JSON")] = "",
     ) -> str:
         """For Claude Code's mcp_tool PreToolUse hook: returns its decision JSON."""
+        if warming(ctx):
+            from .hooks import pre_tool_use
+
+            event = {"tool_name": tool_name, "session_id": session_id, "cwd": cwd,
+                     "tool_input": _tool_input_of(tool_name, tool_input, command, file_path)}
+            out = await call(pre_tool_use, event, early_config()) or {
+                "hookSpecificOutput": {"hookEventName": "PreToolUse"}}
+            spec = out["hookSpecificOutput"]
+            spec["additionalContext"] = " ".join(
+                x for x in (spec.get("additionalContext"), f"task-orchestrator: {_EARLY}.") if x)
+            return json.dumps(out)
         return json.dumps(await call(svc(ctx).hook_decision, tool_name, command, file_path, cwd,
                                      session_id, tool_input) or {})
 
@@ -313,7 +364,12 @@ def build_server(settings: Settings | None = None, **service_kwargs: Any) -> MCP
 
         event = event_of_fields(hook_event_name, tool_name, tool_input, tool_response, error,
                                 is_interrupt, session_id, cwd)
-        await call(svc(ctx).learn_from_hook, event)
+        if warming(ctx):  # straight into the table, as the command hook
+            from .hooks import post_tool_use
+
+            await call(post_tool_use, event, early_config())
+        else:
+            await call(svc(ctx).learn_from_hook, event)
         return "{}"
 
     _compact_schemas(mcp)
@@ -341,5 +397,18 @@ def _compact_schemas(mcp: MCPServer) -> None:
         _strip_titles(getattr(tool.fn_metadata, "output_schema", None))
 
 
+def _tool_input_of(tool_name: str, tool_input: str, command: str, file_path: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(tool_input) if tool_input.strip() else {}
+    except ValueError:
+        parsed = {"command" if tool_name == "Bash" else "value": tool_input}
+    out = parsed if isinstance(parsed, dict) else {"value": parsed}
+    if command:
+        out["command"] = command
+    if file_path:
+        out["file_path"] = file_path
+    return out
+
+
 def main() -> None:
-    build_server().run("stdio")
+    build_server(warm_up=True).run("stdio")

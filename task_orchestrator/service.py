@@ -176,6 +176,18 @@ class Service:
             out.append((m.record.model_dump(), m.distance))
         return out[:3]
 
+    def warm_up(self) -> None:
+        """Load what the first check would otherwise load on a hook's path: the failure
+        table, the risk rules and the shell parser, the embedding model and the vector index.
+        ``serve`` runs this in the background at start-up."""
+        from .memory._rules import rule_level
+
+        rule_level("cd /tmp && ls -la | head -n 3")
+        memory = self.memory
+        memory.store.has_failures("")
+        memory.embedder.embed(["warm up"])
+        memory.index  # noqa: B018 (opens the vector index)
+
     def learn_from_hook(self, event: dict[str, Any]) -> None:
         """PostToolUse / PostToolUseFailure through the running server (an ``mcp_tool`` hook):
         the same ``hooks.learn`` as the command hook, with no process per call."""

@@ -221,3 +221,52 @@ def test_fuzz_every_tool_with_hostile_arguments(tmp_path):
         anyio.run(go)
 
     one()
+
+
+@pytest.mark.anyio
+async def test_hooks_answer_while_the_server_warms_up_and_say_so(settings, monkeypatch, tmp_path):
+    import threading
+
+    from task_orchestrator.service import Service
+
+    release, started = threading.Event(), threading.Event()
+    real_warm_up = Service.warm_up
+
+    def slow_warm_up(self):
+        started.set()
+        release.wait(30)  # the embedding model "loading" until the test lets it finish
+        real_warm_up(self)
+
+    monkeypatch.setattr(Service, "warm_up", slow_warm_up)
+    ws = str(tmp_path)
+    failing = json.dumps({"command": "./deploy.sh --prod"})
+    async with Client(build_server(settings, warm_up=True)) as client:
+        assert started.wait(10)
+        # an outcome during the warm-up goes straight into the table...
+        await call(client, "post_tool_use_hook", {
+            "hook_event_name": "PostToolUseFailure", "tool_name": "Bash", "tool_input": failing,
+            "error": "Exit code 2\nmissing AWS_PROFILE", "session_id": "s1", "cwd": ws})
+        # ...and the exact repeat and the rules are judged at once, saying what was not checked
+        r = await call(client, "pre_tool_use_hook", {"tool_name": "Bash", "tool_input": failing,
+                                                     "session_id": "s1", "cwd": ws})
+        out = json.loads(r.content[0].text)["hookSpecificOutput"]
+        assert out["permissionDecision"] == "deny"
+        assert "missing AWS_PROFILE" in out["permissionDecisionReason"]
+        assert "similarity search is still loading" in out["additionalContext"]
+        r = await call(client, "pre_tool_use_hook", {
+            "tool_name": "Bash", "tool_input": json.dumps({"command": "rm -rf ~"}), "cwd": ws})
+        assert json.loads(r.content[0].text)["hookSpecificOutput"]["permissionDecision"] == "deny"
+        release.set()
+        for _ in range(100):  # the warm-up finishes in the background
+            r = await call(client, "pre_tool_use_hook", {"tool_name": "Bash", "cwd": ws,
+                                                         "tool_input": json.dumps({"command": "ls"})})
+            if "still loading" not in r.content[0].text:
+                break
+            await anyio_sleep(0.1)
+        assert json.loads(r.content[0].text) == {}  # the full path: nothing to say about ls
+
+
+async def anyio_sleep(seconds):
+    import anyio
+
+    await anyio.sleep(seconds)

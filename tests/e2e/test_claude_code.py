@@ -60,6 +60,9 @@ def test_learning_across_sessions(session_factory):
                       ("text", "It failed.")])
     result, api = s.ask("list it again", [
         ("tool", "Bash", {"command": failing, "description": "list"}),
+        # the similarity search loads in the background when the server starts (about 1.5 s
+        # here); a check before that is judged by exact repeats and rules (test_mcp.py)
+        ("tool", "Bash", {"command": "sleep 3", "description": "wait"}),
         ("tool", "Bash", {"command": failing + "/", "description": "list"}),
         ("text", "Told twice.")])
     assert result["permission_denials"] == []
