@@ -328,6 +328,11 @@ class FailureTable(SqliteStore):
                 return hit
         return shared
 
+    def empty(self) -> bool:
+        """No failure is kept at all."""
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM failures LIMIT 1").fetchone() is None
+
     def has_failures(self, workspace: str, action_kind: str | None = None) -> bool:
         """Is any failure (of ``action_kind``, if given) kept for this workspace or shared by
         all? If not, nothing can match and a check needs no embedding."""

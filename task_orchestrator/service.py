@@ -40,6 +40,7 @@ class Service:
         self.settings = settings or Settings()
         self._orchestrator_kwargs = orchestrator_kwargs
         self._lock = threading.RLock()
+        self._similarity_loading: threading.Thread | None = None
 
     @cached_property
     def memory(self) -> PersistentFailureMemory:
@@ -57,6 +58,8 @@ class Service:
                             **self._orchestrator_kwargs)
 
     def close(self) -> None:
+        if self._similarity_loading is not None:
+            self._similarity_loading.join(30)  # never close a memory a loader is opening
         for name in ("orchestrator", "memory"):
             obj = self.__dict__.pop(name, None)
             if obj is not None:
@@ -178,26 +181,41 @@ class Service:
 
     def warm_up(self) -> None:
         """Load what the first check would otherwise load on a hook's path: the failure
-        table, the risk rules and the shell parser, the embedding model and the vector index.
-        ``serve`` runs this in the background at start-up."""
+        table, the risk rules and the shell parser, and, when any failure is stored, the
+        embedding model and the vector index. ``serve`` runs this in the background at
+        start-up."""
         from .memory._rules import rule_level
 
         rule_level("cd /tmp && ls -la | head -n 3")
-        memory = self.memory
-        memory.store.has_failures("")
-        memory.embedder.embed(["warm up"])
-        memory.index  # noqa: B018 (opens the vector index)
+        if not self.memory.store.empty():  # with nothing stored, nothing to compare: no model
+            self._load_similarity()
+
+    def _load_similarity(self) -> None:
+        """The embedding model and the vector index (~1.2 s of CPU here)."""
+        self.memory.embedder.embed(["warm up"])
+        self.memory.index  # noqa: B018 (opens the vector index)
+
+    def _load_similarity_soon(self) -> None:
+        """Load the similarity search in the background once a first failure is kept, so the
+        check that first needs it does not pay for it."""
+        if self.memory._embedder is not None or self._similarity_loading is not None:
+            return
+        self._similarity_loading = threading.Thread(target=self._load_similarity, daemon=True,
+                                                    name="similarity-warm-up")
+        self._similarity_loading.start()
 
     def learn_from_hook(self, event: dict[str, Any]) -> None:
         """PostToolUse / PostToolUseFailure through the running server (an ``mcp_tool`` hook):
         the same ``hooks.learn`` as the command hook, with no process per call."""
-        from .hooks import HookConfig, learn
+        from .hooks import HookConfig, failure_of, learn
 
         if event.get("tool_name") != "Bash":
             return
         config = HookConfig.from_settings(self.settings)
         with self._lock:
             learn(event, self.memory.store, config.project, str(config.data_dir))
+        if failure_of(event) is not None:
+            self._load_similarity_soon()
 
     def hook_decision(self, tool_name: str, command: str = "", file_path: str = "",
                       cwd: str = "", session_id: str = "",

@@ -287,3 +287,21 @@ def test_the_server_embeds_nothing_when_no_failure_of_that_kind_could_match(tmp_
         assert len(searched) == 1  # here a command failure is kept: it is compared
     finally:
         svc.close()
+
+
+def test_the_similarity_model_loads_only_once_a_failure_is_kept(tmp_path):
+    svc = Service(Settings(data_dir=tmp_path / "data", _env_file=None))
+    try:
+        svc.warm_up()
+        assert svc.memory._embedder is None  # an empty memory: nothing to compare with
+        svc.learn_from_hook(hooks.event_of_fields(
+            "PostToolUse", "Bash", json.dumps({"command": "ls"}),
+            tool_response=json.dumps({"stdout": "a", "stderr": "", "interrupted": False})))
+        assert svc._similarity_loading is None  # a success keeps nothing
+        svc.learn_from_hook(hooks.event_of_fields(
+            "PostToolUseFailure", "Bash", json.dumps({"command": "make deploy"}),
+            error="Exit code 2\nmake: *** No rule to make target 'deploy'", cwd=str(tmp_path)))
+        svc._similarity_loading.join(60)  # loaded in the background, not on a hook's path
+        assert svc.memory._embedder is not None
+    finally:
+        svc.close()
