@@ -121,34 +121,107 @@ def _task_result(r: dict[str, Any]) -> TaskResult:
 READ = ToolAnnotations(read_only_hint=True)
 
 
-_EARLY = ("similarity search is still loading (the server started moments ago): this call "
-          "was checked for exact repeats and by the risk rules only")
+_EARLY = ("similarity search is still loading: this call was checked for exact repeats and by "
+          "the risk rules only")
+
+
+class _Readiness:
+    """Whether the hooks take the full path (the service: exact, rules and similarity) or the
+    light one (the failure table and the rules, as the command hook: no model, no Chroma).
+
+    Light until the similarity search is loaded, which happens in the background: at start-up
+    when the memory holds any failure, else once the first failure is learned. An empty
+    memory has nothing to compare with, so a session that records no failure never pays for
+    the model (~1.2 s of CPU on these 2 cores, next to the client)."""
+
+    def __init__(self, enabled: bool, load, config) -> None:
+        self.enabled = enabled
+        self._load, self._config = load, config  # load(): the service, with similarity warm
+        self._ready = threading.Event()
+        self._loader: threading.Thread | None = None
+        self._lock = threading.Lock()
+        if not enabled:
+            self._ready.set()
+
+    @property
+    def full(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def loading(self) -> bool:
+        return self._loader is not None and self._loader.is_alive()
+
+    def start(self) -> None:
+        """At start-up: the rules and parser now; the similarity search if failures exist."""
+        threading.Thread(target=self._start, name="warm-up", daemon=True).start()
+
+    def _start(self) -> None:
+        try:
+            from .memory._rules import rule_level
+
+            rule_level("cd /tmp && ls -la | head -n 3")  # parser and rule tables, compiled
+            if self.stored_failures():
+                self.load_soon()
+        except Exception as exc:  # the light path still answers; the full one loads on demand
+            log.warning("warm-up failed (%s: %s)", type(exc).__name__, exc)
+
+    def stored_failures(self) -> bool:
+        store = self._config().open_store()
+        if store is None:
+            return False
+        try:
+            return not store.empty()
+        finally:
+            store.close()
+
+    def load_soon(self) -> None:
+        with self._lock:
+            if self._loader is not None or self.full:
+                return
+            self._loader = threading.Thread(target=self._load_all, name="similarity-warm-up",
+                                            daemon=True)
+            self._loader.start()
+
+    def _load_all(self) -> None:
+        try:
+            self._load()
+        except Exception as exc:
+            log.warning("loading the similarity search failed (%s: %s); checks stay on exact "
+                        "repeats and rules", type(exc).__name__, exc)
+            return
+        self._ready.set()
 
 
 def build_server(settings: Settings | None = None, *, warm_up: bool = False,
                  **service_kwargs: Any) -> MCPServer:
     """The server object (tests connect an in-memory client to it).
 
-    ``warm_up`` (``serve``): load the service, the embedding model, the vector index and the
-    rules in a background thread as soon as the server starts; hook calls that arrive before
-    it is done are answered from the exact-repeat table and the risk rules (as the command
-    hook answers) and say so, and outcomes are recorded straight into the table.
+    ``warm_up`` (``serve``): hook calls never wait for the heavy parts. The rules and the
+    parser load at start-up; the service with the embedding model and the vector index loads
+    in the background when a failure is stored (see ``_Readiness``). Until then hook calls
+    are answered from the exact-repeat table and the rules, as the command hook answers, and
+    say so when a stored failure might have matched; outcomes go straight into the table.
     """
+
+    def early_config():
+        from .hooks import HookConfig
+
+        # the settings the service uses, or the same environment variables they come from
+        return HookConfig.from_settings(settings) if settings is not None else HookConfig()
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
         # `initialize` is answered at once: the service (and pydantic-settings, ~0.1 s to
-        # import) is created by the warm-up thread, or else on the first tool call.
-        state: dict[str, Any] = {"service": None, "lock": threading.Lock(), "warming": None}
+        # import) is created in the background or on the first tool call that needs it.
+        state: dict[str, Any] = {"service": None, "lock": threading.Lock()}
+        state["ready"] = _Readiness(warm_up, lambda: service_of(state).warm_up(), early_config)
         if warm_up:
-            state["warming"] = threading.Event()
-            threading.Thread(target=_warm, args=(state,), name="warm-up", daemon=True).start()
+            state["ready"].start()
         try:
             yield state
         finally:
-            if state["warming"] is not None:
-                state["warming"].wait(30)  # never close a service the warm-up is still opening
-            if state["service"] is not None:
+            # a loader still opening the service is left to the process's exit, not waited for
+            if state["service"] is not None and not state["ready"].loading:
                 state["service"].close()
 
     def service_of(state: dict[str, Any]):
@@ -160,24 +233,8 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
                 state["service"] = Service(settings or Settings(), **service_kwargs)
             return state["service"]
 
-    def _warm(state: dict[str, Any]) -> None:
-        try:
-            service_of(state).warm_up()
-        except Exception as exc:  # a failed warm-up leaves the lazy path: the first check loads
-            log.warning("warm-up failed (%s: %s); the first check will load what it needs",
-                        type(exc).__name__, exc)
-        finally:
-            state["warming"].set()
-
-    def warming(ctx: Context) -> bool:
-        flag = ctx.request_context.lifespan_context.get("warming")
-        return flag is not None and not flag.is_set()
-
-    def early_config():
-        from .hooks import HookConfig
-
-        # the settings the service uses, or the same environment variables they come from
-        return HookConfig.from_settings(settings) if settings is not None else HookConfig()
+    def readiness(ctx: Context) -> _Readiness:
+        return ctx.request_context.lifespan_context["ready"]
 
     mcp = MCPServer(
         "task-orchestrator",
@@ -332,17 +389,20 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
         tool_input: Annotated[str, Field(description="The tool input as JSON")] = "",
     ) -> str:
         """For Claude Code's mcp_tool PreToolUse hook: returns its decision JSON."""
-        if warming(ctx):
+        ready = readiness(ctx)
+        if not ready.full:
             from .hooks import pre_tool_use
 
             event = {"tool_name": tool_name, "session_id": session_id, "cwd": cwd,
                      "tool_input": _tool_input_of(tool_name, tool_input, command, file_path)}
-            out = await call(pre_tool_use, event, early_config()) or {
-                "hookSpecificOutput": {"hookEventName": "PreToolUse"}}
-            spec = out["hookSpecificOutput"]
-            spec["additionalContext"] = " ".join(
-                x for x in (spec.get("additionalContext"), f"task-orchestrator: {_EARLY}.") if x)
-            return json.dumps(out)
+            out = await call(pre_tool_use, event, early_config())
+            if await call(ready.stored_failures):  # similarity could have found something
+                ready.load_soon()
+                out = out or {"hookSpecificOutput": {"hookEventName": "PreToolUse"}}
+                spec = out["hookSpecificOutput"]
+                spec["additionalContext"] = " ".join(
+                    x for x in (spec.get("additionalContext"), f"task-orchestrator: {_EARLY}.") if x)
+            return json.dumps(out or {})
         return json.dumps(await call(svc(ctx).hook_decision, tool_name, command, file_path, cwd,
                                      session_id, tool_input) or {})
 
@@ -364,10 +424,13 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
 
         event = event_of_fields(hook_event_name, tool_name, tool_input, tool_response, error,
                                 is_interrupt, session_id, cwd)
-        if warming(ctx):  # straight into the table, as the command hook
-            from .hooks import post_tool_use
+        ready = readiness(ctx)
+        if not ready.full:  # straight into the table, as the command hook
+            from .hooks import failure_of, post_tool_use
 
             await call(post_tool_use, event, early_config())
+            if failure_of(event) is not None:
+                ready.load_soon()  # the next checks have something to compare with
         else:
             await call(svc(ctx).learn_from_hook, event)
         return "{}"

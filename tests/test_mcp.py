@@ -224,7 +224,7 @@ def test_fuzz_every_tool_with_hostile_arguments(tmp_path):
 
 
 @pytest.mark.anyio
-async def test_hooks_answer_while_the_server_warms_up_and_say_so(settings, monkeypatch, tmp_path):
+async def test_hooks_answer_while_the_similarity_search_loads_and_say_so(settings, monkeypatch, tmp_path):
     import threading
 
     from task_orchestrator.service import Service
@@ -241,11 +241,16 @@ async def test_hooks_answer_while_the_server_warms_up_and_say_so(settings, monke
     ws = str(tmp_path)
     failing = json.dumps({"command": "./deploy.sh --prod"})
     async with Client(build_server(settings, warm_up=True)) as client:
-        assert started.wait(10)
-        # an outcome during the warm-up goes straight into the table...
+        # an empty memory needs no model: the first calls take the light path, silently
+        r = await call(client, "pre_tool_use_hook", {"tool_name": "Bash", "cwd": ws,
+                                                     "tool_input": json.dumps({"command": "ls"})})
+        assert json.loads(r.content[0].text) == {} and not started.is_set()
+        # an outcome before the similarity search is loaded goes straight into the table,
+        # and a first failure starts loading it in the background...
         await call(client, "post_tool_use_hook", {
             "hook_event_name": "PostToolUseFailure", "tool_name": "Bash", "tool_input": failing,
             "error": "Exit code 2\nmissing AWS_PROFILE", "session_id": "s1", "cwd": ws})
+        assert started.wait(10)
         # ...and the exact repeat and the rules are judged at once, saying what was not checked
         r = await call(client, "pre_tool_use_hook", {"tool_name": "Bash", "tool_input": failing,
                                                      "session_id": "s1", "cwd": ws})
