@@ -159,6 +159,7 @@ class _Readiness:
         try:
             from .memory._rules import rule_level
 
+            self._config()  # the settings, read once
             rule_level("cd /tmp && ls -la | head -n 3")  # parser and rule tables, compiled
             if self.stored_failures():
                 self.load_soon()
@@ -203,11 +204,19 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
     say so when a stored failure might have matched; outcomes go straight into the table.
     """
 
-    def early_config():
-        from .hooks import HookConfig
+    configs: list[Any] = []
+    config_lock = threading.Lock()
 
-        # the settings the service uses, or the same environment variables they come from
-        return HookConfig.from_settings(settings) if settings is not None else HookConfig()
+    def early_config():
+        """The hooks' view of the settings the service uses (``.env`` included), made once
+        (by the start-up thread when warming up)."""
+        with config_lock:
+            if not configs:
+                from .hooks import HookConfig
+                from .settings import Settings
+
+                configs.append(HookConfig.from_settings(settings or Settings()))
+            return configs[0]
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
