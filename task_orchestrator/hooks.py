@@ -43,6 +43,7 @@ __all__ = [
     "rules_only",
     "stop",
     "target_risk",
+    "tool_input_of",
     "verdict_json",
     "write_advice",
     "written_text",
@@ -426,6 +427,27 @@ def learn(event: dict[str, Any], store: FailureTable, project: str = "default",
                   outcome=outcome_key(code, _EXIT.sub("", error, count=1)))
     store.upsert(row)
     store.add_outcome(sig, ok=False)  # statistics per command, whatever its scope
+
+
+def tool_input_of(tool_name: str, tool_input_json: str = "", command: str = "",
+                  file_path: str = "") -> dict[str, Any]:
+    """The tool input an ``mcp_tool`` hook received as ``${tool_input}`` (JSON), or, from hook
+    entries of older versions, as ``command``/``file_path``. Text that is not JSON is judged
+    as it is (the rules read it) rather than let through."""
+    out: dict[str, Any] = {}
+    if tool_input_json.strip():
+        try:
+            parsed = json.loads(tool_input_json)
+        except ValueError as exc:
+            print(f"task-orchestrator: tool_input is not JSON ({exc}); the hook entry should pass "
+                  '"${tool_input}"; judging the raw text', file=sys.stderr)
+            parsed = {"command" if tool_name == "Bash" else "value": tool_input_json}
+        out = parsed if isinstance(parsed, dict) else {"value": parsed}
+    if command:
+        out["command"] = command
+    if file_path:
+        out["file_path"] = file_path
+    return out
 
 
 def event_of_fields(hook_event_name: str, tool_name: str, tool_input: str = "",

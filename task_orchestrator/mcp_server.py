@@ -400,10 +400,10 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
         """For Claude Code's mcp_tool PreToolUse hook: returns its decision JSON."""
         ready = readiness(ctx)
         if not ready.full:
-            from .hooks import pre_tool_use
+            from .hooks import pre_tool_use, tool_input_of
 
             event = {"tool_name": tool_name, "session_id": session_id, "cwd": cwd,
-                     "tool_input": _tool_input_of(tool_name, tool_input, command, file_path)}
+                     "tool_input": tool_input_of(tool_name, tool_input, command, file_path)}
             out = await call(pre_tool_use, event, early_config())
             if await call(ready.stored_failures):  # similarity could have found something
                 ready.load_soon()
@@ -467,19 +467,6 @@ def _compact_schemas(mcp: MCPServer) -> None:
     for tool in manager.list_tools() if manager is not None else []:
         _strip_titles(tool.parameters)
         _strip_titles(getattr(tool.fn_metadata, "output_schema", None))
-
-
-def _tool_input_of(tool_name: str, tool_input: str, command: str, file_path: str) -> dict[str, Any]:
-    try:
-        parsed = json.loads(tool_input) if tool_input.strip() else {}
-    except ValueError:
-        parsed = {"command" if tool_name == "Bash" else "value": tool_input}
-    out = parsed if isinstance(parsed, dict) else {"value": parsed}
-    if command:
-        out["command"] = command
-    if file_path:
-        out["file_path"] = file_path
-    return out
 
 
 def main() -> None:

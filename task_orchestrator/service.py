@@ -5,7 +5,6 @@ Heavy parts (LangGraph, Chroma, the embedding model, providers) open on first us
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -231,24 +230,13 @@ class Service:
             action_of_tool,
             judge,
             rules_only,
+            tool_input_of,
             verdict_json,
         )
 
         if tool_name.startswith(OWN_TOOLS):
             return None  # the safety layer's own tools execute nothing
-        tool_input: dict[str, Any] = {}
-        if tool_input_json.strip():
-            try:
-                parsed = json.loads(tool_input_json)
-            except ValueError as exc:  # judge the raw text by the rules rather than let it through
-                log.warning("pre_tool_use_hook: tool_input is not JSON (%s); the hook entry "
-                            'should pass "${tool_input}"; judging the raw text', exc)
-                parsed = {"command" if tool_name == "Bash" else "value": tool_input_json}
-            tool_input = parsed if isinstance(parsed, dict) else {"value": parsed}
-        if command:
-            tool_input["command"] = command
-        if file_path:
-            tool_input["file_path"] = file_path
+        tool_input = tool_input_of(tool_name, tool_input_json, command, file_path)
         if not action_of_tool(tool_name, tool_input)[0].strip() or not tool_input:
             return None
         config = HookConfig.from_settings(self.settings)
