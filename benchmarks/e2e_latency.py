@@ -32,23 +32,27 @@ from _common import emit, median, parser, table  # noqa: E402
 from tests.e2e.fake_anthropic import FakeAnthropic  # noqa: E402
 
 PEER_VERSION = "2.4.5"  # the same pin as risk_peers.py
-PEER_DIR = Path(os.environ.get("TASK_ORCHESTRATOR_PEER_DIR",
-                               Path.home() / ".cache" / "task-orchestrator-peers"))
+PEER_DIR = Path(
+    os.environ.get("TASK_ORCHESTRATOR_PEER_DIR", Path.home() / ".cache" / "task-orchestrator-peers")
+)
 
 
 def client() -> Path | None:
     if os.environ.get("CLAUDE_CODE_BIN"):
         return Path(os.environ["CLAUDE_CODE_BIN"])
-    exe = (Path.home() / ".cache" / "task-orchestrator-e2e" /
-           "node_modules/@anthropic-ai/claude-code-linux-x64/claude")
+    exe = (
+        Path.home()
+        / ".cache"
+        / "task-orchestrator-e2e"
+        / "node_modules/@anthropic-ai/claude-code-linux-x64/claude"
+    )
     return exe if exe.exists() else None
 
 
 def peer() -> Path | None:
     from task_orchestrator._npm import npm_tool
 
-    return npm_tool("cc-safety-net", PEER_VERSION, PEER_DIR, "node_modules/.bin/cc-safety-net",
-                    timeout=600)
+    return npm_tool("cc-safety-net", PEER_VERSION, PEER_DIR, "node_modules/.bin/cc-safety-net", timeout=600)
 
 
 def _command_hooks(pre: str, post: str | None) -> dict:
@@ -63,9 +67,14 @@ def session(claude: Path, root: Path, setup: str, n: int, peer_exe: Path | None)
     for d in (home, ws, data):
         d.mkdir(parents=True)
     exe = shutil.which("task-orchestrator") or str(Path(sys.executable).parent / "task-orchestrator")
-    env = {**os.environ, "HOME": str(home), "ANTHROPIC_API_KEY": "sk-ant-bench-dummy",
-           "DISABLE_TELEMETRY": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-           "TASK_ORCHESTRATOR_DATA_DIR": str(data)}
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "ANTHROPIC_API_KEY": "sk-ant-bench-dummy",
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "TASK_ORCHESTRATOR_DATA_DIR": str(data),
+    }
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # hook processes keep their bytecode, as installed
     for var in ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):
         env.pop(var, None)
@@ -78,25 +87,52 @@ def session(claude: Path, root: Path, setup: str, n: int, peer_exe: Path | None)
     elif setup == "cc-safety-net (PreToolUse)":
         peer_home = root / "peer-home"
         peer_home.mkdir()
-        settings = _command_hooks(f"HOME={shlex.quote(str(peer_home))} "
-                                  f"{shlex.quote(str(peer_exe))} hook -cc", None)
+        settings = _command_hooks(
+            f"HOME={shlex.quote(str(peer_home))} {shlex.quote(str(peer_exe))} hook -cc", None
+        )
     elif setup.startswith("task-orchestrator"):
         transport = "command" if "command" in setup else "mcp_tool"
-        subprocess.run([str(claude), "mcp", "add", "task-orchestrator", "-e",
-                        f"TASK_ORCHESTRATOR_DATA_DIR={data}", "--", exe, "serve"],
-                       cwd=ws, env=env, check=True, capture_output=True)
-        subprocess.run([exe, "hooks", "install", "--transport", transport], cwd=ws, env=env,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(claude),
+                "mcp",
+                "add",
+                "task-orchestrator",
+                "-e",
+                f"TASK_ORCHESTRATOR_DATA_DIR={data}",
+                "--",
+                exe,
+                "serve",
+            ],
+            cwd=ws,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [exe, "hooks", "install", "--transport", transport],
+            cwd=ws,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     if settings is not None:
         (ws / ".claude").mkdir()
         (ws / ".claude" / "settings.json").write_text(json.dumps(settings))
-    script = [("tool", "Bash", {"command": f"echo step {i}", "description": "echo"})
-              for i in range(n)] + [("text", "done")]
+    script = [("tool", "Bash", {"command": f"echo step {i}", "description": "echo"}) for i in range(n)] + [
+        ("text", "done")
+    ]
     with FakeAnthropic(script) as api:
         env["ANTHROPIC_BASE_URL"] = api.url
         t = time.perf_counter()
-        subprocess.run([str(claude), "-p", "go", "--output-format", "json", "--allowedTools",
-                        "Bash"], cwd=ws, env=env, check=True, capture_output=True, timeout=900)
+        subprocess.run(
+            [str(claude), "-p", "go", "--output-format", "json", "--allowedTools", "Bash"],
+            cwd=ws,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
         return time.perf_counter() - t
 
 
@@ -108,14 +144,21 @@ def main() -> None:
         emit("e2e_latency", {"skipped": True})
         return
     sizes, reps = ((5,), 1) if args.quick else ((20, 60), 3)
-    setups = ["no hooks", "floor: true hooks", "two python -c pass hooks",
-              "cc-safety-net (PreToolUse)", "task-orchestrator, full install (mcp_tool)",
-              "task-orchestrator, full install (--transport command)"]
+    setups = [
+        "no hooks",
+        "floor: true hooks",
+        "two python -c pass hooks",
+        "cc-safety-net (PreToolUse)",
+        "task-orchestrator, full install (mcp_tool)",
+        "task-orchestrator, full install (--transport command)",
+    ]
     peer_exe = None if args.quick else peer()
     if peer_exe is None:
         setups.remove("cc-safety-net (PreToolUse)")
-        print("cc-safety-net: " + ("skipped in --quick" if args.quick else
-                                   "not installed (no npm?): its row is skipped"))
+        print(
+            "cc-safety-net: "
+            + ("skipped in --quick" if args.quick else "not installed (no npm?): its row is skipped")
+        )
     if args.quick:
         setups.remove("two python -c pass hooks")
     times: dict[tuple[str, int], list[float]] = {(s, n): [] for s in setups for n in sizes}
@@ -124,8 +167,7 @@ def main() -> None:
         for r in range(reps):
             for n in sizes:
                 for i, name in enumerate(setups):  # interleaved within each repetition
-                    times[(name, n)].append(session(claude, Path(tmp) / f"r{r}n{n}s{i}", name, n,
-                                                    peer_exe))
+                    times[(name, n)].append(session(claude, Path(tmp) / f"r{r}n{n}s{i}", name, n, peer_exe))
     figures: dict = {"calls": list(sizes), "repetitions": reps}
     rows = []
     per_call: dict[tuple[str, int], float] = {}
@@ -152,8 +194,10 @@ def main() -> None:
     floor = per_call.get(("floor: true hooks", n0))
     if full is not None and floor is not None:
         figures["full_over_floor"] = round(full / floor, 2) if floor > 0 else None
-        print(f"full install (mcp_tool) / trivial-hook floor, {n0}-call session: "
-              f"{full:.1f} / {floor:.1f} ms per call")
+        print(
+            f"full install (mcp_tool) / trivial-hook floor, {n0}-call session: "
+            f"{full:.1f} / {floor:.1f} ms per call"
+        )
     emit("e2e_latency", figures)
 
 

@@ -53,14 +53,17 @@ def distances(stored, positives, negatives, embed, *, hub_corrected=False):
     r_s = np.sort(ss, 1)[:, -HUB_K:].mean(1)
     r_p = np.sort(sp, 1)[:, -HUB_K:].mean(1)
     r_n = np.sort(sn, 1)[:, -HUB_K:].mean(1)
-    return (1 - sp + HUB_WEIGHT * (r_p[:, None] + r_s[None, :]),
-            1 - sn + HUB_WEIGHT * (r_n[:, None] + r_s[None, :]))
+    return (
+        1 - sp + HUB_WEIGHT * (r_p[:, None] + r_s[None, :]),
+        1 - sn + HUB_WEIGHT * (r_n[:, None] + r_s[None, :]),
+    )
 
 
 def recall_at_fpr(stored, positives, negatives, embed, *, hub_corrected=False):
     """Recall at 1% and 5% false blocks, and the distance thresholds that give those rates."""
-    return recall_from(*distances(stored, positives, negatives, embed, hub_corrected=hub_corrected),
-                       positives)
+    return recall_from(
+        *distances(stored, positives, negatives, embed, hub_corrected=hub_corrected), positives
+    )
 
 
 def recall_from(dp, dn, positives):
@@ -87,10 +90,13 @@ def what_sets_the_threshold(stored, positives, negatives, dp, dn):
     neg_edits = [token_edits(negatives[j], stored[int(dn[j].argmin())]) for j in under]
     pos_edits = [token_edits(q, stored[g]) for q, g in positives]
     top1 = float(np.mean([dp[k].argmin() == g for k, (_, g) in enumerate(positives)]))
-    return {"negatives_setting_1pct": len(under), "their_median_token_edits": float(np.median(neg_edits)),
-            "their_share_within_2_edits": round(float(np.mean(np.array(neg_edits) <= 2)), 2),
-            "positives_median_token_edits": float(np.median(pos_edits)),
-            "positives_top1_own_group": round(top1, 3)}
+    return {
+        "negatives_setting_1pct": len(under),
+        "their_median_token_edits": float(np.median(neg_edits)),
+        "their_share_within_2_edits": round(float(np.mean(np.array(neg_edits) <= 2)), 2),
+        "positives_median_token_edits": float(np.median(pos_edits)),
+        "positives_top1_own_group": round(top1, 3),
+    }
 
 
 def main() -> None:
@@ -123,14 +129,23 @@ def main() -> None:
     in_txt_groups = {d for g in txt_groups for d in g}
     routine = [r for r in risk_rows if r["label"] == "routine"]
     cmd_neg = sorted({r["command"] for r in routine if r["command"] not in in_cmd_groups})
-    txt_neg = sorted({r["description"] for r in routine if r.get("description")
-                      and r["command"] not in in_cmd_groups and r["description"] not in in_txt_groups})
+    txt_neg = sorted(
+        {
+            r["description"]
+            for r in routine
+            if r.get("description")
+            and r["command"] not in in_cmd_groups
+            and r["description"] not in in_txt_groups
+        }
+    )
     if args.quick:
         cmd_neg, txt_neg = rng.sample(cmd_neg, 600), rng.sample(txt_neg, 600)
     figures: dict = {}
     rows, bound_rows = [], []
-    sets = (("command", cmd_groups, cmd_neg, "command", (0.13, 0.41), (0.40, 0.70)),
-            ("task text", txt_groups, txt_neg, "text", (0.10, 0.28), (0.30, 0.60)))
+    sets = (
+        ("command", cmd_groups, cmd_neg, "command", (0.13, 0.41), (0.40, 0.70)),
+        ("task text", txt_groups, txt_neg, "text", (0.10, 0.28), (0.30, 0.60)),
+    )
     for name, groups, neg, kind, base_t, tgt in sets:
         stored = [g[0] for g in groups]
         pos = [(q, i) for i, g in enumerate(groups) for q in g[1:]]
@@ -139,26 +154,59 @@ def main() -> None:
         mem, thr = recall_from(dp, dn, pos)
         key = name.replace(" ", "_")
         figures[f"{key}_distance_at_1pct_5pct"] = [round(t, 3) for t in thr]
-        figures.update({f"{key}_baseline_r1": round(base[0], 3), f"{key}_baseline_r5": round(base[1], 3),
-                        f"{key}_r1": round(mem[0], 3), f"{key}_r5": round(mem[1], 3)})
-        rows.append([name, len(pos), len(neg), f"{base[0]:.2f} / {base[1]:.2f}",
-                     f"{mem[0]:.2f} / {mem[1]:.2f}", f">= {tgt[0]:.2f} / {tgt[1]:.2f}",
-                     "ok" if mem[0] >= tgt[0] and mem[1] >= tgt[1] else "MISSED",
-                     f"(issue's baseline {base_t[0]:.2f} / {base_t[1]:.2f})"])
+        figures.update(
+            {
+                f"{key}_baseline_r1": round(base[0], 3),
+                f"{key}_baseline_r5": round(base[1], 3),
+                f"{key}_r1": round(mem[0], 3),
+                f"{key}_r5": round(mem[1], 3),
+            }
+        )
+        rows.append(
+            [
+                name,
+                len(pos),
+                len(neg),
+                f"{base[0]:.2f} / {base[1]:.2f}",
+                f"{mem[0]:.2f} / {mem[1]:.2f}",
+                f">= {tgt[0]:.2f} / {tgt[1]:.2f}",
+                "ok" if mem[0] >= tgt[0] and mem[1] >= tgt[1] else "MISSED",
+                f"(issue's baseline {base_t[0]:.2f} / {base_t[1]:.2f})",
+            ]
+        )
         bound = what_sets_the_threshold(stored, pos, neg, dp, dn)
         figures.update({f"{key}_{k}": v for k, v in bound.items()})
-        bound_rows.append([name, bound["negatives_setting_1pct"], bound["their_median_token_edits"],
-                           f"{bound['their_share_within_2_edits']:.0%}",
-                           bound["positives_median_token_edits"],
-                           f"{bound['positives_top1_own_group']:.0%}"])
-    print("hub-corrected distance at 1% / 5% false blocks:",
-          {k: v for k, v in figures.items() if k.endswith("_1pct_5pct")})
-    table("similarity: recall at 1% / 5% false blocks (memory as shipped)",
-          ["set", "queries", "negatives", "baseline (raw MiniLM)", "memory", "target", "", ""], rows)
-    table("what sets the 1% threshold: the negatives closest to a stored failure (memory as shipped)",
-          ["set", "negatives under it", "their token edits to that failure (median)",
-           "of them within 2 edits", "positives' token edits to their own group (median)",
-           "positives nearest their own group"], bound_rows)
+        bound_rows.append(
+            [
+                name,
+                bound["negatives_setting_1pct"],
+                bound["their_median_token_edits"],
+                f"{bound['their_share_within_2_edits']:.0%}",
+                bound["positives_median_token_edits"],
+                f"{bound['positives_top1_own_group']:.0%}",
+            ]
+        )
+    print(
+        "hub-corrected distance at 1% / 5% false blocks:",
+        {k: v for k, v in figures.items() if k.endswith("_1pct_5pct")},
+    )
+    table(
+        "similarity: recall at 1% / 5% false blocks (memory as shipped)",
+        ["set", "queries", "negatives", "baseline (raw MiniLM)", "memory", "target", "", ""],
+        rows,
+    )
+    table(
+        "what sets the 1% threshold: the negatives closest to a stored failure (memory as shipped)",
+        [
+            "set",
+            "negatives under it",
+            "their token edits to that failure (median)",
+            "of them within 2 edits",
+            "positives' token edits to their own group (median)",
+            "positives nearest their own group",
+        ],
+        bound_rows,
+    )
 
     # Generalisation of the fitted transform: 2-fold over groups, 3 random splits.
     cv: dict[str, list] = {name: [] for name, *_ in sets}
@@ -169,8 +217,10 @@ def main() -> None:
             order, norder = list(range(len(groups))), list(neg)
             split.shuffle(order)
             split.shuffle(norder)
-            halves[name] = ((order[: len(order) // 2], order[len(order) // 2:]),
-                            (norder[: len(norder) // 2], norder[len(norder) // 2:]))
+            halves[name] = (
+                (order[: len(order) // 2], order[len(order) // 2 :]),
+                (norder[: len(norder) // 2], norder[len(norder) // 2 :]),
+            )
         for fold in (0, 1):
             diffs = []
             for name, groups, _, kind, *_ in sets:
@@ -190,43 +240,93 @@ def main() -> None:
     for name, *_ in sets:
         b1, b5, m1, m5 = np.mean(cv[name], axis=0)
         key = name.replace(" ", "_")
-        figures.update({f"{key}_cv_baseline_r1": round(b1, 3), f"{key}_cv_baseline_r5": round(b5, 3),
-                        f"{key}_cv_r1": round(m1, 3), f"{key}_cv_r5": round(m5, 3)})
-        cv_rows.append([name, f"{b1:.2f} / {b5:.2f}", f"{m1:.2f} / {m5:.2f}",
-                        f"x{m1 / max(b1, 1e-9):.2f} / x{m5 / max(b5, 1e-9):.2f}"])
-    table("similarity, cross-validated: transform fitted on other groups (half-size sets, so both "
-          "columns run higher than above)",
-          ["set", "baseline (raw MiniLM)", "memory", "memory / baseline"], cv_rows)
+        figures.update(
+            {
+                f"{key}_cv_baseline_r1": round(b1, 3),
+                f"{key}_cv_baseline_r5": round(b5, 3),
+                f"{key}_cv_r1": round(m1, 3),
+                f"{key}_cv_r5": round(m5, 3),
+            }
+        )
+        cv_rows.append(
+            [
+                name,
+                f"{b1:.2f} / {b5:.2f}",
+                f"{m1:.2f} / {m5:.2f}",
+                f"x{m1 / max(b1, 1e-9):.2f} / x{m5 / max(b5, 1e-9):.2f}",
+            ]
+        )
+    table(
+        "similarity, cross-validated: transform fitted on other groups (half-size sets, so both "
+        "columns run higher than above)",
+        ["set", "baseline (raw MiniLM)", "memory", "memory / baseline"],
+        cv_rows,
+    )
 
     assessor = RuleRiskAssessor()
     levels = {i: assessor.assess(r["command"]).level for i, r in enumerate(risk_rows)}
-    risky = [i for i, r in enumerate(risk_rows) if r["label"] == "risky"
-             and set(r.get("tactics") or []) - {"discovery"}]
-    discovery = [i for i, r in enumerate(risk_rows) if r["label"] == "risky"
-                 and not set(r.get("tactics") or []) - {"discovery"}]
+    risky = [
+        i
+        for i, r in enumerate(risk_rows)
+        if r["label"] == "risky" and set(r.get("tactics") or []) - {"discovery"}
+    ]
+    discovery = [
+        i
+        for i, r in enumerate(risk_rows)
+        if r["label"] == "risky" and not set(r.get("tactics") or []) - {"discovery"}
+    ]
     routine_i = [i for i, r in enumerate(risk_rows) if r["label"] == "routine"]
     destructive = [i for i, r in enumerate(risk_rows) if r["label"] == "destructive"]
     hi = lambda ids: sum(levels[i] in ("high", "critical") for i in ids) / max(1, len(ids))  # noqa: E731
     flagged = lambda ids: sum(levels[i] != "low" for i in ids) / max(1, len(ids))  # noqa: E731
-    kw = lambda ids: sum(  # noqa: E731
-        bool(KEYWORD_BASELINE.search(risk_rows[i]["command"])) for i in ids) / max(1, len(ids))
+
+    def kw(ids):
+        return sum(bool(KEYWORD_BASELINE.search(risk_rows[i]["command"])) for i in ids) / max(1, len(ids))
+
     risk_ok = hi(risky) >= 0.90 and flagged(routine_i) <= 0.05
-    table("risk gate", ["measure", "n", "keyword baseline", "rules", "target", ""], [
-        ["risky (non-discovery) high/critical", len(risky), f"{kw(risky):.2f}", f"{hi(risky):.2f}",
-         ">= 0.90", "ok" if hi(risky) >= 0.90 else "MISSED"],
-        ["routine flagged at all", len(routine_i), f"{kw(routine_i):.2f}",
-         f"{flagged(routine_i):.3f}", "<= 0.05", "ok" if flagged(routine_i) <= 0.05 else "MISSED"],
-        ["discovery-only risky high/critical", len(discovery), f"{kw(discovery):.2f}",
-         f"{hi(discovery):.2f}", "(reported)", ""],
-    ])
+    table(
+        "risk gate",
+        ["measure", "n", "keyword baseline", "rules", "target", ""],
+        [
+            [
+                "risky (non-discovery) high/critical",
+                len(risky),
+                f"{kw(risky):.2f}",
+                f"{hi(risky):.2f}",
+                ">= 0.90",
+                "ok" if hi(risky) >= 0.90 else "MISSED",
+            ],
+            [
+                "routine flagged at all",
+                len(routine_i),
+                f"{kw(routine_i):.2f}",
+                f"{flagged(routine_i):.3f}",
+                "<= 0.05",
+                "ok" if flagged(routine_i) <= 0.05 else "MISSED",
+            ],
+            [
+                "discovery-only risky high/critical",
+                len(discovery),
+                f"{kw(discovery):.2f}",
+                f"{hi(discovery):.2f}",
+                "(reported)",
+                "",
+            ],
+        ],
+    )
     dist = Counter(levels[i] for i in destructive)
     print("destructive lines by level:", dict(sorted(dist.items())))
-    figures.update({"risky_high_recall": round(hi(risky), 3),
-                    "routine_flagged": round(flagged(routine_i), 4),
-                    "risky_keyword_baseline": round(kw(risky), 3),
-                    "routine_keyword_baseline": round(kw(routine_i), 4),
-                    "discovery_high": round(hi(discovery), 3),
-                    "destructive_levels": dict(dist), "risk_met": risk_ok})
+    figures.update(
+        {
+            "risky_high_recall": round(hi(risky), 3),
+            "routine_flagged": round(flagged(routine_i), 4),
+            "risky_keyword_baseline": round(kw(risky), 3),
+            "routine_keyword_baseline": round(kw(routine_i), 4),
+            "discovery_high": round(hi(discovery), 3),
+            "destructive_levels": dict(dist),
+            "risk_met": risk_ok,
+        }
+    )
     emit("eval_memory", figures)
 
 

@@ -48,16 +48,21 @@ def main() -> None:
     args = parser(__doc__).parse_args()
     n = 40 if args.quick else 300
     tmp = tempfile.TemporaryDirectory()
-    settings = Settings(data_dir=Path(tmp.name) / "data", _env_file=None,
-                        prices={"scripted-model": ModelPrice(input=1, output=2)},
-                        task_budget_usd=None, daily_budget_usd=None)
+    settings = Settings(
+        data_dir=Path(tmp.name) / "data",
+        _env_file=None,
+        prices={"scripted-model": ModelPrice(input=1, output=2)},
+        task_budget_usd=None,
+        daily_budget_usd=None,
+    )
     model = ScriptedChatModel(script=["a complete answer"], cycle=True)
     ctx = open_context(settings, models={"gemini": model}, memory=InMemoryFailureMemory())
     savers = {
         "none": lambda: None,
         "InMemorySaver": InMemorySaver,
-        "SqliteSaver(file)": lambda: SqliteSaver(sqlite3.connect(
-            Path(tmp.name) / "cp.sqlite", check_same_thread=False)),
+        "SqliteSaver(file)": lambda: SqliteSaver(
+            sqlite3.connect(Path(tmp.name) / "cp.sqlite", check_same_thread=False)
+        ),
     }
     rows, figures, ok = [], {}, True
     counter = itertools.count()
@@ -72,15 +77,26 @@ def main() -> None:
         tg = time_calls(lambda g=guarded: g.invoke({"task": "hi"}, cfg(), context=ctx), n)
         ratio = median(tg) / median(tb)
         ok &= ratio <= TARGET
-        rows.append([name, f"{median(tb) * 1e3:.2f}", f"{median(tg) * 1e3:.2f}",
-                     f"{pct(tg, 99) * 1e3:.2f}", f"{ratio:.2f}x", f"<= {TARGET}x",
-                     "ok" if ratio <= TARGET else "MISSED"])
+        rows.append(
+            [
+                name,
+                f"{median(tb) * 1e3:.2f}",
+                f"{median(tg) * 1e3:.2f}",
+                f"{pct(tg, 99) * 1e3:.2f}",
+                f"{ratio:.2f}x",
+                f"<= {TARGET}x",
+                "ok" if ratio <= TARGET else "MISSED",
+            ]
+        )
         key = name.split("(")[0].lower()
         figures[f"{key}_bare_ms"] = round(median(tb) * 1e3, 3)
         figures[f"{key}_guarded_ms"] = round(median(tg) * 1e3, 3)
         figures[f"{key}_ratio"] = round(ratio, 2)
-    table(f"one-step task, {n} runs each (ms per task, median)",
-          ["checkpointer", "bare", "guarded", "guarded p99", "ratio", "target", ""], rows)
+    table(
+        f"one-step task, {n} runs each (ms per task, median)",
+        ["checkpointer", "bare", "guarded", "guarded p99", "ratio", "target", ""],
+        rows,
+    )
     emit("graph_overhead", {**figures, "target_ratio": TARGET, "met": bool(ok)})
     ctx.close()
     tmp.cleanup()

@@ -46,31 +46,64 @@ def populate(data: Path, n: int) -> None:
     s = Settings(data_dir=data, _env_file=None)
     mem = PersistentFailureMemory(s)
     now = time.time()
-    rows = [(f"id{i}", f"sig{i}", f"make target{i} -j4", "command", "command_failed", "exit 2",
-             "", "bench", "[]", now, now, 1, 1) for i in range(n)]
+    rows = [
+        (
+            f"id{i}",
+            f"sig{i}",
+            f"make target{i} -j4",
+            "command",
+            "command_failed",
+            "exit 2",
+            "",
+            "bench",
+            "[]",
+            now,
+            now,
+            1,
+            1,
+        )
+        for i in range(n)
+    ]
     mem.store._conn.executemany(
         "INSERT INTO failures (id, signature, action, action_kind, kind, error, lesson, project, "
-        "tags, first_seen, last_seen, count, embedded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        "tags, first_seen, last_seen, count, embedded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
     rng = np.random.default_rng(1)
     vecs = rng.normal(size=(n, 384)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     for i in range(0, n, 5000):
         ids = [f"id{j}" for j in range(i, min(n, i + 5000))]
-        mem.index.add(ids, vecs[i:i + 5000], [f"sig{j}" for j in range(i, min(n, i + 5000))],
-                      [0.5] * len(ids))
+        mem.index.add(
+            ids, vecs[i : i + 5000], [f"sig{j}" for j in range(i, min(n, i + 5000))], [0.5] * len(ids)
+        )
     mem.close()
 
 
 async def round_trips(data: Path, q: int, spaced: int) -> dict[str, list[float]]:
     env = {**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(data)}
-    params = StdioServerParameters(command=sys.executable,
-                                   args=["-m", "task_orchestrator.cli", "serve"], env=env)
-    out: dict[str, list[float]] = {"exact": [], "similarity": [], "rerun": [], "spaced": [],
-                                   "size": [], "hook": [], "hook_recorded": []}
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "task_orchestrator.cli", "serve"], env=env
+    )
+    out: dict[str, list[float]] = {
+        "exact": [],
+        "similarity": [],
+        "rerun": [],
+        "spaced": [],
+        "size": [],
+        "hook": [],
+        "hook_recorded": [],
+    }
     async with Client(params, read_timeout_seconds=120) as client:
         tools = (await client.list_tools()).tools
-        out["size"] = [len(json.dumps([t.model_dump(mode="json", exclude_none=True, by_alias=True)
-                                        for t in tools], separators=(",", ":")))]
+        out["size"] = [
+            len(
+                json.dumps(
+                    [t.model_dump(mode="json", exclude_none=True, by_alias=True) for t in tools],
+                    separators=(",", ":"),
+                )
+            )
+        ]
         await client.call_tool("record_failure", {"action": "npm run e2e", "error": "timeout"})
         await client.call_tool("check_action", {"action": "warm up the model"})
         for i in range(q):
@@ -91,14 +124,21 @@ async def round_trips(data: Path, q: int, spaced: int) -> dict[str, list[float]]
             cmd = f"sed -n '{i},+20p' src/module_{i}.py"
             args = {"tool_name": "Bash", "command": cmd, "cwd": str(data)}
             if "tool_input" in props:
-                args = {"tool_name": "Bash", "tool_input": json.dumps({"command": cmd}),
-                        "session_id": "bench-session", "cwd": str(data)}
+                args = {
+                    "tool_name": "Bash",
+                    "tool_input": json.dumps({"command": cmd}),
+                    "session_id": "bench-session",
+                    "cwd": str(data),
+                }
             t = time.perf_counter()
             await client.call_tool("pre_tool_use_hook", args)
             out["hook"].append(time.perf_counter() - t)
             # an exact repeat of a recorded failure (denied by both versions)
-            args = {**args, "command": "npm run e2e"} if "tool_input" not in props else {
-                **args, "tool_input": json.dumps({"command": "npm run e2e"})}
+            args = (
+                {**args, "command": "npm run e2e"}
+                if "tool_input" not in props
+                else {**args, "tool_input": json.dumps({"command": "npm run e2e"})}
+            )
             t = time.perf_counter()
             await client.call_tool("pre_tool_use_hook", args)
             out["hook_recorded"].append(time.perf_counter() - t)
@@ -116,8 +156,14 @@ def hook_latency(data: Path, n: int) -> tuple[list[float], list[float]]:
     # the hook on every call (~10 ms here). The first, unmeasured run writes them.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["TASK_ORCHESTRATOR_DATA_DIR"] = str(data)
-    payload = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Bash",
-                          "tool_input": {"command": "npm run e2e"}, "cwd": str(data)})
+    payload = json.dumps(
+        {
+            "hook_event_name": "PreToolUse",
+            "tool_name": "Bash",
+            "tool_input": {"command": "npm run e2e"},
+            "cwd": str(data),
+        }
+    )
     exe = [sys.executable, "-m", "task_orchestrator.cli", "hook", "pre-tool-use"]
     subprocess.run(exe, input=payload, capture_output=True, text=True, env=env, check=True)
     bare, hook = [], []
@@ -140,9 +186,11 @@ def main() -> None:
         bare_script = root / "bare.py"
         bare_script.write_text(BARE)
         bare_p = StdioServerParameters(command=sys.executable, args=[str(bare_script)])
-        ours_p = StdioServerParameters(command=sys.executable,
-                                       args=["-m", "task_orchestrator.cli", "serve"],
-                                       env={**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(root / "s")})
+        ours_p = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "task_orchestrator.cli", "serve"],
+            env={**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(root / "s")},
+        )
         bare_t, ours_t = [], []
         for _ in range(runs):  # interleaved, so both see the same machine
             bare_t.append(anyio.run(startup, bare_p))
@@ -154,39 +202,88 @@ def main() -> None:
         hb, hh = hook_latency(root / "rt", 5 if args.quick else 20)
     size = rt["size"][0]
     hook_ratio = median(hh) / median(hb)
-    table("MCP server", ["measure", "baseline", "task-orchestrator", "target", ""], [
-        ["spawn -> initialized (median s)", f"{median(bare_t):.3f} (bare MCPServer)",
-         f"{median(ours_t):.3f} ({ratio:.2f}x)", "<= 1.15x", "ok" if ratio <= 1.15 else "MISSED"],
-        ["tools/list payload", "", f"{size} bytes", "<= 8192", "ok" if size <= 8192 else "MISSED"],
-        [f"check_action exact repeat, {n:,} stored (p50 / p99 ms)", "",
-         f"{pct(rt['exact'], 50) * 1e3:.2f} / {pct(rt['exact'], 99) * 1e3:.2f}", "p50 <= 5 ms",
-         "ok" if pct(rt["exact"], 50) <= 0.005 else "MISSED"],
-        [f"check_action new command (similarity), {n:,} stored (p50 / p99 ms)", "",
-         f"{pct(rt['similarity'], 50) * 1e3:.2f} / {pct(rt['similarity'], 99) * 1e3:.2f}",
-         "p50 <= 5 ms", "ok" if pct(rt["similarity"], 50) <= 0.005 else "MISSED"],
-        [f"check_action rerun of a checked command, {n:,} stored (p50 / p99 ms)", "",
-         f"{pct(rt['rerun'], 50) * 1e3:.2f} / {pct(rt['rerun'], 99) * 1e3:.2f}", "(reported)", ""],
-        [f"check_action new command, calls 0.5 s apart, {n:,} stored (p50 / p90 ms)", "",
-         f"{pct(rt['spaced'], 50) * 1e3:.2f} / {pct(rt['spaced'], 90) * 1e3:.2f}", "(reported)", ""],
-        [f"mcp_tool PreToolUse hook, new command, {n:,} stored (p50 / p99 ms)", "",
-         f"{pct(rt['hook'], 50) * 1e3:.2f} / {pct(rt['hook'], 99) * 1e3:.2f}", "(reported)", ""],
-        [f"mcp_tool PreToolUse hook, recorded failure, {n:,} stored (p50 / p99 ms)", "",
-         f"{pct(rt['hook_recorded'], 50) * 1e3:.2f} / {pct(rt['hook_recorded'], 99) * 1e3:.2f}",
-         "(reported)", ""],
-        ["command hook, exact-hash hit (median ms)", f"{median(hb) * 1e3:.1f} (python -c pass)",
-         f"{median(hh) * 1e3:.1f} ({hook_ratio:.2f}x)", "<= 2x", "ok" if hook_ratio <= 2 else "MISSED"],
-    ])
-    emit("mcp_bench", {
-        "startup_bare_s": round(median(bare_t), 3), "startup_s": round(median(ours_t), 3),
-        "startup_ratio": round(ratio, 2), "tools_list_bytes": size, "stored": n,
-        "check_exact_p50_ms": round(pct(rt["exact"], 50) * 1e3, 2),
-        "check_similarity_p50_ms": round(pct(rt["similarity"], 50) * 1e3, 2),
-        "check_rerun_p50_ms": round(pct(rt["rerun"], 50) * 1e3, 2),
-        "check_spaced_p50_ms": round(pct(rt["spaced"], 50) * 1e3, 2),
-        "mcp_hook_new_p50_ms": round(pct(rt["hook"], 50) * 1e3, 2),
-        "mcp_hook_recorded_p50_ms": round(pct(rt["hook_recorded"], 50) * 1e3, 2),
-        "hook_bare_ms": round(median(hb) * 1e3, 1), "hook_ms": round(median(hh) * 1e3, 1),
-        "hook_ratio": round(hook_ratio, 2)})
+    table(
+        "MCP server",
+        ["measure", "baseline", "task-orchestrator", "target", ""],
+        [
+            [
+                "spawn -> initialized (median s)",
+                f"{median(bare_t):.3f} (bare MCPServer)",
+                f"{median(ours_t):.3f} ({ratio:.2f}x)",
+                "<= 1.15x",
+                "ok" if ratio <= 1.15 else "MISSED",
+            ],
+            ["tools/list payload", "", f"{size} bytes", "<= 8192", "ok" if size <= 8192 else "MISSED"],
+            [
+                f"check_action exact repeat, {n:,} stored (p50 / p99 ms)",
+                "",
+                f"{pct(rt['exact'], 50) * 1e3:.2f} / {pct(rt['exact'], 99) * 1e3:.2f}",
+                "p50 <= 5 ms",
+                "ok" if pct(rt["exact"], 50) <= 0.005 else "MISSED",
+            ],
+            [
+                f"check_action new command (similarity), {n:,} stored (p50 / p99 ms)",
+                "",
+                f"{pct(rt['similarity'], 50) * 1e3:.2f} / {pct(rt['similarity'], 99) * 1e3:.2f}",
+                "p50 <= 5 ms",
+                "ok" if pct(rt["similarity"], 50) <= 0.005 else "MISSED",
+            ],
+            [
+                f"check_action rerun of a checked command, {n:,} stored (p50 / p99 ms)",
+                "",
+                f"{pct(rt['rerun'], 50) * 1e3:.2f} / {pct(rt['rerun'], 99) * 1e3:.2f}",
+                "(reported)",
+                "",
+            ],
+            [
+                f"check_action new command, calls 0.5 s apart, {n:,} stored (p50 / p90 ms)",
+                "",
+                f"{pct(rt['spaced'], 50) * 1e3:.2f} / {pct(rt['spaced'], 90) * 1e3:.2f}",
+                "(reported)",
+                "",
+            ],
+            [
+                f"mcp_tool PreToolUse hook, new command, {n:,} stored (p50 / p99 ms)",
+                "",
+                f"{pct(rt['hook'], 50) * 1e3:.2f} / {pct(rt['hook'], 99) * 1e3:.2f}",
+                "(reported)",
+                "",
+            ],
+            [
+                f"mcp_tool PreToolUse hook, recorded failure, {n:,} stored (p50 / p99 ms)",
+                "",
+                f"{pct(rt['hook_recorded'], 50) * 1e3:.2f} / {pct(rt['hook_recorded'], 99) * 1e3:.2f}",
+                "(reported)",
+                "",
+            ],
+            [
+                "command hook, exact-hash hit (median ms)",
+                f"{median(hb) * 1e3:.1f} (python -c pass)",
+                f"{median(hh) * 1e3:.1f} ({hook_ratio:.2f}x)",
+                "<= 2x",
+                "ok" if hook_ratio <= 2 else "MISSED",
+            ],
+        ],
+    )
+    emit(
+        "mcp_bench",
+        {
+            "startup_bare_s": round(median(bare_t), 3),
+            "startup_s": round(median(ours_t), 3),
+            "startup_ratio": round(ratio, 2),
+            "tools_list_bytes": size,
+            "stored": n,
+            "check_exact_p50_ms": round(pct(rt["exact"], 50) * 1e3, 2),
+            "check_similarity_p50_ms": round(pct(rt["similarity"], 50) * 1e3, 2),
+            "check_rerun_p50_ms": round(pct(rt["rerun"], 50) * 1e3, 2),
+            "check_spaced_p50_ms": round(pct(rt["spaced"], 50) * 1e3, 2),
+            "mcp_hook_new_p50_ms": round(pct(rt["hook"], 50) * 1e3, 2),
+            "mcp_hook_recorded_p50_ms": round(pct(rt["hook_recorded"], 50) * 1e3, 2),
+            "hook_bare_ms": round(median(hb) * 1e3, 1),
+            "hook_ms": round(median(hh) * 1e3, 1),
+            "hook_ratio": round(hook_ratio, 2),
+        },
+    )
 
 
 if __name__ == "__main__":

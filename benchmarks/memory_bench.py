@@ -34,17 +34,37 @@ def fill_sqlite(store: FailureTable, n: int) -> None:
     rows = []
     for i in range(n):
         action = f"pytest tests/test_mod{i}.py -k case_{i * 7919 % 100003}"
-        rows.append((f"id{i}", signature(action), action, "command", "command_failed", "err", "",
-                     "bench", "[]", now, now, 1))
+        rows.append(
+            (
+                f"id{i}",
+                signature(action),
+                action,
+                "command",
+                "command_failed",
+                "err",
+                "",
+                "bench",
+                "[]",
+                now,
+                now,
+                1,
+            )
+        )
         if len(rows) == 50_000:
-            store._conn.executemany("INSERT INTO failures (id, signature, action, action_kind, kind,"
-                                    " error, lesson, project, tags, first_seen, last_seen, count) "
-                                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            store._conn.executemany(
+                "INSERT INTO failures (id, signature, action, action_kind, kind,"
+                " error, lesson, project, tags, first_seen, last_seen, count) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
             rows = []
     if rows:
-        store._conn.executemany("INSERT INTO failures (id, signature, action, action_kind, kind, "
-                                "error, lesson, project, tags, first_seen, last_seen, count) "
-                                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        store._conn.executemany(
+            "INSERT INTO failures (id, signature, action, action_kind, kind, "
+            "error, lesson, project, tags, first_seen, last_seen, count) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
     signature.cache_clear()
     normalize.cache_clear()
 
@@ -85,7 +105,7 @@ def similarity_bench(root: Path, sizes: list[int], q: int) -> tuple[list, dict]:
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         for i in range(0, n, 5000):
             ids = [f"v{j}" for j in range(i, min(n, i + 5000))]
-            mem.index.add(ids, vecs[i:i + 5000], ids, [0.5] * len(ids))
+            mem.index.add(ids, vecs[i : i + 5000], ids, [0.5] * len(ids))
         queries = [f"docker compose up service{i} --build" for i in range(q)]
         mem.embedder.embed(["warm up"])
         mem.index.query(vecs[0], 3)
@@ -106,8 +126,15 @@ def similarity_bench(root: Path, sizes: list[int], q: int) -> tuple[list, dict]:
             base.append((time.perf_counter() - t) * 1e3)
         figs[f"similarity_p50_ms_{n}"] = round(pct(ours, 50), 2)
         figs[f"similarity_p99_ms_{n}"] = round(pct(ours, 99), 2)
-        rows.append([f"{n:,}", f"{pct(base, 50):.2f}", f"{pct(ours, 50):.2f}", f"{pct(ours, 99):.2f}",
-                     "ok" if pct(ours, 99) <= 10 else "MISSED"])
+        rows.append(
+            [
+                f"{n:,}",
+                f"{pct(base, 50):.2f}",
+                f"{pct(ours, 50):.2f}",
+                f"{pct(ours, 99):.2f}",
+                "ok" if pct(ours, 99) <= 10 else "MISSED",
+            ]
+        )
         mem.close()
     return rows, figs
 
@@ -130,19 +157,23 @@ def record_bench(root: Path, n: int) -> tuple[list, dict]:
     again.check("make target1 VERBOSE=1")
     first_sim = (time.perf_counter() - t) * 1e3
     again.close()
-    rows = [["record (redact, upsert, embed, index)", f"{rate:.0f}/s"],
-            ["store size on disk", f"{size / n / 1024:.1f} KiB/record ({n} records)"],
-            ["reopen + first exact check", f"{reopen_exact:.1f} ms"],
-            ["first similarity check after reopen (opens Chroma; model already loaded)",
-             f"{first_sim:.0f} ms"]]
-    return rows, {"record_per_s": round(rate), "bytes_per_record": round(size / n),
-                  "reopen_exact_ms": round(reopen_exact, 1), "first_similarity_ms": round(first_sim)}
+    rows = [
+        ["record (redact, upsert, embed, index)", f"{rate:.0f}/s"],
+        ["store size on disk", f"{size / n / 1024:.1f} KiB/record ({n} records)"],
+        ["reopen + first exact check", f"{reopen_exact:.1f} ms"],
+        ["first similarity check after reopen (opens Chroma; model already loaded)", f"{first_sim:.0f} ms"],
+    ]
+    return rows, {
+        "record_per_s": round(rate),
+        "bytes_per_record": round(size / n),
+        "reopen_exact_ms": round(reopen_exact, 1),
+        "first_similarity_ms": round(first_sim),
+    }
 
 
 def _cap_action(i: int) -> str:
     words = ("build", "test", "lint", "deploy", "migrate", "package", "serve", "clean")
-    return (f"{words[i % 8]} svc{i % 97} --shard {i * 7919 % 100003} "
-            f"--profile p{i % 13} tests/test_mod{i}.py")
+    return f"{words[i % 8]} svc{i % 97} --shard {i * 7919 % 100003} --profile p{i % 13} tests/test_mod{i}.py"
 
 
 def cap_bench(root: Path, cap: int, below: int, at_cap: int) -> tuple[list, dict]:
@@ -152,8 +183,9 @@ def cap_bench(root: Path, cap: int, below: int, at_cap: int) -> tuple[list, dict
     mem.embedder.embed(["warm up"])
     # Fill to just below the cap in bulk (import embeds 256 at a time, and never prunes).
     fill = cap - below
-    mem.import_jsonl(FailureRecord(action=_cap_action(i), error="exit 1").model_dump_json()
-                     for i in range(fill))
+    mem.import_jsonl(
+        FailureRecord(action=_cap_action(i), error="exit 1").model_dump_json() for i in range(fill)
+    )
     prunes = {"calls": 0, "evicting": 0}
     prune = mem.prune
 
@@ -179,16 +211,30 @@ def cap_bench(root: Path, cap: int, below: int, at_cap: int) -> tuple[list, dict
     at = timed(fill + below, at_cap)
     assert mem.count() <= cap, mem.count()
     mem.close()
-    rows = [[f"below the cap ({fill:,}..{cap:,} stored)", f"{pct(under, 50):.1f}",
-             f"{pct(under, 99):.1f}", f"{max(under):.1f}", "-"],
-            [f"at the cap ({cap:,}; {at_cap} records past it)", f"{pct(at, 50):.1f}",
-             f"{pct(at, 99):.1f}", f"{max(at):.1f}", f"{prunes['evicting']}"]]
-    return rows, {f"record_below_cap_p50_ms_{cap}": round(pct(under, 50), 2),
-                  f"record_at_cap_p50_ms_{cap}": round(pct(at, 50), 2),
-                  f"record_at_cap_p99_ms_{cap}": round(pct(at, 99), 2),
-                  f"record_at_cap_max_ms_{cap}": round(max(at), 2),
-                  f"record_at_cap_prunes_{cap}": prunes["evicting"],
-                  f"record_at_cap_records_{cap}": at_cap}
+    rows = [
+        [
+            f"below the cap ({fill:,}..{cap:,} stored)",
+            f"{pct(under, 50):.1f}",
+            f"{pct(under, 99):.1f}",
+            f"{max(under):.1f}",
+            "-",
+        ],
+        [
+            f"at the cap ({cap:,}; {at_cap} records past it)",
+            f"{pct(at, 50):.1f}",
+            f"{pct(at, 99):.1f}",
+            f"{max(at):.1f}",
+            f"{prunes['evicting']}",
+        ],
+    ]
+    return rows, {
+        f"record_below_cap_p50_ms_{cap}": round(pct(under, 50), 2),
+        f"record_at_cap_p50_ms_{cap}": round(pct(at, 50), 2),
+        f"record_at_cap_p99_ms_{cap}": round(pct(at, 99), 2),
+        f"record_at_cap_max_ms_{cap}": round(max(at), 2),
+        f"record_at_cap_prunes_{cap}": prunes["evicting"],
+        f"record_at_cap_records_{cap}": at_cap,
+    }
 
 
 def main() -> None:
@@ -199,22 +245,39 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         rows, figs = exact_bench(root, exact_sizes, q)
-        table("exact-hash check incl. normalisation (us)",
-              ["stored", "baseline: bare lookup p50", "check p50", "check p99"], rows)
-        ok_exact = figs[f"exact_p50_us_{exact_sizes[-1]}"] <= 10 and figs[
-            "exact_ratio_largest_smallest"] <= 1.5
-        print(f"largest/smallest p50 ratio {figs['exact_ratio_largest_smallest']} (target <= 1.5); "
-              f"target p50 <= 10 us: {'ok' if ok_exact else 'MISSED'}")
+        table(
+            "exact-hash check incl. normalisation (us)",
+            ["stored", "baseline: bare lookup p50", "check p50", "check p99"],
+            rows,
+        )
+        ok_exact = (
+            figs[f"exact_p50_us_{exact_sizes[-1]}"] <= 10 and figs["exact_ratio_largest_smallest"] <= 1.5
+        )
+        print(
+            f"largest/smallest p50 ratio {figs['exact_ratio_largest_smallest']} (target <= 1.5); "
+            f"target p50 <= 10 us: {'ok' if ok_exact else 'MISSED'}"
+        )
         srows, sfigs = similarity_bench(root, sim_sizes, 100 if args.quick else 500)
-        table("similarity check incl. query embedding (ms)",
-              ["stored", "baseline: numpy brute force p50 (no embedding)", "check p50", "check p99",
-               "p99 <= 10 ms"], srows)
+        table(
+            "similarity check incl. query embedding (ms)",
+            [
+                "stored",
+                "baseline: numpy brute force p50 (no embedding)",
+                "check p50",
+                "check p99",
+                "p99 <= 10 ms",
+            ],
+            srows,
+        )
         rrows, rfigs = record_bench(root, 200 if args.quick else 2000)
         table("record, size, reopen", ["measure", "value"], rrows)
         cap = 100 if args.quick else 1_200
         crows, cfigs = cap_bench(root, cap, 50 if args.quick else 200, 100 if args.quick else 300)
-        table(f"record at the memory cap (memory_cap={cap:,}; ms per record)",
-              ["stored", "p50", "p99", "max", "prunes that evicted"], crows)
+        table(
+            f"record at the memory cap (memory_cap={cap:,}; ms per record)",
+            ["stored", "p50", "p99", "max", "prunes that evicted"],
+            crows,
+        )
     emit("memory_bench", {**figs, **sfigs, **rfigs, **cfigs, "cores": os.cpu_count()})
 
 

@@ -34,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, median, parser, table
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "library_hallucinations.jsonl"
-_ANY_IMPORT = re.compile(r"^[ \t>.]*((?:import[ \t]+[A-Za-z_]|from[ \t]+[A-Za-z_][\w.]*[ \t]+import\b).*)$",
-                         re.MULTILINE)
+_ANY_IMPORT = re.compile(
+    r"^[ \t>.]*((?:import[ \t]+[A-Za-z_]|from[ \t]+[A-Za-z_][\w.]*[ \t]+import\b).*)$", re.MULTILINE
+)
 _PROMPT_NAME = re.compile(r"using the (\S+) library")
 
 
@@ -85,10 +86,18 @@ def baseline_findings(pythonpath: str, items: list[tuple[str, str]]) -> dict[str
         "for rid, text, ws in json.load(sys.stdin):\n"
         "    fs = code(VerifyInput(output=text, workspace_override=Path(ws)))\n"
         "    out[rid] = [{'message': f.message, 'severity': f.severity} for f in fs]\n"
-        "print(json.dumps(out))\n")
+        "print(json.dumps(out))\n"
+    )
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    done = subprocess.run([sys.executable, "-c", script], input=json.dumps(items), env=env,
-                          capture_output=True, text=True, cwd=tempfile.gettempdir(), check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(items),
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
@@ -104,8 +113,9 @@ def cross_validate_weight(typos: list[dict], weights=(0.0, 0.15, 0.35, 0.6, 1.0)
         if m:
             base = r["library"]["base"]
             want = {normalise(base), normalise(IMPORT_TO_DIST.get(base, base))}
-            cases.append((zlib.crc32(base.encode()) % 5, r["type"].startswith("1"),
-                          m.group(1).replace("-", "_"), want))
+            cases.append(
+                (zlib.crc32(base.encode()) % 5, r["type"].startswith("1"), m.group(1).replace("-", "_"), want)
+            )
     hits: dict[float, list[tuple[int, bool, bool]]] = {}
     for w in weights:
         hits[w] = []
@@ -142,14 +152,18 @@ def main() -> int:
     typos = [r for r in rows if "typo" in r["type"]]
     if args.quick:
         answered, typos = answered[::6], typos[::8]
-    responses = [(f"{r['id']}/{i}", r["type"], text) for r in answered
-                 for i, text in enumerate(r["responses_gpt5mini"])]
+    responses = [
+        (f"{r['id']}/{i}", r["type"], text)
+        for r in answered
+        for i, text in enumerate(r["responses_gpt5mini"])
+    ]
 
     def real(top: str) -> bool:
         return bool(exists(IMPORT_TO_DIST.get(top, top))) or bool(exists(top))
 
-    counted = Counter(t for _, _, text in responses for t in truth_imports(text)
-                      if t not in sys.stdlib_module_names)
+    counted = Counter(
+        t for _, _, text in responses for t in truth_imports(text) if t not in sys.stdlib_module_names
+    )
     common_real = [t for t, _ in counted.most_common() if real(t)][:12]
 
     tmp = Path(tempfile.mkdtemp(prefix="package-check-"))
@@ -170,8 +184,9 @@ def main() -> int:
             found = code(VerifyInput(output=text, workspace_override=ws))
             if mode == "empty":
                 times.append(time.perf_counter() - t0)
-            errors = {m.group(1) for f in found
-                      if f.blocking and (m := re.match(r"import '([^']+)'", f.message))}
+            errors = {
+                m.group(1) for f in found if f.blocking and (m := re.match(r"import '([^']+)'", f.message))
+            }
             s = stats[(kind, mode)]
             s["responses"] += 1
             for top in truth:
@@ -194,13 +209,40 @@ def main() -> int:
 
     out_rows = []
     for (kind, mode), s in sorted(stats.items()):
-        out_rows.append([kind, mode, s["responses"], s["hallucinated"], s["caught"],
-                         f"{s['caught'] / max(1, s['hallucinated']):.3f}", s["real"], s["real_flagged"],
-                         s["installed"], s["installed_flagged"], s["warnings"], s["notes"]])
-    table("Responses (code verifier; errors block)",
-          ["prompt type", "workspace", "responses", "hallucinated", "caught", "recall",
-           "real imports", "errors on real", "installed", "errors on installed", "warnings", "notes"],
-          out_rows)
+        out_rows.append(
+            [
+                kind,
+                mode,
+                s["responses"],
+                s["hallucinated"],
+                s["caught"],
+                f"{s['caught'] / max(1, s['hallucinated']):.3f}",
+                s["real"],
+                s["real_flagged"],
+                s["installed"],
+                s["installed_flagged"],
+                s["warnings"],
+                s["notes"],
+            ]
+        )
+    table(
+        "Responses (code verifier; errors block)",
+        [
+            "prompt type",
+            "workspace",
+            "responses",
+            "hallucinated",
+            "caught",
+            "recall",
+            "real imports",
+            "errors on real",
+            "installed",
+            "errors on installed",
+            "warnings",
+            "notes",
+        ],
+        out_rows,
+    )
     total = Counter()
     for (_, mode), s in stats.items():
         if mode == "empty":
@@ -233,20 +275,44 @@ def main() -> int:
         s["first"] += bool(names) and bool(names[0] & want)
         s["top3"] += any(n & want for n in names[:3])
         s[v.status] += 1
-    table("Typo prompts (`import <typo>`)",
-          ["prompt type", "prompts", "flagged", "missing", "typosquat", "available", "real first",
-           "real in top 3"],
-          [[k, s["prompts"], s["flagged"], s["missing"], s["typosquat"], s["available"],
-            f"{s['first'] / max(1, s['prompts']):.3f}", f"{s['top3'] / max(1, s['prompts']):.3f}"]
-           for k, s in sorted(typo_stats.items())])
+    table(
+        "Typo prompts (`import <typo>`)",
+        [
+            "prompt type",
+            "prompts",
+            "flagged",
+            "missing",
+            "typosquat",
+            "available",
+            "real first",
+            "real in top 3",
+        ],
+        [
+            [
+                k,
+                s["prompts"],
+                s["flagged"],
+                s["missing"],
+                s["typosquat"],
+                s["available"],
+                f"{s['first'] / max(1, s['prompts']):.3f}",
+                f"{s['top3'] / max(1, s['prompts']):.3f}",
+            ]
+            for k, s in sorted(typo_stats.items())
+        ],
+    )
 
     # cross-validation of the one chosen constant (the popularity weight), folds by library
     cv = cross_validate_weight(typos) if not args.quick else None
     if cv:
-        table("Typo suggestions, popularity weight chosen on the other folds (5 folds by library)",
-              ["", "1-char: real first", "others: real in top 3"],
-              [["in-sample (shipped weight)", f"{cv['in_sample_first']:.3f}", f"{cv['in_sample_top3']:.3f}"],
-               ["cross-validated", f"{cv['cv_first']:.3f}", f"{cv['cv_top3']:.3f}"]])
+        table(
+            "Typo suggestions, popularity weight chosen on the other folds (5 folds by library)",
+            ["", "1-char: real first", "others: real in top 3"],
+            [
+                ["in-sample (shipped weight)", f"{cv['in_sample_first']:.3f}", f"{cv['in_sample_top3']:.3f}"],
+                ["cross-validated", f"{cv['cv_first']:.3f}", f"{cv['cv_top3']:.3f}"],
+            ],
+        )
 
     # install guard: the same names as `pip install NAME`
     expect = {"missing": "deny", "typosquat": "ask", "slopsquat": "ask"}
@@ -265,34 +331,52 @@ def main() -> int:
         agree[got == want] += 1
         if got != want:
             mismatches.append(f"{dist}: {status} -> {got}")
-    table("Install guard (`pip install NAME`, PreToolUse)", ["names", "same verdict", "different"],
-          [[sum(agree.values()), agree[True], agree[False]]])
+    table(
+        "Install guard (`pip install NAME`, PreToolUse)",
+        ["names", "same verdict", "different"],
+        [[sum(agree.values()), agree[True], agree[False]]],
+    )
     if mismatches:
         print("different:", "; ".join(mismatches[:10]))
 
     # the command hook as a process: installs pay for the snapshot, other commands do not
     hook_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    hook_env.update(HOME=str(tmp / "home"), XDG_CACHE_HOME=str(tmp / "home" / ".cache"),
-                    TASK_ORCHESTRATOR_DATA_DIR=str(tmp / "data"))
+    hook_env.update(
+        HOME=str(tmp / "home"),
+        XDG_CACHE_HOME=str(tmp / "home" / ".cache"),
+        TASK_ORCHESTRATOR_DATA_DIR=str(tmp / "data"),
+    )
     hook = [sys.executable, "-m", "task_orchestrator.cli", "hook", "pre-tool-use"]
     lat_rows, lat = [], {}
     samples = 3 if args.quick else 9
-    procs = [("python -c pass", [sys.executable, "-c", "pass"], None),
-             ("hook: ls -la", hook, None), ("hook: pip install requests", hook, None),
-             ("hook: pip install numpyy (denied)", hook, None)]
+    procs = [
+        ("python -c pass", [sys.executable, "-c", "pass"], None),
+        ("hook: ls -la", hook, None),
+        ("hook: pip install requests", hook, None),
+        ("hook: pip install numpyy (denied)", hook, None),
+    ]
     if args.baseline_pythonpath:
-        procs += [("before: ls -la", hook, args.baseline_pythonpath),
-                  ("before: pip install requests", hook, args.baseline_pythonpath)]
+        procs += [
+            ("before: ls -la", hook, args.baseline_pythonpath),
+            ("before: pip install requests", hook, args.baseline_pythonpath),
+        ]
     for label, argv, pythonpath in procs:
         command = label.split(": ", 1)[-1].replace(" (denied)", "")
         env = {**hook_env, "PYTHONPATH": pythonpath} if pythonpath else hook_env
-        event = json.dumps({"tool_name": "Bash", "tool_input": {"command": command},
-                            "cwd": str(empty), "hook_event_name": "PreToolUse"})
+        event = json.dumps(
+            {
+                "tool_name": "Bash",
+                "tool_input": {"command": command},
+                "cwd": str(empty),
+                "hook_event_name": "PreToolUse",
+            }
+        )
         runs = []
         for i in range(samples + 1):
             t0 = time.perf_counter()
-            subprocess.run(argv, input=event, env=env, capture_output=True, text=True,
-                           cwd=str(empty), check=False)
+            subprocess.run(
+                argv, input=event, env=env, capture_output=True, text=True, cwd=str(empty), check=False
+            )
             if i:  # the first builds the decompressed snapshot in the cache folder
                 runs.append(time.perf_counter() - t0)
         lat[label] = median(runs) * 1000
@@ -300,14 +384,17 @@ def main() -> int:
     table("Command hook processes (ms, median)", ["process", "n", "median"], lat_rows)
 
     figures = {
-        "responses": len(responses), "hallucinated_imports": total["hallucinated"],
+        "responses": len(responses),
+        "hallucinated_imports": total["hallucinated"],
         "recall": round(recall, 3),
         "errors_on_real_not_installed": total["real_flagged"],
         "errors_on_installed_in_workspace_venv": venv_total["installed_flagged"],
-        "typo_1char_first": round(typo_stats["1 character typo"]["first"]
-                                  / max(1, typo_stats["1 character typo"]["prompts"]), 3),
-        "typo_other_top3": round(typo_stats["2-8 character typo"]["top3"]
-                                 / max(1, typo_stats["2-8 character typo"]["prompts"]), 3),
+        "typo_1char_first": round(
+            typo_stats["1 character typo"]["first"] / max(1, typo_stats["1 character typo"]["prompts"]), 3
+        ),
+        "typo_other_top3": round(
+            typo_stats["2-8 character typo"]["top3"] / max(1, typo_stats["2-8 character typo"]["prompts"]), 3
+        ),
         "install_guard_agreement": round(agree[True] / max(1, sum(agree.values())), 3),
         "median_ms_per_response": round(median(times) * 1000, 2),
         "hook_ms": {k: round(v, 1) for k, v in lat.items()},
@@ -319,8 +406,12 @@ def main() -> int:
         before = baseline_findings(args.baseline_pythonpath, items)
         b = Counter()
         for rid, _, text in responses:
-            errs = {m.group(1) for f in before[rid] if f["severity"] in ("error", "critical")
-                    and (m := re.match(r"import '([^']+)'", f["message"]))}
+            errs = {
+                m.group(1)
+                for f in before[rid]
+                if f["severity"] in ("error", "critical")
+                and (m := re.match(r"import '([^']+)'", f["message"]))
+            }
             for top in truth_imports(text):
                 if top in sys.stdlib_module_names:
                     continue
@@ -330,10 +421,18 @@ def main() -> int:
                 else:
                     b["hallucinated"] += 1
                     b["caught"] += top in errs
-        table("Before and after (empty workspace)", ["", "recall", "errors on real packages"],
-              [["before", f"{b['caught'] / max(1, b['hallucinated']):.3f}",
-                f"{b['real_flagged']}/{b['real']}"],
-               ["after", f"{recall:.3f}", f"{total['real_flagged']}/{total['real']}"]])
+        table(
+            "Before and after (empty workspace)",
+            ["", "recall", "errors on real packages"],
+            [
+                [
+                    "before",
+                    f"{b['caught'] / max(1, b['hallucinated']):.3f}",
+                    f"{b['real_flagged']}/{b['real']}",
+                ],
+                ["after", f"{recall:.3f}", f"{total['real_flagged']}/{total['real']}"],
+            ],
+        )
         figures["baseline_recall"] = round(b["caught"] / max(1, b["hallucinated"]), 3)
         figures["baseline_errors_on_real"] = b["real_flagged"]
     emit("package_check", figures)

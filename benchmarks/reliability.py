@@ -68,9 +68,12 @@ class World:
         if kind:
             self.injected[kind] += 1
         i = self.step
-        report = {"file": f"src/mod{i}.py", "summary": f"implemented step {i}",
-                  "claim": "All tests pass.",
-                  "code": "import json\n\ndef run():\n    return json.dumps({})\n"}
+        report = {
+            "file": f"src/mod{i}.py",
+            "summary": f"implemented step {i}",
+            "claim": "All tests pass.",
+            "code": "import json\n\ndef run():\n    return json.dumps({})\n",
+        }
         if kind == "wrong_path":
             report["file"] = f"src/module_{i}.py"
         elif kind == "bad_schema":
@@ -81,9 +84,13 @@ class World:
 
     def primary(self, _messages):
         if self.step in self.outage or self.rng.random() < self.fault_rate:
-            return self.rng.choice([TimeoutError("deadline exceeded"),
-                                    ProviderError("429 Too Many Requests"),
-                                    ProviderError("500 Internal Server Error")])
+            return self.rng.choice(
+                [
+                    TimeoutError("deadline exceeded"),
+                    ProviderError("429 Too Many Requests"),
+                    ProviderError("500 Internal Server Error"),
+                ]
+            )
         return self.answer()
 
     def secondary(self, _messages):
@@ -124,8 +131,11 @@ def run_bare(seed: int, err: float, fault: float) -> dict:
             except Exception:
                 return {"ok": False}
             u = msg.usage_metadata
-            return {"ok": state.get("ok", True) and world.truth is None,
-                    "tokens": [*state.get("tokens", []), (u["input_tokens"], u["output_tokens"])]}
+            return {
+                "ok": state.get("ok", True) and world.truth is None,
+                "tokens": [*state.get("tokens", []), (u["input_tokens"], u["output_tokens"])],
+            }
+
         return node
 
     g = StateGraph(BareState)
@@ -135,8 +145,12 @@ def run_bare(seed: int, err: float, fault: float) -> dict:
     g.add_edge(f"s{STEPS - 1}", END)
     t = time.perf_counter()
     r = g.compile().invoke({"ok": True, "tokens": []})
-    return {"ok": r["ok"], "cost": usage_cost(r["tokens"]), "time": time.perf_counter() - t,
-            "injected": world.injected}
+    return {
+        "ok": r["ok"],
+        "cost": usage_cost(r["tokens"]),
+        "time": time.perf_counter() - t,
+        "injected": world.injected,
+    }
 
 
 # -- guarded ------------------------------------------------------------------------------------
@@ -146,30 +160,47 @@ def run_guarded(seed: int, err: float, fault: float, root: Path) -> dict:
     (ws / "src").mkdir(parents=True, exist_ok=True)
     for i in range(STEPS):
         (ws / "src" / f"mod{i}.py").write_text("def run(): ...\n")
-    settings = Settings(data_dir=root / f"data{seed}-{err}", workspace=ws, verifiers=VERIFIERS,
-                        prices={"scripted-model": PRICE}, task_budget_usd=None,
-                        daily_budget_usd=None, _env_file=None)
-    ctx = open_context(settings, memory=InMemoryFailureMemory(), output_schema=StepReport,
-                       models={"gemini": ScriptedChatModel(responder=world.primary),
-                               "openai": ScriptedChatModel(responder=world.secondary)})
+    settings = Settings(
+        data_dir=root / f"data{seed}-{err}",
+        workspace=ws,
+        verifiers=VERIFIERS,
+        prices={"scripted-model": PRICE},
+        task_budget_usd=None,
+        daily_budget_usd=None,
+        _env_file=None,
+    )
+    ctx = open_context(
+        settings,
+        memory=InMemoryFailureMemory(),
+        output_schema=StepReport,
+        models={
+            "gemini": ScriptedChatModel(responder=world.primary),
+            "openai": ScriptedChatModel(responder=world.secondary),
+        },
+    )
     caught: Counter[str] = Counter()
 
     def work(state, runtime):
-        call = runtime.context.router.invoke(prompt(world.step, state.get("feedback", "")),
-                                             task_id=state["task_id"])
+        call = runtime.context.router.invoke(
+            prompt(world.step, state.get("feedback", "")), task_id=state["task_id"]
+        )
         report = json.loads(call.message.content)
         out, code = world.test_output()
-        return {"output": report, "evidence": {"test_output": out, "test_exit_code": code,
-                                               "code": report.get("code", "")}}
+        return {
+            "output": report,
+            "evidence": {"test_output": out, "test_exit_code": code, "code": report.get("code", "")},
+        }
 
     graph = build_guarded_graph(work=work, work_uses_model=True).compile()
     ok, retries, missed = True, 0, Counter()
     t = time.perf_counter()
     for i in range(STEPS):
         world.step = i
-        r = graph.invoke({"task": prompt(i), "action": f"implement step {i}",
-                          "action_kind": "text"}, {"configurable": {"thread_id": f"{seed}-{i}"}},
-                         context=ctx)
+        r = graph.invoke(
+            {"task": prompt(i), "action": f"implement step {i}", "action_kind": "text"},
+            {"configurable": {"thread_id": f"{seed}-{i}"}},
+            context=ctx,
+        )
         retries += r.get("attempts", 1) - 1
         for e in r["trace"]:
             if e["node"] == "verify" and not e["passed"]:
@@ -182,8 +213,15 @@ def run_guarded(seed: int, err: float, fault: float, root: Path) -> dict:
     elapsed = time.perf_counter() - t
     cost = sum(row["cost_usd"] or 0 for row in ctx.router.ledger.table())
     ctx.close()
-    return {"ok": ok, "cost": cost, "time": elapsed, "retries": retries,
-            "caught": caught["caught"], "missed": missed, "injected": world.injected}
+    return {
+        "ok": ok,
+        "cost": cost,
+        "time": elapsed,
+        "retries": retries,
+        "caught": caught["caught"],
+        "missed": missed,
+        "injected": world.injected,
+    }
 
 
 # -- scenario 2: recurring failure across sessions --------------------------------------------
@@ -210,8 +248,9 @@ def sessions(n: int) -> list[dict]:
     out = []
     with tempfile.TemporaryDirectory() as data:
         for _ in range(n):
-            p = subprocess.run([sys.executable, "-c", SESSION_SCRIPT, data], capture_output=True,
-                               text=True, timeout=300)
+            p = subprocess.run(
+                [sys.executable, "-c", SESSION_SCRIPT, data], capture_output=True, text=True, timeout=300
+            )
             out.append(json.loads(p.stdout.strip().splitlines()[-1]))
     return out
 
@@ -235,27 +274,60 @@ def main() -> None:
             missed = sum((r["missed"] for r in guarded), Counter())
             caught = sum(r["caught"] for r in guarded)
             retries = sum(r["retries"] for r in guarded) / trials
-            rows.append([f"{err:.0%}", f"{(1 - err) ** STEPS:.1%}", f"{b_ok:.1%}", f"{g_ok:.1%}",
-                         f"{sum(injected.values())}", f"{caught}", f"{sum(missed.values())}",
-                         f"{retries:.2f}", "0", f"{g_cost / b_cost:.2f}x",
-                         f"{sum(r['time'] for r in bare) / trials * 1e3:.0f} / "
-                         f"{sum(r['time'] for r in guarded) / trials * 1e3:.0f}"])
+            rows.append(
+                [
+                    f"{err:.0%}",
+                    f"{(1 - err) ** STEPS:.1%}",
+                    f"{b_ok:.1%}",
+                    f"{g_ok:.1%}",
+                    f"{sum(injected.values())}",
+                    f"{caught}",
+                    f"{sum(missed.values())}",
+                    f"{retries:.2f}",
+                    "0",
+                    f"{g_cost / b_cost:.2f}x",
+                    f"{sum(r['time'] for r in bare) / trials * 1e3:.0f} / "
+                    f"{sum(r['time'] for r in guarded) / trials * 1e3:.0f}",
+                ]
+            )
             figures[f"err{int(err * 100)}"] = {
-                "bare_success": round(b_ok, 3), "guarded_success": round(g_ok, 3),
-                "cost_ratio": round(g_cost / b_cost, 3), "injected": dict(injected),
-                "caught": caught, "missed": dict(missed), "retries_per_workflow": round(retries, 2)}
-    table(f"20-step workflow, {trials} seeded trials per row, primary-provider faults {fault:.0%} "
-          "per call, and an outage (steps 8-11) in one trial in five",
-          ["errors/step", "theory bare", "bare ok", "guarded ok", "errors injected",
-           "caught (verify)", "missed", "retries/workflow", "approvals", "cost vs bare",
-           "ms per workflow bare / guarded"], rows)
+                "bare_success": round(b_ok, 3),
+                "guarded_success": round(g_ok, 3),
+                "cost_ratio": round(g_cost / b_cost, 3),
+                "injected": dict(injected),
+                "caught": caught,
+                "missed": dict(missed),
+                "retries_per_workflow": round(retries, 2),
+            }
+    table(
+        f"20-step workflow, {trials} seeded trials per row, primary-provider faults {fault:.0%} "
+        "per call, and an outage (steps 8-11) in one trial in five",
+        [
+            "errors/step",
+            "theory bare",
+            "bare ok",
+            "guarded ok",
+            "errors injected",
+            "caught (verify)",
+            "missed",
+            "retries/workflow",
+            "approvals",
+            "cost vs bare",
+            "ms per workflow bare / guarded",
+        ],
+        rows,
+    )
     five = figures.get("err5", {})
-    print(f"target at 5%: guarded >= 99% success ({five.get('guarded_success')}), cost <= 1.3x "
-          f"({five.get('cost_ratio')})")
+    print(
+        f"target at 5%: guarded >= 99% success ({five.get('guarded_success')}), cost <= 1.3x "
+        f"({five.get('cost_ratio')})"
+    )
     sess = sessions(3 if args.quick else 5)
-    table("recurring failure across sessions (a new process each, one data directory)",
-          ["session", "status", "times the failing command ran", "attempts"],
-          [[i + 1, s["status"], s["executions"], s["attempts"]] for i, s in enumerate(sess)])
+    table(
+        "recurring failure across sessions (a new process each, one data directory)",
+        ["session", "status", "times the failing command ran", "attempts"],
+        [[i + 1, s["status"], s["executions"], s["attempts"]] for i, s in enumerate(sess)],
+    )
     figures["sessions"] = sess
     emit("reliability", figures)
 

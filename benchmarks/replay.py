@@ -43,16 +43,19 @@ from task_orchestrator.memory._table import FailureTable
 from task_orchestrator.memory.normalize import signature
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
-DEFAULT_DATA = [EVAL / "agent_runs" / "swebench_gemini3_dev.jsonl",
-                *sorted((EVAL / "claude_code").glob("session*.jsonl"))]
+DEFAULT_DATA = [
+    EVAL / "agent_runs" / "swebench_gemini3_dev.jsonl",
+    *sorted((EVAL / "claude_code").glob("session*.jsonl")),
+]
 
 
 # -- loading runs -------------------------------------------------------------------------------
 class Step:
     __slots__ = ("command", "error", "output", "returncode", "tool", "tool_input")
 
-    def __init__(self, tool: str, tool_input: dict, returncode: int, output: str,
-                 error: str | None = None) -> None:
+    def __init__(
+        self, tool: str, tool_input: dict, returncode: int, output: str, error: str | None = None
+    ) -> None:
         self.tool, self.tool_input, self.returncode, self.output = tool, tool_input, returncode, output
         self.command = str(tool_input.get("command", "")) if tool == "Bash" else ""
         # what PostToolUseFailure's `error` holds: "Exit code N\n..." or the client's own error
@@ -70,8 +73,11 @@ def _agent_runs(path: Path) -> list[Run]:
         if not line.strip():
             continue
         r = json.loads(line)
-        steps = [Step("Bash", {"command": s["command"]}, int(s["returncode"]), s.get("output") or "")
-                 for s in r["steps"] if s.get("command")]
+        steps = [
+            Step("Bash", {"command": s["command"]}, int(s["returncode"]), s.get("output") or "")
+            for s in r["steps"]
+            if s.get("command")
+        ]
         runs.append(Run(r["instance_id"], r["repo"], steps))
     return runs
 
@@ -104,8 +110,10 @@ def _claude_session(path: Path) -> list[Run]:
                 calls[block["id"]] = (block.get("name", ""), block.get("input") or {})
                 order.append(block["id"])
             elif block.get("type") == "tool_result":
-                results[block.get("tool_use_id", "")] = (bool(block.get("is_error")),
-                                                         _text(block.get("content")))
+                results[block.get("tool_use_id", "")] = (
+                    bool(block.get("is_error")),
+                    _text(block.get("content")),
+                )
     steps = []
     for tid in order:
         tool, tool_input = calls[tid]
@@ -115,8 +123,11 @@ def _claude_session(path: Path) -> list[Run]:
         code, raw = 0, text
         if is_error:
             head = text.split("\n", 1)[0]
-            code = int(head.split()[-1]) if head.startswith("Exit code") and head.split()[-1].lstrip(
-                "-").isdigit() else 1
+            code = (
+                int(head.split()[-1])
+                if head.startswith("Exit code") and head.split()[-1].lstrip("-").isdigit()
+                else 1
+            )
             text = text.split("\n", 1)[1] if head.startswith("Exit code") and "\n" in text else text
         steps.append(Step(tool, tool_input, code, text, raw if is_error else None))
     return [Run(f"claude-code/{session}", "claude-code", steps)]
@@ -153,12 +164,16 @@ class Replayer:
             ti = event["tool_input"]
             params = self.svc.hook_decision.__code__.co_varnames
             if "tool_input_json" in params:  # what the installed mcp_tool entry sends
-                return self.svc.hook_decision(event["tool_name"], cwd=event["cwd"],
-                                              session_id=event["session_id"],
-                                              tool_input_json=json.dumps(ti))
+                return self.svc.hook_decision(
+                    event["tool_name"],
+                    cwd=event["cwd"],
+                    session_id=event["session_id"],
+                    tool_input_json=json.dumps(ti),
+                )
             # an older server (the baseline): the fields its hook entries passed
-            return self.svc.hook_decision(event["tool_name"], str(ti.get("command") or ""),
-                                          str(ti.get("file_path") or ""), event["cwd"])
+            return self.svc.hook_decision(
+                event["tool_name"], str(ti.get("command") or ""), str(ti.get("file_path") or ""), event["cwd"]
+            )
         return hooks.pre_tool_use(event, self.config)
 
     def post(self, event: dict) -> None:
@@ -190,8 +205,15 @@ def _exact(store: FailureTable, sig: str, workspace: str) -> dict | None:
     return store.exact(sig, workspace) if hasattr(store, "exact") else store.by_signature(sig)
 
 
-def replay_run(run: Run, rep: Replayer, stats: dict, feats: list | None, seen_env: dict,
-               last_key: dict, workspace: Path | None = None) -> None:
+def replay_run(
+    run: Run,
+    rep: Replayer,
+    stats: dict,
+    feats: list | None,
+    seen_env: dict,
+    last_key: dict,
+    workspace: Path | None = None,
+) -> None:
     """``workspace``: a folder shared with other runs (default: a fresh one for this run)."""
     ws = workspace or Path(tempfile.mkdtemp(prefix="replay-ws-"))
     cwd = str(ws.resolve())
@@ -200,13 +222,18 @@ def replay_run(run: Run, rep: Replayer, stats: dict, feats: list | None, seen_en
     try:
         for i, step in enumerate(run.steps):
             stats["commands"] += step.tool == "Bash"
-            event = {"session_id": run.id, "transcript_path": "", "cwd": cwd,
-                     "hook_event_name": "PreToolUse", "tool_name": step.tool,
-                     "tool_input": step.tool_input, "tool_use_id": f"toolu_{i}"}
+            event = {
+                "session_id": run.id,
+                "transcript_path": "",
+                "cwd": cwd,
+                "hook_event_name": "PreToolUse",
+                "tool_name": step.tool,
+                "tool_input": step.tool_input,
+                "tool_use_id": f"toolu_{i}",
+            }
             sig = signature(step.command, "command") if step.command else ""
             before = _exact(rep.store, sig, cwd) if sig else None
-            steps, changes, last = (rep.store.session(run.id) if hasattr(rep.store, "session")
-                                    else (0, 0, ""))
+            steps, changes, last = rep.store.session(run.id) if hasattr(rep.store, "session") else (0, 0, "")
             t = time.perf_counter()
             out = rep.pre(event)
             stats["pre_seconds"].append(time.perf_counter() - t)
@@ -217,8 +244,13 @@ def replay_run(run: Run, rep: Replayer, stats: dict, feats: list | None, seen_en
             # What the matched past failures were (exact, then similar), to judge "the same way".
             near = rep.similar(step.command, cwd) if ("similar (distance" in json.dumps(h)) else []
             keys = {last_key.get(sig), *(r.get("outcome") for r, _ in near)}
-            result = ("would_succeed" if step.returncode == 0 else
-                      "failed_same" if key in keys else "failed_differently")
+            result = (
+                "would_succeed"
+                if step.returncode == 0
+                else "failed_same"
+                if key in keys
+                else "failed_differently"
+            )
             if step.command and (decision != "allow" or advice):
                 src = _source(out) if decision != "allow" else "memory"
                 what = decision if decision != "allow" else "advice"
@@ -226,22 +258,33 @@ def replay_run(run: Run, rep: Replayer, stats: dict, feats: list | None, seen_en
                 if what == "deny" and result != "failed_same" and src == "memory":
                     wrong_denials += 1
                 if what in SHOW:
-                    print(f"  [{src} {what} -> {result}] {run.id} step {i}: {step.command[:200]!r}\n"
-                          f"      {json.dumps(h)[:400]}\n      real: rc={step.returncode} "
-                          f"{step.output.strip()[-200:]!r}")
+                    print(
+                        f"  [{src} {what} -> {result}] {run.id} step {i}: {step.command[:200]!r}\n"
+                        f"      {json.dumps(h)[:400]}\n      real: rc={step.returncode} "
+                        f"{step.output.strip()[-200:]!r}"
+                    )
             if feats is not None and step.command:
                 state = SessionState(run.id, steps=steps, changes=changes, last_change=last, cwd=cwd)
-                for row, dist, exact in ([(before, 0.0, True)] if before else []) + \
-                        [(r, d, False) for r, d in near]:
+                for row, dist, exact in ([(before, 0.0, True)] if before else []) + [
+                    (r, d, False) for r, d in near
+                ]:
                     succ = rep.store.outcomes(sig)[1] if exact else 0
-                    feats.append({"repo": run.repo, "run": run.id, "exact": exact,
-                                  "x": features(row, dist, exact, state, succ),
-                                  "y": int(result == "failed_same"), "decision": decision})
+                    feats.append(
+                        {
+                            "repo": run.repo,
+                            "run": run.id,
+                            "exact": exact,
+                            "x": features(row, dist, exact, state, succ),
+                            "y": int(result == "failed_same"),
+                            "decision": decision,
+                        }
+                    )
             # Ground truth of loops: an exact repeat of a failure of this run, failing as before.
             if sig and sig in failures and step.returncode and failures[sig][0] == key:
                 j = failures[sig][1]
-                unchanged = not any(hooks.change_of(s.tool, s.tool_input, s.command) is not None
-                                    for s in run.steps[j + 1:i])
+                unchanged = not any(
+                    hooks.change_of(s.tool, s.tool_input, s.command) is not None for s in run.steps[j + 1 : i]
+                )
                 stats["loops"] += 1
                 stats["loops_told"] += decision != "allow" or advice
                 stats["loops_unchanged"] += unchanged
@@ -253,11 +296,17 @@ def replay_run(run: Run, rep: Replayer, stats: dict, feats: list | None, seen_en
             if decision == "deny":
                 continue
             if step.tool == "Bash":
-                post = {**event, "hook_event_name": "PostToolUse" if step.returncode == 0
-                        else "PostToolUseFailure"}
+                post = {
+                    **event,
+                    "hook_event_name": "PostToolUse" if step.returncode == 0 else "PostToolUseFailure",
+                }
                 if step.returncode == 0:
-                    post["tool_response"] = {"stdout": step.output, "stderr": "",
-                                             "interrupted": False, "exit_code": 0}
+                    post["tool_response"] = {
+                        "stdout": step.output,
+                        "stderr": "",
+                        "interrupted": False,
+                        "exit_code": 0,
+                    }
                 else:
                     post["error"] = step.error
                 rep.post(post)
@@ -276,14 +325,30 @@ def replay_run(run: Run, rep: Replayer, stats: dict, feats: list | None, seen_en
 
 
 def new_stats() -> dict:
-    return {"commands": 0, "sessions": 0, "sessions_wrong_denial": 0,
-            "max_wrong_denials_per_session": 0, "flags": Counter(), "loops": 0, "loops_told": 0,
-            "loops_unchanged": 0, "loops_unchanged_denied": 0, "env_repeats": 0,
-            "env_repeats_told": 0, "pre_seconds": []}
+    return {
+        "commands": 0,
+        "sessions": 0,
+        "sessions_wrong_denial": 0,
+        "max_wrong_denials_per_session": 0,
+        "flags": Counter(),
+        "loops": 0,
+        "loops_told": 0,
+        "loops_unchanged": 0,
+        "loops_unchanged_denied": 0,
+        "env_repeats": 0,
+        "env_repeats_told": 0,
+        "pre_seconds": [],
+    }
 
 
-def replay(runs: list[Run], mode: str, transport: str, embedder=None, feats: list | None = None,
-           shared_workspace: bool = False) -> dict:
+def replay(
+    runs: list[Run],
+    mode: str,
+    transport: str,
+    embedder=None,
+    feats: list | None = None,
+    shared_workspace: bool = False,
+) -> dict:
     """``shared_workspace``: the runs of one memory share one workspace folder (a user doing
     task after task in the same checkout), instead of a fresh folder per run."""
     stats = new_stats()
@@ -315,13 +380,17 @@ def summary(stats: dict) -> dict:
     f = stats["flags"]
 
     def count(src: str | None, what: str, wrong: bool) -> int:
-        return sum(v for (s, w, r), v in f.items() if (src is None or s == src) and w == what
-                   and (r != "failed_same" if wrong else True))
+        return sum(
+            v
+            for (s, w, r), v in f.items()
+            if (src is None or s == src) and w == what and (r != "failed_same" if wrong else True)
+        )
 
     loops = max(1, stats["loops"])
     pre = sorted(stats["pre_seconds"]) or [0.0]
     return {
-        "commands": stats["commands"], "sessions": stats["sessions"],
+        "commands": stats["commands"],
+        "sessions": stats["sessions"],
         "memory_wrong_denials": count("memory", "deny", True),
         "memory_wrong_denials_pct": round(100 * count("memory", "deny", True) / n, 3),
         "memory_wrong_asks": count("memory", "ask", True),
@@ -330,11 +399,13 @@ def summary(stats: dict) -> dict:
         "rules_wrong_asks": count("rules", "ask", True),
         "rules_wrong_asks_pct": round(100 * count("rules", "ask", True) / n, 3),
         "advice_notes": count("memory", "advice", False),
-        "advice_then_succeeded": sum(v for (s, w, r), v in f.items()
-                                     if w == "advice" and r == "would_succeed"),
+        "advice_then_succeeded": sum(
+            v for (s, w, r), v in f.items() if w == "advice" and r == "would_succeed"
+        ),
         "sessions_with_wrong_denial": stats["sessions_wrong_denial"],
         "max_wrong_denials_in_a_session": stats["max_wrong_denials_per_session"],
-        "loops": stats["loops"], "loops_told_pct": round(100 * stats["loops_told"] / loops, 1),
+        "loops": stats["loops"],
+        "loops_told_pct": round(100 * stats["loops_told"] / loops, 1),
         "loops_unchanged": stats["loops_unchanged"],
         "loops_unchanged_denied": stats["loops_unchanged_denied"],
         "env_repeats_next_session": stats["env_repeats"],
@@ -358,15 +429,22 @@ def predictor_figures(feats: list, predictor) -> dict:
     out = {"rows": len(rows), "cross_validated_by_repository": cross_validate(rows)}
     if predictor is not None:
         p = np.array([predictor.probability(r["x"]) for r in rows])
-        out["shipped_in_sample"] = scores(p, np.array([r["y"] for r in rows], dtype=float),
-                                          predictor.ask_threshold)
-    table("Predictor: asks on matches that then fail the same way (exact repeats with changes "
-          "since, other sessions, similar failures)",
-          ["model", "rows", "positives", "asked", "precision", "recall", "AUC"],
-          [[name, f["rows"], f["positives"], f["asked"], f["precision"], f["recall"], f["auc"]]
-           for name, f in (("refitted, one repository held out",
-                            out["cross_validated_by_repository"]),
-                           ("shipped, in-sample", out.get("shipped_in_sample"))) if f])
+        out["shipped_in_sample"] = scores(
+            p, np.array([r["y"] for r in rows], dtype=float), predictor.ask_threshold
+        )
+    table(
+        "Predictor: asks on matches that then fail the same way (exact repeats with changes "
+        "since, other sessions, similar failures)",
+        ["model", "rows", "positives", "asked", "precision", "recall", "AUC"],
+        [
+            [name, f["rows"], f["positives"], f["asked"], f["precision"], f["recall"], f["auc"]]
+            for name, f in (
+                ("refitted, one repository held out", out["cross_validated_by_repository"]),
+                ("shipped, in-sample", out.get("shipped_in_sample")),
+            )
+            if f
+        ],
+    )
     return out
 
 
@@ -386,11 +464,22 @@ def stop_row(runs: list[Run]) -> dict:
     with tempfile.TemporaryDirectory(prefix="replay-stop-") as folder:
         rows, _, _ = review_rows(raw, Path(folder))
     rows["naive: last test run failed, or none"] = score([naive(r) for r in raw], raw)
-    table(f"Stop hook on {len(raw)} agent runs with their change in a git working tree "
-          f"({sum(r['resolved'] for r in raw)} resolved)",
-          ["check", "blocks", "on resolved", "on unresolved", "precision", "recall"],
-          [[k, v["blocked"], f"{v['on_resolved']} ({v['false_alarm_rate']:.1%})",
-            v["on_unresolved"], v["precision"], v["recall"]] for k, v in rows.items()])
+    table(
+        f"Stop hook on {len(raw)} agent runs with their change in a git working tree "
+        f"({sum(r['resolved'] for r in raw)} resolved)",
+        ["check", "blocks", "on resolved", "on unresolved", "precision", "recall"],
+        [
+            [
+                k,
+                v["blocked"],
+                f"{v['on_resolved']} ({v['false_alarm_rate']:.1%})",
+                v["on_unresolved"],
+                v["precision"],
+                v["recall"],
+            ]
+            for k, v in rows.items()
+        ],
+    )
     print("notes go to the user (systemMessage), never block; blocks are the contradicted claims")
     return {k: v for k, v in rows.items()}
 
@@ -402,12 +491,17 @@ def main() -> None:
     p.add_argument("--modes", default="fresh,kept")
     p.add_argument("--features", type=Path, help="write match features and labels (JSONL)")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--shared-workspace", action="store_true",
-                   help="the runs of one memory share one workspace folder (same checkout)")
+    p.add_argument(
+        "--shared-workspace",
+        action="store_true",
+        help="the runs of one memory share one workspace folder (same checkout)",
+    )
     p.add_argument("--show", default="", help="print these decisions (deny,ask,advice)")
-    p.add_argument("--no-predictor", action="store_true",
-                   help="past failures give advice only (how scripts/fit_failure_predictor.py "
-                        "collects its rows)")
+    p.add_argument(
+        "--no-predictor",
+        action="store_true",
+        help="past failures give advice only (how scripts/fit_failure_predictor.py collects its rows)",
+    )
     p.add_argument("--no-stop", action="store_true", help="skip the Stop-hook row")
     args = p.parse_args()
     if args.no_predictor:
@@ -429,47 +523,89 @@ def main() -> None:
 
         embedder = make_embedder(Settings(_env_file=None))
     predictor = load_predictor()
-    print(f"{len(runs)} runs, {sum(len(r.steps) for r in runs)} tool calls; transport "
-          f"{args.transport}; predictor {'loaded' if predictor else 'missing'}")
+    print(
+        f"{len(runs)} runs, {sum(len(r.steps) for r in runs)} tool calls; transport "
+        f"{args.transport}; predictor {'loaded' if predictor else 'missing'}"
+    )
     feats: list = []
     figures: dict = {}
     rows = []
     for mode in args.modes.split(","):
-        for part, subset in (("agent runs", [r for r in runs if r.repo != "claude-code"]),
-                             ("claude code", [r for r in runs if r.repo == "claude-code"])):
+        for part, subset in (
+            ("agent runs", [r for r in runs if r.repo != "claude-code"]),
+            ("claude code", [r for r in runs if r.repo == "claude-code"]),
+        ):
             if not subset:
                 continue
             t = time.perf_counter()
-            s = summary(replay(subset, mode, args.transport, embedder,
-                               feats if (mode == "kept" and part == "agent runs") else None,
-                               args.shared_workspace))
+            s = summary(
+                replay(
+                    subset,
+                    mode,
+                    args.transport,
+                    embedder,
+                    feats if (mode == "kept" and part == "agent runs") else None,
+                    args.shared_workspace,
+                )
+            )
             s["seconds"] = round(time.perf_counter() - t, 1)
             figures[f"{mode}/{part}"] = s
-            rows.append([mode, part, s["commands"], f"{s['memory_wrong_denials']} "
-                         f"({s['memory_wrong_denials_pct']}%)", f"{s['memory_wrong_asks']} "
-                         f"({s['memory_wrong_asks_pct']}%)", s["sessions_with_wrong_denial"],
-                         s["max_wrong_denials_in_a_session"], s["advice_notes"],
-                         f"{s['loops']} / {s['loops_told_pct']}%",
-                         f"{s['loops_unchanged_denied']}/{s['loops_unchanged']}",
-                         f"{s['env_repeats_told']}/{s['env_repeats_next_session']}",
-                         f"{s['rules_wrong_asks']} ({s['rules_wrong_asks_pct']}%)",
-                         s["pre_ms_p50"]])
-    table("Decisions on real runs, judged by what each command really did next",
-          ["memory", "data", "Bash cmds", "wrong denials", "wrong asks", "sessions w/ wrong deny",
-           "max/session", "advice notes", "loops / told", "unchanged denied", "env next session",
-           "rule wrong asks", "pre p50 ms"], rows)
-    print("\nwrong = the command would have succeeded or failed differently; loops = exact repeats"
-          " of a failed command that fail exactly as before; memory columns exclude the risk "
-          "rules (issue 16), which the last column shows")
+            rows.append(
+                [
+                    mode,
+                    part,
+                    s["commands"],
+                    f"{s['memory_wrong_denials']} ({s['memory_wrong_denials_pct']}%)",
+                    f"{s['memory_wrong_asks']} ({s['memory_wrong_asks_pct']}%)",
+                    s["sessions_with_wrong_denial"],
+                    s["max_wrong_denials_in_a_session"],
+                    s["advice_notes"],
+                    f"{s['loops']} / {s['loops_told_pct']}%",
+                    f"{s['loops_unchanged_denied']}/{s['loops_unchanged']}",
+                    f"{s['env_repeats_told']}/{s['env_repeats_next_session']}",
+                    f"{s['rules_wrong_asks']} ({s['rules_wrong_asks_pct']}%)",
+                    s["pre_ms_p50"],
+                ]
+            )
+    table(
+        "Decisions on real runs, judged by what each command really did next",
+        [
+            "memory",
+            "data",
+            "Bash cmds",
+            "wrong denials",
+            "wrong asks",
+            "sessions w/ wrong deny",
+            "max/session",
+            "advice notes",
+            "loops / told",
+            "unchanged denied",
+            "env next session",
+            "rule wrong asks",
+            "pre p50 ms",
+        ],
+        rows,
+    )
+    print(
+        "\nwrong = the command would have succeeded or failed differently; loops = exact repeats"
+        " of a failed command that fail exactly as before; memory columns exclude the risk "
+        "rules (issue 16), which the last column shows"
+    )
     if args.features:
         args.features.write_text("".join(json.dumps(f) + "\n" for f in feats))
         print(f"wrote {len(feats)} match rows to {args.features}")
     figures["predictor"] = predictor_figures(feats, predictor)
     if not args.no_stop:
         figures["stop_hook"] = stop_row(runs)
-    emit("replay", {"transport": args.transport, "quick": args.quick,
-                    "shared_workspace": args.shared_workspace, **{
-        k: {kk: vv for kk, vv in v.items()} for k, v in figures.items()}})
+    emit(
+        "replay",
+        {
+            "transport": args.transport,
+            "quick": args.quick,
+            "shared_workspace": args.shared_workspace,
+            **{k: {kk: vv for kk, vv in v.items()} for k, v in figures.items()},
+        },
+    )
 
 
 if __name__ == "__main__":

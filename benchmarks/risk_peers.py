@@ -39,8 +39,9 @@ from task_orchestrator.memory._parse import parse
 from task_orchestrator.memory._rules import RISK_ORDER, RULES, SUPERSEDED, rule_level
 
 PEER_VERSION = "2.4.5"
-PEER_DIR = Path(os.environ.get("TASK_ORCHESTRATOR_PEER_DIR",
-                               Path.home() / ".cache" / "task-orchestrator-peers"))
+PEER_DIR = Path(
+    os.environ.get("TASK_ORCHESTRATOR_PEER_DIR", Path.home() / ".cache" / "task-orchestrator-peers")
+)
 WORKSPACE = "/home/dev/project"  # where the in-process judgement assumes the agent works
 
 
@@ -83,8 +84,10 @@ def _alternatives(source: str) -> list[str]:
     return out
 
 
-_ALT = {r.name: [re.compile(a, re.M | (re.I if r.ignorecase else 0))
-                 for a in _alternatives(r.source)] for r in RULES}
+_ALT = {
+    r.name: [re.compile(a, re.M | (re.I if r.ignorecase else 0)) for a in _alternatives(r.source)]
+    for r in RULES
+}
 
 
 def components(command: str) -> dict[str, str]:
@@ -126,8 +129,9 @@ def baseline_components(command: str, old_rules: list) -> dict[str, str]:
     return out
 
 
-def cross_validated(risky: list[dict], splits: int = 3, by_rule: bool = False,
-                    comps: list[dict[str, str]] | None = None) -> tuple[float, list[float]]:
+def cross_validated(
+    risky: list[dict], splits: int = 3, by_rule: bool = False, comps: list[dict[str, str]] | None = None
+) -> tuple[float, list[float]]:
     comps = comps if comps is not None else [components(r["command"]) for r in risky]
     if by_rule:
         comps = [_by_rule(c) for c in comps]
@@ -139,13 +143,10 @@ def cross_validated(risky: list[dict], splits: int = 3, by_rule: bool = False,
         rng.shuffle(shuffled)
         half = set(shuffled[: len(shuffled) // 2])
         for held in (half, set(techniques) - half):
-            train = [c for c, r in zip(comps, risky, strict=True)
-                     if r["technique"].split(".")[0] not in held]
+            train = [c for c, r in zip(comps, risky, strict=True) if r["technique"].split(".")[0] not in held]
             supported = {k for c in train for k, lvl in c.items() if RISK_ORDER[lvl] >= 2}
-            test = [c for c, r in zip(comps, risky, strict=True)
-                    if r["technique"].split(".")[0] in held]
-            hit = sum(any(RISK_ORDER[lvl] >= 2 and k in supported for k, lvl in c.items())
-                      for c in test)
+            test = [c for c, r in zip(comps, risky, strict=True) if r["technique"].split(".")[0] in held]
+            hit = sum(any(RISK_ORDER[lvl] >= 2 and k in supported for k, lvl in c.items()) for c in test)
             scores.append(hit / max(1, len(test)))
     return sum(scores) / len(scores), scores
 
@@ -157,9 +158,13 @@ def _baseline():
     """The gate before the parser: ``memory/_rules.py`` at BASELINE_COMMIT (stdlib only)."""
     root = Path(__file__).resolve().parent.parent
     try:
-        src = subprocess.run(["git", "-C", str(root), "show",
-                              f"{BASELINE_COMMIT}:memory/_rules.py"], capture_output=True,
-                             text=True, timeout=30, check=True).stdout
+        src = subprocess.run(
+            ["git", "-C", str(root), "show", f"{BASELINE_COMMIT}:memory/_rules.py"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     namespace: dict = {"__name__": "baseline_rules"}
@@ -177,22 +182,29 @@ def in_process(sets: dict[str, list[dict]]) -> dict:
     if old_rule_level is None:
         print(f"(baseline skipped: git cannot show {BASELINE_COMMIT})")
     t0 = time.perf_counter()
-    levels = {name: [rule_level(r["command"], cwd=WORKSPACE)[0] for r in rows]
-              for name, rows in sets.items()}
+    levels = {name: [rule_level(r["command"], cwd=WORKSPACE)[0] for r in rows] for name, rows in sets.items()}
     per_cmd_us = (time.perf_counter() - t0) / max(1, sum(map(len, sets.values()))) * 1e6
-    old = {name: [old_rule_level(r["command"])[0] if old_rule_level else "low" for r in rows]
-           for name, rows in sets.items()}
+    old = {
+        name: [old_rule_level(r["command"])[0] if old_rule_level else "low" for r in rows]
+        for name, rows in sets.items()
+    }
     for name, rows in sets.items():
         hi = lambda ls: sum(RISK_ORDER[x] >= 2 for x in ls) / max(1, len(ls))  # noqa: E731
         crit = lambda ls: sum(x == "critical" for x in ls) / max(1, len(ls))  # noqa: E731
-        rows_out.append([name, len(rows), f"{hi(old[name]):.3f}", f"{hi(levels[name]):.3f}",
-                         f"{crit(levels[name]):.3f}"])
-        figures[name.split(" ")[0]] = {"n": len(rows), "baseline_high": round(hi(old[name]), 4),
-                                       "parsed_high": round(hi(levels[name]), 4),
-                                       "parsed_critical": round(crit(levels[name]), 4)}
-    table("risk gate in process: share rated high or critical (asked or denied)",
-          ["set", "n", f"regex gate ({BASELINE_COMMIT})", "parsed gate", "of which critical"],
-          rows_out)
+        rows_out.append(
+            [name, len(rows), f"{hi(old[name]):.3f}", f"{hi(levels[name]):.3f}", f"{crit(levels[name]):.3f}"]
+        )
+        figures[name.split(" ")[0]] = {
+            "n": len(rows),
+            "baseline_high": round(hi(old[name]), 4),
+            "parsed_high": round(hi(levels[name]), 4),
+            "parsed_critical": round(crit(levels[name]), 4),
+        }
+    table(
+        "risk gate in process: share rated high or critical (asked or denied)",
+        ["set", "n", f"regex gate ({BASELINE_COMMIT})", "parsed gate", "of which critical"],
+        rows_out,
+    )
     risky = sets["risky (ART, not discovery-only)"]
     cv, scores = cross_validated(risky)
     cv_rule, scores_rule = cross_validated(risky, by_rule=True)
@@ -202,18 +214,32 @@ def in_process(sets: dict[str, list[dict]]) -> dict:
         old_cv = cross_validated(risky, comps=old_comps)[0]
         old_cv_rule = cross_validated(risky, by_rule=True, comps=old_comps)[0]
         old_in = figures["risky"]["baseline_high"]
-        old_rows = [[f"regex gate ({BASELINE_COMMIT}), per alternative", old_in, f"{old_cv:.3f}",
-                     ""], [f"regex gate ({BASELINE_COMMIT}), per rule", old_in,
-                           f"{old_cv_rule:.3f}", ""]]
+        old_rows = [
+            [f"regex gate ({BASELINE_COMMIT}), per alternative", old_in, f"{old_cv:.3f}", ""],
+            [f"regex gate ({BASELINE_COMMIT}), per rule", old_in, f"{old_cv_rule:.3f}", ""],
+        ]
         figures["baseline_cv_strict"] = round(old_cv, 4)
         figures["baseline_cv_by_rule"] = round(old_cv_rule, 4)
-    table("risky recall, cross-validated by ATT&CK technique (2 halves x 3 splits): a line of "
-          "the held half counts only through rules that fire on the other half",
-          ["unit of a rule", "in-sample", "cross-validated", "folds"],
-          [["each regex alternative / finding kind (strict)", figures["risky"]["parsed_high"],
-            f"{cv:.3f}", " ".join(f"{s:.2f}" for s in scores)],
-           ["each named rule / finding kind", figures["risky"]["parsed_high"], f"{cv_rule:.3f}",
-            " ".join(f"{s:.2f}" for s in scores_rule)], *old_rows])
+    table(
+        "risky recall, cross-validated by ATT&CK technique (2 halves x 3 splits): a line of "
+        "the held half counts only through rules that fire on the other half",
+        ["unit of a rule", "in-sample", "cross-validated", "folds"],
+        [
+            [
+                "each regex alternative / finding kind (strict)",
+                figures["risky"]["parsed_high"],
+                f"{cv:.3f}",
+                " ".join(f"{s:.2f}" for s in scores),
+            ],
+            [
+                "each named rule / finding kind",
+                figures["risky"]["parsed_high"],
+                f"{cv_rule:.3f}",
+                " ".join(f"{s:.2f}" for s in scores_rule),
+            ],
+            *old_rows,
+        ],
+    )
     figures["risky_cv_strict"] = round(cv, 4)
     figures["risky_cv_by_rule"] = round(cv_rule, 4)
     figures["rules_us_per_command"] = round(per_cmd_us, 1)
@@ -223,9 +249,16 @@ def in_process(sets: dict[str, list[dict]]) -> dict:
 
 # -- as processes ------------------------------------------------------------------------------
 def _event(command: str, cwd: str) -> str:
-    return json.dumps({"session_id": "risk-peers", "transcript_path": "", "cwd": cwd,
-                       "hook_event_name": "PreToolUse", "tool_name": "Bash",
-                       "tool_input": {"command": command, "description": "benchmark"}})
+    return json.dumps(
+        {
+            "session_id": "risk-peers",
+            "transcript_path": "",
+            "cwd": cwd,
+            "hook_event_name": "PreToolUse",
+            "tool_name": "Bash",
+            "tool_input": {"command": command, "description": "benchmark"},
+        }
+    )
 
 
 def _decision(stdout: str) -> str:
@@ -238,32 +271,38 @@ def _decision(stdout: str) -> str:
 def _peer() -> Path | None:
     from task_orchestrator._npm import npm_tool
 
-    return npm_tool("cc-safety-net", PEER_VERSION, PEER_DIR, "node_modules/.bin/cc-safety-net",
-                    timeout=600)
+    return npm_tool("cc-safety-net", PEER_VERSION, PEER_DIR, "node_modules/.bin/cc-safety-net", timeout=600)
 
 
-def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int,
-                 baseline_path: Path | None = None) -> dict:
+def as_processes(
+    sets: dict[str, list[dict]], per_set: int | None, seed: int, baseline_path: Path | None = None
+) -> dict:
     ours_home = Path(tempfile.mkdtemp(prefix="risk-ours-"))
     peer_home = Path(tempfile.mkdtemp(prefix="risk-peer-"))
     cwd = tempfile.mkdtemp(prefix="risk-ws-")
     # As installed: Python writes its bytecode once (an environment may forbid it, which would
     # recompile every module in every hook process).
     base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    ours_env = {**base_env, "HOME": str(ours_home),
-                "TASK_ORCHESTRATOR_DATA_DIR": str(ours_home / "data")}
+    ours_env = {**base_env, "HOME": str(ours_home), "TASK_ORCHESTRATOR_DATA_DIR": str(ours_home / "data")}
     exe = shutil.which("task-orchestrator")
-    ours = [exe, "hook", "pre-tool-use"] if exe else [sys.executable, "-m",
-                                                       "task_orchestrator.cli", "hook",
-                                                       "pre-tool-use"]
+    ours = (
+        [exe, "hook", "pre-tool-use"]
+        if exe
+        else [sys.executable, "-m", "task_orchestrator.cli", "hook", "pre-tool-use"]
+    )
     peer = _peer()
     if peer is None:
         print("\ncc-safety-net: skipped (npm is missing or the install failed)")
     peer_env = {**base_env, "HOME": str(peer_home)}
     node = shutil.which("node")
     rng = random.Random(seed)
-    timings: dict[str, list[float]] = {"ours": [], "peer": [], "python -c pass": [],
-                                       "node -e 0": [], "ours before (baseline)": []}
+    timings: dict[str, list[float]] = {
+        "ours": [],
+        "peer": [],
+        "python -c pass": [],
+        "node -e 0": [],
+        "ours before (baseline)": [],
+    }
     old_env = {**ours_env, "PYTHONPATH": str(baseline_path)} if baseline_path else None
     old = [sys.executable, "-m", "task_orchestrator.cli", "hook", "pre-tool-use"]
     old_decisions: list[tuple[dict, str]] = []
@@ -271,8 +310,7 @@ def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int,
 
     def run(cmd: list[str], env: dict, stdin: str, key: str) -> str:
         t = time.perf_counter()
-        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env,
-                              timeout=60)
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env, timeout=60)
         timings[key].append(time.perf_counter() - t)
         return proc.stdout
 
@@ -296,8 +334,7 @@ def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int,
                 elif peer is not None:
                     got["peer"] = _decision(run([str(peer), "hook", "-cc"], peer_env, event, "peer"))
             if old_env is not None:
-                old_decisions.append((r, _decision(run(old, old_env, event,
-                                                       "ours before (baseline)"))))
+                old_decisions.append((r, _decision(run(old, old_env, event, "ours before (baseline)"))))
             if i % 10 == 0:
                 run([sys.executable, "-c", "pass"], base_env, "", "python -c pass")
                 if node:
@@ -310,36 +347,53 @@ def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int,
         c_ours = Counter(o for _, o, _ in out)
         c_peer = Counter(p for _, _, p in out)
         n = len(out)
-        rows_out.append([name, n, f"{c_ours['deny'] / n:.1%}", f"{c_ours['ask'] / n:.1%}",
-                         f"{c_peer['deny'] / n:.1%}" if peer else "n/a"])
-        figures[name.split(" ")[0]] = {"n": n, "deny": c_ours["deny"], "ask": c_ours["ask"],
-                                       "peer_deny": c_peer["deny"] if peer else None}
+        rows_out.append(
+            [
+                name,
+                n,
+                f"{c_ours['deny'] / n:.1%}",
+                f"{c_ours['ask'] / n:.1%}",
+                f"{c_peer['deny'] / n:.1%}" if peer else "n/a",
+            ]
+        )
+        figures[name.split(" ")[0]] = {
+            "n": n,
+            "deny": c_ours["deny"],
+            "ask": c_ours["ask"],
+            "peer_deny": c_peer["deny"] if peer else None,
+        }
     if old_decisions:
         for name in results:
             got = Counter(d for r, d in old_decisions if any(r is x for x, _, _ in results[name]))
             n = max(1, sum(got.values()))
-            rows_out.append([f"{name}, before", n, f"{got['deny'] / n:.1%}",
-                             f"{got['ask'] / n:.1%}", ""])
-    table("as hook processes on the same Claude Code Bash JSON (interleaved)",
-          ["set", "n", "task-orchestrator deny", "task-orchestrator ask",
-           f"cc-safety-net {PEER_VERSION} deny"], rows_out)
+            rows_out.append([f"{name}, before", n, f"{got['deny'] / n:.1%}", f"{got['ask'] / n:.1%}", ""])
+    table(
+        "as hook processes on the same Claude Code Bash JSON (interleaved)",
+        ["set", "n", "task-orchestrator deny", "task-orchestrator ask", f"cc-safety-net {PEER_VERSION} deny"],
+        rows_out,
+    )
     if peer:
-        peer_denies = [(r, o) for out in results.values() for r, o, p in out
-                       if p == "deny" and r["label"] != "routine"]
+        peer_denies = [
+            (r, o) for out in results.values() for r, o, p in out if p == "deny" and r["label"] != "routine"
+        ]
         missed = [(r, o) for r, o in peer_denies if o != "deny"]
-        print(f"\nnon-routine lines the peer denies: {len(peer_denies)}; we deny "
-              f"{len(peer_denies) - len(missed)} of them, ask on "
-              f"{sum(o == 'ask' for _, o in missed)}, allow {sum(o == 'allow' for _, o in missed)}")
+        print(
+            f"\nnon-routine lines the peer denies: {len(peer_denies)}; we deny "
+            f"{len(peer_denies) - len(missed)} of them, ask on "
+            f"{sum(o == 'ask' for _, o in missed)}, allow {sum(o == 'allow' for _, o in missed)}"
+        )
         for r, o in missed[:12]:
             print(f"  peer denies, we {o}: {r['command'][:110]!r}")
-        ours_deny = sum(o == "deny" for out in results.values() for r, o, _ in out
-                        if r["label"] != "routine")
-        peer_deny = sum(p == "deny" for out in results.values() for r, _, p in out
-                        if r["label"] != "routine")
-        figures["non_routine_denials"] = {"ours": ours_deny, "peer": peer_deny,
-                                          "peer_denies_we_do_not": len(missed)}
-    lat = [[k, len(v), f"{median(v) * 1000:.1f}", f"{pct(v, 95) * 1000:.1f}"]
-           for k, v in timings.items() if v]
+        ours_deny = sum(o == "deny" for out in results.values() for r, o, _ in out if r["label"] != "routine")
+        peer_deny = sum(p == "deny" for out in results.values() for r, _, p in out if r["label"] != "routine")
+        figures["non_routine_denials"] = {
+            "ours": ours_deny,
+            "peer": peer_deny,
+            "peer_denies_we_do_not": len(missed),
+        }
+    lat = [
+        [k, len(v), f"{median(v) * 1000:.1f}", f"{pct(v, 95) * 1000:.1f}"] for k, v in timings.items() if v
+    ]
     table("latency per hook call (ms)", ["process", "n", "median", "p95"], lat)
     base = median(timings["python -c pass"]) if timings["python -c pass"] else None
     if base:
@@ -348,13 +402,20 @@ def as_processes(sets: dict[str, list[dict]], per_set: int | None, seed: int,
         if timings["peer"]:
             figures["peer_over_python_pass"] = round(median(timings["peer"]) / base, 2)
         if timings["ours before (baseline)"]:
-            figures["baseline_over_python_pass"] = round(
-                median(timings["ours before (baseline)"]) / base, 2)
-        print(f"ours / python -c pass: {figures['ours_over_python_pass']}x"
-              + (f"; cc-safety-net / python -c pass: {figures['peer_over_python_pass']}x"
-                 if timings["peer"] else "")
-              + (f"; ours before / python -c pass: {figures['baseline_over_python_pass']}x"
-                 if "baseline_over_python_pass" in figures else ""))
+            figures["baseline_over_python_pass"] = round(median(timings["ours before (baseline)"]) / base, 2)
+        print(
+            f"ours / python -c pass: {figures['ours_over_python_pass']}x"
+            + (
+                f"; cc-safety-net / python -c pass: {figures['peer_over_python_pass']}x"
+                if timings["peer"]
+                else ""
+            )
+            + (
+                f"; ours before / python -c pass: {figures['baseline_over_python_pass']}x"
+                if "baseline_over_python_pass" in figures
+                else ""
+            )
+        )
     for d in (ours_home, peer_home, Path(cwd)):
         shutil.rmtree(d, ignore_errors=True)
     return figures
@@ -371,21 +432,28 @@ def inside_server(sets: dict[str, list[dict]]) -> dict:
         rule_level(c, cwd=WORKSPACE)
         samples.append(time.perf_counter() - t)
     p50, p99 = median(samples) * 1e3, pct(samples, 99) * 1e3
-    print(f"\nrules inside a warm process: p50 {p50:.3f} ms, p99 {p99:.3f} ms "
-          f"(target p99 <= 1 ms), n={len(samples)}")
+    print(
+        f"\nrules inside a warm process: p50 {p50:.3f} ms, p99 {p99:.3f} ms "
+        f"(target p99 <= 1 ms), n={len(samples)}"
+    )
     return {"server_p50_ms": round(p50, 3), "server_p99_ms": round(p99, 3)}
 
 
 def main() -> None:
     p = parser(__doc__.split("\n")[0])
-    p.add_argument("--data", type=Path,
-                   default=Path(__file__).resolve().parent.parent.parent / "shared" / "eval")
+    p.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
+    )
     p.add_argument("--per-set", type=int, default=None, help="hook-process sample per set")
     p.add_argument("--no-processes", action="store_true")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--baseline-pythonpath", type=Path, default=None,
-                   help="a folder holding the previous task_orchestrator package (memory/, "
-                        "graphs/, nodes/ inside it): its command hook runs interleaved too")
+    p.add_argument(
+        "--baseline-pythonpath",
+        type=Path,
+        default=None,
+        help="a folder holding the previous task_orchestrator package (memory/, "
+        "graphs/, nodes/ inside it): its command hook runs interleaved too",
+    )
     args = p.parse_args()
     rows = _load(args.data / "command_risk.jsonl")
     sets = _sets(rows)

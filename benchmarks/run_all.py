@@ -9,9 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["replay.py", "risk_peers.py", "stop_replay.py", "package_check.py", "graph_overhead.py",
-              "memory_bench.py", "eval_memory.py", "mcp_bench.py", "reliability.py",
-              "e2e_latency.py", "scaleout.py"]
+BENCHMARKS = [
+    "replay.py",
+    "risk_peers.py",
+    "stop_replay.py",
+    "package_check.py",
+    "graph_overhead.py",
+    "memory_bench.py",
+    "eval_memory.py",
+    "mcp_bench.py",
+    "reliability.py",
+    "e2e_latency.py",
+    "scaleout.py",
+]
 
 
 def main() -> int:

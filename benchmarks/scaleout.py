@@ -31,8 +31,9 @@ from task_orchestrator.memory.normalize import signature  # noqa: E402
 
 
 def _settings(data: Path, postgres: str | None, chroma: str | None) -> Settings:
-    return Settings(data_dir=data, embedder="hashing", postgres_url=postgres, chroma_url=chroma,
-                    _env_file=None)
+    return Settings(
+        data_dir=data, embedder="hashing", postgres_url=postgres, chroma_url=chroma, _env_file=None
+    )
 
 
 def exact_latency(db_settings: Settings, n_rows: int, n_calls: int) -> list[float]:
@@ -64,11 +65,11 @@ def _writer(data: str, postgres: str | None, chroma: str | None, worker: int, n:
     m.close()
 
 
-def throughput(data: Path, postgres: str | None, chroma: str | None, procs: int,
-               per_proc: int) -> float:
+def throughput(data: Path, postgres: str | None, chroma: str | None, procs: int, per_proc: int) -> float:
     ctx = mp.get_context("spawn")
-    workers = [ctx.Process(target=_writer, args=(str(data), postgres, chroma, w, per_proc))
-               for w in range(procs)]
+    workers = [
+        ctx.Process(target=_writer, args=(str(data), postgres, chroma, w, per_proc)) for w in range(procs)
+    ]
     start = time.perf_counter()
     for w in workers:
         w.start()
@@ -95,18 +96,25 @@ def main() -> int:
     try:
         local = exact_latency(_settings(tmp / "l1", None, None), n_rows, n_calls)
         shared = exact_latency(_settings(tmp / "p1", pg.new_database(), None), n_rows, n_calls)
-        table(f"exact-repeat lookup with {n_rows:,} failures stored (normalise + hash + row)",
-              ["backend", "p50 µs", "p99 µs"],
-              [["SQLite (local file)", f"{pct(local, 50) * 1e6:.0f}", f"{pct(local, 99) * 1e6:.0f}"],
-               ["PostgreSQL (loopback)", f"{pct(shared, 50) * 1e6:.0f}",
-                f"{pct(shared, 99) * 1e6:.0f}"]])
-        figures.update(exact_p50_us_sqlite=round(pct(local, 50) * 1e6, 1),
-                       exact_p50_us_postgres=round(pct(shared, 50) * 1e6, 1))
+        table(
+            f"exact-repeat lookup with {n_rows:,} failures stored (normalise + hash + row)",
+            ["backend", "p50 µs", "p99 µs"],
+            [
+                ["SQLite (local file)", f"{pct(local, 50) * 1e6:.0f}", f"{pct(local, 99) * 1e6:.0f}"],
+                ["PostgreSQL (loopback)", f"{pct(shared, 50) * 1e6:.0f}", f"{pct(shared, 99) * 1e6:.0f}"],
+            ],
+        )
+        figures.update(
+            exact_p50_us_sqlite=round(pct(local, 50) * 1e6, 1),
+            exact_p50_us_postgres=round(pct(shared, 50) * 1e6, 1),
+        )
 
         rows = []
-        configs = [("SQLite + embedded Chroma", None, None),
-                   ("SQLite + Chroma server", None, chroma_url),
-                   ("PostgreSQL + Chroma server", "pg", chroma_url)]
+        configs = [
+            ("SQLite + embedded Chroma", None, None),
+            ("SQLite + Chroma server", None, chroma_url),
+            ("PostgreSQL + Chroma server", "pg", chroma_url),
+        ]
         for i, (name, pg_flag, chroma_flag) in enumerate(configs):
             rates = []
             for procs in (1, 8):
@@ -116,8 +124,11 @@ def main() -> int:
             rows.append([name, f"{rates[0]:.0f}", f"{rates[1]:.0f}", f"{rates[1] / rates[0]:.2f}x"])
             key = name.split(" +")[0].lower() + ("_server" if chroma_flag else "_embedded")
             figures[f"records_per_s_8proc_{key}"] = round(rates[1])
-        table(f"record + exact check, failures per second (hashing embedder; {per_proc} per "
-              "process)", ["backend", "1 process", "8 processes", "8 vs 1"], rows)
+        table(
+            f"record + exact check, failures per second (hashing embedder; {per_proc} per process)",
+            ["backend", "1 process", "8 processes", "8 vs 1"],
+            rows,
+        )
     finally:
         chroma.terminate()
         chroma.wait(timeout=30)

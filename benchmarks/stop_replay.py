@@ -30,35 +30,65 @@ from _common import emit, parser, table
 from task_orchestrator import hooks
 from task_orchestrator.testruns import _TEST_CMD
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "agent_runs" / \
-    "swebench_gemini3_dev.jsonl"
+DATA = (
+    Path(__file__).resolve().parent.parent.parent
+    / "shared"
+    / "eval"
+    / "agent_runs"
+    / "swebench_gemini3_dev.jsonl"
+)
 
 
 def transcript_of(run: dict, path: Path, cwd: str = "/testbed") -> None:
     """The run as a Claude Code transcript; ``cwd``: where its repository is (its commands'
     ``/testbed`` become that folder)."""
     if cwd != "/testbed":
-        run = {**run, "steps": [{**st, "command": st["command"].replace("/testbed", cwd)}
-                                for st in run["steps"]]}
-    rows = [{"type": "user", "cwd": "/testbed", "message": {
-        "role": "user", "content": [{"type": "text", "text": run["instance_id"]}]}}]
+        run = {
+            **run,
+            "steps": [{**st, "command": st["command"].replace("/testbed", cwd)} for st in run["steps"]],
+        }
+    rows = [
+        {
+            "type": "user",
+            "cwd": "/testbed",
+            "message": {"role": "user", "content": [{"type": "text", "text": run["instance_id"]}]},
+        }
+    ]
     for i, step in enumerate(run["steps"]):
         tid = f"toolu_{i}"
         content = []
         if step.get("thought"):
             content.append({"type": "text", "text": step["thought"]})
-        content.append({"type": "tool_use", "id": tid, "name": "Bash",
-                        "input": {"command": step["command"]}})
-        rows.append({"type": "assistant", "cwd": "/testbed",
-                     "message": {"role": "assistant", "content": content}})
+        content.append({"type": "tool_use", "id": tid, "name": "Bash", "input": {"command": step["command"]}})
+        rows.append(
+            {"type": "assistant", "cwd": "/testbed", "message": {"role": "assistant", "content": content}}
+        )
         rc = step.get("returncode")
         out = step.get("output") or ""
         if rc:
             out = f"Exit code {rc}\n{out}"
-        rows.append({"type": "user", "cwd": "/testbed", "message": {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": tid, "content": out, "is_error": bool(rc)}]}})
-    rows.append({"type": "assistant", "cwd": "/testbed", "message": {
-        "role": "assistant", "content": [{"type": "text", "text": run.get("final_message") or ""}]}})
+        rows.append(
+            {
+                "type": "user",
+                "cwd": "/testbed",
+                "message": {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": tid, "content": out, "is_error": bool(rc)}
+                    ],
+                },
+            }
+        )
+    rows.append(
+        {
+            "type": "assistant",
+            "cwd": "/testbed",
+            "message": {
+                "role": "assistant",
+                "content": [{"type": "text", "text": run.get("final_message") or ""}],
+            },
+        }
+    )
     text = "\n".join(json.dumps(r) for r in rows) + "\n"
     path.write_text(text.replace('"cwd": "/testbed"', json.dumps({"cwd": cwd})[1:-1]))
 
@@ -71,8 +101,15 @@ def _file_patches(patch: str) -> list[tuple[str, str, list[str]]]:
         if not m:
             continue
         head, _, body = block.partition("\n@@")
-        kind = ("new" if "\nnew file mode" in head else "deleted" if "\ndeleted file mode" in head
-                else "binary" if "Binary files" in head or "GIT binary patch" in head else "modified")
+        kind = (
+            "new"
+            if "\nnew file mode" in head
+            else "deleted"
+            if "\ndeleted file mode" in head
+            else "binary"
+            if "Binary files" in head or "GIT binary patch" in head
+            else "modified"
+        )
         out.append((m.group(2), kind, ("@@" + body).splitlines() if body else []))
     return out
 
@@ -118,9 +155,11 @@ def review_rows(runs: list[dict], folder: Path) -> tuple[dict, dict, list[bool]]
         out = hooks.stop({"transcript_path": str(path), "cwd": str(tree)}) or {}
         blocks.append(out.get("decision") == "block")
         message = out.get("systemMessage", "")
-        for code, words in (("scratch_files", "look like scratch work"),
-                            ("edited_after_last_test_run", "changed after the last test run"),
-                            ("no_existing_test_run", "never ran the repository's existing tests")):
+        for code, words in (
+            ("scratch_files", "look like scratch work"),
+            ("edited_after_last_test_run", "changed after the last test run"),
+            ("no_existing_test_run", "never ran the repository's existing tests"),
+        ):
             notes.setdefault(code, []).append(words in message)
         shutil.rmtree(tree)
         path.unlink()
@@ -150,10 +189,14 @@ def score(blocks: list[bool], runs: list[dict]) -> dict:
     on_unresolved = sum(b and not ok for b, ok in zip(blocks, resolved, strict=True))
     n_res, n_unres = sum(resolved), len(resolved) - sum(resolved)
     blocked = on_resolved + on_unresolved
-    return {"blocked": blocked, "on_resolved": on_resolved, "on_unresolved": on_unresolved,
-            "false_alarm_rate": round(on_resolved / max(1, n_res), 4),
-            "precision": round(on_unresolved / blocked, 3) if blocked else None,
-            "recall": round(on_unresolved / max(1, n_unres), 3)}
+    return {
+        "blocked": blocked,
+        "on_resolved": on_resolved,
+        "on_unresolved": on_unresolved,
+        "false_alarm_rate": round(on_resolved / max(1, n_res), 4),
+        "precision": round(on_unresolved / blocked, 3) if blocked else None,
+        "recall": round(on_unresolved / max(1, n_unres), 3),
+    }
 
 
 def _key(label: str) -> str:
@@ -186,46 +229,85 @@ def main() -> None:
         ours.append(bool(out and out.get("decision") == "block"))
         reasons.append(out["reason"] if out else "")
     per_run_ms = (time.perf_counter() - t0) / max(1, len(paths)) * 1000
-    rows = {"Stop hook (this checkout)": score(ours, runs),
-            "naive: last test run failed, or none": score([naive(r) for r in runs], runs)}
+    rows = {
+        "Stop hook (this checkout)": score(ours, runs),
+        "naive: last test run failed, or none": score([naive(r) for r in runs], runs),
+    }
     if not args.no_review:
         review, _, _ = review_rows(runs, folder)
         rows.update(review)
     if args.baseline_pythonpath:
         env = {**os.environ, "PYTHONPATH": str(args.baseline_pythonpath)}
-        proc = subprocess.run([sys.executable, "-c", _OLD], input=" ".join(map(str, paths)),
-                              capture_output=True, text=True, env=env, timeout=1800, cwd="/")
+        proc = subprocess.run(
+            [sys.executable, "-c", _OLD],
+            input=" ".join(map(str, paths)),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=1800,
+            cwd="/",
+        )
         old = [json.loads(x) for x in proc.stdout.split()]
         if len(old) == len(runs):
             rows["Stop hook (baseline checkout)"] = score(old, runs)
     n_res = sum(r["resolved"] for r in runs)
-    table(f"Stop hook on {len(runs)} real runs ({n_res} resolved, {len(runs) - n_res} "
-          "unresolved by the official harness)",
-          ["check", "blocks", "on resolved (false alarm)", "on unresolved", "precision",
-           "recall"],
-          [[k, v["blocked"], f"{v['on_resolved']} ({v['false_alarm_rate']:.1%})",
-            v["on_unresolved"], v["precision"], v["recall"]] for k, v in rows.items()])
-    for (run, reason, blocked) in zip(runs, reasons, ours, strict=True):
+    table(
+        f"Stop hook on {len(runs)} real runs ({n_res} resolved, {len(runs) - n_res} "
+        "unresolved by the official harness)",
+        ["check", "blocks", "on resolved (false alarm)", "on unresolved", "precision", "recall"],
+        [
+            [
+                k,
+                v["blocked"],
+                f"{v['on_resolved']} ({v['false_alarm_rate']:.1%})",
+                v["on_unresolved"],
+                v["precision"],
+                v["recall"],
+            ]
+            for k, v in rows.items()
+        ],
+    )
+    for run, reason, blocked in zip(runs, reasons, ours, strict=True):
         if blocked and run["resolved"]:
             print(f"  blocks a resolved run {run['instance_id']}: {reason.splitlines()[1][:150]}")
     print(f"\nStop hook: {per_run_ms:.1f} ms per transcript (mean)")
     big = folder / "big.jsonl"
-    transcript_of({"instance_id": "big", "final_message": "All tests pass.", "steps": [
-        {"command": f"cd /testbed && python -m pytest tests/test_{i}.py -q 2>&1 | tail -5",
-         "returncode": 0, "output": "x" * 4800 + "\n5 passed in 0.1s\n"} for i in range(600)]},
-                  big)
+    transcript_of(
+        {
+            "instance_id": "big",
+            "final_message": "All tests pass.",
+            "steps": [
+                {
+                    "command": f"cd /testbed && python -m pytest tests/test_{i}.py -q 2>&1 | tail -5",
+                    "returncode": 0,
+                    "output": "x" * 4800 + "\n5 passed in 0.1s\n",
+                }
+                for i in range(600)
+            ],
+        },
+        big,
+    )
     big_ms = []
     for _ in range(5):
         t = time.perf_counter()
         hooks.stop({"transcript_path": str(big)})
         big_ms.append((time.perf_counter() - t) * 1000)
-    print(f"Stop hook on a {big.stat().st_size / 1e6:.1f} MB transcript (600 test runs): "
-          f"first call {big_ms[0]:.0f} ms, then {sorted(big_ms[1:])[1]:.0f} ms (target < 200)")
+    print(
+        f"Stop hook on a {big.stat().st_size / 1e6:.1f} MB transcript (600 test runs): "
+        f"first call {big_ms[0]:.0f} ms, then {sorted(big_ms[1:])[1]:.0f} ms (target < 200)"
+    )
     big.unlink()
-    emit("stop_replay", {"quick": args.quick, "runs": len(runs), "resolved": n_res,
-                         "ms_per_transcript": round(per_run_ms, 1),
-                         "ms_3mb_first": round(big_ms[0], 1), **{
-                             _key(k): v for k, v in rows.items()}})
+    emit(
+        "stop_replay",
+        {
+            "quick": args.quick,
+            "runs": len(runs),
+            "resolved": n_res,
+            "ms_per_transcript": round(per_run_ms, 1),
+            "ms_3mb_first": round(big_ms[0], 1),
+            **{_key(k): v for k, v in rows.items()},
+        },
+    )
     for path in paths:
         path.unlink()
     folder.rmdir()

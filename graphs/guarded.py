@@ -18,8 +18,9 @@ from .state import TaskInput, TaskOutput, TaskState
 __all__ = ["build_guarded_graph"]
 
 
-def build_guarded_graph(*, work: Any = None, work_uses_model: bool | None = None,
-                        context_schema: type = TaskContext) -> StateGraph:
+def build_guarded_graph(
+    *, work: Any = None, work_uses_model: bool | None = None, context_schema: type = TaskContext
+) -> StateGraph:
     """Return an **uncompiled** graph: guard -> [approval] -> breaker -> work -> verify
     -> [reflect -> breaker ...] -> finalize.
 
@@ -43,8 +44,7 @@ def build_guarded_graph(*, work: Any = None, work_uses_model: bool | None = None
         )
     uses_model = work is None if work_uses_model is None else work_uses_model
 
-    g = StateGraph(TaskState, context_schema=context_schema, input_schema=TaskInput,
-                   output_schema=TaskOutput)
+    g = StateGraph(TaskState, context_schema=context_schema, input_schema=TaskInput, output_schema=TaskOutput)
     for name, node, route in [
         ("guard", nodes.guard, nodes.route_after_guard),
         ("approval", nodes.approval, nodes.route_after_approval),
@@ -71,6 +71,7 @@ def _routed(node: Callable, route: Callable[[dict], str]) -> Callable:
     to pass ``runtime`` and ``config``.
     """
     if inspect.iscoroutinefunction(node):
+
         @functools.wraps(node)
         async def arouted(state: dict, **kwargs: Any) -> Command:
             update = await node(state, **kwargs) or {}

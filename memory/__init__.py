@@ -30,9 +30,16 @@ __all__ = [
 ]
 
 _WHERE = {
-    "ActionKind": "base", "FailureMemory": "base", "FailureRecord": "base", "Match": "base",
-    "RiskAssessment": "base", "RiskAssessor": "base", "GateDecision": "gate",
-    "assess_action": "gate", "InMemoryFailureMemory": "inmemory", "RuleRiskAssessor": "risk",
+    "ActionKind": "base",
+    "FailureMemory": "base",
+    "FailureRecord": "base",
+    "Match": "base",
+    "RiskAssessment": "base",
+    "RiskAssessor": "base",
+    "GateDecision": "gate",
+    "assess_action": "gate",
+    "InMemoryFailureMemory": "inmemory",
+    "RuleRiskAssessor": "risk",
     "PersistentFailureMemory": "store",
 }
 

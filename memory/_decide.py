@@ -35,8 +35,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["PREDICTOR_PATH", "PREDICTOR_SHA256", "FailurePredictor", "SessionState", "Verdict",
-           "decide", "features", "load_predictor"]
+__all__ = [
+    "PREDICTOR_PATH",
+    "PREDICTOR_SHA256",
+    "FailurePredictor",
+    "SessionState",
+    "Verdict",
+    "decide",
+    "features",
+    "load_predictor",
+]
 
 PREDICTOR_PATH = Path(__file__).parent / "data" / "failure_predictor.json"
 # pinned by scripts/fit_failure_predictor.py when it writes the artifact
@@ -53,26 +61,49 @@ class SessionState:
 
     __slots__ = ("changes", "cwd", "last_change", "session", "steps")
 
-    def __init__(self, session: str = "", *, steps: int = 0, changes: int = 0,
-                 last_change: str = "", cwd: str = "") -> None:
+    def __init__(
+        self, session: str = "", *, steps: int = 0, changes: int = 0, last_change: str = "", cwd: str = ""
+    ) -> None:
         self.session, self.steps, self.changes = session, steps, changes
         self.last_change, self.cwd = last_change, cwd
 
 
-FEATURES = ("bias", "exact", "distance", "environment", "code", "same_session", "no_change",
-            "log_steps_since", "log_changes_since", "log_times_failed", "log_successes_after")
+FEATURES = (
+    "bias",
+    "exact",
+    "distance",
+    "environment",
+    "code",
+    "same_session",
+    "no_change",
+    "log_steps_since",
+    "log_changes_since",
+    "log_times_failed",
+    "log_successes_after",
+)
 
 
-def features(record: dict[str, Any], distance: float, exact: bool, state: SessionState,
-             successes_after: int) -> list[float]:
+def features(
+    record: dict[str, Any], distance: float, exact: bool, state: SessionState, successes_after: int
+) -> list[float]:
     """O(1) features of a match between a command about to run and a past failure."""
     same = bool(state.session) and record.get("session") == state.session
     steps = max(0, state.steps - int(record.get("steps_at") or 0)) if same else 0
     changes = max(0, state.changes - int(record.get("changes_at") or 0)) if same else 0
     cls = record.get("failure_class") or ""
-    return [1.0, float(exact), float(distance), float(cls == "environment"), float(cls == "code"),
-            float(same), float(same and changes == 0), math.log1p(steps), math.log1p(changes),
-            math.log1p(int(record.get("count") or 1)), math.log1p(successes_after)]
+    return [
+        1.0,
+        float(exact),
+        float(distance),
+        float(cls == "environment"),
+        float(cls == "code"),
+        float(same),
+        float(same and changes == 0),
+        math.log1p(steps),
+        math.log1p(changes),
+        math.log1p(int(record.get("count") or 1)),
+        math.log1p(successes_after),
+    ]
 
 
 class FailurePredictor:
@@ -89,8 +120,18 @@ class FailurePredictor:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def to_json(self) -> str:
-        return json.dumps({"features": list(FEATURES), "weights": [round(w, 6) for w in self.weights],
-                           "ask_threshold": self.ask_threshold, **self.meta}, indent=1) + "\n"
+        return (
+            json.dumps(
+                {
+                    "features": list(FEATURES),
+                    "weights": [round(w, 6) for w in self.weights],
+                    "ask_threshold": self.ask_threshold,
+                    **self.meta,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
 
 
 _LOADED: dict[tuple[str, str], FailurePredictor | None] = {}
@@ -114,14 +155,18 @@ def load_predictor(path: Path = PREDICTOR_PATH, sha256: str | None = None) -> Fa
         data = json.loads(raw)
         if data.get("features") != list(FEATURES):
             raise ValueError("its features do not match this version")
-        model = FailurePredictor(data["weights"], float(data["ask_threshold"]),
-                                 {k: v for k, v in data.items() if k not in ("features", "weights",
-                                                                            "ask_threshold")})
+        model = FailurePredictor(
+            data["weights"],
+            float(data["ask_threshold"]),
+            {k: v for k, v in data.items() if k not in ("features", "weights", "ask_threshold")},
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         import sys
 
-        print(f"task-orchestrator: failure predictor {path} not used ({exc}); "
-              "past failures give advice only", file=sys.stderr)
+        print(
+            f"task-orchestrator: failure predictor {path} not used ({exc}); past failures give advice only",
+            file=sys.stderr,
+        )
     _LOADED[key] = model
     return model
 
@@ -199,12 +244,22 @@ def same_text(a: str, b: str) -> bool:
     return a.split() == b.split()
 
 
-def decide(*, action: str = "", level: str = "low", risk_reasons: list[str] | None = None,
-           risk: Any = None, exact: dict[str, Any] | None,
-           similar: Any, state: SessionState,
-           ask_at: str, deny_at: str, approval_policy: str = "on_risk",
-           successes_after: int = 0, predictor: Any = None,
-           fingerprint: Any = None) -> Verdict:
+def decide(
+    *,
+    action: str = "",
+    level: str = "low",
+    risk_reasons: list[str] | None = None,
+    risk: Any = None,
+    exact: dict[str, Any] | None,
+    similar: Any,
+    state: SessionState,
+    ask_at: str,
+    deny_at: str,
+    approval_policy: str = "on_risk",
+    successes_after: int = 0,
+    predictor: Any = None,
+    fingerprint: Any = None,
+) -> Verdict:
     """Judge one action.
 
     ``action`` is the (redacted) text about to run; ``exact``/``similar`` are stored failure
@@ -240,9 +295,12 @@ def decide(*, action: str = "", level: str = "low", risk_reasons: list[str] | No
         exact = None
     if exact is not None:
         same = bool(state.session) and exact.get("session") == state.session
-        unchanged = same and state.changes == int(exact.get("changes_at") or 0) and (
-            not exact.get("cwd") or not state.cwd or exact.get("cwd") == state.cwd) and (
-            not action or same_text(action, str(exact.get("action") or "")))
+        unchanged = (
+            same
+            and state.changes == int(exact.get("changes_at") or 0)
+            and (not exact.get("cwd") or not state.cwd or exact.get("cwd") == state.cwd)
+            and (not action or same_text(action, str(exact.get("action") or "")))
+        )
         fp_changed = False
         if unchanged and exact.get("fingerprint") and fingerprint is not None:
             now = fingerprint()
@@ -250,28 +308,35 @@ def decide(*, action: str = "", level: str = "low", risk_reasons: list[str] | No
             unchanged = not fp_changed
         if unchanged and depends_on_outside(str(exact.get("error") or "")):
             unchanged = False  # a service, the network or a lock: waiting may be the fix
-        what = (f"this exact action failed before ({exact.get('count', 1)}x): {_err(exact)}."
-                f"{_lesson(exact)}")
+        what = f"this exact action failed before ({exact.get('count', 1)}x): {_err(exact)}.{_lesson(exact)}"
         if not exact.get("session"):
-            v.raise_to("deny", f"exact repeat of a recorded failure: {what} Try a different approach.",
-                       "memory")
+            v.raise_to(
+                "deny", f"exact repeat of a recorded failure: {what} Try a different approach.", "memory"
+            )
         elif unchanged:
-            v.raise_to("deny", f"{what} Nothing that could change its outcome happened since it "
-                               "failed (only read-only commands ran), so it would fail the same "
-                               "way: change the code, the command or the environment first.",
-                       "memory")
+            v.raise_to(
+                "deny",
+                f"{what} Nothing that could change its outcome happened since it "
+                "failed (only read-only commands ran), so it would fail the same "
+                "way: change the code, the command or the environment first.",
+                "memory",
+            )
         else:
-            ask_or_advise(f"{what} Since then {_since(exact, state, fp_changed)}.",
-                          features(exact, 0.0, True, state, successes_after))
+            ask_or_advise(
+                f"{what} Since then {_since(exact, state, fp_changed)}.",
+                features(exact, 0.0, True, state, successes_after),
+            )
     near = [] if v.decision == "deny" else (similar() if callable(similar) else similar)
     for row, distance in near:
         if _stale(row):
             continue
         if exact is not None and row.get("id") == exact.get("id"):
             continue
-        ask_or_advise(f"similar (distance {distance:.2f}) to a past failure: "
-                      f"`{str(row.get('action'))[:160]}` -> {_err(row)}.{_lesson(row)}",
-                      features(row, distance, False, state, 0))
+        ask_or_advise(
+            f"similar (distance {distance:.2f}) to a past failure: "
+            f"`{str(row.get('action'))[:160]}` -> {_err(row)}.{_lesson(row)}",
+            features(row, distance, False, state, 0),
+        )
     if v.decision == "deny" and risk is not None:
         v.level = ""  # denied on the memory alone: the rules were not needed
     else:
@@ -302,13 +367,31 @@ def workspace_root(cwd: str) -> str:
         probe = parent
 
 
-_SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".nox",
-                        ".mypy_cache", ".pytest_cache", ".ruff_cache", "_build", "deps",
-                        "target", "dist", "build", ".hypothesis", ".idea", ".cache"})
+_SKIP_DIRS = frozenset(
+    {
+        ".git",
+        "node_modules",
+        "__pycache__",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "_build",
+        "deps",
+        "target",
+        "dist",
+        "build",
+        ".hypothesis",
+        ".idea",
+        ".cache",
+    }
+)
 
 
-def workspace_fingerprint(root: str, *, exclude: tuple[str, ...] = (),
-                          max_entries: int = 20_000) -> str:
+def workspace_fingerprint(root: str, *, exclude: tuple[str, ...] = (), max_entries: int = 20_000) -> str:
     """A hash of every file's path, size and modification time under ``root`` (plus git's
     HEAD and index), or "" when it cannot be read or is too big to read quickly. ``exclude``:
     directories left out (the data directory, which changes with every decision logged)."""
@@ -333,7 +416,8 @@ def workspace_fingerprint(root: str, *, exclude: tuple[str, ...] = (),
                         return ""
                     if entry.is_dir(follow_symlinks=False):
                         if entry.name not in _SKIP_DIRS and not (
-                                skip and os.path.realpath(entry.path) in skip):
+                            skip and os.path.realpath(entry.path) in skip
+                        ):
                             stack.append(entry.path)
                         continue
                     st = entry.stat(follow_symlinks=False)

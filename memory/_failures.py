@@ -78,7 +78,8 @@ def failure_class(command: str, returncode: int | None, output: str) -> str:
     if not tail.strip() and returncode == 1 and _SEARCH_PROGRAMS.search(command):
         return "code"  # a search that found nothing: the files decide
     if "Traceback (most recent call last)" in output and not re.search(
-            r"^(?:ModuleNotFoundError|ImportError): No module named", tail, re.MULTILINE):
+        r"^(?:ModuleNotFoundError|ImportError): No module named", tail, re.MULTILINE
+    ):
         return "code"
     if _ENV.search(tail):
         return "environment"

@@ -27,20 +27,44 @@ _PIP_VALUE_OPTS = frozenset(
     "--report --python -p --group --optional --extra --package --index --default-index --rev "
     "--tag --branch --source -G --extras -E --pip-args --suffix --spec --with --constraints "
     "--overrides --python-platform --exclude-newer --keyring-provider --index-strategy "
-    "--resolution --prerelease --link-mode --directory --project -P --marker -m".split())
+    "--resolution --prerelease --link-mode --directory --project -P --marker -m".split()
+)
 _NPM_VALUE_OPTS = frozenset(
     "--registry --prefix -w --workspace --tag --omit --include --save-prefix --cache "
-    "--userconfig --filter -C --dir --cwd --modules-folder --network-timeout".split())
-_PRIVATE_OPTS = ("-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--index",
-                 "--default-index", "--source", "--registry")
-_PRIVATE_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "UV_INDEX_URL",
-                "UV_EXTRA_INDEX_URL", "UV_INDEX", "UV_DEFAULT_INDEX", "POETRY_REPOSITORIES",
-                "npm_config_registry", "NPM_CONFIG_REGISTRY")
-_PEP508 = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[^\]]*\])?\s*"
-                     r"(?:[<>=!~;]|$)")
+    "--userconfig --filter -C --dir --cwd --modules-folder --network-timeout".split()
+)
+_PRIVATE_OPTS = (
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "--index",
+    "--default-index",
+    "--source",
+    "--registry",
+)
+_PRIVATE_ENV = (
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "UV_INDEX",
+    "UV_DEFAULT_INDEX",
+    "POETRY_REPOSITORIES",
+    "npm_config_registry",
+    "NPM_CONFIG_REGISTRY",
+)
+_PEP508 = re.compile(
+    r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[^\]]*\])?\s*"
+    r"(?:[<>=!~;]|$)"
+)
 _NPM_NAME = re.compile(r"^((?:@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*)(?:@[^/]*)?$", re.IGNORECASE)
-_NOT_A_NAME = re.compile(r"://|^(?:git\+|file:|link:|github:|gitlab:|bitbucket:|npm:|workspace:)|"
-                         r"\.(?:whl|tar\.gz|tgz|zip|tar\.bz2)$|^[.~/]")
+_NOT_A_NAME = re.compile(
+    r"://|^(?:git\+|file:|link:|github:|gitlab:|bitbucket:|npm:|workspace:)|"
+    r"\.(?:whl|tar\.gz|tgz|zip|tar\.bz2)$|^[.~/]"
+)
 
 
 def _subcommand(cmd: Cmd) -> tuple[str, list[str]] | None:
@@ -64,8 +88,12 @@ def _subcommand(cmd: Cmd) -> tuple[str, list[str]] | None:
     if prog == "pipx":
         return ("pypi", args[1:]) if args[:1] in (["install"], ["run"], ["inject"]) else None
     if prog in ("npm", "pnpm", "yarn", "bun"):
-        verbs = {"npm": ("install", "i", "add", "isntall", "in"), "pnpm": ("add", "install", "i"),
-                 "yarn": ("add",), "bun": ("add", "install", "i")}[prog]
+        verbs = {
+            "npm": ("install", "i", "add", "isntall", "in"),
+            "pnpm": ("add", "install", "i"),
+            "yarn": ("add",),
+            "bun": ("add", "install", "i"),
+        }[prog]
         return ("npm", args[1:]) if args[:1] and args[0] in verbs else None
     return None
 
@@ -81,7 +109,7 @@ def install_targets(cmd: Cmd) -> tuple[str, list[str], list[str]] | None:
     names: list[str] = []
     sources = [a.split("=", 1)[1] for a in cmd.assigns if a.split("=", 1)[0] in _PRIVATE_ENV]
     sources += [os.environ[v] for v in _PRIVATE_ENV if os.environ.get(v)]
-    words = cmd.argv[len(cmd.argv) - len(args):]
+    words = cmd.argv[len(cmd.argv) - len(args) :]
     skip = ""
     for word in words:
         value = word.value
@@ -96,8 +124,12 @@ def install_targets(cmd: Cmd) -> tuple[str, list[str], list[str]] | None:
                 sources.append(inline)
             skip = value if value in value_opts else ""
             continue
-        if not word.static or _NOT_A_NAME.search(value) or " @ " in value or (
-                ecosystem == "pypi" and "/" in value):
+        if (
+            not word.static
+            or _NOT_A_NAME.search(value)
+            or " @ " in value
+            or (ecosystem == "pypi" and "/" in value)
+        ):
             continue
         if ecosystem == "npm" and "/" in value and not value.startswith("@"):
             continue  # user/repo: a GitHub shorthand
@@ -149,8 +181,9 @@ def install_findings(cmd: Cmd) -> list[tuple[str, str]]:
         if verdict.status == "missing":
             local = _in_local_source(name, sources) if sources else False
             if local is None:
-                out.append(("high", f"{reason} (another package index is configured: confirm "
-                                    "it serves this name)"))
+                out.append(
+                    ("high", f"{reason} (another package index is configured: confirm it serves this name)")
+                )
             elif not local:
                 out.append(("critical", reason))
         elif verdict.status in ("typosquat", "slopsquat"):

@@ -83,9 +83,15 @@ class Word:
 
     __slots__ = ("filtered", "found_under", "quoted", "sources", "static", "value")
 
-    def __init__(self, value: str, static: bool = True, quoted: bool = False,
-                 sources: frozenset[str] = frozenset(), found_under: tuple[str, ...] = (),
-                 filtered: bool = False) -> None:
+    def __init__(
+        self,
+        value: str,
+        static: bool = True,
+        quoted: bool = False,
+        sources: frozenset[str] = frozenset(),
+        found_under: tuple[str, ...] = (),
+        filtered: bool = False,
+    ) -> None:
         self.value, self.static, self.quoted = value, static, quoted
         # Kinds of what produced an unknown part ("network", "decoded"...): "$(curl ...)".
         self.sources = sources
@@ -99,13 +105,32 @@ class Word:
 class Cmd:
     """A simple command as it will run."""
 
-    __slots__ = ("argv", "assigns", "cwd", "depth", "from_input", "line", "redirects", "stdin",
-                 "stdin_text", "wrappers")
+    __slots__ = (
+        "argv",
+        "assigns",
+        "cwd",
+        "depth",
+        "from_input",
+        "line",
+        "redirects",
+        "stdin",
+        "stdin_text",
+        "wrappers",
+    )
 
-    def __init__(self, argv: list[Word], redirects: list[tuple[str, Word]] | None = None,
-                 wrappers: tuple[str, ...] = (), cwd: str | None = None,
-                 stdin: str | None = None, stdin_text: str | None = None, depth: int = 0,
-                 line: int = 0, from_input: bool = False, assigns: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        argv: list[Word],
+        redirects: list[tuple[str, Word]] | None = None,
+        wrappers: tuple[str, ...] = (),
+        cwd: str | None = None,
+        stdin: str | None = None,
+        stdin_text: str | None = None,
+        depth: int = 0,
+        line: int = 0,
+        from_input: bool = False,
+        assigns: tuple[str, ...] = (),
+    ) -> None:
         self.argv = argv
         self.redirects = redirects if redirects is not None else []
         self.wrappers, self.cwd, self.depth, self.line = wrappers, cwd, depth, line
@@ -150,41 +175,132 @@ class Parsed:
 
 # -- classification of programs ---------------------------------------------------------------
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"})
-INTERPRETERS = {"python": "python", "python2": "python", "python3": "python", "pypy": "python",
-                "pypy3": "python", "node": "node", "nodejs": "node", "bun": "node",
-                "deno": "node", "perl": "perl", "ruby": "ruby", "php": "php", "awk": "awk",
-                "gawk": "awk", "mawk": "awk", "nawk": "awk"}
-NETWORK = frozenset({"curl", "wget", "fetch", "http", "https", "aria2c", "nc", "ncat", "netcat",
-                     "socat", "telnet", "lwp-download", "lwp-request", "ftp", "tftp"})
-_DECODE_FLAGS = {"base64": ("-d", "--decode", "-D"), "base32": ("-d", "--decode"),
-                 "basenc": ("-d", "--decode"), "xxd": ("-r",), "uudecode": (),
-                 "gzip": ("-d", "--decompress"), "gunzip": (), "zcat": (), "bzip2": ("-d",),
-                 "bunzip2": (), "bzcat": (), "xz": ("-d",), "unxz": (), "xzcat": (),
-                 "zstd": ("-d",), "unzstd": (), "openssl": ("-d", "base64"), "rev": (),
-                 "lzma": ("-d",), "unlzma": (), "tr": ()}
-_DATA_PROGRAMS = frozenset({"echo", "printf", "alias", "grep", "egrep", "fgrep", "rg", "ag", "ack", "jq",
-                            "sed", "awk", "gawk", "cat", "tee", "git", "sort", "cut", "tr",
-                            "wc", "head", "tail", "less", "diff", "test", "[", "[["})
+INTERPRETERS = {
+    "python": "python",
+    "python2": "python",
+    "python3": "python",
+    "pypy": "python",
+    "pypy3": "python",
+    "node": "node",
+    "nodejs": "node",
+    "bun": "node",
+    "deno": "node",
+    "perl": "perl",
+    "ruby": "ruby",
+    "php": "php",
+    "awk": "awk",
+    "gawk": "awk",
+    "mawk": "awk",
+    "nawk": "awk",
+}
+NETWORK = frozenset(
+    {
+        "curl",
+        "wget",
+        "fetch",
+        "http",
+        "https",
+        "aria2c",
+        "nc",
+        "ncat",
+        "netcat",
+        "socat",
+        "telnet",
+        "lwp-download",
+        "lwp-request",
+        "ftp",
+        "tftp",
+    }
+)
+_DECODE_FLAGS = {
+    "base64": ("-d", "--decode", "-D"),
+    "base32": ("-d", "--decode"),
+    "basenc": ("-d", "--decode"),
+    "xxd": ("-r",),
+    "uudecode": (),
+    "gzip": ("-d", "--decompress"),
+    "gunzip": (),
+    "zcat": (),
+    "bzip2": ("-d",),
+    "bunzip2": (),
+    "bzcat": (),
+    "xz": ("-d",),
+    "unxz": (),
+    "xzcat": (),
+    "zstd": ("-d",),
+    "unzstd": (),
+    "openssl": ("-d", "base64"),
+    "rev": (),
+    "lzma": ("-d",),
+    "unlzma": (),
+    "tr": (),
+}
+_DATA_PROGRAMS = frozenset(
+    {
+        "echo",
+        "printf",
+        "alias",
+        "grep",
+        "egrep",
+        "fgrep",
+        "rg",
+        "ag",
+        "ack",
+        "jq",
+        "sed",
+        "awk",
+        "gawk",
+        "cat",
+        "tee",
+        "git",
+        "sort",
+        "cut",
+        "tr",
+        "wc",
+        "head",
+        "tail",
+        "less",
+        "diff",
+        "test",
+        "[",
+        "[[",
+    }
+)
 _WITH_ARG = {
     "sudo": "-u -g -C -D -h -p -U -r -t -T --user --group --chdir --host --prompt --role --type",
-    "doas": "-u -C", "pkexec": "--user", "run0": "-u --user -D --chdir",
-    "nice": "-n --adjustment", "ionice": "-c -n -p -t --class --classdata",
-    "timeout": "-s -k --signal --kill-after", "stdbuf": "-i -o -e", "chrt": "",
-    "taskset": "", "flock": "-w -E --timeout --conflict-exit-code", "exec": "-a",
+    "doas": "-u -C",
+    "pkexec": "--user",
+    "run0": "-u --user -D --chdir",
+    "nice": "-n --adjustment",
+    "ionice": "-c -n -p -t --class --classdata",
+    "timeout": "-s -k --signal --kill-after",
+    "stdbuf": "-i -o -e",
+    "chrt": "",
+    "taskset": "",
+    "flock": "-w -E --timeout --conflict-exit-code",
+    "exec": "-a",
     "xargs": "-a -d -E -e -I -i -L -l -n -P -s --arg-file --delimiter --eof --replace "
-             "--max-lines --max-args --max-procs --max-chars --process-slot-var",
+    "--max-lines --max-args --max-procs --max-chars --process-slot-var",
     "parallel": "-j -S -a --jobs --sshlogin --arg-file --joblog -I --delay --timeout",
-    "env": "-u -C -S --unset --chdir --split-string", "watch": "-n -d --interval",
-    "setsid": "", "nohup": "", "time": "", "command": "", "builtin": "",
-    "strace": "-o -e -p -s -u -E -P -a -b -O -S -X", "ltrace": "-o -e -p -s -u -E -a -n",
+    "env": "-u -C -S --unset --chdir --split-string",
+    "watch": "-n -d --interval",
+    "setsid": "",
+    "nohup": "",
+    "time": "",
+    "command": "",
+    "builtin": "",
+    "strace": "-o -e -p -s -u -E -P -a -b -O -S -X",
+    "ltrace": "-o -e -p -s -u -E -a -n",
 }
 WRAPPERS = frozenset(_WITH_ARG) | {"chroot", "caffeinate", "unbuffer"}
 # Tests that select some files (-type, -maxdepth, -xdev do not narrow a delete enough).
 _NAME_TESTS = frozenset("-name -iname -path -ipath -wholename -iwholename -regex -iregex".split())
-_FIND_TESTS = frozenset("""
+_FIND_TESTS = frozenset(
+    """
 -mtime -mmin -atime -amin -ctime -cmin -newer -anewer -cnewer -size -user -group -uid -gid
 -nouser -nogroup -perm -empty -inum -links -samefile -lname -ilname -used -newermt
-""".split())
+""".split()
+)
 _ASSIGN_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 _SIMPLE_LINE = re.compile(r"^[\w ./=:,+@%~^*-]*$")
 
@@ -217,9 +333,13 @@ def stage_kind(cmd: Cmd) -> str:
         return "network"
     if prog in _DECODE_FLAGS:
         flags = _DECODE_FLAGS[prog]
-        if not flags or any(a in flags or (a.startswith("-") and not a.startswith("--")
-                                           and any(f[1:] in a for f in flags if len(f) == 2))
-                            for a in args):
+        if not flags or any(
+            a in flags
+            or (
+                a.startswith("-") and not a.startswith("--") and any(f[1:] in a for f in flags if len(f) == 2)
+            )
+            for a in args
+        ):
             return "decoded"
     if prog in ("echo", "printf"):
         if all(w.static for w in cmd.argv[1:]) and not cmd.from_input:  # xargs echo: input
@@ -235,14 +355,18 @@ def stage_kind(cmd: Cmd) -> str:
 class _Ctx:
     __slots__ = ("cwd", "depth", "taint", "vars")
 
-    def __init__(self, cwd: str | None, depth: int, variables: dict[str, str],
-                 taint: dict[str, frozenset[str]] | None = None) -> None:
+    def __init__(
+        self,
+        cwd: str | None,
+        depth: int,
+        variables: dict[str, str],
+        taint: dict[str, frozenset[str]] | None = None,
+    ) -> None:
         self.cwd, self.depth, self.vars = cwd, depth, variables
         self.taint = taint if taint is not None else {}  # what made a run-time variable
 
     def child(self, depth: int | None = None) -> _Ctx:
-        return _Ctx(self.cwd, self.depth if depth is None else depth, dict(self.vars),
-                    dict(self.taint))
+        return _Ctx(self.cwd, self.depth if depth is None else depth, dict(self.vars), dict(self.taint))
 
 
 class _Walker:
@@ -251,7 +375,7 @@ class _Walker:
         self.producer: Cmd | None = None  # the pipeline stage before the one being walked
 
     def text(self, node) -> str:
-        return self.src[node.start_byte:node.end_byte].decode("utf-8", "replace")
+        return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
     # -- words ------------------------------------------------------------------------------
     def word(self, node, ctx: _Ctx) -> Word:
@@ -275,9 +399,12 @@ class _Walker:
             return self._string(node, ctx)
         if t == "concatenation":
             parts = [self.word(c, ctx) for c in node.named_children]
-            return Word("".join(p.value for p in parts), all(p.static for p in parts),
-                        any(p.quoted for p in parts),
-                        frozenset().union(*(p.sources for p in parts)))
+            return Word(
+                "".join(p.value for p in parts),
+                all(p.static for p in parts),
+                any(p.quoted for p in parts),
+                frozenset().union(*(p.sources for p in parts)),
+            )
         if t == "simple_expansion":
             return self._var(self.text(node)[1:], ctx, self.text(node))
         if t == "expansion":
@@ -313,7 +440,7 @@ class _Walker:
         pos = node.start_byte + 1
         for child in node.named_children:
             if child.start_byte > pos:
-                pieces.append(self.src[pos:child.start_byte].decode("utf-8", "replace"))
+                pieces.append(self.src[pos : child.start_byte].decode("utf-8", "replace"))
             if child.type == "string_content":
                 pieces.append(re.sub(r"\\([\"\\$`])", r"\1", self.text(child)))
             else:
@@ -345,8 +472,9 @@ class _Walker:
         return {stage_kind(c) for c in self.out.commands[start:]}
 
     # -- statements -------------------------------------------------------------------------
-    def statement(self, node, ctx: _Ctx, stdin: tuple[str, str | None] | None = None,
-                  line: int | None = None) -> None:
+    def statement(
+        self, node, ctx: _Ctx, stdin: tuple[str, str | None] | None = None, line: int | None = None
+    ) -> None:
         t = node.type
         if ctx.depth > _MAX_DEPTH:
             self.out.problems.append("nesting too deep to follow")
@@ -364,8 +492,16 @@ class _Walker:
             self.redirected(node, ctx, stdin, line)
         elif t == "variable_assignment":
             self.assignment(node, ctx, ctx.vars)
-            self._record(Cmd([Word(":")], assigns=(self.text(node),), cwd=ctx.cwd,
-                             depth=ctx.depth, line=self._line(line)), self.text(node))
+            self._record(
+                Cmd(
+                    [Word(":")],
+                    assigns=(self.text(node),),
+                    cwd=ctx.cwd,
+                    depth=ctx.depth,
+                    line=self._line(line),
+                ),
+                self.text(node),
+            )
         elif t in ("declaration_command", "unset_command"):
             words = [Word(self.text(node).split(None, 1)[0])]
             for child in node.named_children:
@@ -376,8 +512,7 @@ class _Walker:
                     words.append(Word(self.text(child)))
                 elif child.type in ("command_substitution", "process_substitution"):
                     self.substitution(child, ctx)
-            self._record(Cmd(words, cwd=ctx.cwd, depth=ctx.depth, line=self._line(line)),
-                         self.text(node))
+            self._record(Cmd(words, cwd=ctx.cwd, depth=ctx.depth, line=self._line(line)), self.text(node))
         elif t == "subshell":
             inner = ctx.child()
             for child in node.named_children:
@@ -393,8 +528,7 @@ class _Walker:
                     values.extend(self.fields(child, ctx))
             body = [c for c in node.named_children if c.type == "do_group"]
             # each literal value in turn (at most 8), else once with the variable unknown
-            runs = values if values and len(values) <= 8 and all(v.static for v in values) \
-                else [None]
+            runs = values if values and len(values) <= 8 and all(v.static for v in values) else [None]
             for value in runs:
                 inner = ctx.child()
                 if var is not None and value is not None:
@@ -405,14 +539,21 @@ class _Walker:
             return
         elif t in ("command_substitution", "process_substitution"):
             self.substitution(node, ctx)
-        elif t in ("test_command", "binary_expression", "unary_expression", "string",
-                   "concatenation", "arithmetic_expansion", "expansion", "simple_expansion"):
+        elif t in (
+            "test_command",
+            "binary_expression",
+            "unary_expression",
+            "string",
+            "concatenation",
+            "arithmetic_expansion",
+            "expansion",
+            "simple_expansion",
+        ):
             for sub in _descendants(node, ("command_substitution", "process_substitution")):
                 self.substitution(sub, ctx)
         else:  # program, list, compound statements, if/while/case/function bodies...
             for child in node.named_children:
-                if child.type in ("variable_name", "word") and t in ("case_statement",
-                                                                       "function_definition"):
+                if child.type in ("variable_name", "word") and t in ("case_statement", "function_definition"):
                     continue
                 self.statement(child, ctx)
 
@@ -442,8 +583,7 @@ class _Walker:
             if child.type == "file_redirect":
                 redirects.append(self._redirect(child, ctx))
             elif child.type == "heredoc_redirect":
-                text = "".join(self.text(c) for c in child.named_children
-                               if c.type == "heredoc_body")
+                text = "".join(self.text(c) for c in child.named_children if c.type == "heredoc_body")
                 feed = ("heredoc", text)
                 for body_node in child.named_children:  # an unquoted delimiter expands $(...)
                     if body_node.type == "heredoc_body":
@@ -516,9 +656,10 @@ class _Walker:
 
     def _truncates(self, redirects: list[tuple[str, Word]], ctx: _Ctx, line: int | None) -> None:
         """Redirections with no command (``> file``): a no-op command that writes them."""
-        self._record(Cmd([Word(":")], list(redirects), cwd=ctx.cwd, depth=ctx.depth,
-                         line=self._line(line)),
-                     " ".join(f"{op} {w.value}" for op, w in redirects))
+        self._record(
+            Cmd([Word(":")], list(redirects), cwd=ctx.cwd, depth=ctx.depth, line=self._line(line)),
+            " ".join(f"{op} {w.value}" for op, w in redirects),
+        )
 
     def _record(self, cmd: Cmd, rendered: str) -> None:
         self.out.commands.append(cmd)
@@ -562,9 +703,17 @@ class _Walker:
         self.unwrap(argv, ctx, redirects, stdin, line, (), assigns=tuple(assigns))
 
     # -- unwrapping -------------------------------------------------------------------------
-    def unwrap(self, argv: list[Word], ctx: _Ctx, redirects, stdin, line: int,
-               wrappers: tuple[str, ...], from_input: bool = False,
-               assigns: tuple[str, ...] = ()) -> None:
+    def unwrap(
+        self,
+        argv: list[Word],
+        ctx: _Ctx,
+        redirects,
+        stdin,
+        line: int,
+        wrappers: tuple[str, ...],
+        from_input: bool = False,
+        assigns: tuple[str, ...] = (),
+    ) -> None:
         while argv:
             prog = posixpath.basename(argv[0].value)
             inner = _runner(prog, argv) if argv[0].static else None
@@ -574,16 +723,18 @@ class _Walker:
                 continue
             code = _code_of_wrapper(prog, argv) if argv[0].static else None
             if code is not None:  # su -c, script -c, tmux new, git submodule foreach...
-                self._record(Cmd(argv, list(redirects), wrappers, ctx.cwd, depth=ctx.depth,
-                                 line=line), prog)
+                self._record(Cmd(argv, list(redirects), wrappers, ctx.cwd, depth=ctx.depth, line=line), prog)
                 self.code(code.value, code.static, ctx, line, (*wrappers, prog), code.sources)
                 return
             if prog == "env" and argv[0].static:
-                split = next((argv[i + 1] for i, w in enumerate(argv[:-1])
-                              if w.value in ("-S", "--split-string")), None)
+                split = next(
+                    (argv[i + 1] for i, w in enumerate(argv[:-1]) if w.value in ("-S", "--split-string")),
+                    None,
+                )
                 if split is not None and split.static:
                     argv = [Word(v) for v in split.value.split()] + argv[
-                        [w.value for w in argv].index(split.value) + 1:]
+                        [w.value for w in argv].index(split.value) + 1 :
+                    ]
                     wrappers = (*wrappers, "env -S")
                     continue
             if prog == "rimraf" and argv[0].static:
@@ -601,8 +752,14 @@ class _Walker:
                     producer, self.producer = self.producer, None
                     rest = [*rest, *_input_words(producer, stdin)]
                 if prog == "watch" and rest:
-                    self.code(" ".join(w.value for w in rest), all(w.static for w in rest),
-                              ctx, line, (*wrappers, prog), frozenset())
+                    self.code(
+                        " ".join(w.value for w in rest),
+                        all(w.static for w in rest),
+                        ctx,
+                        line,
+                        (*wrappers, prog),
+                        frozenset(),
+                    )
                     return
                 if prog == "env":
                     for w in argv[1:]:
@@ -612,7 +769,8 @@ class _Walker:
                 wrappers = (*wrappers, prog)
                 if not rest:
                     if prog in ("sudo", "doas", "pkexec", "run0") and any(
-                            w.value in ("-s", "-i", "--shell", "--login") for w in argv[1:]):
+                        w.value in ("-s", "-i", "--shell", "--login") for w in argv[1:]
+                    ):
                         rest = [Word("sh")]
                     else:
                         break
@@ -621,9 +779,18 @@ class _Walker:
             break
         if from_input:
             stdin = None  # xargs/parallel read the pipe, the program gets arguments
-        cmd = Cmd(argv, list(redirects), wrappers, ctx.cwd,
-                  stdin[0] if stdin else None, stdin[1] if stdin else None, ctx.depth, line,
-                  from_input, assigns)
+        cmd = Cmd(
+            argv,
+            list(redirects),
+            wrappers,
+            ctx.cwd,
+            stdin[0] if stdin else None,
+            stdin[1] if stdin else None,
+            ctx.depth,
+            line,
+            from_input,
+            assigns,
+        )
         self.out.commands.append(cmd)
         self.out.lines[line].append(_render(cmd))
         prog = cmd.prog
@@ -634,8 +801,7 @@ class _Walker:
         elif prog in SHELLS or prog == "eval":
             self._shell(cmd, ctx, line)
         elif prog == "trap" and len(argv) > 2:  # the action runs later
-            self.code(argv[1].value, argv[1].static, ctx, line, (*wrappers, "trap"),
-                      argv[1].sources)
+            self.code(argv[1].value, argv[1].static, ctx, line, (*wrappers, "trap"), argv[1].sources)
 
     def _after_wrapper(self, prog: str, argv: list[Word]) -> list[Word]:
         with_arg = set(_WITH_ARG.get(prog, "").split())
@@ -660,7 +826,7 @@ class _Walker:
                 i += 1  # the duration
             elif prog in ("flock",):
                 i += 1  # the lock file
-            elif prog in ("chrt", "taskset") :
+            elif prog in ("chrt", "taskset"):
                 i += 1
             break
         return argv[i:]
@@ -693,30 +859,50 @@ class _Walker:
                 while j < len(args) and args[j].value not in (";", "+"):
                     w = args[j]
                     # `{}.bak` names files derived from each match: a selection of its own
-                    inner.append(Word(w.value, w.static, w.quoted, w.sources, tuple(starts),
-                                      filtered or w.value.strip("'\"") != "{}")
-                                 if "{}" in w.value else w)
+                    inner.append(
+                        Word(
+                            w.value,
+                            w.static,
+                            w.quoted,
+                            w.sources,
+                            tuple(starts),
+                            filtered or w.value.strip("'\"") != "{}",
+                        )
+                        if "{}" in w.value
+                        else w
+                    )
                     j += 1
                 if inner:  # -ok asks on find's stdin: piped `yes` answers for the user
-                    feed = (cmd.stdin, cmd.stdin_text) if v.startswith("-ok") and cmd.stdin \
-                        else None
+                    feed = (cmd.stdin, cmd.stdin_text) if v.startswith("-ok") and cmd.stdin else None
                     self.unwrap(inner, ctx.child(), [], feed, line, (*cmd.wrappers, "find " + v))
                 i = j + 1
                 continue
             if v == "-delete":
                 target = [Word(s, s != "$?", found_under=(s,), filtered=filtered) for s in starts]
-                self.out.commands.append(Cmd([Word("rm"), *target], [],
-                                             (*cmd.wrappers, "find -delete"), ctx.cwd,
-                                             depth=ctx.depth, line=line))
+                self.out.commands.append(
+                    Cmd(
+                        [Word("rm"), *target],
+                        [],
+                        (*cmd.wrappers, "find -delete"),
+                        ctx.cwd,
+                        depth=ctx.depth,
+                        line=line,
+                    )
+                )
             i += 1
 
     def _shell(self, cmd: Cmd, ctx: _Ctx, line: int) -> None:
         args = cmd.argv[1:]
         if cmd.prog == "eval":
             if args:
-                self.code(" ".join(w.value for w in args), all(w.static for w in args), ctx,
-                          line, (*cmd.wrappers, "eval"),
-                          frozenset().union(*(w.sources for w in args)))
+                self.code(
+                    " ".join(w.value for w in args),
+                    all(w.static for w in args),
+                    ctx,
+                    line,
+                    (*cmd.wrappers, "eval"),
+                    frozenset().union(*(w.sources for w in args)),
+                )
             return
         i = 0
         while i < len(args):
@@ -727,8 +913,15 @@ class _Walker:
             if v.startswith("-") and not v.startswith("--") and "c" in v[1:]:
                 if i + 1 < len(args):
                     w = args[i + 1]
-                    self.code(w.value, w.static, ctx, line, (*cmd.wrappers, cmd.prog + " -c"),
-                              w.sources, positional=args[i + 2:])
+                    self.code(
+                        w.value,
+                        w.static,
+                        ctx,
+                        line,
+                        (*cmd.wrappers, cmd.prog + " -c"),
+                        w.sources,
+                        positional=args[i + 2 :],
+                    )
                 return
             if v.startswith(("-", "+")):
                 i += 1
@@ -736,16 +929,31 @@ class _Walker:
             return  # a script file (judged by its path) and its arguments
         # no script: the shell runs what it reads
         if cmd.stdin in ("literal", "heredoc") and cmd.stdin_text is not None:
-            self.code(cmd.stdin_text, True, ctx, line, (*cmd.wrappers, cmd.prog + " <<<"),
-                      frozenset())
+            self.code(cmd.stdin_text, True, ctx, line, (*cmd.wrappers, cmd.prog + " <<<"), frozenset())
 
-    def code(self, text: str, static: bool, ctx: _Ctx, line: int, wrappers: tuple[str, ...],
-             sources: frozenset[str], positional: list[Word] | None = None) -> None:
+    def code(
+        self,
+        text: str,
+        static: bool,
+        ctx: _Ctx,
+        line: int,
+        wrappers: tuple[str, ...],
+        sources: frozenset[str],
+        positional: list[Word] | None = None,
+    ) -> None:
         """Shell code handed to a shell, eval or watch: parsed in turn when known."""
         if not static and (not re.match(r"^\s*[\w./-]", text) or sources & {"network", "decoded"}):
             # Code made at run time (command output, or a variable as the whole command).
-            self.out.commands.append(Cmd([Word("<dynamic code>", False, sources=sources)], [],
-                                         wrappers, ctx.cwd, depth=ctx.depth + 1, line=line))
+            self.out.commands.append(
+                Cmd(
+                    [Word("<dynamic code>", False, sources=sources)],
+                    [],
+                    wrappers,
+                    ctx.cwd,
+                    depth=ctx.depth + 1,
+                    line=line,
+                )
+            )
             return
         inner = ctx.child(ctx.depth + 1)
         for n, w in enumerate(positional or []):  # sh -c 'rm -rf "$0"' ~
@@ -754,10 +962,12 @@ class _Walker:
         _parse_into(text, inner, self.out, wrappers)
 
 
-_RUN_WITH_ARG = frozenset("--with --with-requirements --with-editable --python -p --project "
-                          "--directory --env-file --extra --group --package --index "
-                          "--index-url --from -w -n --name --prefix --cwd -C --filter "
-                          "--workspace -e --env".split())
+_RUN_WITH_ARG = frozenset(
+    "--with --with-requirements --with-editable --python -p --project "
+    "--directory --env-file --extra --group --package --index "
+    "--index-url --from -w -n --name --prefix --cwd -C --filter "
+    "--workspace -e --env".split()
+)
 
 
 def _runner(prog: str, argv: list[Word]) -> list[Word] | None:
@@ -765,11 +975,12 @@ def _runner(prog: str, argv: list[Word]) -> list[Word] | None:
     args = argv[1:]
     values = [w.value for w in args]
     start = None
-    if prog in ("uv", "poetry", "pipenv", "pdm", "hatch", "rye", "conda", "mamba",
-                "micromamba", "pixi") and "run" in values[:3]:
+    if (
+        prog in ("uv", "poetry", "pipenv", "pdm", "hatch", "rye", "conda", "mamba", "micromamba", "pixi")
+        and "run" in values[:3]
+    ):
         start = values.index("run") + 1
-    elif prog in ("npm", "pnpm", "yarn", "bun") and values[:1] and values[0] in (
-            "exec", "x", "dlx"):
+    elif prog in ("npm", "pnpm", "yarn", "bun") and values[:1] and values[0] in ("exec", "x", "dlx"):
         start = 1
     elif prog in ("npx", "bunx", "uvx", "pipx") or prog == "busybox":
         start = 1 if prog == "pipx" and values[:1] == ["run"] else 0
@@ -793,16 +1004,29 @@ def _code_of_wrapper(prog: str, argv: list[Word]) -> Word | None:
     if prog in ("su", "runuser", "script", "sg", "flock"):
         for i, v in enumerate(values[:-1]):
             if v in ("-c", "--command", "--session-command") or (
-                    prog == "script" and v.startswith("-") and v.endswith("c")):
+                prog == "script" and v.startswith("-") and v.endswith("c")
+            ):
                 return args[i + 1]
         if prog == "runuser" and "--" in values:
-            rest = args[values.index("--") + 1:]
-            return Word(" ".join(w.value for w in rest), all(w.static for w in rest)) if rest \
-                else None
+            rest = args[values.index("--") + 1 :]
+            return Word(" ".join(w.value for w in rest), all(w.static for w in rest)) if rest else None
         return None
-    if prog == "tmux" and values[:1] and values[0] in ("new", "new-session", "new-window",
-                                                       "neww", "split-window", "splitw",
-                                                       "respawn-pane", "run-shell", "run"):
+    if (
+        prog == "tmux"
+        and values[:1]
+        and values[0]
+        in (
+            "new",
+            "new-session",
+            "new-window",
+            "neww",
+            "split-window",
+            "splitw",
+            "respawn-pane",
+            "run-shell",
+            "run",
+        )
+    ):
         rest = [w for w in args[1:] if not w.value.startswith("-")]
         with_arg = {"-s", "-n", "-c", "-t", "-e", "-F", "-x", "-y", "-l"}
         rest, skip = [], False
@@ -813,8 +1037,7 @@ def _code_of_wrapper(prog: str, argv: list[Word]) -> Word | None:
                 skip = True
             elif not w.value.startswith("-"):
                 rest.append(w)
-        return Word(" ".join(w.value for w in rest), all(w.static for w in rest)) if rest \
-            else None
+        return Word(" ".join(w.value for w in rest), all(w.static for w in rest)) if rest else None
     if prog == "screen":
         if {"-x", "-r", "-R", "-X", "-ls", "-list", "-wipe", "-Q"} & set(values):
             return None  # attaches to or talks to a session: no new command
@@ -826,12 +1049,19 @@ def _code_of_wrapper(prog: str, argv: list[Word]) -> Word | None:
                 skip = True
             elif rest or not w.value.startswith("-"):
                 rest.append(w)
-        return Word(" ".join(w.value if not w.quoted else "'" + w.value.replace("'", "'\\''")
-                             + "'" for w in rest), all(w.static for w in rest)) if rest else None
-    if prog == "git" and "submodule" in values[:3] and "foreach" in values:
-        rest = [w for w in args[values.index("foreach") + 1:] if w.value != "--recursive"]
-        return Word(" ".join(w.value for w in rest), all(w.static for w in rest)) if rest \
+        return (
+            Word(
+                " ".join(
+                    w.value if not w.quoted else "'" + w.value.replace("'", "'\\''") + "'" for w in rest
+                ),
+                all(w.static for w in rest),
+            )
+            if rest
             else None
+        )
+    if prog == "git" and "submodule" in values[:3] and "foreach" in values:
+        rest = [w for w in args[values.index("foreach") + 1 :] if w.value != "--recursive"]
+        return Word(" ".join(w.value for w in rest), all(w.static for w in rest)) if rest else None
     return None
 
 
@@ -845,8 +1075,7 @@ def _feed_of(stage: Cmd | None) -> tuple[str, str | None]:
         return kind, None
     if stage.prog == "cat":
         return kind, stage.stdin_text
-    return kind, _printf(" ".join(w.value for w in stage.argv[1:]
-                                  if not re.match(r"^-[neE]+$", w.value)))
+    return kind, _printf(" ".join(w.value for w in stage.argv[1:] if not re.match(r"^-[neE]+$", w.value)))
 
 
 def _input_words(producer: Cmd | None, stdin: tuple[str, str | None] | None) -> list[Word]:
@@ -894,8 +1123,9 @@ def _find_starts(args: list[Word]) -> tuple[list[str], bool, int]:
             if t in ("-name", "-iname") and fnmatchcase(".git", arg):
                 return [s.rstrip("/") + "/.git" for s in starts or ["."]], False, i
             selective += 1
-        elif (t in _FIND_TESTS and not negated) or (t in ("-type", "-xtype") and arg not in (
-                "f", "d", "f,d", "d,f")):
+        elif (t in _FIND_TESTS and not negated) or (
+            t in ("-type", "-xtype") and arg not in ("f", "d", "f,d", "d,f")
+        ):
             selective += 1
     # every alternative of an -o must select something for the whole to be a selection
     alternatives = 1 + sum(t in ("-o", "-or") for t in tests)
@@ -909,7 +1139,7 @@ def _braces(value: str, limit: int = 64) -> list[str]:
         return [value]
     out: list[str] = []
     for option in m.group(1).split(","):
-        out.extend(_braces(value[:m.start()] + option + value[m.end():], limit))
+        out.extend(_braces(value[: m.start()] + option + value[m.end() :], limit))
         if len(out) >= limit:
             break
     return out[:limit]
@@ -928,7 +1158,8 @@ def _render(cmd: Cmd) -> str:
     blank = cmd.prog in _DATA_PROGRAMS
     words = [*cmd.assigns, cmd.prog] + [
         ("_" if blank else '"' + w.value.replace('"', "'") + '"') if w.quoted else w.value
-        for w in cmd.argv[1:]]
+        for w in cmd.argv[1:]
+    ]
     words += [f"{op} {w.value}" for op, w in cmd.redirects]
     return " ".join(words)
 

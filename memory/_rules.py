@@ -7,8 +7,16 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["RISK_ORDER", "RULES", "Rule", "combine", "decision_for", "rule_level",
-           "statistics_level", "text_level"]
+__all__ = [
+    "RISK_ORDER",
+    "RULES",
+    "Rule",
+    "combine",
+    "decision_for",
+    "rule_level",
+    "statistics_level",
+    "text_level",
+]
 
 RISK_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
@@ -37,207 +45,367 @@ def _r(name: str, level: str, pattern: str, ignorecase: bool = False) -> Rule:
 
 
 # Paths that hold credentials or secrets.
-_CRED = (r"(?:\.ssh/(?:id_\w+|authorized_keys|known_hosts)|/etc/(?:shadow|gshadow|sudoers)|"
-         r"\.aws/credentials|\.config/gcloud|\.kube/config|\.docker/config\.json|\.netrc|\.pgpass|"
-         r"\.git-credentials|keychain|Login Data|Cookies|\.gnupg|id_rsa|id_ed25519|\.pem\b|"
-         r"\.\w*sh_history|~/\.history|/etc/passwd|private[_-]?key|/proc/[^/\s]+/(?:mem|maps|environ))")
+_CRED = (
+    r"(?:\.ssh/(?:id_\w+|authorized_keys|known_hosts)|/etc/(?:shadow|gshadow|sudoers)|"
+    r"\.aws/credentials|\.config/gcloud|\.kube/config|\.docker/config\.json|\.netrc|\.pgpass|"
+    r"\.git-credentials|keychain|Login Data|Cookies|\.gnupg|id_rsa|id_ed25519|\.pem\b|"
+    r"\.\w*sh_history|~/\.history|/etc/passwd|private[_-]?key|/proc/[^/\s]+/(?:mem|maps|environ))"
+)
 _REMOTE = r"(?:\S+@[\w.-]+:|(?:https?|ftp)://)"
 _START = r"(?:^|[;&|({`]\s*|\$\(\s*|\bthen\s+|\bdo\s+|\belse\s+)"
 
 RULES: list[Rule] = [
     # -- destruction ----------------------------------------------------------------------
-    _r("recursive delete of a root, home or workspace", "critical",
-       r"\brm\s+(?:-[a-z-]+\s+)*(?:-[a-z]*r[a-z]*f|-[a-z]*f[a-z]*r|-r\s+-f|-f\s+-r|--recursive)"
-       r"[a-z]*\s+(?:--no-preserve-root\s+)?(?:/|~/?|\$HOME/?|\.|\*|/\*|\./\*|~/\*)"
-       r"(?=\s|$|;|&|\||[\"')])"),
+    _r(
+        "recursive delete of a root, home or workspace",
+        "critical",
+        r"\brm\s+(?:-[a-z-]+\s+)*(?:-[a-z]*r[a-z]*f|-[a-z]*f[a-z]*r|-r\s+-f|-f\s+-r|--recursive)"
+        r"[a-z]*\s+(?:--no-preserve-root\s+)?(?:/|~/?|\$HOME/?|\.|\*|/\*|\./\*|~/\*)"
+        r"(?=\s|$|;|&|\||[\"')])",
+    ),
     _r("recursive delete", "high", r"\brm\s+(?:-[a-z-]+\s+)*-[a-z]*r|\brm\s+--recursive"),
-    _r("disk or partition tool", "critical",
-       r"\b(?:mkfs(?:\.\w+)?|wipefs|fdisk|sfdisk|parted|gdisk|diskutil\s+(?:erase|partition)\w*)\b"
-       r"|\bdd\b[^|;&]*\bof=/dev/|>\s*/dev/(?:sd|nvme|hd|disk)\w*"),
+    _r(
+        "disk or partition tool",
+        "critical",
+        r"\b(?:mkfs(?:\.\w+)?|wipefs|fdisk|sfdisk|parted|gdisk|diskutil\s+(?:erase|partition)\w*)\b"
+        r"|\bdd\b[^|;&]*\bof=/dev/|>\s*/dev/(?:sd|nvme|hd|disk)\w*",
+    ),
     _r("secure delete / shred", "high", r"\b(?:shred|srm)\b"),
     _r("fork bomb", "critical", r":\(\)\s*\{\s*:\s*\|\s*:"),
-    _r("shutdown or reboot", "high", _START + r"(?:shutdown|reboot|halt|poweroff|init\s+[06])\b"
-       r"|\bsystemctl\s+(?:poweroff|reboot|halt)\b"),
+    _r(
+        "shutdown or reboot",
+        "high",
+        _START + r"(?:shutdown|reboot|halt|poweroff|init\s+[06])\b"
+        r"|\bsystemctl\s+(?:poweroff|reboot|halt)\b",
+    ),
     _r("kills processes", "medium", _START + r"(?:kill|pkill|killall)\b"),
     # -- version control / databases ---------------------------------------------------------
     _r("force push", "high", r"\bgit\s+push\b[^;&|]*(?:\s-f\b|--force|\+\w)"),
-    _r("history rewrite", "high",
-       r"\bgit\s+(?:reset\s+--hard|clean\s+-[a-z]*f|filter-branch|filter-repo|rebase\b|"
-       r"update-ref\s+-d|reflog\s+expire|branch\s+-D|checkout\s+--\s+\.)"),
-    _r("production database statement", "critical",
-       r"\b(?:drop\s+(?:database|table|schema)|truncate\s+table|delete\s+from)\b.*\bprod(?:uction)?\b"
-       r"|\bprod(?:uction)?\b.*\b(?:drop\s+(?:database|table|schema)|truncate\s+table)\b", True),
-    _r("destructive database statement", "high",
-       r"\b(?:drop\s+(?:database|table|schema)|truncate\s+table|delete\s+from\s+\w+\s*(?:;|$|\"|'))",
-       True),
+    _r(
+        "history rewrite",
+        "high",
+        r"\bgit\s+(?:reset\s+--hard|clean\s+-[a-z]*f|filter-branch|filter-repo|rebase\b|"
+        r"update-ref\s+-d|reflog\s+expire|branch\s+-D|checkout\s+--\s+\.)",
+    ),
+    _r(
+        "production database statement",
+        "critical",
+        r"\b(?:drop\s+(?:database|table|schema)|truncate\s+table|delete\s+from)\b.*\bprod(?:uction)?\b"
+        r"|\bprod(?:uction)?\b.*\b(?:drop\s+(?:database|table|schema)|truncate\s+table)\b",
+        True,
+    ),
+    _r(
+        "destructive database statement",
+        "high",
+        r"\b(?:drop\s+(?:database|table|schema)|truncate\s+table|delete\s+from\s+\w+\s*(?:;|$|\"|'))",
+        True,
+    ),
     # -- network into a shell, remote execution, exfiltration -----------------------------------
-    _r("pipes from the network into a shell", "critical",
-       r"\b(?:curl|wget|fetch)\b[^|;]*\|\s*(?:sudo\s+)?(?:ba|z|k|da)?sh\b"
-       r"|\b(?:ba|z)?sh\s+<\(\s*(?:curl|wget)|\b(?:ba|z)?sh\s+-c\s+[\"']?\$\((?:curl|wget)"),
-    _r("decodes and executes", "high",
-       r"(?:base64\s+(?:-d|--decode|-D)|xxd\s+-r|openssl\s+enc\s+-d)[^;]*\|\s*(?:ba|z)?sh\b"
-       r"|\beval\s+[\"']?\$\(.*(?:base64|xxd|openssl)"),
-    _r("decodes an obfuscated payload", "medium",
-       r"\|\s*(?:base64\s+(?:-d|--decode|-D)|xxd\s+-r|b64decode)\b"),
-    _r("sends files to a remote host", "high",
-       r"\bcurl\b[^;|]*(?:\s-F\s|--form\b|\s-T\s|--upload-file|--data(?:-binary)?\s+@|\s-d\s+@)"
-       r"|\bwget\b[^;|]*--post-(?:file|data)|\bcurl\b[^;|]*(?:-X\s*POST|--request\s+POST)"),
-    _r("copies to or from a remote host", "high",
-       rf"\b(?:scp|sftp|rsync)\b[^;|]*{_REMOTE}"),
-    _r("raw network connection or listener", "high",
-       r"\b(?:nc|ncat|netcat|socat|telnet)\b\s+(?:-[a-z]+\s+)*[\w.-]+|/dev/(?:tcp|udp)/"),
-    _r("network socket or pty from an interpreter", "high",
-       r"\bpty\.spawn\b|\bsocket\.socket\b|/dev/(?:tcp|udp)/|-m\s*http\.server\b"),
-    _r("proxy or anonymising network change", "high",
-       r"\bnetworksetup\s+-set\w*proxy|" + _START + r"(?:tor|proxychains\w*)\b|iptables\s+-t\s+nat|"
-       r"\b(?i:http|https|all|ftp)_(?i:proxy)="),
+    _r(
+        "pipes from the network into a shell",
+        "critical",
+        r"\b(?:curl|wget|fetch)\b[^|;]*\|\s*(?:sudo\s+)?(?:ba|z|k|da)?sh\b"
+        r"|\b(?:ba|z)?sh\s+<\(\s*(?:curl|wget)|\b(?:ba|z)?sh\s+-c\s+[\"']?\$\((?:curl|wget)",
+    ),
+    _r(
+        "decodes and executes",
+        "high",
+        r"(?:base64\s+(?:-d|--decode|-D)|xxd\s+-r|openssl\s+enc\s+-d)[^;]*\|\s*(?:ba|z)?sh\b"
+        r"|\beval\s+[\"']?\$\(.*(?:base64|xxd|openssl)",
+    ),
+    _r(
+        "decodes an obfuscated payload",
+        "medium",
+        r"\|\s*(?:base64\s+(?:-d|--decode|-D)|xxd\s+-r|b64decode)\b",
+    ),
+    _r(
+        "sends files to a remote host",
+        "high",
+        r"\bcurl\b[^;|]*(?:\s-F\s|--form\b|\s-T\s|--upload-file|--data(?:-binary)?\s+@|\s-d\s+@)"
+        r"|\bwget\b[^;|]*--post-(?:file|data)|\bcurl\b[^;|]*(?:-X\s*POST|--request\s+POST)",
+    ),
+    _r("copies to or from a remote host", "high", rf"\b(?:scp|sftp|rsync)\b[^;|]*{_REMOTE}"),
+    _r(
+        "raw network connection or listener",
+        "high",
+        r"\b(?:nc|ncat|netcat|socat|telnet)\b\s+(?:-[a-z]+\s+)*[\w.-]+|/dev/(?:tcp|udp)/",
+    ),
+    _r(
+        "network socket or pty from an interpreter",
+        "high",
+        r"\bpty\.spawn\b|\bsocket\.socket\b|/dev/(?:tcp|udp)/|-m\s*http\.server\b",
+    ),
+    _r(
+        "proxy or anonymising network change",
+        "high",
+        r"\bnetworksetup\s+-set\w*proxy|" + _START + r"(?:tor|proxychains\w*)\b|iptables\s+-t\s+nat|"
+        r"\b(?i:http|https|all|ftp)_(?i:proxy)=",
+    ),
     _r("remote shell with a password", "high", r"\bsshpass\b|\bssh\b[^;|]*\s-R\s"),
     # -- credentials -----------------------------------------------------------------------------
-    _r("reads or sends credentials", "critical",
-       rf"{_CRED}[^;&|]*\|\s*(?:curl|wget|nc|ncat|scp)|\b(?:curl|wget|scp|nc)\b[^;]*{_CRED}"),
-    _r("accesses credential stores", "high",
-       rf"\b(?:cat|less|more|head|tail|cp|scp|tar|zip|strings|grep|base64|xxd|sqlite3|openssl|"
-       rf"logger|dd)\b[^;&|]*{_CRED}"),
-    _r("dumps credentials", "high",
-       rf"\bsecurity\s+(?:dump-keychain|find-\w+-password|find-certificate|export)|"
-       rf"\b(?:mimipenguin|lazagne|laZagne|LaZagne|unshadow|hashcat)\b|{_START}(?:john|hydra)\b"
-       rf"|\bgcloud\s+iam\s+service-accounts\s+keys|\baws\s+(?:iam|sts|secretsmanager|ssm\s+get)"),
+    _r(
+        "reads or sends credentials",
+        "critical",
+        rf"{_CRED}[^;&|]*\|\s*(?:curl|wget|nc|ncat|scp)|\b(?:curl|wget|scp|nc)\b[^;]*{_CRED}",
+    ),
+    _r(
+        "accesses credential stores",
+        "high",
+        rf"\b(?:cat|less|more|head|tail|cp|scp|tar|zip|strings|grep|base64|xxd|sqlite3|openssl|"
+        rf"logger|dd)\b[^;&|]*{_CRED}",
+    ),
+    _r(
+        "dumps credentials",
+        "high",
+        rf"\bsecurity\s+(?:dump-keychain|find-\w+-password|find-certificate|export)|"
+        rf"\b(?:mimipenguin|lazagne|laZagne|LaZagne|unshadow|hashcat)\b|{_START}(?:john|hydra)\b"
+        rf"|\bgcloud\s+iam\s+service-accounts\s+keys|\baws\s+(?:iam|sts|secretsmanager|ssm\s+get)",
+    ),
     # -- hiding tracks, impairing defences ----------------------------------------------------------
-    _r("tampers with shell history", "high",
-       r"\bhistory\s+-c|\bset\s+\+o\s+history|HIST(?:FILE|SIZE|FILESIZE|CONTROL)=|"
-       r"unset\s+HIST|>\s*~?[\w/$]*\.(?:bash|zsh|sh)_history|\.(?:bash|zsh)_history\s*$"
-       r"|ln\s+-\w*s\w*\s+/dev/null\s+\S*history|PROMPT_COMMAND="),
-    _r("clears or disables logs/auditing", "high",
-       r">\s*/var/(?:log|spool/mail)/|/dev/null\s*>\s*/var/log|\b(?:rm|unlink|truncate|shred)\b"
-       r"[^;]*/var/log/|\bauditctl\s+-[DeW]|\bufw\s+logging\s+off|"
-       r"\bjournalctl\s+--(?:vacuum|rotate)|systemd-journald|\blogging\s+logs\s+delete|"
-       r"\bunified\s+log\b|\blog\s+erase"),
-    _r("disables a security control", "high",
-       r"\b(?:systemctl|service)\s+(?:stop|disable|mask)\s+\S*(?:ufw|firewalld|iptables|auditd|"
-       r"apparmor|selinux|journald|rsyslog|syslog|falcon|osquery|clamav)|\bsetenforce\s+0|"
-       r"\b(?:iptables|ip6tables)\s+-[FX]|\bufw\s+disable|\bspctl\s+--master-disable|"
-       r"\bcsrutil\s+disable|\bsysctl\s+-w\s+kernel\.|\bdefaults\s+write\b[^;]*(?:alf|firewall|"
-       r"gatekeeper|LoginHook|LogoutHook)|xattr\s+-[dr]\w*\s+com\.apple\.quarantine|/etc/ufw/"),
-    _r("timestomps files or the clock", "high",
-       r"\btouch\s+(?:-\w+\s+)*-[a-z]*[td]\s+\d|" + _START + r"date\s+\d{8,}"),
+    _r(
+        "tampers with shell history",
+        "high",
+        r"\bhistory\s+-c|\bset\s+\+o\s+history|HIST(?:FILE|SIZE|FILESIZE|CONTROL)=|"
+        r"unset\s+HIST|>\s*~?[\w/$]*\.(?:bash|zsh|sh)_history|\.(?:bash|zsh)_history\s*$"
+        r"|ln\s+-\w*s\w*\s+/dev/null\s+\S*history|PROMPT_COMMAND=",
+    ),
+    _r(
+        "clears or disables logs/auditing",
+        "high",
+        r">\s*/var/(?:log|spool/mail)/|/dev/null\s*>\s*/var/log|\b(?:rm|unlink|truncate|shred)\b"
+        r"[^;]*/var/log/|\bauditctl\s+-[DeW]|\bufw\s+logging\s+off|"
+        r"\bjournalctl\s+--(?:vacuum|rotate)|systemd-journald|\blogging\s+logs\s+delete|"
+        r"\bunified\s+log\b|\blog\s+erase",
+    ),
+    _r(
+        "disables a security control",
+        "high",
+        r"\b(?:systemctl|service)\s+(?:stop|disable|mask)\s+\S*(?:ufw|firewalld|iptables|auditd|"
+        r"apparmor|selinux|journald|rsyslog|syslog|falcon|osquery|clamav)|\bsetenforce\s+0|"
+        r"\b(?:iptables|ip6tables)\s+-[FX]|\bufw\s+disable|\bspctl\s+--master-disable|"
+        r"\bcsrutil\s+disable|\bsysctl\s+-w\s+kernel\.|\bdefaults\s+write\b[^;]*(?:alf|firewall|"
+        r"gatekeeper|LoginHook|LogoutHook)|xattr\s+-[dr]\w*\s+com\.apple\.quarantine|/etc/ufw/",
+    ),
+    _r(
+        "timestomps files or the clock",
+        "high",
+        r"\btouch\s+(?:-\w+\s+)*-[a-z]*[td]\s+\d|" + _START + r"date\s+\d{8,}",
+    ),
     # -- persistence and privilege ------------------------------------------------------------
-    _r("persistence: scheduled task / startup item", "high",
-       r"\bcrontab\s+(?:-\s*$|-r|(?!-l)\S+\s*$|-l\s*\|)|/etc/cron|/var/spool/cron|/etc/rc\.local|"
-       r"/etc/init\.d/|/etc/systemd/|\.config/systemd/|systemctl\s+(?:enable|daemon-reload)|"
-       r"LaunchAgents|LaunchDaemons|launchctl\s+(?:load|submit|bootstrap)|" + _START + r"at\s+(?:now|\d)|"
-       r"loginwindow|login\s*items?|/etc/(?:profile|bash\.bashrc|zshenv|zprofile)|"
-       r">>?\s*~?[\w/$]*/?\.(?:bashrc|bash_profile|profile|zshrc|zshenv|zprofile|bash_logout)\b|"
-       r"\btrap\b[^;]*\b(?:DEBUG|SIGINT|EXIT)\b|ld\.so\.preload|\bexport\s+LD_PRELOAD=|LD_PRELOAD=[\"']?(?:/tmp|/var/tmp|/dev/shm)|\bemond\b|"
-       r"/etc/update-motd\.d|/etc/xdg/autostart|\bsysrc\b|\bsystemd-run\b"),
-    _r("persistence: scheduled or triggered command", "high",
-       _START + r"at\s+(?:now|\d)|loginwindow|login\s*items?|\bemond\b|\bsystemd-run\b"),
-    _r("adds or changes accounts/authentication", "high",
-       _START + r"(?:sudo\s+)?(?:useradd|adduser|usermod|userdel|groupadd|chpasswd|passwd|chsh|visudo|"
-       r"dscl\s+\S+\s+-"
-       r"(?:create|append|passwd|delete)|pw\s+(?:user|group)\w*|ldapadd|ldapmodify|sysadminctl|"
-       r"dseditgroup)\b|"
-       r"/etc/pam\.d|/etc/sudoers|authorized_keys"),
-    _r("escalates privileges", "high",
-       r"\bchmod\s+(?:-\w+\s+)*(?:[ua]*\+[rwx]*s|[4567][0-7]{3})\b|"
-       r"\bsudo\s+(?:-\w+\s+)*(?:su|-s|-i|sh|bash)\b|\bsetcap\b|"
-       r"\bmodprobe\b|\binsmod\b|\bkextload\b|\bdocker\s+run\b[^;]*--privileged|"
-       r"\bnsenter\b|\bunshare\b"),
+    _r(
+        "persistence: scheduled task / startup item",
+        "high",
+        r"\bcrontab\s+(?:-\s*$|-r|(?!-l)\S+\s*$|-l\s*\|)|/etc/cron|/var/spool/cron|/etc/rc\.local|"
+        r"/etc/init\.d/|/etc/systemd/|\.config/systemd/|systemctl\s+(?:enable|daemon-reload)|"
+        r"LaunchAgents|LaunchDaemons|launchctl\s+(?:load|submit|bootstrap)|" + _START + r"at\s+(?:now|\d)|"
+        r"loginwindow|login\s*items?|/etc/(?:profile|bash\.bashrc|zshenv|zprofile)|"
+        r">>?\s*~?[\w/$]*/?\.(?:bashrc|bash_profile|profile|zshrc|zshenv|zprofile|bash_logout)\b|"
+        r"\btrap\b[^;]*\b(?:DEBUG|SIGINT|EXIT)\b|ld\.so\.preload|\bexport\s+LD_PRELOAD=|LD_PRELOAD=[\"']?(?:/tmp|/var/tmp|/dev/shm)|\bemond\b|"
+        r"/etc/update-motd\.d|/etc/xdg/autostart|\bsysrc\b|\bsystemd-run\b",
+    ),
+    _r(
+        "persistence: scheduled or triggered command",
+        "high",
+        _START + r"at\s+(?:now|\d)|loginwindow|login\s*items?|\bemond\b|\bsystemd-run\b",
+    ),
+    _r(
+        "adds or changes accounts/authentication",
+        "high",
+        _START + r"(?:sudo\s+)?(?:useradd|adduser|usermod|userdel|groupadd|chpasswd|passwd|chsh|visudo|"
+        r"dscl\s+\S+\s+-"
+        r"(?:create|append|passwd|delete)|pw\s+(?:user|group)\w*|ldapadd|ldapmodify|sysadminctl|"
+        r"dseditgroup)\b|"
+        r"/etc/pam\.d|/etc/sudoers|authorized_keys",
+    ),
+    _r(
+        "escalates privileges",
+        "high",
+        r"\bchmod\s+(?:-\w+\s+)*(?:[ua]*\+[rwx]*s|[4567][0-7]{3})\b|"
+        r"\bsudo\s+(?:-\w+\s+)*(?:su|-s|-i|sh|bash)\b|\bsetcap\b|"
+        r"\bmodprobe\b|\binsmod\b|\bkextload\b|\bdocker\s+run\b[^;]*--privileged|"
+        r"\bnsenter\b|\bunshare\b",
+    ),
     _r("switches user", "medium", _START + r"su\s+(?:-l?\s+)?\w+"),
     _r("runs as root", "medium", r"\bsudo\b|\bdoas\b|\bpkexec\b"),
     _r("world-writable permissions", "medium", r"\bchmod\s+(?:-\w+\s+)*(?:-R\s+)?(?:0?777|a\+w|o\+w)"),
     _r("recursive ownership/permission change", "medium", r"\b(?:chmod|chown|chgrp)\s+-\w*R"),
     # -- execution from untrusted places, collection ----------------------------------------
-    _r("executes a file from a temp or download dir", "high",
-       _START + r"(?:sudo\s+)?(?:(?:ba|z|da)?sh|python\d?|perl|ruby|node|swift|osascript|source|\.)?"
-       r"\s*(?:/tmp|/var/tmp|/dev/shm|\$TMPDIR|/private/tmp|~/Downloads|\$HOME/Downloads)/\S+"),
-    _r("searches for credential files", "high",
-       r"\bfind\b[^;|]*-i?name\s+['\"]?(?:id_rsa|id_ed25519|id_dsa|\.netrc|\.gnupg|\.pgpass|"
-       r"token|credentials?|\*\.pem|\*\.key|\*\.kdbx|\.git-credentials|\.aws|\.ssh)\b"
-       ),
+    _r(
+        "executes a file from a temp or download dir",
+        "high",
+        _START + r"(?:sudo\s+)?(?:(?:ba|z|da)?sh|python\d?|perl|ruby|node|swift|osascript|source|\.)?"
+        r"\s*(?:/tmp|/var/tmp|/dev/shm|\$TMPDIR|/private/tmp|~/Downloads|\$HOME/Downloads)/\S+",
+    ),
+    _r(
+        "searches for credential files",
+        "high",
+        r"\bfind\b[^;|]*-i?name\s+['\"]?(?:id_rsa|id_ed25519|id_dsa|\.netrc|\.gnupg|\.pgpass|"
+        r"token|credentials?|\*\.pem|\*\.key|\*\.kdbx|\.git-credentials|\.aws|\.ssh)\b",
+    ),
     _r("searches for setuid files", "medium", r"\bfind\b[^;|]*-perm\s+[-/+]?[0-7]?[246]000\b"),
-    _r("queries a cloud metadata/credential endpoint", "high",
-       r"169\.254\.169\.254|metadata\.google\.internal|\bkubectl\s+get\s+secrets?\b|"
-       r"\bsecurity\s+add-trusted-cert\b|\bupdate-ca-certificates\b"),
-    _r("makes a file executable and runs it", "high",
-       r"\bchmod\s+(?:u?\+x|[0-7]*[1357][0-7]{2})\s+(\S+)\s*(?:\n|;|&&)\s*(?:sudo\s+)?"
-       r"(?:(?:ba|z)?sh\s+)?(?:\./)?\1"),
-    _r("interpreter start-up hook", "high",
-       r"getusersitepackages|sitecustomize|usercustomize|\.pth\b|PYTHONSTARTUP=|NODE_OPTIONS="),
-    _r("finds the interpreter's start-up folders", "high",
-       r"getusersitepackages|getsitepackages\(\)|site\.USER_SITE"),
+    _r(
+        "queries a cloud metadata/credential endpoint",
+        "high",
+        r"169\.254\.169\.254|metadata\.google\.internal|\bkubectl\s+get\s+secrets?\b|"
+        r"\bsecurity\s+add-trusted-cert\b|\bupdate-ca-certificates\b",
+    ),
+    _r(
+        "makes a file executable and runs it",
+        "high",
+        r"\bchmod\s+(?:u?\+x|[0-7]*[1357][0-7]{2})\s+(\S+)\s*(?:\n|;|&&)\s*(?:sudo\s+)?"
+        r"(?:(?:ba|z)?sh\s+)?(?:\./)?\1",
+    ),
+    _r(
+        "interpreter start-up hook",
+        "high",
+        r"getusersitepackages|sitecustomize|usercustomize|\.pth\b|PYTHONSTARTUP=|NODE_OPTIONS=",
+    ),
+    _r(
+        "finds the interpreter's start-up folders",
+        "high",
+        r"getusersitepackages|getsitepackages\(\)|site\.USER_SITE",
+    ),
     _r("runs an AppleScript file", "high", r"\bosascript\s+(?!-e)\S+"),
-    _r("reads another process's memory", "high",
-       r"/proc/[^/\s]+/(?:mem|maps)\b|\bgcore\b|\bgdb\b[^;]*\s-p\s|\bptrace\b"),
+    _r(
+        "reads another process's memory",
+        "high",
+        r"/proc/[^/\s]+/(?:mem|maps)\b|\bgcore\b|\bgdb\b[^;]*\s-p\s|\bptrace\b",
+    ),
     _r("sends data through ssh", "medium", r"\|\s*ssh(?=\s|$)"),
-    _r("pulls files from a remote host through ssh", "high",
-       r"\bssh\b[^;|]*[\"'][^\"']*\b(?:tar|cat|dd)\b[^\"']*[\"']\s*>"),
-    _r("sends data through DNS", "high",
-       r"\b(?:dig|nslookup|host)\b[^;|]*(?:\$\([^)]*\)|`[^`]*`)[\w-]*\.[\w-]+"),
-    _r("spoofs a password prompt", "high",
-       r"display\s+dialog[^;]*(?:password|passphrase)|\bkeylog"),
-    _r("encrypts or password-protects files", "high",
-       r"\bopenssl\s+(?:enc|des3|aes\S*)\b(?![^;|]*\s-d\b)|\b7z\s+a\b[^;]*\s-p|"
-       r"\bzip\b[^;]*\s(?:-e|-P)\b|\bgpg\b[^;]*\s(?:-c|--symmetric)\b|\bccrypt\b"),
-    _r("enables remote access", "high",
-       r"\bsystemsetup\s+-setremotelogin\s+on|\bkickstart\s+-activate|"
-       r"\bsystemctl\s+(?:start|enable)\s+(?:ssh|sshd|tor|vnc)\b"),
-    _r("container escape or host mount", "high",
-       r"\bdocker\s+run\b[^;]*-v\s+/:/|\bdocker\s+run\b[^;]*--pid[= ]host|"
-       r"\bdocker\s+run\b[^;]*-v\s+/var/run/docker\.sock"),
-    _r("kernel or swap tampering", "high",
-       r"/proc/sys(?:rq-trigger|/kernel/)|\bswapoff\b|\bchkconfig\s+off\b|"
-       r"\b(?:service|systemctl)\s+\S+\s+stop\b[^;]*\n?\s*chkconfig"),
-    _r("tunnels a local service to the internet", "high",
-       _START + r"(?:cloudflared\s+tunnel|ngrok|localtunnel|lt\s+--port|frpc|chisel)\b"),
-    _r("remote execution with inline credentials", "high",
-       r"\b(?:psexec|wmiexec|smbexec|atexec|evil-winrm|crackmapexec|impacket)\S*\b"),
+    _r(
+        "pulls files from a remote host through ssh",
+        "high",
+        r"\bssh\b[^;|]*[\"'][^\"']*\b(?:tar|cat|dd)\b[^\"']*[\"']\s*>",
+    ),
+    _r(
+        "sends data through DNS",
+        "high",
+        r"\b(?:dig|nslookup|host)\b[^;|]*(?:\$\([^)]*\)|`[^`]*`)[\w-]*\.[\w-]+",
+    ),
+    _r("spoofs a password prompt", "high", r"display\s+dialog[^;]*(?:password|passphrase)|\bkeylog"),
+    _r(
+        "encrypts or password-protects files",
+        "high",
+        r"\bopenssl\s+(?:enc|des3|aes\S*)\b(?![^;|]*\s-d\b)|\b7z\s+a\b[^;]*\s-p|"
+        r"\bzip\b[^;]*\s(?:-e|-P)\b|\bgpg\b[^;]*\s(?:-c|--symmetric)\b|\bccrypt\b",
+    ),
+    _r(
+        "enables remote access",
+        "high",
+        r"\bsystemsetup\s+-setremotelogin\s+on|\bkickstart\s+-activate|"
+        r"\bsystemctl\s+(?:start|enable)\s+(?:ssh|sshd|tor|vnc)\b",
+    ),
+    _r(
+        "container escape or host mount",
+        "high",
+        r"\bdocker\s+run\b[^;]*-v\s+/:/|\bdocker\s+run\b[^;]*--pid[= ]host|"
+        r"\bdocker\s+run\b[^;]*-v\s+/var/run/docker\.sock",
+    ),
+    _r(
+        "kernel or swap tampering",
+        "high",
+        r"/proc/sys(?:rq-trigger|/kernel/)|\bswapoff\b|\bchkconfig\s+off\b|"
+        r"\b(?:service|systemctl)\s+\S+\s+stop\b[^;]*\n?\s*chkconfig",
+    ),
+    _r(
+        "tunnels a local service to the internet",
+        "high",
+        _START + r"(?:cloudflared\s+tunnel|ngrok|localtunnel|lt\s+--port|frpc|chisel)\b",
+    ),
+    _r(
+        "remote execution with inline credentials",
+        "high",
+        r"\b(?:psexec|wmiexec|smbexec|atexec|evil-winrm|crackmapexec|impacket)\S*\b",
+    ),
     _r("spoofs a user agent", "high", r"\bcurl\b[^;|]*\s(?:-A|--user-agent)\s"),
-    _r("cloud instance or launch-template change", "high",
-       r"\baws\s+ec2\s+(?:run-instances|create-launch-template|modify-\S+|create-snapshot|"
-       r"authorize-security-group-\S+)"),
-    _r("cloud storage transfer", "high",
-       r"\baws\s+(?:--[\w-]+\s+)*s3\s+(?:cp|sync|mv|rm)\b|\bgsutil\s+(?:cp|rsync|rm)\b|"
-       r"\baz\s+storage\s+blob\s+(?:upload|download|delete)"),
+    _r(
+        "cloud instance or launch-template change",
+        "high",
+        r"\baws\s+ec2\s+(?:run-instances|create-launch-template|modify-\S+|create-snapshot|"
+        r"authorize-security-group-\S+)",
+    ),
+    _r(
+        "cloud storage transfer",
+        "high",
+        r"\baws\s+(?:--[\w-]+\s+)*s3\s+(?:cp|sync|mv|rm)\b|\bgsutil\s+(?:cp|rsync|rm)\b|"
+        r"\baz\s+storage\s+blob\s+(?:upload|download|delete)",
+    ),
     _r("builds and runs native code", "medium", r"\b(?:gcc|g\+\+|clang\+?\+?|cc)\b[^;]*&&\s*\./"),
-    _r("makes a downloaded/temp file executable", "high",
-       r"\bchmod\s+(?:\+x|[0-7]*[1357][0-7]{0,2})\s+(?:/tmp|/var/tmp|/dev/shm|\$TMPDIR|~/Downloads)/"),
-    _r("runs code from an interpreter one-liner with risky modules", "high",
-       r"\b(?:python\d?(?:\.\d+)?|perl|ruby|node|osascript|\$\w*python\w*)\b[^;|]*"
-       r"(?:-c|-e)\s+(?:\"[^\"]*|'[^']*)(?:base64|exec\(|eval\(|\bsocket\b|subprocess|os\.system|\bpty\b|"
-       r"urllib|\brequests\b|ctypes|/etc/passwd|\bshadow\b|tell application|do shell script|keystroke)"),
-    _r("captures screen, keystrokes or clipboard", "high",
-       _START + r"(?:screencapture|import\s+-window|xwd\s|scrot|gnome-screenshot|pbpaste|xclip\s+-o|"
-       r"xsel\s+-o|xinput\s+(?:test|list)|logkeys|tcpdump|tshark|pcap)\b"),
-    _r("cloud or cluster control-plane change", "high",
-       r"\b(?:aws|gcloud|az)\s+[\w-]+\s+[\w-]*(?:delete|remove|stop|disable|create-access-key|"
-       r"put-bucket-policy|update-trail|create\s+--|set-iam|add-iam|attach-\w*-policy)|"
-       r"\bgcloud\s+(?:compute|iam|logging|projects)\b|\bkubectl\s+(?:delete|exec|run|apply|"
-       r"create|cp|drain)\b|\bstratus\b|\bterraform\s+(?:apply|destroy)"),
-    _r("writes outside the workspace (system paths)", "high",
-       r"(?:>>?|\btee\s+(?:-a\s+)?|\bcp\s+\S+\s+|\bmv\s+\S+\s+|\bsed\s+-i\S*\s+[^;]*\s)"
-       r"(?:/etc/|/usr/(?:local/)?(?:bin|lib|sbin)|/bin/|/sbin/|/lib/|/boot/|/Library/|"
-       r"/System/|~/Library/|\$HOME/Library/)"),
-    _r("hides files or processes", "high",
-       r"\bchflags\s+hidden|\bSetFile\s+-a\s+V|\bmount\s+-o\s+bind\s+\S+\s+/proc/|\bhidepid\b"),
+    _r(
+        "makes a downloaded/temp file executable",
+        "high",
+        r"\bchmod\s+(?:\+x|[0-7]*[1357][0-7]{0,2})\s+(?:/tmp|/var/tmp|/dev/shm|\$TMPDIR|~/Downloads)/",
+    ),
+    _r(
+        "runs code from an interpreter one-liner with risky modules",
+        "high",
+        r"\b(?:python\d?(?:\.\d+)?|perl|ruby|node|osascript|\$\w*python\w*)\b[^;|]*"
+        r"(?:-c|-e)\s+(?:\"[^\"]*|'[^']*)(?:base64|exec\(|eval\(|\bsocket\b|subprocess|os\.system|\bpty\b|"
+        r"urllib|\brequests\b|ctypes|/etc/passwd|\bshadow\b|tell application|do shell script|keystroke)",
+    ),
+    _r(
+        "captures screen, keystrokes or clipboard",
+        "high",
+        _START + r"(?:screencapture|import\s+-window|xwd\s|scrot|gnome-screenshot|pbpaste|xclip\s+-o|"
+        r"xsel\s+-o|xinput\s+(?:test|list)|logkeys|tcpdump|tshark|pcap)\b",
+    ),
+    _r(
+        "cloud or cluster control-plane change",
+        "high",
+        r"\b(?:aws|gcloud|az)\s+[\w-]+\s+[\w-]*(?:delete|remove|stop|disable|create-access-key|"
+        r"put-bucket-policy|update-trail|create\s+--|set-iam|add-iam|attach-\w*-policy)|"
+        r"\bgcloud\s+(?:compute|iam|logging|projects)\b|\bkubectl\s+(?:delete|exec|run|apply|"
+        r"create|cp|drain)\b|\bstratus\b|\bterraform\s+(?:apply|destroy)",
+    ),
+    _r(
+        "writes outside the workspace (system paths)",
+        "high",
+        r"(?:>>?|\btee\s+(?:-a\s+)?|\bcp\s+\S+\s+|\bmv\s+\S+\s+|\bsed\s+-i\S*\s+[^;]*\s)"
+        r"(?:/etc/|/usr/(?:local/)?(?:bin|lib|sbin)|/bin/|/sbin/|/lib/|/boot/|/Library/|"
+        r"/System/|~/Library/|\$HOME/Library/)",
+    ),
+    _r(
+        "hides files or processes",
+        "high",
+        r"\bchflags\s+hidden|\bSetFile\s+-a\s+V|\bmount\s+-o\s+bind\s+\S+\s+/proc/|\bhidepid\b",
+    ),
 ]
 
 
 # Text rules that the rules over the parsed command (``_shellrules``) replace when the command
 # parses; they still judge a command the parser does not understand.
-SUPERSEDED = frozenset({
-    "recursive delete of a root, home or workspace", "recursive delete", "disk or partition tool",
-    "secure delete / shred", "force push", "history rewrite", "pipes from the network into a shell",
-    "decodes and executes", "raw network connection or listener", "reads or sends credentials",
-    "accesses credential stores", "world-writable permissions",
-    "recursive ownership/permission change", "runs as root",
-    "executes a file from a temp or download dir", "makes a file executable and runs it",
-    "writes outside the workspace (system paths)", "copies to or from a remote host",
-    "shutdown or reboot", "sends files to a remote host", "sends data through DNS",
-    "cloud instance or launch-template change", "cloud storage transfer",
-    "cloud or cluster control-plane change", "queries a cloud metadata/credential endpoint",
-    "searches for credential files", "persistence: scheduled task / startup item",
-    "interpreter start-up hook",
-})
+SUPERSEDED = frozenset(
+    {
+        "recursive delete of a root, home or workspace",
+        "recursive delete",
+        "disk or partition tool",
+        "secure delete / shred",
+        "force push",
+        "history rewrite",
+        "pipes from the network into a shell",
+        "decodes and executes",
+        "raw network connection or listener",
+        "reads or sends credentials",
+        "accesses credential stores",
+        "world-writable permissions",
+        "recursive ownership/permission change",
+        "runs as root",
+        "executes a file from a temp or download dir",
+        "makes a file executable and runs it",
+        "writes outside the workspace (system paths)",
+        "copies to or from a remote host",
+        "shutdown or reboot",
+        "sends files to a remote host",
+        "sends data through DNS",
+        "cloud instance or launch-template change",
+        "cloud storage transfer",
+        "cloud or cluster control-plane change",
+        "queries a cloud metadata/credential endpoint",
+        "searches for credential files",
+        "persistence: scheduled task / startup item",
+        "interpreter start-up hook",
+    }
+)
 _RAW_ONLY = frozenset({"fork bomb"})  # syntax-level patterns: matched on the text as written
 _MAX_NESTING = 6
 
@@ -260,14 +428,16 @@ def _hints() -> dict[str, tuple[bool, tuple[str, ...]]]:
     if _HINTS is None:
         try:
             from ._rule_hints import HINTS, SOURCE_HASH
+
             _HINTS = HINTS if SOURCE_HASH == rules_hash() else {}
         except ImportError:
             _HINTS = {}
     return _HINTS
 
 
-def text_level(text: str, rules: list[Rule] | None = None, skip: frozenset[str] = frozenset(),
-               raw: str | None = None) -> tuple[str, list[str]]:
+def text_level(
+    text: str, rules: list[Rule] | None = None, skip: frozenset[str] = frozenset(), raw: str | None = None
+) -> tuple[str, list[str]]:
     level, reasons = "low", []
     hints = _hints() if rules is None or rules is RULES else {}
     lowered: dict[int, str] = {}
@@ -293,8 +463,7 @@ def _findings(command: str, cwd: str | None, depth: int) -> list[tuple[str, str]
     from ._shellrules import judge_commands
 
     if depth > _MAX_NESTING:
-        return [("high", "the command could not be analysed (nested commands too deep to "
-                         "follow)")]
+        return [("high", "the command could not be analysed (nested commands too deep to follow)")]
     parsed = parse(command, cwd)
 
     def again(text: str) -> list[tuple[str, str]]:
@@ -313,8 +482,7 @@ def _findings(command: str, cwd: str | None, depth: int) -> list[tuple[str, str]
     return found
 
 
-def rule_level(action: str, rules: list[Rule] | None = None,
-               cwd: str | None = None) -> tuple[str, list[str]]:
+def rule_level(action: str, rules: list[Rule] | None = None, cwd: str | None = None) -> tuple[str, list[str]]:
     """The risk level of shell command ``action`` started in ``cwd``, and the reasons.
 
     The command is parsed (``_parse``) and judged by what would run (``_shellrules``) and by
@@ -322,8 +490,7 @@ def rule_level(action: str, rules: list[Rule] | None = None,
     text rules only.
     """
     if not isinstance(action, str):  # bad input is judged, never a crash
-        action = action.decode("utf-8", "replace") if isinstance(action, (bytes, bytearray)) \
-            else str(action)
+        action = action.decode("utf-8", "replace") if isinstance(action, (bytes, bytearray)) else str(action)
     cwd = cwd if isinstance(cwd, str) and cwd else None
     if rules is not None:
         return text_level(action, rules)
@@ -336,8 +503,10 @@ def rule_level(action: str, rules: list[Rule] | None = None,
         except Exception:
             level, reasons = "low", []
         level = max(level, "high", key=RISK_ORDER.__getitem__)
-        return level, [*reasons, f"the command could not be analysed ({type(exc).__name__}); "
-                                 "a human should look at it"]
+        return level, [
+            *reasons,
+            f"the command could not be analysed ({type(exc).__name__}); a human should look at it",
+        ]
     for found_level, reason in findings:
         if reason not in reasons:
             reasons.append(reason)

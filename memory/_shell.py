@@ -19,27 +19,30 @@ import shlex
 __all__ = ["may_change", "simple_commands"]
 
 # Programs that read and print, whatever their arguments (argument checks for the others below).
-_READ_ONLY = frozenset("""
+_READ_ONLY = frozenset(
+    """
 ls ll la dir cat tac head tail wc grep egrep fgrep rg ag ack tree pwd echo printf which type
 whereis file stat du df diff cmp comm cut tr nl less more od hexdump strings basename dirname
 realpath readlink printenv id whoami groups uname true false test [ [[ cd pushd popd
 jq column fold expand unexpand rev seq look zcat zgrep bzcat xzcat md5sum sha1sum
 sha256sum sha512sum cksum b2sum lsof ps pgrep free uptime nproc locale getconf man help
 apropos whatis ldd nm objdump readelf tput clear cal
-""".split())
+""".split()
+)
 # `sleep`/`wait` are not here on purpose: waiting is how an agent lets something outside the
 # workspace change (a server start, a lock release), so a rerun after it may well succeed.
 _SYSTEM_BIN = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/")
 _MAX_DEPTH = 16
 # git subcommands that only read the repository.
-_GIT_READ = frozenset("""
+_GIT_READ = frozenset(
+    """
 status diff log show blame grep ls-files ls-tree rev-parse describe shortlog cat-file
 rev-list show-ref name-rev merge-base whatchanged reflog help version count-objects
-""".split())
+""".split()
+)
 _PIP_READ = frozenset({"list", "show", "freeze", "check", "help", "search", "index", "inspect"})
 _WRAPPERS = frozenset({"time", "nice", "nohup", "command", "builtin", "exec", "stdbuf", "ionice"})
-_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "(",
-                       "time"})
+_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "(", "time"})
 _CLOSERS = frozenset({"fi", "done", "esac", "}", ")", ""})
 _HARMLESS_TARGETS = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty")
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\[[^]]*\])?\+?=")
@@ -87,7 +90,7 @@ def _substitutions(text: str) -> tuple[str, list[str]] | None:
             i += 1
             continue
         if c == "\\" and i + 1 < n:
-            out.append(text[i:i + 2])
+            out.append(text[i : i + 2])
             i += 2
             continue
         if c == "'" and not quote:
@@ -98,18 +101,18 @@ def _substitutions(text: str) -> tuple[str, list[str]] | None:
             j = text.find("`", i + 1)
             if j < 0:
                 return None
-            inner.append(text[i + 1:j])
+            inner.append(text[i + 1 : j])
             out.append("__SUBST__")
             i = j + 1
             continue
-        if c in "$<>" and i + 1 < n and text[i + 1] == "(" and not (c == "$" and text[i + 2:i + 3] == "("):
+        if c in "$<>" and i + 1 < n and text[i + 1] == "(" and not (c == "$" and text[i + 2 : i + 3] == "("):
             depth, j = 1, i + 2
             while j < n and depth:
                 depth += {"(": 1, ")": -1}.get(text[j], 0)
                 j += 1
             if depth:
                 return None
-            inner.append(text[i + 2:j - 1])
+            inner.append(text[i + 2 : j - 1])
             out.append("__SUBST__")
             i = j
             continue
@@ -137,7 +140,7 @@ def _statements(text: str) -> str:
             i += 1
             continue
         if c == "\\" and i + 1 < n:
-            out.append(" " if text[i + 1] == "\n" else text[i:i + 2])
+            out.append(" " if text[i + 1] == "\n" else text[i : i + 2])
             i += 2
             continue
         if c in "'\"":
@@ -256,14 +259,18 @@ def _argv_read_only(argv: list[str]) -> bool:
     if prog == "xargs":
         return _argv_read_only(_xargs_inner(args))
     if prog == "find":
-        return not any(a in ("-delete", "-exec", "-execdir", "-ok", "-okdir") or
-                       a.startswith("-fprint") or a == "-fls" for a in args)
+        return not any(
+            a in ("-delete", "-exec", "-execdir", "-ok", "-okdir") or a.startswith("-fprint") or a == "-fls"
+            for a in args
+        )
     if prog == "sed":
         return not ({"i", "f"} & flags) and not any(
-            a.startswith(("--in-place", "--file")) or _SED_WRITES.search(a) for a in args)
+            a.startswith(("--in-place", "--file")) or _SED_WRITES.search(a) for a in args
+        )
     if prog in ("awk", "gawk", "mawk"):
         return not ({"i", "f"} & flags) and not any(
-            ("system" in a or ">" in a or "|" in a or a.startswith("--")) for a in args)
+            ("system" in a or ">" in a or "|" in a or a.startswith("--")) for a in args
+        )
     if prog == "sort":
         return "o" not in flags and not any(a.startswith("--output") for a in args)
     if prog == "tee":
@@ -285,7 +292,8 @@ def _argv_read_only(argv: list[str]) -> bool:
         return not [a for a in args if not a.startswith("-") and not _ASSIGN.match(a)]
     if prog in ("hostname", "date"):
         return not [a for a in args if not a.startswith(("-", "+"))] and not (
-            {"s"} & flags or any(a.startswith("--set") for a in args))
+            {"s"} & flags or any(a.startswith("--set") for a in args)
+        )
     if prog == "history":
         return not ({"w", "a", "c", "d", "r", "n"} & flags)
     return prog in _READ_ONLY
@@ -298,15 +306,15 @@ def _git_read_only(args: list[str]) -> bool:
             return False  # a config value can run a program (core.fsmonitor, core.pager...)
         i += 2 if args[i] in ("-C", "--git-dir", "--work-tree") else 1
     sub = args[i] if i < len(args) else ""
-    rest = args[i + 1:]
-    if any(a.startswith(("--output", "-o")) and sub in ("diff", "log", "show", "format-patch")
-           for a in rest):
+    rest = args[i + 1 :]
+    if any(a.startswith(("--output", "-o")) and sub in ("diff", "log", "show", "format-patch") for a in rest):
         return False
     if sub in _GIT_READ:
         return not (sub == "reflog" and rest[:1] in (["expire"], ["delete"]))
     if sub in ("branch", "tag"):
-        return not rest or all(a.startswith("-") and a not in ("-d", "-D", "-m", "-M", "-c", "-C", "-f")
-                               for a in rest)
+        return not rest or all(
+            a.startswith("-") and a not in ("-d", "-D", "-m", "-M", "-c", "-C", "-f") for a in rest
+        )
     if sub in ("remote", "stash"):
         return rest[:1] in ([], ["-v"], ["list"], ["show"]) and (sub == "remote" or bool(rest))
     if sub == "config":

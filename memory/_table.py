@@ -23,15 +23,22 @@ if TYPE_CHECKING:
 __all__ = ["ALL_COLS", "COLS", "STATE_COLS", "FailureTable", "prepare", "scoped_signature"]
 
 
-def prepare(action: str, action_kind: str = "command", *, error: str = "", lesson: str = "",
-            **fields: Any) -> dict[str, Any]:
+def prepare(
+    action: str, action_kind: str = "command", *, error: str = "", lesson: str = "", **fields: Any
+) -> dict[str, Any]:
     """A row ready to store: secrets redacted, error trimmed, signature computed."""
     error = redact(error)
     if len(error) > 4000:
         error = error[:1000] + "\n...[trimmed]...\n" + error[-2900:]
     sig = scoped_signature(signature(action, action_kind), str(fields.get("workspace") or ""))
-    return {**fields, "action": redact(action), "action_kind": action_kind, "error": error,
-            "lesson": redact(lesson)[:2000], "signature": sig}
+    return {
+        **fields,
+        "action": redact(action),
+        "action_kind": action_kind,
+        "error": error,
+        "lesson": redact(lesson)[:2000],
+        "signature": sig,
+    }
 
 
 def scoped_signature(sig: str, workspace: str) -> str:
@@ -90,11 +97,31 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
-COLS = ("id", "signature", "action", "action_kind", "kind", "error", "lesson", "project", "tags",
-         "first_seen", "last_seen", "count")
+COLS = (
+    "id",
+    "signature",
+    "action",
+    "action_kind",
+    "kind",
+    "error",
+    "lesson",
+    "project",
+    "tags",
+    "first_seen",
+    "last_seen",
+    "count",
+)
 #: What a failure depended on (issue 15): where and when in which session it failed.
-STATE_COLS = ("workspace", "failure_class", "session", "steps_at", "changes_at", "cwd",
-              "fingerprint", "outcome")
+STATE_COLS = (
+    "workspace",
+    "failure_class",
+    "session",
+    "steps_at",
+    "changes_at",
+    "cwd",
+    "fingerprint",
+    "outcome",
+)
 _STATE_TYPES = {"steps_at": "INTEGER NOT NULL DEFAULT 0", "changes_at": "INTEGER NOT NULL DEFAULT 0"}
 ALL_COLS = COLS + STATE_COLS
 #: The session of a failure the hooks learned without one (before sessions were kept, or from
@@ -140,16 +167,26 @@ class FailureTable(SqliteStore):
             have = self._conn.columns("failures")  # again, inside the write lock: another
             missing = [col for col in STATE_COLS if col not in have]  # process may have done it
             for col in missing:
-                c.execute(f"ALTER TABLE failures ADD COLUMN {col} "
-                          + _STATE_TYPES.get(col, "TEXT NOT NULL DEFAULT ''"))
-            rows = c.execute("SELECT id, action, error, tags FROM failures "
-                             "WHERE failure_class = ''").fetchall()
+                c.execute(
+                    f"ALTER TABLE failures ADD COLUMN {col} "
+                    + _STATE_TYPES.get(col, "TEXT NOT NULL DEFAULT ''")
+                )
+            rows = c.execute(
+                "SELECT id, action, error, tags FROM failures WHERE failure_class = ''"
+            ).fetchall()
             # Rows the hooks learned before sessions existed are advice from an earlier
             # session, not standing rules; rows recorded on purpose stay standing.
-            c.executemany("UPDATE failures SET failure_class = ?, session = ? WHERE id = ?",
-                          [(failure_class(a, None, e),
-                            LEGACY_SESSION if "claude-code" in json.loads(t or "[]") else "", i)
-                           for i, a, e, t in rows])
+            c.executemany(
+                "UPDATE failures SET failure_class = ?, session = ? WHERE id = ?",
+                [
+                    (
+                        failure_class(a, None, e),
+                        LEGACY_SESSION if "claude-code" in json.loads(t or "[]") else "",
+                        i,
+                    )
+                    for i, a, e, t in rows
+                ],
+            )
 
     def upsert(self, rec: dict[str, Any], *, count: int = 1) -> tuple[dict[str, Any], bool]:
         """Insert or increment a prepared row (see ``prepare``); returns (stored row, created)."""
@@ -157,17 +194,26 @@ class FailureTable(SqliteStore):
         now = rec.setdefault("last_seen", time.time())
         rec.setdefault("first_seen", now)
         with self._lock, Transaction(self._conn) as c:
-            row = c.execute("SELECT id FROM failures WHERE signature = ?",
-                            (rec["signature"],)).fetchone()
+            row = c.execute("SELECT id FROM failures WHERE signature = ?", (rec["signature"],)).fetchone()
             if row is None:
                 rid = rec.get("id") or os.urandom(16).hex()
                 c.execute(
-                    f"INSERT INTO failures ({', '.join(ALL_COLS)}) "
-                    f"VALUES ({', '.join('?' * len(ALL_COLS))})",
-                    (rid, rec["signature"], rec["action"], rec.get("action_kind", "command"),
-                     rec.get("kind", "error"), rec.get("error", ""), rec.get("lesson", ""),
-                     rec.get("project", "default"), json.dumps(sorted(set(rec.get("tags", [])))),
-                     rec["first_seen"], now, count, *self._state(rec)),
+                    f"INSERT INTO failures ({', '.join(ALL_COLS)}) VALUES ({', '.join('?' * len(ALL_COLS))})",
+                    (
+                        rid,
+                        rec["signature"],
+                        rec["action"],
+                        rec.get("action_kind", "command"),
+                        rec.get("kind", "error"),
+                        rec.get("error", ""),
+                        rec.get("lesson", ""),
+                        rec.get("project", "default"),
+                        json.dumps(sorted(set(rec.get("tags", [])))),
+                        rec["first_seen"],
+                        now,
+                        count,
+                        *self._state(rec),
+                    ),
                 )
                 created = True
             else:
@@ -179,19 +225,29 @@ class FailureTable(SqliteStore):
                     "error = CASE WHEN ? != '' THEN ? ELSE error END, "
                     "lesson = CASE WHEN ? != '' THEN ? ELSE lesson END, "
                     f"{_SET_STATE} WHERE id = ?",
-                    (count, now, now, rec.get("error", ""), rec.get("error", ""),
-                     rec.get("lesson", ""), rec.get("lesson", ""), *self._state(rec), rid),
+                    (
+                        count,
+                        now,
+                        now,
+                        rec.get("error", ""),
+                        rec.get("error", ""),
+                        rec.get("lesson", ""),
+                        rec.get("lesson", ""),
+                        *self._state(rec),
+                        rid,
+                    ),
                 )
                 created = False
-            c.execute("INSERT INTO events (ts, event, signature) VALUES (?,?,?)",
-                      (time.time(), "recorded" if created else "repeated", rec["signature"]))
+            c.execute(
+                "INSERT INTO events (ts, event, signature) VALUES (?,?,?)",
+                (time.time(), "recorded" if created else "repeated", rec["signature"]),
+            )
             stored = c.execute(_SELECT_BY["id"], (rid,)).fetchone()
         return _row(stored), created
 
     @staticmethod
     def _state(rec: dict[str, Any]) -> tuple:
-        return tuple(int(rec.get(k) or 0) if k in _STATE_TYPES else str(rec.get(k) or "")
-                     for k in STATE_COLS)
+        return tuple(int(rec.get(k) or 0) if k in _STATE_TYPES else str(rec.get(k) or "") for k in STATE_COLS)
 
     def _one(self, column: str, value: str) -> dict[str, Any] | None:
         with self._lock:
@@ -208,17 +264,13 @@ class FailureTable(SqliteStore):
         if not ids:
             return {}
         with self._lock:
-            rows = self._conn.execute(
-                f"{_SELECT} WHERE id IN "
-                f"({', '.join('?' * len(ids))})", ids
-            ).fetchall()
+            rows = self._conn.execute(f"{_SELECT} WHERE id IN ({', '.join('?' * len(ids))})", ids).fetchall()
         return {r[0]: _row(r) for r in rows}
 
     def list(self, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._conn.execute(
-                f"{_SELECT} ORDER BY last_seen DESC, id "
-                "LIMIT ? OFFSET ?", (limit, offset)
+                f"{_SELECT} ORDER BY last_seen DESC, id LIMIT ? OFFSET ?", (limit, offset)
             ).fetchall()
         return [_row(r) for r in rows]
 
@@ -238,12 +290,17 @@ class FailureTable(SqliteStore):
     def eviction_candidates(self, *, keep: int, older_than: float | None) -> list[str]:
         """Ids beyond the newest ``keep`` (by last_seen), plus any not seen since ``older_than``."""
         with self._lock:
-            ids = [r[0] for r in self._conn.execute(
-                "SELECT id FROM failures ORDER BY last_seen DESC, count DESC LIMIT -1 OFFSET ?",
-                (keep,))]
+            ids = [
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT id FROM failures ORDER BY last_seen DESC, count DESC LIMIT -1 OFFSET ?", (keep,)
+                )
+            ]
             if older_than is not None:
-                ids += [r[0] for r in self._conn.execute(
-                    "SELECT id FROM failures WHERE last_seen < ?", (older_than,))]
+                ids += [
+                    r[0]
+                    for r in self._conn.execute("SELECT id FROM failures WHERE last_seen < ?", (older_than,))
+                ]
         return sorted(set(ids))
 
     def add_outcome(self, sig: str, *, ok: bool) -> None:
@@ -251,7 +308,8 @@ class FailureTable(SqliteStore):
         with self._lock, Transaction(self._conn) as c:
             c.execute(
                 f"INSERT INTO outcomes (signature, {col}) VALUES (?, 1) "
-                f"ON CONFLICT(signature) DO UPDATE SET {col} = outcomes.{col} + 1", (sig,)
+                f"ON CONFLICT(signature) DO UPDATE SET {col} = outcomes.{col} + 1",
+                (sig,),
             )
 
     def outcomes(self, sig: str) -> tuple[int, int]:
@@ -263,8 +321,10 @@ class FailureTable(SqliteStore):
 
     def log_event(self, event: str, sig: str, detail: str = "", level: str = "") -> None:
         with self._lock, Transaction(self._conn) as c:
-            c.execute("INSERT INTO events (ts, event, signature, detail, level) VALUES (?,?,?,?,?)",
-                      (time.time(), event, sig, redact(detail)[:500], level))
+            c.execute(
+                "INSERT INTO events (ts, event, signature, detail, level) VALUES (?,?,?,?,?)",
+                (time.time(), event, sig, redact(detail)[:500], level),
+            )
 
     def log_decision(self, decision: str, sig: str, detail: str = "", level: str = "") -> None:
         """Log an allow / ask / deny decision as a checked / asked / blocked event."""
@@ -274,10 +334,9 @@ class FailureTable(SqliteStore):
     def events(self, since: float = 0.0) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT ts, event, signature, detail, level FROM events WHERE ts >= ? ORDER BY id",
-                (since,)).fetchall()
-        return [dict(zip(("ts", "event", "signature", "detail", "level"), r, strict=True))
-                for r in rows]
+                "SELECT ts, event, signature, detail, level FROM events WHERE ts >= ? ORDER BY id", (since,)
+            ).fetchall()
+        return [dict(zip(("ts", "event", "signature", "detail", "level"), r, strict=True)) for r in rows]
 
     def mark_embedded(self, ids: list[str]) -> None:
         with self._lock, Transaction(self._conn) as c:
@@ -290,17 +349,16 @@ class FailureTable(SqliteStore):
 
     def unembedded(self, limit: int = 1000) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._conn.execute(
-                f"{_SELECT} WHERE embedded = 0 LIMIT ?", (limit,)
-            ).fetchall()
+            rows = self._conn.execute(f"{_SELECT} WHERE embedded = 0 LIMIT ?", (limit,)).fetchall()
         return [_row(r) for r in rows]
 
     # -- sessions: what happened since a failure ----------------------------------------------
     def session(self, session: str) -> tuple[int, int, str]:
         """(steps, changes, last changing command) of a session; zeros for a new one."""
         with self._lock:
-            row = self._conn.execute("SELECT steps, changes, last_change FROM sessions "
-                                     "WHERE session = ?", (session,)).fetchone()
+            row = self._conn.execute(
+                "SELECT steps, changes, last_change FROM sessions WHERE session = ?", (session,)
+            ).fetchone()
         return (int(row[0]), int(row[1]), str(row[2])) if row else (0, 0, "")
 
     def step(self, session: str, *, change: str | None) -> None:
@@ -314,7 +372,8 @@ class FailureTable(SqliteStore):
                 "steps = sessions.steps + 1, changes = sessions.changes + excluded.changes, "
                 "last_change = CASE WHEN excluded.changes > 0 THEN excluded.last_change "
                 "ELSE sessions.last_change END, updated = excluded.updated",
-                (session, int(changed), redact(change or "")[:300], time.time()))
+                (session, int(changed), redact(change or "")[:300], time.time()),
+            )
 
     def exact(self, sig: str, workspace: str) -> dict[str, Any] | None:
         """The failure kept for this workspace, else the one shared by every workspace; a
@@ -347,5 +406,6 @@ class FailureTable(SqliteStore):
         """How many failures each workspace keeps ('' = shared environment lessons)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT workspace, COUNT(*) FROM failures GROUP BY workspace").fetchall()
+                "SELECT workspace, COUNT(*) FROM failures GROUP BY workspace"
+            ).fetchall()
         return {str(w): int(n) for w, n in rows}

@@ -32,8 +32,16 @@ import numpy as np
 from ..errors import ConfigurationError
 from ..settings import Settings
 
-__all__ = ["Embedder", "HashingEmbedder", "MiniLMEmbedder", "embedder_name", "fit_wccn", "load_transform",
-           "make_embedder", "transformed"]
+__all__ = [
+    "Embedder",
+    "HashingEmbedder",
+    "MiniLMEmbedder",
+    "embedder_name",
+    "fit_wccn",
+    "load_transform",
+    "make_embedder",
+    "transformed",
+]
 
 DIM = 384
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
@@ -80,7 +88,7 @@ def fit_wccn(differences: np.ndarray, ridge: float = WCCN_RIDGE) -> np.ndarray:
     """``(S_w + ridge I)^(-1/2)`` for rows of paraphrase-pair embedding differences."""
     s_w = differences.T @ differences / len(differences)
     vals, vecs = np.linalg.eigh(s_w + ridge * np.eye(s_w.shape[0]))
-    return (vecs * vals ** -0.5) @ vecs.T
+    return (vecs * vals**-0.5) @ vecs.T
 
 
 def transformed(vectors: np.ndarray, transform: np.ndarray) -> np.ndarray:
@@ -132,7 +140,7 @@ class MiniLMEmbedder:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         if len(texts) > BATCH:  # bounded memory: padding is per batch
-            return np.vstack([self.embed(texts[i:i + BATCH]) for i in range(0, len(texts), BATCH)])
+            return np.vstack([self.embed(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)])
         with self._lock:
             enc = self._tokenizer.encode_batch([t or " " for t in texts])
             ids = np.array([e.ids for e in enc], dtype=np.int64)
@@ -159,7 +167,7 @@ class HashingEmbedder:
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         for row, text in enumerate(texts):
             tokens = _TOKEN.findall(text.lower())
-            feats = tokens + [f"#{t[i:i + 3]}" for t in tokens for i in range(max(1, len(t) - 2))]
+            feats = tokens + [f"#{t[i : i + 3]}" for t in tokens for i in range(max(1, len(t) - 2))]
             for f in feats:
                 h = zlib.crc32(f.encode())
                 out[row, h % DIM] += 1.0 if (h >> 16) & 1 else -1.0

@@ -25,12 +25,11 @@ class GateDecision(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     advice: list[str] = Field(
         default_factory=list,
-        description="Lessons of past failures that do not block the action (context for the model).")
+        description="Lessons of past failures that do not block the action (context for the model).",
+    )
     risk: RiskAssessment = Field(default_factory=RiskAssessment)
     matches: list[Match] = Field(default_factory=list)
-    degraded: bool = Field(
-        default=False, description="The failure memory could not be read; rules only."
-    )
+    degraded: bool = Field(default=False, description="The failure memory could not be read; rules only.")
 
     def summary(self) -> str:
         return "; ".join(self.reasons) if self.reasons else "no known failure or risk"
@@ -74,12 +73,17 @@ def assess_action(
             successes = 0
 
     verdict = decide(
-        level=assessment.level, risk_reasons=assessment.reasons,
+        level=assessment.level,
+        risk_reasons=assessment.reasons,
         exact=exact_match.record.model_dump() if exact_match else None,
         similar=[(m.record.model_dump(), m.distance) for m in near if not m.exact],
-        state=state or SessionState(), ask_at=settings.ask_at_risk, deny_at=settings.deny_at_risk,
-        approval_policy=settings.approval_policy, successes_after=successes,
-        predictor=load_predictor)
+        state=state or SessionState(),
+        ask_at=settings.ask_at_risk,
+        deny_at=settings.deny_at_risk,
+        approval_policy=settings.approval_policy,
+        successes_after=successes,
+        predictor=load_predictor,
+    )
     return GateDecision(
         decision=verdict.decision,  # type: ignore[arg-type]
         reasons=[*verdict.reasons, *notes],

@@ -68,11 +68,13 @@ class InMemoryFailureMemory(FailureMemory):
             return out
         q = self.embedder.embed([normalize(action, action_kind)])[0]
         sims = mat @ q
-        order = [j for j in np.argsort(-sims)[: max(k, HUB_K) + 1]
-                 if not (hit is not None and ids[j] == hit.id)]
+        order = [
+            j for j in np.argsort(-sims)[: max(k, HUB_K) + 1] if not (hit is not None and ids[j] == hit.id)
+        ]
         r_query = hubness(float(sims[j]) for j in order)
-        scored = sorted((adjusted_distance(float(sims[j]), r_query, self._hubs.get(ids[j], 0.0)),
-                         ids[j]) for j in order)[:k]
+        scored = sorted(
+            (adjusted_distance(float(sims[j]), r_query, self._hubs.get(ids[j], 0.0)), ids[j]) for j in order
+        )[:k]
         for dist, rid in scored:
             rec = self._by_id.get(rid)
             if rec is not None:
@@ -99,7 +101,7 @@ class InMemoryFailureMemory(FailureMemory):
     def list(self, *, limit: int = 100, offset: int = 0) -> list[FailureRecord]:
         with self._lock:
             recs = sorted(self._by_id.values(), key=lambda r: r.last_seen, reverse=True)
-        return [r.model_copy() for r in recs[offset:offset + limit]]
+        return [r.model_copy() for r in recs[offset : offset + limit]]
 
     def forget(self, record_id: str) -> bool:
         with self._lock:

@@ -61,9 +61,14 @@ _LINE_NO = re.compile(r"[Ll]ine\s+\d")
 
 
 def _may_vary(text: str) -> bool:
-    return ("/tmp/" in text or "/var/folders/" in text or "TMPDIR" in text
-            or ("ine" in text and _LINE_NO.search(text) is not None)
-            or _HEX8.search(text) is not None or _DATE_OR_EPOCH.search(text) is not None)
+    return (
+        "/tmp/" in text
+        or "/var/folders/" in text
+        or "TMPDIR" in text
+        or ("ine" in text and _LINE_NO.search(text) is not None)
+        or _HEX8.search(text) is not None
+        or _DATE_OR_EPOCH.search(text) is not None
+    )
 
 
 _FILE_LINE = re.compile(r"(\.\w{1,8}):\d+(?::\d+)?\b")

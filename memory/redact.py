@@ -13,8 +13,11 @@ import re
 __all__ = ["contains_secret", "redact"]
 
 _SOURCES: list[tuple[str, str]] = [
-    ("private_key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
-        r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)"),
+    (
+        "private_key",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+        r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)",
+    ),
     ("url_password", r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@'\"]+):([^\s@/'\"]+)@"),
     # A long token as a URL's whole user part (Sentry DSNs, token-in-URL clones).
     ("url_token", r"(?i)(?<=://)[A-Za-z0-9_-]{24,}(?=@)"),
@@ -41,8 +44,11 @@ _SOURCES: list[tuple[str, str]] = [
     ("telegram_bot_token", r"\b\d{8,10}:AA[A-Za-z0-9_-]{32,}"),
     ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     ("bearer", r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{16,}"),
-    ("assignment", r"(?i)\b([A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|"
-        r"auth|credential|private[_-]?key)[A-Za-z0-9_.-]*['\"]?)(\s*[:=]\s*|\s+)(['\"]?)([^\s'\"]{6,})\3"),
+    (
+        "assignment",
+        r"(?i)\b([A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|"
+        r"auth|credential|private[_-]?key)[A-Za-z0-9_.-]*['\"]?)(\s*[:=]\s*|\s+)(['\"]?)([^\s'\"]{6,})\3",
+    ),
     ("cli_password", r"(?<=\s)(--password[= ])(?=\S{6,})(\S+)"),
     # -pSECRET only where it means a password (MySQL/MariaDB clients), not `find -print0`.
     ("mysql_password", r"(?i)(\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^|;&\n]*?\s-p)(\S{4,})"),
@@ -67,6 +73,7 @@ def _sub(kind: str, pattern: re.Pattern[str], text: str) -> str:
     if kind == "bearer":
         return pattern.sub(lambda m: f"{m.group(1)} {tag}", text)
     if kind == "assignment":
+
         def keep_name(m: re.Match[str]) -> str:
             # A reference ($VAR, $(cmd)) names where the secret is; it is not the secret.
             if m.group(4).startswith(("[REDACTED:", "$")) or m.group(4).lower() in _SCHEMES:
@@ -75,6 +82,7 @@ def _sub(kind: str, pattern: re.Pattern[str], text: str) -> str:
             if m.group(2).isspace() and not re.search(r"\d", m.group(4)):
                 return m.group(0)
             return f"{m.group(1)}{m.group(2)}{m.group(3)}{tag}{m.group(3)}"
+
         return pattern.sub(keep_name, text)
     if kind in ("cli_password", "mysql_password"):
         return pattern.sub(lambda m: f"{m.group(1)}{tag}", text)
@@ -83,12 +91,56 @@ def _sub(kind: str, pattern: re.Pattern[str], text: str) -> str:
 
 # Cheap pre-screen: every pattern above needs one of these cues; most text has none.
 _LOWER_CUES = (
-    "-----begin", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "sk-", "sk_",
-    "rk_", "pk_", "aiza", "ya29.", "xox", "hooks.slack", "npm_", "pypi-", "hf_", "sg.", "_v1_",
-    "accountkey=", "eyj", "bearer", "basic", "token", "passw", "pwd", "secret", "api_key",
-    "api-key", "apikey", "access_key", "access-key", "accesskey", "auth", "credential", "private",
-    "mysql", "mariadb", "://", "hvs.", "hvb.", "hvr.", "shpat_", "shpca_", "shppa_", "shpss_",
-    "lin_api_", ":aa",
+    "-----begin",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "sk-",
+    "sk_",
+    "rk_",
+    "pk_",
+    "aiza",
+    "ya29.",
+    "xox",
+    "hooks.slack",
+    "npm_",
+    "pypi-",
+    "hf_",
+    "sg.",
+    "_v1_",
+    "accountkey=",
+    "eyj",
+    "bearer",
+    "basic",
+    "token",
+    "passw",
+    "pwd",
+    "secret",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_key",
+    "access-key",
+    "accesskey",
+    "auth",
+    "credential",
+    "private",
+    "mysql",
+    "mariadb",
+    "://",
+    "hvs.",
+    "hvb.",
+    "hvr.",
+    "shpat_",
+    "shpca_",
+    "shppa_",
+    "shpss_",
+    "lin_api_",
+    ":aa",
 )
 _CASE_CUES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "SK")
 

@@ -20,8 +20,9 @@ class RuleRiskAssessor(RiskAssessor):
         self.memory = memory
         self.rules = rules if rules is not None else RULES
 
-    def assess(self, action: str, *, action_kind: ActionKind = "command",
-               cwd: str | None = None) -> RiskAssessment:
+    def assess(
+        self, action: str, *, action_kind: ActionKind = "command", cwd: str | None = None
+    ) -> RiskAssessment:
         """A command is parsed and judged by what would run (in ``cwd``, when known); other
         actions and custom ``rules`` are judged on their text."""
         if action_kind == "command" and self.rules is RULES:

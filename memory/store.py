@@ -43,15 +43,16 @@ __all__ = ["ChromaIndex", "FailureTable", "PersistentFailureMemory"]
 def _rec(row: dict | None) -> FailureRecord | None:
     return FailureRecord.model_validate(row) if row else None
 
+
 COLLECTION = "task_orchestrator_failures"
 QUERY_VECTOR_CACHE = 1024  # query embeddings kept (1.5 KiB each with 384 float32 dimensions)
 log = logging.getLogger(__name__)
 
+
 class ChromaIndex:
     """Embeddings of failures in a Chroma collection (cosine distance)."""
 
-    def __init__(self, *, path: Path | None = None, url: str | None = None,
-                 embedder_name: str = "") -> None:
+    def __init__(self, *, path: Path | None = None, url: str | None = None, embedder_name: str = "") -> None:
         import chromadb
 
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", embedder_name).strip("-._")
@@ -74,8 +75,10 @@ class ChromaIndex:
                     f"TASK_ORCHESTRATOR_CHROMA_URL={url!r} is not an http(s)://host:port URL"
                 )
             self.client = chromadb.HttpClient(
-                host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
-                ssl=u.scheme == "https", settings=self._settings,
+                host=u.hostname,
+                port=u.port or (443 if u.scheme == "https" else 8000),
+                ssl=u.scheme == "https",
+                settings=self._settings,
             )
         else:
             assert path is not None
@@ -123,9 +126,11 @@ class ChromaIndex:
             fcntl.flock(self._lockfile, fcntl.LOCK_UN)
 
     def add(self, ids: list[str], vectors, sigs: list[str], hubs: list[float]) -> None:
-        self.collection.upsert(ids=ids, embeddings=vectors,
-                               metadatas=[{"signature": s, "hub": float(h)}
-                                          for s, h in zip(sigs, hubs, strict=True)])
+        self.collection.upsert(
+            ids=ids,
+            embeddings=vectors,
+            metadatas=[{"signature": s, "hub": float(h)} for s, h in zip(sigs, hubs, strict=True)],
+        )
 
     def query(self, vector, k: int) -> list[tuple[str, float, float]]:
         """[(id, cosine similarity, stored hubness)] of the ``k`` nearest."""
@@ -134,21 +139,22 @@ class ChromaIndex:
     def query_many(self, vectors, k: int) -> list[list[tuple[str, float, float]]]:
         # No count() first (it costs as much as the query): Chroma returns fewer than k hits
         # for a small collection and none for an empty one.
-        res = self.collection.query(query_embeddings=list(vectors), n_results=k,
-                                    include=["distances", "metadatas"])
+        res = self.collection.query(
+            query_embeddings=list(vectors), n_results=k, include=["distances", "metadatas"]
+        )
         return [
-            [(i, 1.0 - float(d), float((m or {}).get("hub", 0.0)))
-             for i, d, m in zip(ids, dists, metas, strict=True)]
-            for ids, dists, metas in zip(res["ids"], res["distances"], res["metadatas"],
-                                         strict=True)
+            [
+                (i, 1.0 - float(d), float((m or {}).get("hub", 0.0)))
+                for i, d, m in zip(ids, dists, metas, strict=True)
+            ]
+            for ids, dists, metas in zip(res["ids"], res["distances"], res["metadatas"], strict=True)
         ]
 
     def refresh_hubness(self, batch: int = 500) -> None:
         """Recompute every stored item's hubness against the whole collection."""
         offset = 0
         while True:
-            page = self.collection.get(include=["embeddings", "metadatas"], limit=batch,
-                                       offset=offset)
+            page = self.collection.get(include=["embeddings", "metadatas"], limit=batch, offset=offset)
             if not page["ids"]:
                 return
             self._refresh_page(page)
@@ -157,8 +163,10 @@ class ChromaIndex:
     def _refresh_page(self, page: Any) -> None:
         """Recompute the hubness of a page of stored items (ids, embeddings, metadatas)."""
         hits = self.query_many(page["embeddings"], HUB_K + 1)
-        metas = [{**(meta or {}), "hub": hubness(s for i, s, _ in row if i != rid)}
-                 for rid, meta, row in zip(page["ids"], page["metadatas"], hits, strict=True)]
+        metas = [
+            {**(meta or {}), "hub": hubness(s for i, s, _ in row if i != rid)}
+            for rid, meta, row in zip(page["ids"], page["metadatas"], hits, strict=True)
+        ]
         self.collection.update(ids=page["ids"], metadatas=metas)
 
     def delete(self, ids: list[str]) -> None:
@@ -173,10 +181,14 @@ class ChromaIndex:
         ``refresh_hubness``)."""
         gone, out = set(ids), set()
         for start in range(0, len(ids), batch):
-            page = self.collection.get(ids=ids[start:start + batch], include=["embeddings"])
+            page = self.collection.get(ids=ids[start : start + batch], include=["embeddings"])
             if len(page["ids"]):
-                out.update(i for row in self.query_many(page["embeddings"], HUB_K + 1)
-                           for i, _, _ in row if i not in gone)
+                out.update(
+                    i
+                    for row in self.query_many(page["embeddings"], HUB_K + 1)
+                    for i, _, _ in row
+                    if i not in gone
+                )
         return out
 
     def refresh_hubness_of(self, ids: Iterable[str], batch: int = 500) -> int:
@@ -184,8 +196,7 @@ class ChromaIndex:
         ids not stored are skipped. The number refreshed."""
         ids, done = sorted(ids), 0
         for start in range(0, len(ids), batch):
-            page = self.collection.get(ids=ids[start:start + batch],
-                                       include=["embeddings", "metadatas"])
+            page = self.collection.get(ids=ids[start : start + batch], include=["embeddings", "metadatas"])
             if not len(page["ids"]):
                 continue
             self._refresh_page(page)
@@ -214,8 +225,7 @@ class ChromaIndex:
 class PersistentFailureMemory(FailureMemory):
     """SQLite exact cache + Chroma similarity, in ``settings.data_dir`` (or a Chroma server)."""
 
-    def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
-                 index: Any = None) -> None:
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None, index: Any = None) -> None:
         self.settings = settings
         self.store = FailureTable(open_database(settings, "memory"))
         self._embedder = embedder
@@ -245,8 +255,9 @@ class PersistentFailureMemory(FailureMemory):
                 with index.locked():
                     empty = index.count() == 0
                 if empty and self.store.mark_all_unembedded():
-                    log.info("new similarity index %s: re-embedding the stored failures",
-                             index.collection.name)
+                    log.info(
+                        "new similarity index %s: re-embedding the stored failures", index.collection.name
+                    )
                 self._index = index
             return self._index
 
@@ -326,8 +337,10 @@ class PersistentFailureMemory(FailureMemory):
             hits = [h for h in hits if h[0] != exact.record.id]
         r_query = hubness(s for _, s, _ in hits)
         scored = sorted((adjusted_distance(s, r_query, hub), rid) for rid, s, hub in hits)[:k]
-        recs = {k: FailureRecord.model_validate(v)
-                for k, v in self.store.get_many([rid for _, rid in scored]).items()}
+        recs = {
+            k: FailureRecord.model_validate(v)
+            for k, v in self.store.get_many([rid for _, rid in scored]).items()
+        }
         out = [exact] if exact else []
         out += [Match(record=recs[rid], distance=d, exact=False) for d, rid in scored if rid in recs]
         return out
@@ -396,7 +409,8 @@ class PersistentFailureMemory(FailureMemory):
             except ValueError as exc:
                 raise ConfigurationError(f"import line {lineno}: not a failure record: {exc}") from exc
             stored, created = self.store.upsert(
-                self._prepared(rec.model_copy(update={"id": ""})), count=rec.count)
+                self._prepared(rec.model_copy(update={"id": ""})), count=rec.count
+            )
             if created:
                 new.append(FailureRecord.model_validate(stored))
             n += 1

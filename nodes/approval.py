@@ -49,8 +49,10 @@ def approval(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
             break
         except (ValidationError, ValueError, TypeError) as exc:
             # Malformed resumes are refused, not guessed at: ask again with the reason.
-            error = (f"invalid resume payload {raw!r}: {exc}. Send "
-                     "{'decision': 'approve'|'reject'|'edit', 'action': ...}")[:800]
+            error = (
+                f"invalid resume payload {raw!r}: {exc}. Send "
+                "{'decision': 'approve'|'reject'|'edit', 'action': ...}"
+            )[:800]
 
     record = {
         "decision": decision.decision,
@@ -63,8 +65,12 @@ def approval(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
     if decision.decision == "approve":
         return {"approval": record, "trace": trace}
     if decision.decision == "reject":
-        return {"approval": record, "status": "rejected",
-                "error": "the action was rejected by a human and did not run", "trace": trace}
+        return {
+            "approval": record,
+            "status": "rejected",
+            "error": "the action was rejected by a human and did not run",
+            "trace": trace,
+        }
     return {"action": decision.action, "approval": record, "trace": trace}
 
 

@@ -21,7 +21,8 @@ def guard(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfi
     action, kind = action_of(state)
     if not action.strip():
         return {
-            "task_id": task_id, "status": "error",
+            "task_id": task_id,
+            "status": "error",
             "error": "the task has neither an `action` nor a `task` text; pass one of them",
             "guard": {"decision": "deny", "reasons": ["empty task"]},
             "trace": step("guard", decision="deny"),

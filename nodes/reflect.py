@@ -44,15 +44,22 @@ def reflect(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
         action, kind = action_of(state)
         note = ""
         try:
-            ctx.memory.record(FailureRecord(
-                action=action, action_kind=kind, kind="verification_failed",
-                error=feedback, lesson=f"failed verification {attempts}x: {feedback[:500]}",
-                project=ctx.settings.project, tags=sorted({f["verifier"] for f in findings}),
-            ))
+            ctx.memory.record(
+                FailureRecord(
+                    action=action,
+                    action_kind=kind,
+                    kind="verification_failed",
+                    error=feedback,
+                    lesson=f"failed verification {attempts}x: {feedback[:500]}",
+                    project=ctx.settings.project,
+                    tags=sorted({f["verifier"] for f in findings}),
+                )
+            )
         except Exception as exc:  # remembering is best effort; the task result is not
             note = f" (could not record to the failure memory: {type(exc).__name__}: {exc})"
         return {
-            "status": "failed", "feedback": feedback,
+            "status": "failed",
+            "feedback": feedback,
             "error": f"failed verification after {attempts} attempt(s){note}:\n{feedback}",
             "trace": step("reflect", gave_up=True, attempts=attempts),
         }

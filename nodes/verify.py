@@ -22,16 +22,25 @@ def route_after_work(state: TaskState) -> Literal["verify", "finalize"]:
 def verify(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
     ctx = context_of(runtime)
     if state.get("work_error"):
-        findings = [Finding(verifier="work", message=f"the work raised {state['work_error']}",
-                            suggestion="fix the cause of the exception")]
+        findings = [
+            Finding(
+                verifier="work",
+                message=f"the work raised {state['work_error']}",
+                suggestion="fix the cause of the exception",
+            )
+        ]
     else:
         action, _ = action_of(state)
         findings = run_verifiers(
             ctx.verifiers if ctx.verifiers is not None else ctx.settings.verifiers,
             VerifyInput(
-                output=state.get("output"), task=state.get("task", ""), action=action,
-                evidence=state.get("evidence") or {}, output_schema=ctx.output_schema,
-                settings=ctx.settings, router=ctx.router,
+                output=state.get("output"),
+                task=state.get("task", ""),
+                action=action,
+                evidence=state.get("evidence") or {},
+                output_schema=ctx.output_schema,
+                settings=ctx.settings,
+                router=ctx.router,
                 task_id=state.get("task_id", ""),
             ),
         )

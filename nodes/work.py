@@ -33,8 +33,10 @@ def _require_approval(state: TaskState) -> None:
         return
     action, kind = action_of(state)
     approval = state.get("approval") or {}
-    if decision == "ask" and approval.get("decision") == "approve" and (
-        approval.get("action_key") == approval_key(action, kind)
+    if (
+        decision == "ask"
+        and approval.get("decision") == "approve"
+        and (approval.get("action_key") == approval_key(action, kind))
     ):
         return
     raise ApprovalMissing(
@@ -43,8 +45,9 @@ def _require_approval(state: TaskState) -> None:
     )
 
 
-def _claim_execution(state: TaskState, runtime: Any, config: RunnableConfig | None,
-                     attempt: int) -> str | None:
+def _claim_execution(
+    state: TaskState, runtime: Any, config: RunnableConfig | None, attempt: int
+) -> str | None:
     """Journal the start of an approved action; None if there is nothing to journal.
 
     A crash while the action runs leaves its entry started but not finished; when the run
@@ -81,17 +84,20 @@ def _llm_messages(state: TaskState) -> list:
 
 def _default_work(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
     ctx = context_of(runtime)
-    call = ctx.router.invoke(
-        _llm_messages(state), task_id=state["task_id"], schema=ctx.output_schema
-    )
+    call = ctx.router.invoke(_llm_messages(state), task_id=state["task_id"], schema=ctx.output_schema)
     if ctx.output_schema is not None and call.parsed is not None:
         output: Any = call.parsed.model_dump(mode="json")
     else:
-        output = call.message.content if isinstance(call.message.content, str) else str(
-            call.message.content
-        )
-    return {"output": output, "_info": {"provider": call.provider, "model": call.model,
-                                        "cost_usd": call.cost_usd, "fallbacks": call.fallbacks}}
+        output = call.message.content if isinstance(call.message.content, str) else str(call.message.content)
+    return {
+        "output": output,
+        "_info": {
+            "provider": call.provider,
+            "model": call.model,
+            "cost_usd": call.cost_usd,
+            "fallbacks": call.fallbacks,
+        },
+    }
 
 
 def _adapt(user_work: Any):
@@ -120,8 +126,7 @@ def _to_update(result: Any, attempts: int) -> dict:
             update["output"] = {k: v for k, v in result.items() if k not in ("trace",)}
     else:
         update = {"output": result}
-    update.update({"attempts": attempts, "work_error": "",
-                   "trace": step("work", attempt=attempts, **info)})
+    update.update({"attempts": attempts, "work_error": "", "trace": step("work", attempt=attempts, **info)})
     return update
 
 
@@ -129,11 +134,19 @@ def _failed(exc: BaseException, attempts: int) -> dict:
     if isinstance(exc, ApprovalMissing):
         raise exc
     if isinstance(exc, TaskOrchestratorError):  # budget, providers: stop, do not retry
-        return {"attempts": attempts, "status": "error", "error": str(exc),
-                "trace": step("work", attempt=attempts, error=str(exc))}
+        return {
+            "attempts": attempts,
+            "status": "error",
+            "error": str(exc),
+            "trace": step("work", attempt=attempts, error=str(exc)),
+        }
     msg = f"{type(exc).__name__}: {exc}"
-    return {"attempts": attempts, "output": None, "work_error": msg,
-            "trace": step("work", attempt=attempts, error=msg)}
+    return {
+        "attempts": attempts,
+        "output": None,
+        "work_error": msg,
+        "trace": step("work", attempt=attempts, error=msg),
+    }
 
 
 def _finish_execution(runtime: Any, key: str | None) -> None:
@@ -148,8 +161,8 @@ def make_work_node(user_work: Any = None):
         fn, is_async = _adapt(user_work)
 
     if is_async:
-        async def awork(state: TaskState, runtime: Runtime[TaskContext],
-                        config: RunnableConfig) -> dict:
+
+        async def awork(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfig) -> dict:
             _require_approval(state)
             attempts = state.get("attempts", 0) + 1
             key = None

@@ -74,15 +74,20 @@ def build_pypi(src: Path, out: Path) -> dict[str, object]:
     names = sorted(months)
     snapshot = max(m for m in months.values() if m)
     newest = _month_index(snapshot)
-    recent = [n for n in names if months[n] and n not in ranks
-              and newest - _month_index(months[n]) < RECENT_MONTHS]
+    recent = [
+        n for n in names if months[n] and n not in ranks and newest - _month_index(months[n]) < RECENT_MONTHS
+    ]
     popular = sorted(ranks, key=lambda n: (ranks[n], n))
-    (out / "pypi-popular.tsv").write_text(
-        "".join(f"{ranks[n]}\t{n}\n" for n in popular), encoding="utf-8")
-    return {"snapshot": snapshot, "names": len(names), "recent": len(recent),
-            "recent_months": RECENT_MONTHS, "popular": len(popular),
-            "names_sha256": _write_gz(out / "pypi-names.gz", names),
-            "recent_sha256": _write_gz(out / "pypi-recent.gz", recent)}
+    (out / "pypi-popular.tsv").write_text("".join(f"{ranks[n]}\t{n}\n" for n in popular), encoding="utf-8")
+    return {
+        "snapshot": snapshot,
+        "names": len(names),
+        "recent": len(recent),
+        "recent_months": RECENT_MONTHS,
+        "popular": len(popular),
+        "names_sha256": _write_gz(out / "pypi-names.gz", names),
+        "recent_sha256": _write_gz(out / "pypi-recent.gz", recent),
+    }
 
 
 def build_npm(src: Path, out: Path) -> dict[str, object]:
@@ -92,7 +97,8 @@ def build_npm(src: Path, out: Path) -> dict[str, object]:
             downloads[row[0].strip().lower()] = int(row[2])
     top = sorted(downloads, key=lambda n: (-downloads[n], n))[:NPM_POPULAR]
     (out / "npm-popular.tsv").write_text(
-        "".join(f"{i}\t{n}\n" for i, n in enumerate(top, 1)), encoding="utf-8")
+        "".join(f"{i}\t{n}\n" for i, n in enumerate(top, 1)), encoding="utf-8"
+    )
     return {"popular": len(top)}
 
 

@@ -26,8 +26,9 @@ CACHE = Path.home() / ".cache" / "task-orchestrator-mermaid"
 def mermaid_js() -> Path:
     js = CACHE / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
     if not js.exists():
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(CACHE), MERMAID],
-                       check=True)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(CACHE), MERMAID], check=True
+        )
     return js
 
 
@@ -45,12 +46,23 @@ def main() -> int:
             '<!doctype html><html><head><meta charset="utf-8"><style>body{margin:0;background:#fff}'
             f'</style></head><body><pre class="mermaid">{html.escape(source)}</pre>'
             f"<script>{mermaid_js().read_text()}</script>"
-            "<script>mermaid.initialize({startOnLoad: true});</script></body></html>")
+            "<script>mermaid.initialize({startOnLoad: true});</script></body></html>"
+        )
         out = Path(args.out).resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([chromium, *HEADLESS_CHROMIUM_FLAGS, f"--user-data-dir={tmp}/profile",
-                        "--window-size=520,880", "--virtual-time-budget=5000",
-                        f"--screenshot={out}", page.as_uri()], check=True, capture_output=True)
+        subprocess.run(
+            [
+                chromium,
+                *HEADLESS_CHROMIUM_FLAGS,
+                f"--user-data-dir={tmp}/profile",
+                "--window-size=520,880",
+                "--virtual-time-budget=5000",
+                f"--screenshot={out}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+        )
     print(f"wrote {out}")
     return 0
 

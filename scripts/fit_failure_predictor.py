@@ -87,10 +87,15 @@ def auc(p: np.ndarray, y: np.ndarray) -> float | None:
 def scores(p: np.ndarray, y: np.ndarray, t: float) -> dict:
     ask = p >= t
     tp = int((ask & (y == 1)).sum())
-    return {"rows": len(y), "positives": int(y.sum()), "asked": int(ask.sum()), "true_asks": tp,
-            "precision": round(tp / ask.sum(), 3) if ask.sum() else None,
-            "recall": round(tp / y.sum(), 3) if y.sum() else None,
-            "auc": None if (a := auc(p, y)) is None else round(a, 3)}
+    return {
+        "rows": len(y),
+        "positives": int(y.sum()),
+        "asked": int(ask.sum()),
+        "true_asks": tp,
+        "precision": round(tp / ask.sum(), 3) if ask.sum() else None,
+        "recall": round(tp / y.sum(), 3) if y.sum() else None,
+        "auc": None if (a := auc(p, y)) is None else round(a, 3),
+    }
 
 
 def cross_validate(rows: list[dict]) -> dict:
@@ -110,10 +115,13 @@ def cross_validate(rows: list[dict]) -> dict:
         asked[test] = p_all[test] >= t
     tp = int((asked & (y == 1)).sum())
     out = scores(p_all, y, 2.0)
-    out.update(asked=int(asked.sum()), true_asks=tp,
-               precision=round(tp / asked.sum(), 3) if asked.sum() else None,
-               recall=round(tp / y.sum(), 3) if y.sum() else None,
-               folds=len(set(repos)))
+    out.update(
+        asked=int(asked.sum()),
+        true_asks=tp,
+        precision=round(tp / asked.sum(), 3) if asked.sum() else None,
+        recall=round(tp / y.sum(), 3) if y.sum() else None,
+        folds=len(set(repos)),
+    )
     return out
 
 
@@ -122,11 +130,14 @@ def train(rows: list[dict]) -> FailurePredictor:
     y = np.array([r["y"] for r in rows], dtype=float)
     w = fit(x, y)
     t = threshold(probabilities(x, w), y)
-    meta = {"trained_on": "../shared/eval/agent_runs/swebench_gemini3_dev.jsonl (replay, memory "
-                          "kept per repository, mcp_tool transport; denied rows excluded)",
-            "in_sample": scores(probabilities(x, w), y, t),
-            "cross_validated_by_repository": cross_validate(rows),
-            "precision_target": PRECISION, "ridge": RIDGE}
+    meta = {
+        "trained_on": "../shared/eval/agent_runs/swebench_gemini3_dev.jsonl (replay, memory "
+        "kept per repository, mcp_tool transport; denied rows excluded)",
+        "in_sample": scores(probabilities(x, w), y, t),
+        "cross_validated_by_repository": cross_validate(rows),
+        "precision_target": PRECISION,
+        "ridge": RIDGE,
+    }
     return FailurePredictor([float(v) for v in w], round(t, 6), meta)
 
 
@@ -139,9 +150,22 @@ def main() -> None:
     if path is None:
         path = Path(tempfile.mkdtemp()) / "features.jsonl"
         data = ROOT.parent / "shared" / "eval" / "agent_runs" / "swebench_gemini3_dev.jsonl"
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "replay.py"), "--modes", "kept",
-                        "--transport", "mcp_tool", "--data", str(data), "--features", str(path),
-                        "--no-predictor"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "replay.py"),
+                "--modes",
+                "kept",
+                "--transport",
+                "mcp_tool",
+                "--data",
+                str(data),
+                "--features",
+                str(path),
+                "--no-predictor",
+            ],
+            check=True,
+        )
     rows = load_rows(path)
     model = train(rows)
     args.out.write_text(model.to_json())
@@ -149,8 +173,17 @@ def main() -> None:
     decide = ROOT / "memory" / "_decide.py"
     text = decide.read_text()
     decide.write_text(re.sub(r'PREDICTOR_SHA256 = "[0-9a-f]*"', f'PREDICTOR_SHA256 = "{digest}"', text))
-    print(json.dumps({"features": list(FEATURES), "weights": model.weights,
-                      "ask_threshold": model.ask_threshold, **model.meta}, indent=1))
+    print(
+        json.dumps(
+            {
+                "features": list(FEATURES),
+                "weights": model.weights,
+                "ask_threshold": model.ask_threshold,
+                **model.meta,
+            },
+            indent=1,
+        )
+    )
     print(f"wrote {args.out} (sha256 {digest}, pinned in memory/_decide.py)")
 
 

@@ -32,13 +32,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def paraphrase_pairs(data: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(first item, other item) pairs of every group, normalised: commands, then texts."""
+
     def groups(name: str, key: str) -> list[list[str]]:
         return [json.loads(line)[key] for line in (data / name).read_text().splitlines() if line.strip()]
 
-    cmd = [(normalize(g[0], "command"), normalize(q, "command"))
-           for g in groups("command_paraphrase.jsonl", "commands") for q in g[1:]]
-    txt = [(normalize(g[0], "text"), normalize(q, "text"))
-           for g in groups("description_paraphrase.jsonl", "descriptions") for q in g[1:]]
+    cmd = [
+        (normalize(g[0], "command"), normalize(q, "command"))
+        for g in groups("command_paraphrase.jsonl", "commands")
+        for q in g[1:]
+    ]
+    txt = [
+        (normalize(g[0], "text"), normalize(q, "text"))
+        for g in groups("description_paraphrase.jsonl", "descriptions")
+        for q in g[1:]
+    ]
     return cmd, txt
 
 
@@ -55,8 +62,10 @@ def main() -> None:
     w = fit_wccn(a - b).astype(np.float16)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, w)
-    print(f"{len(cmd)} command pairs + {len(txt)} text pairs -> {args.out} "
-          f"sha256 {hashlib.sha256(args.out.read_bytes()).hexdigest()}")
+    print(
+        f"{len(cmd)} command pairs + {len(txt)} text pairs -> {args.out} "
+        f"sha256 {hashlib.sha256(args.out.read_bytes()).hexdigest()}"
+    )
 
 
 if __name__ == "__main__":

@@ -34,12 +34,21 @@ __all__ = [
 ]
 
 _WHERE = {
-    "AllProvidersUnavailable": "errors", "BudgetExceeded": "errors",
-    "ConfigurationError": "errors", "NoProviderConfigured": "errors",
-    "ProviderCallFailed": "errors", "TaskOrchestratorError": "errors",
-    "Finding": "findings", "Settings": "settings", "Orchestrator": "runner",
-    "ApprovalDecision": "graphs", "TaskContext": "graphs", "TaskInput": "graphs",
-    "TaskOutput": "graphs", "TaskState": "graphs", "build_guarded_graph": "graphs",
+    "AllProvidersUnavailable": "errors",
+    "BudgetExceeded": "errors",
+    "ConfigurationError": "errors",
+    "NoProviderConfigured": "errors",
+    "ProviderCallFailed": "errors",
+    "TaskOrchestratorError": "errors",
+    "Finding": "findings",
+    "Settings": "settings",
+    "Orchestrator": "runner",
+    "ApprovalDecision": "graphs",
+    "TaskContext": "graphs",
+    "TaskInput": "graphs",
+    "TaskOutput": "graphs",
+    "TaskState": "graphs",
+    "build_guarded_graph": "graphs",
     "open_context": "graphs",
 }
 

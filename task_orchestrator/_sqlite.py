@@ -22,8 +22,15 @@ if TYPE_CHECKING:
 
     from .settings import Settings
 
-__all__ = ["Database", "PostgresDatabase", "SqliteDatabase", "SqliteStore", "Transaction",
-           "connect", "open_database"]
+__all__ = [
+    "Database",
+    "PostgresDatabase",
+    "SqliteDatabase",
+    "SqliteStore",
+    "Transaction",
+    "connect",
+    "open_database",
+]
 
 BUSY_TIMEOUT_MS = 30_000
 PG_SCHEMA = "task_orchestrator"
@@ -37,8 +44,11 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     """
     if readonly:
         conn = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None, check_same_thread=False,
+            f"file:{path}?mode=ro",
+            uri=True,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
         )
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -190,8 +200,9 @@ class PostgresDatabase(Database):
 
     def columns(self, table: str) -> set[str]:
         rows = self.conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-            "AND table_name = %s", (PG_SCHEMA, table)).fetchall()
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            (PG_SCHEMA, table),
+        ).fetchall()
         return {r[0] for r in rows}
 
     def begin(self) -> None:

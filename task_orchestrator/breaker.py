@@ -74,14 +74,15 @@ class CircuitBreakers(SqliteStore):
     @classmethod
     def for_settings(cls, settings: Settings) -> CircuitBreakers:
         """The breakers of ``settings``' data directory (or its shared Postgres)."""
-        return cls(open_database(settings, "breakers"),
-                   failure_threshold=settings.breaker_failure_threshold,
-                   reset_timeout_s=settings.breaker_reset_timeout_s)
+        return cls(
+            open_database(settings, "breakers"),
+            failure_threshold=settings.breaker_failure_threshold,
+            reset_timeout_s=settings.breaker_reset_timeout_s,
+        )
 
     def _row(self, c, provider: str) -> tuple[str, int, float | None, float | None, str | None]:
         row = c.execute(
-            "SELECT state, failures, opened_at, probe_at, last_error FROM breakers "
-            "WHERE provider = ?",
+            "SELECT state, failures, opened_at, probe_at, last_error FROM breakers WHERE provider = ?",
             (provider,),
         ).fetchone()
         return row or ("closed", 0, None, None, None)
@@ -113,8 +114,7 @@ class CircuitBreakers(SqliteStore):
                 return True
             if state == "open":
                 if opened_at is not None and now - opened_at >= self.reset_timeout_s:
-                    self._write(c, provider, "half_open", failures, opened_at, now, err,
-                                "open->half_open")
+                    self._write(c, provider, "half_open", failures, opened_at, now, err, "open->half_open")
                     return True
                 return False
             # half_open: one probe at a time; a probe that never reported back expires.
@@ -157,7 +157,7 @@ class CircuitBreakers(SqliteStore):
     def events(self, limit: int = 100) -> list[dict]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT ts, provider, transition, error FROM breaker_events "
-                "ORDER BY id DESC LIMIT ?", (limit,)
+                "SELECT ts, provider, transition, error FROM breaker_events ORDER BY id DESC LIMIT ?",
+                (limit,),
             ).fetchall()
         return [dict(zip(("ts", "provider", "transition", "error"), r, strict=True)) for r in rows]

@@ -48,8 +48,9 @@ def scrub(obj: Any, _depth: int = 0) -> Any:
         return obj.model_copy(update={k: scrub(getattr(obj, k), d) for k in type(obj).model_fields})
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         try:
-            return dataclasses.replace(obj, **{f.name: scrub(getattr(obj, f.name), d)
-                                               for f in dataclasses.fields(obj) if f.init})
+            return dataclasses.replace(
+                obj, **{f.name: scrub(getattr(obj, f.name), d) for f in dataclasses.fields(obj) if f.init}
+            )
         except (TypeError, ValueError):
             return obj
     return obj
@@ -79,9 +80,14 @@ def open_checkpointer(settings: Settings, db: Database) -> tuple[BaseCheckpointS
     from langgraph.checkpoint.postgres import PostgresSaver
     from psycopg.rows import dict_row
 
-    conn = psycopg.connect(settings.postgres_url.get_secret_value(), autocommit=True,
-                           prepare_threshold=0, row_factory=dict_row, connect_timeout=10,
-                           options=f"-c search_path={PG_SCHEMA}")
+    conn = psycopg.connect(
+        settings.postgres_url.get_secret_value(),
+        autocommit=True,
+        prepare_threshold=0,
+        row_factory=dict_row,
+        connect_timeout=10,
+        options=f"-c search_path={PG_SCHEMA}",
+    )
     saver = PostgresSaver(conn, serde=serde)
     try:  # several servers may start at once: one runs the migrations at a time
         conn.execute("SELECT pg_advisory_lock(hashtext('task-orchestrator:checkpoints'))")

@@ -79,18 +79,41 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(st, indent=2, default=str))
         return 0
-    _table("circuit breakers", ["provider", "state", "failures", "retry in s", "last error"],
-           [[b["provider"], b["state"], b["failures"],
-             "" if b["retry_in_s"] is None else f"{b['retry_in_s']:.0f}", b["last_error"] or ""]
-            for b in st["breakers"]])
+    _table(
+        "circuit breakers",
+        ["provider", "state", "failures", "retry in s", "last error"],
+        [
+            [
+                b["provider"],
+                b["state"],
+                b["failures"],
+                "" if b["retry_in_s"] is None else f"{b['retry_in_s']:.0f}",
+                b["last_error"] or "",
+            ]
+            for b in st["breakers"]
+        ],
+    )
     b = st["budget"]
-    _table("budget", ["spent today (USD)", "daily budget", "task budget"],
-           [[f"{b['spent_today_usd']:.4f}", b["daily_budget_usd"], b["task_budget_usd"]]])
+    _table(
+        "budget",
+        ["spent today (USD)", "daily budget", "task budget"],
+        [[f"{b['spent_today_usd']:.4f}", b["daily_budget_usd"], b["task_budget_usd"]]],
+    )
     m = st["memory"]
-    _table("memory", ["failures", "shared lessons", "per workspace (workspaces)", "cap",
-                      "pending approvals", "data dir"],
-           [[m["failures"], m["shared_lessons"], f"{m['workspace_failures']} ({m['workspaces']})",
-             m["cap"], st["pending_approvals"], st["data_dir"]]])
+    _table(
+        "memory",
+        ["failures", "shared lessons", "per workspace (workspaces)", "cap", "pending approvals", "data dir"],
+        [
+            [
+                m["failures"],
+                m["shared_lessons"],
+                f"{m['workspace_failures']} ({m['workspaces']})",
+                m["cap"],
+                st["pending_approvals"],
+                st["data_dir"],
+            ]
+        ],
+    )
     return 0
 
 
@@ -98,16 +121,24 @@ def _cmd_approvals(args: argparse.Namespace) -> int:
     svc = _service()
     try:
         if args.action == "list":
-            _table("waiting for approval", ["thread id", "action", "why"],
-                   [[p["thread_id"], p["request"]["action"][:80], "; ".join(p["request"]["why"])]
-                    for p in svc.pending()])
+            _table(
+                "waiting for approval",
+                ["thread id", "action", "why"],
+                [
+                    [p["thread_id"], p["request"]["action"][:80], "; ".join(p["request"]["why"])]
+                    for p in svc.pending()
+                ],
+            )
             return 0
         if args.action == "recover":
             r = svc.recover(args.thread_id)
         else:
             r = svc.resume(args.thread_id, {"decision": args.action, "by": "cli", "note": args.note})
-        print(json.dumps({k: r.get(k) for k in ("thread_id", "status", "output", "error")},
-                         default=str, indent=2))
+        print(
+            json.dumps(
+                {k: r.get(k) for k in ("thread_id", "status", "output", "error")}, default=str, indent=2
+            )
+        )
         return 0
     finally:
         svc.close()
@@ -118,13 +149,26 @@ def _cmd_memory(args: argparse.Namespace) -> int:
     try:
         mem = svc.memory
         if args.action == "list":
-            _table(f"failure memory ({mem.count()} failures)", ["id", "count", "action", "lesson"],
-                   [[r.id[:12], r.count, r.action[:70], r.lesson[:60]]
-                    for r in mem.list(limit=args.limit)])
+            _table(
+                f"failure memory ({mem.count()} failures)",
+                ["id", "count", "action", "lesson"],
+                [[r.id[:12], r.count, r.action[:70], r.lesson[:60]] for r in mem.list(limit=args.limit)],
+            )
         elif args.action == "search":
-            _table(f"nearest to {args.query!r}", ["id", "distance", "exact", "action", "lesson"],
-                   [[m.record.id[:12], f"{m.distance:.3f}", m.exact, m.record.action[:60],
-                     m.record.lesson[:50]] for m in svc.search(args.query, k=args.limit)])
+            _table(
+                f"nearest to {args.query!r}",
+                ["id", "distance", "exact", "action", "lesson"],
+                [
+                    [
+                        m.record.id[:12],
+                        f"{m.distance:.3f}",
+                        m.exact,
+                        m.record.action[:60],
+                        m.record.lesson[:50],
+                    ]
+                    for m in svc.search(args.query, k=args.limit)
+                ],
+            )
         elif args.action == "forget":
             ok = svc.forget(args.record_id)
             print("forgotten" if ok else f"no failure with id {args.record_id}")
@@ -169,8 +213,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     import argparse
 
-    p = argparse.ArgumentParser(prog="task-orchestrator",
-                                description="A safety layer for coding agents.")
+    p = argparse.ArgumentParser(prog="task-orchestrator", description="A safety layer for coding agents.")
     sub = p.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run one task offline through every safety node")
@@ -203,9 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
         d = ap_sub.add_parser(decision)
         d.add_argument("thread_id")
         d.add_argument("--note")
-    ap_sub.add_parser("recover", help="continue a task whose process died mid-run "
-                                      "(an approved action that had started is not rerun)"
-                      ).add_argument("thread_id")
+    ap_sub.add_parser(
+        "recover",
+        help="continue a task whose process died mid-run (an approved action that had started is not rerun)",
+    ).add_argument("thread_id")
     ap.set_defaults(fn=_cmd_approvals)
 
     mem = sub.add_parser("memory", help="the failure memory")

@@ -128,9 +128,9 @@ class CostLedger(SqliteStore):
             if s.allow_unpriced_models:
                 return
             raise UnpricedModel(model)
-        worst = Usage(
-            input_tokens=estimate_tokens(prompt), output_tokens=s.max_output_tokens
-        ).cost(price) or 0.0
+        worst = (
+            Usage(input_tokens=estimate_tokens(prompt), output_tokens=s.max_output_tokens).cost(price) or 0.0
+        )
         if s.task_budget_usd is not None:
             spent = self.spent(task_id=task_id)
             if spent + worst > s.task_budget_usd:
@@ -156,8 +156,18 @@ class CostLedger(SqliteStore):
                 "INSERT INTO ledger (ts, day, task_id, provider, model, input_tokens, "
                 "output_tokens, cached_tokens, reasoning_tokens, cost_usd) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (now, _today(now), task_id, provider, model, usage.input_tokens,
-                 usage.output_tokens, usage.cached_tokens, usage.reasoning_tokens, cost),
+                (
+                    now,
+                    _today(now),
+                    task_id,
+                    provider,
+                    model,
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cached_tokens,
+                    usage.reasoning_tokens,
+                    cost,
+                ),
             )
         return cost
 
@@ -183,8 +193,13 @@ class CostLedger(SqliteStore):
             ).fetchall()
         return [
             {
-                "provider": r[0], "model": r[1], "calls": r[2], "input_tokens": r[3],
-                "output_tokens": r[4], "cached_tokens": r[5], "reasoning_tokens": r[6],
+                "provider": r[0],
+                "model": r[1],
+                "calls": r[2],
+                "input_tokens": r[3],
+                "output_tokens": r[4],
+                "cached_tokens": r[5],
+                "reasoning_tokens": r[6],
                 "cost_usd": None if r[8] else round(r[7] or 0.0, 6),
             }
             for r in rows

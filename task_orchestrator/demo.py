@@ -40,8 +40,9 @@ def _cost(console: Console, rows: list[dict]) -> None:
         t.add_column(col, justify="right" if col not in ("provider", "model") else "left")
     for r in rows:
         cost = "unpriced" if r["cost_usd"] is None else f"${r['cost_usd']:.6f}"
-        t.add_row(r["provider"], r["model"], str(r["calls"]), str(r["input_tokens"]),
-                  str(r["output_tokens"]), cost)
+        t.add_row(
+            r["provider"], r["model"], str(r["calls"]), str(r["input_tokens"]), str(r["output_tokens"]), cost
+        )
     console.print(t)
 
 
@@ -54,20 +55,25 @@ def run_demo(data_dir: Path | None = None, console: Console | None = None) -> di
     (workspace / "build").mkdir(parents=True)
     (workspace / "build" / "stale.o").write_text("old object file")
     settings = Settings(
-        data_dir=data, workspace=workspace, memory_cap=1000,
+        data_dir=data,
+        workspace=workspace,
+        memory_cap=1000,
         prices={"scripted-model": ModelPrice(input=0.30, output=2.50)},
     )
     outcome: dict = {}
     try:
         # 1. An LLM task with structured output: attempt 1 is invalid, reflection fixes it.
-        model = ScriptedChatModel(script=[
-            '{"package": "task-orchestrator", "version": "0.1.0"}',
-            '{"package": "task-orchestrator", "version": "0.1.0", '
-            '"changelog": ["guarded task graph", "failure memory"]}',
-        ])
+        model = ScriptedChatModel(
+            script=[
+                '{"package": "task-orchestrator", "version": "0.1.0"}',
+                '{"package": "task-orchestrator", "version": "0.1.0", '
+                '"changelog": ["guarded task graph", "failure memory"]}',
+            ]
+        )
         console.rule("[bold]1. an LLM task: verification fails, reflection, retry passes")
-        with Orchestrator(settings, models={"gemini": model}, output_schema=Release,
-                          memory=InMemoryFailureMemory()) as orch:
+        with Orchestrator(
+            settings, models={"gemini": model}, output_schema=Release, memory=InMemoryFailureMemory()
+        ) as orch:
             r1 = orch.run("Write the release record for task-orchestrator 0.1.0 as JSON.")
         _trace(console, r1, f"task {r1['thread_id'][:8]}: {r1['status']}")
         console.print("output:", r1.get("output"))
@@ -87,8 +93,9 @@ def run_demo(data_dir: Path | None = None, console: Console | None = None) -> di
         console.rule("[bold]2. a risky step waits for approval, then resumes")
         with Orchestrator(settings, work=clean_build, memory=InMemoryFailureMemory()) as orch:
             # (deleting a build folder is routine and runs at once; shredding asks first)
-            r2 = orch.run("Shred the build artifacts",
-                          action=f"shred -u {workspace}/build/* && rmdir {workspace}/build")
+            r2 = orch.run(
+                "Shred the build artifacts", action=f"shred -u {workspace}/build/* && rmdir {workspace}/build"
+            )
         console.print(f"status: [yellow]{r2['status']}[/] thread={r2['thread_id']}")
         console.print("why:", r2["approval_request"]["why"])
         console.print("build/ still there:", (workspace / "build").exists())

@@ -37,7 +37,7 @@ class UnpricedModel(ConfigurationError):
     def __init__(self, model: str) -> None:
         super().__init__(
             f"Model {model!r} has no price in the table, so the budget cannot be enforced. Add it "
-            "with TASK_ORCHESTRATOR_PRICES='{\"" + model + "\": {\"input\": .., \"output\": ..}}' "
+            "with TASK_ORCHESTRATOR_PRICES='{\"" + model + '": {"input": .., "output": ..}}\' '
             "(USD per 1M tokens) or set TASK_ORCHESTRATOR_ALLOW_UNPRICED_MODELS=true."
         )
 
@@ -67,17 +67,27 @@ class StoreUnavailable(TaskOrchestratorError):
         ("locked", "another process held the write lock for over 30 s; retry"),
         ("readonly", "the store is read-only: check the data directory's permissions"),
         ("read-only", "the store is read-only: check the data directory's permissions"),
-        ("malformed", "the store file is corrupt: move it aside (a new one is created) and "
-                      "re-import an export if you have one"),
-        ("not a database", "the store file is corrupt: move it aside (a new one is created) "
-                           "and re-import an export if you have one"),
+        (
+            "malformed",
+            "the store file is corrupt: move it aside (a new one is created) and "
+            "re-import an export if you have one",
+        ),
+        (
+            "not a database",
+            "the store file is corrupt: move it aside (a new one is created) "
+            "and re-import an export if you have one",
+        ),
     )
 
     def __init__(self, store: str, cause: BaseException) -> None:
         from .memory.redact import redact  # a connection error may quote its URL
 
         text = redact(str(cause))
-        hint = next((h for key, h in self.HINTS if key in text.lower()),
-                    "check the database server or the data directory, then retry")
-        super().__init__(f"the {store} store failed ({text}); a write in progress was rolled "
-                         f"back and nothing stored before is lost: {hint}")
+        hint = next(
+            (h for key, h in self.HINTS if key in text.lower()),
+            "check the database server or the data directory, then retry",
+        )
+        super().__init__(
+            f"the {store} store failed ({text}); a write in progress was rolled "
+            f"back and nothing stored before is lost: {hint}"
+        )

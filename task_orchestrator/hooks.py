@@ -67,8 +67,9 @@ class HookConfig:
         self.approval_policy = env.get(p + "APPROVAL_POLICY", "on_risk")
         self.postgres_url = env.get(p + "POSTGRES_URL") or None
         if self.ask_at not in RISK_ORDER or self.deny_at not in RISK_ORDER:
-            raise ValueError("TASK_ORCHESTRATOR_ASK_AT_RISK/DENY_AT_RISK must be one of "
-                             f"{', '.join(RISK_ORDER)}")
+            raise ValueError(
+                f"TASK_ORCHESTRATOR_ASK_AT_RISK/DENY_AT_RISK must be one of {', '.join(RISK_ORDER)}"
+            )
         if self.approval_policy not in ("on_risk", "always"):
             raise ValueError("TASK_ORCHESTRATOR_APPROVAL_POLICY must be on_risk or always")
 
@@ -121,8 +122,7 @@ def action_of_tool(tool_name: str, tool_input: dict[str, Any]) -> tuple[str, str
         path = _target_path(tool_input)
         risk_text = f"> {path}"
     else:
-        risk_text = "\n".join(str(tool_input[k]) for k in _COMMAND_KEYS
-                              if isinstance(tool_input.get(k), str))
+        risk_text = "\n".join(str(tool_input[k]) for k in _COMMAND_KEYS if isinstance(tool_input.get(k), str))
     return f"{tool_name} {args}", "tool_call", risk_text
 
 
@@ -139,8 +139,9 @@ def outside_workspace(tool_name: str, tool_input: dict[str, Any], cwd: str | Non
     return None
 
 
-def target_risk(tool_name: str, tool_input: dict[str, Any], risk_text: str,
-                cwd: str | None) -> tuple[str, list[str]]:
+def target_risk(
+    tool_name: str, tool_input: dict[str, Any], risk_text: str, cwd: str | None
+) -> tuple[str, list[str]]:
     """The rules' level for what a tool call would execute, read or write, and why.
 
     A Bash command is parsed and judged by what would run, started in ``cwd``; Read, Grep,
@@ -161,9 +162,13 @@ def target_risk(tool_name: str, tool_input: dict[str, Any], risk_text: str,
 
 
 def decision_json(decision: str, reason: str) -> dict[str, Any]:
-    return {"hookSpecificOutput": {"hookEventName": "PreToolUse",
-                                   "permissionDecision": decision,
-                                   "permissionDecisionReason": reason}}
+    return {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": decision,
+            "permissionDecisionReason": reason,
+        }
+    }
 
 
 def change_of(tool: str, tool_input: dict[str, Any], action: str) -> str | None:
@@ -179,8 +184,16 @@ def change_of(tool: str, tool_input: dict[str, Any], action: str) -> str | None:
     return tool  # anything else (an MCP tool, a subagent) may change something
 
 
-def judge(tool: str, tool_input: dict[str, Any], *, session: str, cwd: str, config: HookConfig,
-          store: FailureTable, similar: Any = None) -> Verdict:
+def judge(
+    tool: str,
+    tool_input: dict[str, Any],
+    *,
+    session: str,
+    cwd: str,
+    config: HookConfig,
+    store: FailureTable,
+    similar: Any = None,
+) -> Verdict:
     """The decision for one tool call from the stored failures and the session's state (the
     one place both hook transports decide; ``similar(action, kind, workspace)`` adds the
     server's similarity matches). Advances the session unless the call is denied, and logs
@@ -199,13 +212,18 @@ def judge(tool: str, tool_input: dict[str, Any], *, session: str, cwd: str, conf
     steps, changes, last_change = store.session(session) if session else (0, 0, "")
     state = SessionState(session, steps=steps, changes=changes, last_change=last_change, cwd=cwd)
     verdict = decide(
-        action=redact(action), risk=risk, exact=hit,
+        action=redact(action),
+        risk=risk,
+        exact=hit,
         similar=(lambda: similar(action, kind, workspace)) if similar is not None else [],
-        state=state, ask_at=config.ask_at, deny_at=config.deny_at,
+        state=state,
+        ask_at=config.ask_at,
+        deny_at=config.deny_at,
         approval_policy=config.approval_policy,
         successes_after=successes,
         predictor=load_predictor,  # read only when a match needs it
-        fingerprint=lambda: workspace_fingerprint(workspace, exclude=(str(config.data_dir),)))
+        fingerprint=lambda: workspace_fingerprint(workspace, exclude=(str(config.data_dir),)),
+    )
     verdict.context.extend(write_advice(tool, tool_input, cwd))
     if session and verdict.decision != "deny":
         store.step(session, change=change_of(tool, tool_input, action))
@@ -301,8 +319,7 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
     if store is None:
         return rules_only(tool, tool_input, cwd, config)
     try:
-        return verdict_json(judge(tool, tool_input, session=session, cwd=cwd, config=config,
-                                  store=store))
+        return verdict_json(judge(tool, tool_input, session=session, cwd=cwd, config=config, store=store))
     except Exception as exc:
         _warn_unreadable(exc)
         return rules_only(tool, tool_input, cwd, config)
@@ -315,13 +332,15 @@ def _log(store: FailureTable, decision: str, sig: str, detail: str, level: str) 
     try:
         store.log_decision(decision, sig, detail, level)
     except Exception as exc:
-        print(f"task-orchestrator: could not log the decision ({type(exc).__name__}: {exc})",
-              file=sys.stderr)
+        print(f"task-orchestrator: could not log the decision ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 def _warn_unreadable(exc: Exception) -> None:
-    print(f"task-orchestrator: failure memory unreadable ({type(exc).__name__}: {exc}); "
-          "checking risk rules only", file=sys.stderr)
+    print(
+        f"task-orchestrator: failure memory unreadable ({type(exc).__name__}: {exc}); "
+        "checking risk rules only",
+        file=sys.stderr,
+    )
 
 
 def rules_only(tool: str, tool_input: dict[str, Any], cwd: str, config: HookConfig) -> dict[str, Any] | None:
@@ -340,8 +359,9 @@ def _rule_decision(level: str, reasons: list[str], config: HookConfig) -> dict[s
     if decision == "deny":
         return decision_json("deny", f"task-orchestrator: {level} risk: {', '.join(reasons)}.")
     if decision == "ask":
-        return decision_json("ask", f"task-orchestrator: {level} risk: {', '.join(reasons)}; "
-                                "a human should confirm this.")
+        return decision_json(
+            "ask", f"task-orchestrator: {level} risk: {', '.join(reasons)}; a human should confirm this."
+        )
     if config.approval_policy == "always":
         return decision_json("ask", "task-orchestrator: approval policy is 'always'.")
     return None
@@ -350,9 +370,12 @@ def _rule_decision(level: str, reasons: list[str], config: HookConfig) -> dict[s
 _EXIT = re.compile(r"^\s*Exit code (-?\d+)\n?")
 # The client's own errors: the command never ran (a sibling call failed, the user stopped it
 # or refused it), so nothing about the command is learned from them.
-_NOT_RUN = re.compile(r"Sibling tool call errored|Request interrupted|interrupted by user|"
-                      r"doesn't want to proceed|user rejected|Permission to use \w+ .*denied|"
-                      r"blocked by (?:a )?hook|PreToolUse:\w+ hook", re.IGNORECASE)
+_NOT_RUN = re.compile(
+    r"Sibling tool call errored|Request interrupted|interrupted by user|"
+    r"doesn't want to proceed|user rejected|Permission to use \w+ .*denied|"
+    r"blocked by (?:a )?hook|PreToolUse:\w+ hook",
+    re.IGNORECASE,
+)
 
 
 def failure_of(event: dict[str, Any]) -> tuple[int | None, str] | None:
@@ -384,14 +407,13 @@ def failure_of(event: dict[str, Any]) -> tuple[int | None, str] | None:
 
 _LESSONS = {
     "environment": "the environment lacks what it needs; check the tool, option, package or "
-                   "path before running it again",
+    "path before running it again",
     "code": "the code under work failed; run it again after a change meant to fix that",
     "other": "it fails as it is; do not repeat it unchanged",
 }
 
 
-def learn(event: dict[str, Any], store: FailureTable, project: str = "default",
-          data_dir: str = "") -> None:
+def learn(event: dict[str, Any], store: FailureTable, project: str = "default", data_dir: str = "") -> None:
     """PostToolUse / PostToolUseFailure of a Bash call: remember a failure with what it
     depended on (session step, working directory, workspace fingerprint, failure class), or
     count a success of a command that failed before."""
@@ -418,19 +440,30 @@ def learn(event: dict[str, Any], store: FailureTable, project: str = "default",
     session = session or LEGACY_SESSION  # learned, so never a standing rule
     # Environment lessons are shared by every workspace; the rest stays with its workspace.
     scope = "" if cls == "environment" else workspace
-    row = prepare(command, "command", error=error, kind="command_failed", project=project,
-                  tags=["claude-code", "bash", cls],
-                  lesson=_LESSONS[cls],
-                  workspace=scope, failure_class=cls, session=session, steps_at=steps,
-                  changes_at=changes, cwd=cwd,
-                  fingerprint=workspace_fingerprint(workspace, exclude=(data_dir,)),
-                  outcome=outcome_key(code, _EXIT.sub("", error, count=1)))
+    row = prepare(
+        command,
+        "command",
+        error=error,
+        kind="command_failed",
+        project=project,
+        tags=["claude-code", "bash", cls],
+        lesson=_LESSONS[cls],
+        workspace=scope,
+        failure_class=cls,
+        session=session,
+        steps_at=steps,
+        changes_at=changes,
+        cwd=cwd,
+        fingerprint=workspace_fingerprint(workspace, exclude=(data_dir,)),
+        outcome=outcome_key(code, _EXIT.sub("", error, count=1)),
+    )
     store.upsert(row)
     store.add_outcome(sig, ok=False)  # statistics per command, whatever its scope
 
 
-def tool_input_of(tool_name: str, tool_input_json: str = "", command: str = "",
-                  file_path: str = "") -> dict[str, Any]:
+def tool_input_of(
+    tool_name: str, tool_input_json: str = "", command: str = "", file_path: str = ""
+) -> dict[str, Any]:
     """The tool input an ``mcp_tool`` hook received as ``${tool_input}`` (JSON), or, from hook
     entries of older versions, as ``command``/``file_path``. Text that is not JSON is judged
     as it is (the rules read it) rather than let through."""
@@ -439,8 +472,11 @@ def tool_input_of(tool_name: str, tool_input_json: str = "", command: str = "",
         try:
             parsed = json.loads(tool_input_json)
         except ValueError as exc:
-            print(f"task-orchestrator: tool_input is not JSON ({exc}); the hook entry should pass "
-                  '"${tool_input}"; judging the raw text', file=sys.stderr)
+            print(
+                f"task-orchestrator: tool_input is not JSON ({exc}); the hook entry should pass "
+                '"${tool_input}"; judging the raw text',
+                file=sys.stderr,
+            )
             parsed = {"command" if tool_name == "Bash" else "value": tool_input_json}
         out = parsed if isinstance(parsed, dict) else {"value": parsed}
     if command:
@@ -450,13 +486,21 @@ def tool_input_of(tool_name: str, tool_input_json: str = "", command: str = "",
     return out
 
 
-def event_of_fields(hook_event_name: str, tool_name: str, tool_input: str = "",
-                    tool_response: str = "", error: str = "", is_interrupt: str = "",
-                    session_id: str = "", cwd: str = "") -> dict[str, Any]:
+def event_of_fields(
+    hook_event_name: str,
+    tool_name: str,
+    tool_input: str = "",
+    tool_response: str = "",
+    error: str = "",
+    is_interrupt: str = "",
+    session_id: str = "",
+    cwd: str = "",
+) -> dict[str, Any]:
     """The hook event a command hook reads on stdin, rebuilt from the ``${...}`` fields an
     ``mcp_tool`` hook receives (as the client 2.1.330 substitutes them: ``tool_input`` and
     ``tool_response`` as JSON, ``error`` as "Exit code N\n<output>", ``is_interrupt`` as
     "true"/"false")."""
+
     def parsed(text: str) -> Any:
         if not text.strip():
             return None
@@ -465,9 +509,13 @@ def event_of_fields(hook_event_name: str, tool_name: str, tool_input: str = "",
         except ValueError:
             return text  # a plain string is still evidence (failure_of reads "Exit code N")
 
-    event: dict[str, Any] = {"hook_event_name": hook_event_name or "PostToolUse",
-                             "tool_name": tool_name, "session_id": session_id, "cwd": cwd,
-                             "tool_input": parsed(tool_input) or {}}
+    event: dict[str, Any] = {
+        "hook_event_name": hook_event_name or "PostToolUse",
+        "tool_name": tool_name,
+        "session_id": session_id,
+        "cwd": cwd,
+        "tool_input": parsed(tool_input) or {},
+    }
     if tool_response.strip():
         event["tool_response"] = parsed(tool_response)
     if error:
@@ -513,9 +561,11 @@ def stop(event: dict[str, Any]) -> dict[str, Any] | None:
     lines = "\n".join(f"- {f.message} ({(f.evidence or f.suggestion)[:200]})" for f in findings)
     packages = all(f.code.startswith("package_") for f in findings)
     what = "the package registry" if packages else "this session's own tool results"
-    return {"decision": "block",
-            "reason": f"task-orchestrator: your final message is contradicted by {what}:\n"
-                      f"{lines}\nFix this or correct the claim before stopping."}
+    return {
+        "decision": "block",
+        "reason": f"task-orchestrator: your final message is contradicted by {what}:\n"
+        f"{lines}\nFix this or correct the claim before stopping.",
+    }
 
 
 def main(event_name: str, stdin: Any = None, stdout: Any = None) -> int:
@@ -547,19 +597,22 @@ def main(event_name: str, stdin: Any = None, stdout: Any = None) -> int:
             print(f"task-orchestrator: unknown hook {event_name!r}", file=sys.stderr)
             return 0
     except Exception as exc:  # a broken safety layer must not brick the agent
-        print(f"task-orchestrator: hook {event_name} failed: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
+        print(f"task-orchestrator: hook {event_name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         if event_name == "pre-tool-use":  # but critical actions stay denied
             tool_input = event.get("tool_input") or {}
-            text = action_of_tool(str(event.get("tool_name", "")),
-                                  tool_input if isinstance(tool_input, dict) else {})[2]
+            text = action_of_tool(
+                str(event.get("tool_name", "")), tool_input if isinstance(tool_input, dict) else {}
+            )[2]
             try:
                 level, reasons = rule_level(text, cwd=str(event.get("cwd") or "") or None)
             except Exception:
                 level, reasons = text_level(text)
             if decision_for(level, config.ask_at, config.deny_at) == "deny":
-                stdout.write(json.dumps(decision_json(
-                    "deny", f"task-orchestrator: {level} risk: {', '.join(reasons)}")))
+                stdout.write(
+                    json.dumps(
+                        decision_json("deny", f"task-orchestrator: {level} risk: {', '.join(reasons)}")
+                    )
+                )
         return 0
     if out is not None:
         stdout.write(json.dumps(out))

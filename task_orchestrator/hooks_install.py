@@ -44,35 +44,73 @@ def hook_entries(transport: Literal["command", "mcp_tool"] = "mcp_tool") -> dict
     if transport == "command":
         entries["PreToolUse"] = [{"matcher": PRE_MATCHER, "hooks": [_cmd("pre-tool-use", 10)]}]
     else:  # the running MCP server answers: no process per call, similarity included
+
         def mcp(matcher: str, tool_input: dict[str, str]) -> dict[str, Any]:
-            return {"matcher": matcher, "hooks": [{"type": "mcp_tool", "server": SERVER,
-                                                   "tool": "pre_tool_use_hook",
-                                                   "input": tool_input}]}
+            return {
+                "matcher": matcher,
+                "hooks": [
+                    {"type": "mcp_tool", "server": SERVER, "tool": "pre_tool_use_hook", "input": tool_input}
+                ],
+            }
 
         # The same tools and the same facts as the command hook: the whole tool input (the
         # client substitutes it as JSON), and the session and working directory, so the
         # server judges a repeat by what the session did since it failed (memory/_decide.py).
         entries["PreToolUse"] = [
-            mcp(PRE_MATCHER, {"tool_name": "${tool_name}", "tool_input": "${tool_input}",
-                              "session_id": "${session_id}", "cwd": "${cwd}"}),
+            mcp(
+                PRE_MATCHER,
+                {
+                    "tool_name": "${tool_name}",
+                    "tool_input": "${tool_input}",
+                    "session_id": "${session_id}",
+                    "cwd": "${cwd}",
+                },
+            ),
         ]
         # Outcomes through the server too (no Python process per Bash call): the client
         # substitutes the whole tool response on success and "Exit code N\n..." on failure.
-        learned = {"hook_event_name": "${hook_event_name}", "tool_name": "${tool_name}",
-                   "tool_input": "${tool_input}", "session_id": "${session_id}", "cwd": "${cwd}"}
-        entries["PostToolUse"] = [{"matcher": "Bash", "hooks": [{
-            "type": "mcp_tool", "server": SERVER, "tool": "post_tool_use_hook",
-            "input": {**learned, "tool_response": "${tool_response}"}}]}]
-        entries["PostToolUseFailure"] = [{"matcher": "Bash", "hooks": [{
-            "type": "mcp_tool", "server": SERVER, "tool": "post_tool_use_hook",
-            "input": {**learned, "error": "${error}", "is_interrupt": "${is_interrupt}"}}]}]
+        learned = {
+            "hook_event_name": "${hook_event_name}",
+            "tool_name": "${tool_name}",
+            "tool_input": "${tool_input}",
+            "session_id": "${session_id}",
+            "cwd": "${cwd}",
+        }
+        entries["PostToolUse"] = [
+            {
+                "matcher": "Bash",
+                "hooks": [
+                    {
+                        "type": "mcp_tool",
+                        "server": SERVER,
+                        "tool": "post_tool_use_hook",
+                        "input": {**learned, "tool_response": "${tool_response}"},
+                    }
+                ],
+            }
+        ]
+        entries["PostToolUseFailure"] = [
+            {
+                "matcher": "Bash",
+                "hooks": [
+                    {
+                        "type": "mcp_tool",
+                        "server": SERVER,
+                        "tool": "post_tool_use_hook",
+                        "input": {**learned, "error": "${error}", "is_interrupt": "${is_interrupt}"},
+                    }
+                ],
+            }
+        ]
     return entries
 
 
 def is_ours(hook: dict[str, Any]) -> bool:
     if hook.get("type") == "mcp_tool":
-        return hook.get("server") == SERVER and hook.get("tool") in ("pre_tool_use_hook",
-                                                                     "post_tool_use_hook")
+        return hook.get("server") == SERVER and hook.get("tool") in (
+            "pre_tool_use_hook",
+            "post_tool_use_hook",
+        )
     cmd = str(hook.get("command", ""))
     return " hook " in cmd and ("task-orchestrator" in cmd or "task_orchestrator" in cmd)
 
@@ -128,8 +166,9 @@ def _write(path: Path, before: dict, after: dict, dry_run: bool) -> str:
     return diff
 
 
-def install(path: Path, transport: Literal["command", "mcp_tool"] = "mcp_tool", *,
-            dry_run: bool = False) -> str:
+def install(
+    path: Path, transport: Literal["command", "mcp_tool"] = "mcp_tool", *, dry_run: bool = False
+) -> str:
     """Merge our entries (replacing any earlier ones of ours); returns the diff."""
     before = _load(path)
     after = _without_ours(before)

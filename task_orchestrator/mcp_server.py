@@ -100,9 +100,18 @@ class Approval(_Out):
 
 
 def _matches(matches) -> list[MatchOut]:
-    return [MatchOut(id=m.record.id, action=m.record.action, error=m.record.error[-500:],
-                     lesson=m.record.lesson, count=m.record.count, distance=round(m.distance, 4),
-                     exact=m.exact) for m in matches]
+    return [
+        MatchOut(
+            id=m.record.id,
+            action=m.record.action,
+            error=m.record.error[-500:],
+            lesson=m.record.lesson,
+            count=m.record.count,
+            distance=round(m.distance, 4),
+            exact=m.exact,
+        )
+        for m in matches
+    ]
 
 
 def _findings(findings) -> list[FindingOut]:
@@ -110,19 +119,24 @@ def _findings(findings) -> list[FindingOut]:
 
 
 def _task_result(r: dict[str, Any]) -> TaskResult:
-    return TaskResult(thread_id=r["thread_id"], status=r.get("status", "unknown"),
-                      output=r.get("output"), error=r.get("error", ""),
-                      findings=[f.model_dump() for f in _findings(r.get("findings", []))],
-                      cost=r.get("cost", []),
-                      approval_request=r.get("approval_request"))
+    return TaskResult(
+        thread_id=r["thread_id"],
+        status=r.get("status", "unknown"),
+        output=r.get("output"),
+        error=r.get("error", ""),
+        findings=[f.model_dump() for f in _findings(r.get("findings", []))],
+        cost=r.get("cost", []),
+        approval_request=r.get("approval_request"),
+    )
 
 
 # Destructive/idempotent hints only mean something for tools that write.
 READ = ToolAnnotations(read_only_hint=True)
 
 
-_EARLY = ("similarity search is still loading: this call was checked for exact repeats and by "
-          "the risk rules only")
+_EARLY = (
+    "similarity search is still loading: this call was checked for exact repeats and by the risk rules only"
+)
 
 
 class _Readiness:
@@ -179,22 +193,25 @@ class _Readiness:
         with self._lock:
             if self._loader is not None or self.full:
                 return
-            self._loader = threading.Thread(target=self._load_all, name="similarity-warm-up",
-                                            daemon=True)
+            self._loader = threading.Thread(target=self._load_all, name="similarity-warm-up", daemon=True)
             self._loader.start()
 
     def _load_all(self) -> None:
         try:
             self._load()
         except Exception as exc:
-            log.warning("loading the similarity search failed (%s: %s); checks stay on exact "
-                        "repeats and rules", type(exc).__name__, exc)
+            log.warning(
+                "loading the similarity search failed (%s: %s); checks stay on exact repeats and rules",
+                type(exc).__name__,
+                exc,
+            )
             return
         self._ready.set()
 
 
-def build_server(settings: Settings | None = None, *, warm_up: bool = False,
-                 **service_kwargs: Any) -> MCPServer:
+def build_server(
+    settings: Settings | None = None, *, warm_up: bool = False, **service_kwargs: Any
+) -> MCPServer:
     """The server object (tests connect an in-memory client to it).
 
     ``warm_up`` (``serve``): hook calls never wait for the heavy parts. The rules and the
@@ -262,8 +279,7 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
         try:
             return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
         except (ValueError, KeyError, TypeError, OSError) as exc:
-            raise ToolError(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args
-                            else str(exc)) from exc
+            raise ToolError(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)) from exc
         except Exception as exc:
             from .errors import TaskOrchestratorError
 
@@ -273,44 +289,59 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
 
     @mcp.tool(annotations=READ)
     async def check_action(
-        action: Annotated[str, Field(min_length=1, max_length=20_000,
-                                     description="The shell command, tool call or task text")],
+        action: Annotated[
+            str,
+            Field(min_length=1, max_length=20_000, description="The shell command, tool call or task text"),
+        ],
         ctx: Context,
         action_kind: Kind = "command",
     ) -> CheckResult:
         """Before a risky action: allow/ask/deny, with reasons and matching past failures."""
         d = await call(svc(ctx).check_action, action, action_kind)
-        return CheckResult(decision=d.decision, reasons=d.reasons, advice=d.advice,
-                           risk_level=d.risk.level,
-                           matches=_matches(d.matches), degraded=d.degraded)
+        return CheckResult(
+            decision=d.decision,
+            reasons=d.reasons,
+            advice=d.advice,
+            risk_level=d.risk.level,
+            matches=_matches(d.matches),
+            degraded=d.degraded,
+        )
 
-    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
-                                          idempotent_hint=False))
+    @mcp.tool(
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+    )
     async def record_failure(
         action: Text,
         error: Annotated[str, Field(max_length=50_000)],
         ctx: Context,
-        lesson: Annotated[str, Field(max_length=2_000,
-                                     description="What to do differently next time")] = "",
+        lesson: Annotated[str, Field(max_length=2_000, description="What to do differently next time")] = "",
         kind: Annotated[str, Field(min_length=1, max_length=64)] = "error",
         action_kind: Kind = "command",
         tags: Annotated[list[str], Field(max_length=20)] = [],  # noqa: B006
     ) -> RecordResult:
         """Remember a failure (and its lesson) so it is blocked next time. Secrets are redacted."""
-        rec = await call(svc(ctx).record_failure, action=action, error=error, lesson=lesson,
-                         kind=kind, action_kind=action_kind, tags=tags)
+        rec = await call(
+            svc(ctx).record_failure,
+            action=action,
+            error=error,
+            lesson=lesson,
+            kind=kind,
+            action_kind=action_kind,
+            tags=tags,
+        )
         return RecordResult(id=rec.id, count=rec.count, action=rec.action)
 
     @mcp.tool(annotations=READ)
     async def search_memory(
-        query: Text, ctx: Context, action_kind: Kind = "command",
+        query: Text,
+        ctx: Context,
+        action_kind: Kind = "command",
         k: Annotated[int, Field(ge=1, le=20)] = 5,
     ) -> list[MatchOut]:
         """Nearest past failures to a command or text, with errors and lessons."""
         return _matches(await call(svc(ctx).search, query, action_kind, k))
 
-    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
-                                          idempotent_hint=True))
+    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
     async def forget_failure(
         record_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
         ctx: Context,
@@ -333,8 +364,7 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
         final claims against its own tool results."""
         evidence: dict[str, Any] = {}
         if test_output is not None:
-            evidence.update(test_output=test_output, test_exit_code=test_exit_code,
-                            test_command=test_command)
+            evidence.update(test_output=test_output, test_exit_code=test_exit_code, test_command=test_command)
         found = []
         if output.strip() or not transcript_path:
             found = await call(svc(ctx).verify, output, task=task, evidence=evidence)
@@ -342,8 +372,9 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
             found = [*found, *await call(svc(ctx).verify_transcript, transcript_path)]
         return VerifyResult(passed=not any(f.blocking for f in found), findings=_findings(found))
 
-    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
-                                          idempotent_hint=False))
+    @mcp.tool(
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+    )
     async def run_task(
         task: Text,
         ctx: Context,
@@ -354,13 +385,11 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
         """Run a guarded task. Returns result, findings and cost, or status
         "waiting_for_approval" with a thread_id (then call resume_task)."""
         await ctx.report_progress(0, 1, "guarding and running the task")
-        r = await call(svc(ctx).run_task, task, action=action, action_kind=action_kind,
-                       thread_id=thread_id)
+        r = await call(svc(ctx).run_task, task, action=action, action_kind=action_kind, thread_id=thread_id)
         await ctx.report_progress(1, 1, r.get("status"))
         return _task_result(r)
 
-    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
-                                          idempotent_hint=False))
+    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False))
     async def resume_task(
         thread_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.-]+$")],
         decision: Literal["approve", "reject", "edit"],
@@ -378,9 +407,15 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
     @mcp.tool(annotations=READ)
     async def list_approvals(ctx: Context) -> list[Approval]:
         """Tasks waiting for a human decision, oldest first."""
-        return [Approval(thread_id=p["thread_id"], action=p["request"].get("action", ""),
-                         why=p["request"].get("why", []), created=p["created"])
-                for p in await call(svc(ctx).pending)]
+        return [
+            Approval(
+                thread_id=p["thread_id"],
+                action=p["request"].get("action", ""),
+                why=p["request"].get("why", []),
+                created=p["created"],
+            )
+            for p in await call(svc(ctx).pending)
+        ]
 
     @mcp.tool(annotations=READ)
     async def status(ctx: Context) -> dict[str, Any]:
@@ -402,21 +437,30 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
         if not ready.full:
             from .hooks import pre_tool_use, tool_input_of
 
-            event = {"tool_name": tool_name, "session_id": session_id, "cwd": cwd,
-                     "tool_input": tool_input_of(tool_name, tool_input, command, file_path)}
+            event = {
+                "tool_name": tool_name,
+                "session_id": session_id,
+                "cwd": cwd,
+                "tool_input": tool_input_of(tool_name, tool_input, command, file_path),
+            }
             out = await call(pre_tool_use, event, early_config())
             if await call(ready.stored_failures):  # similarity could have found something
                 ready.load_soon()
                 out = out or {"hookSpecificOutput": {"hookEventName": "PreToolUse"}}
                 spec = out["hookSpecificOutput"]
                 spec["additionalContext"] = " ".join(
-                    x for x in (spec.get("additionalContext"), f"task-orchestrator: {_EARLY}.") if x)
+                    x for x in (spec.get("additionalContext"), f"task-orchestrator: {_EARLY}.") if x
+                )
             return json.dumps(out or {})
-        return json.dumps(await call(svc(ctx).hook_decision, tool_name, command, file_path, cwd,
-                                     session_id, tool_input) or {})
+        return json.dumps(
+            await call(svc(ctx).hook_decision, tool_name, command, file_path, cwd, session_id, tool_input)
+            or {}
+        )
 
-    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
-                                          open_world_hint=False), structured_output=False)
+    @mcp.tool(
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False),
+        structured_output=False,
+    )
     async def post_tool_use_hook(
         ctx: Context,
         hook_event_name: str = "PostToolUse",
@@ -431,8 +475,9 @@ def build_server(settings: Settings | None = None, *, warm_up: bool = False,
         """For Claude Code's mcp_tool PostToolUse/PostToolUseFailure hooks: learns the outcome."""
         from .hooks import event_of_fields
 
-        event = event_of_fields(hook_event_name, tool_name, tool_input, tool_response, error,
-                                is_interrupt, session_id, cwd)
+        event = event_of_fields(
+            hook_event_name, tool_name, tool_input, tool_response, error, is_interrupt, session_id, cwd
+        )
         ready = readiness(ctx)
         if not ready.full:  # straight into the table, as the command hook
             from .hooks import failure_of, post_tool_use

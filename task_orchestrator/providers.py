@@ -175,8 +175,7 @@ class ModelRouter:
             if not self.breakers.allow(provider):
                 continue
             # Budget is checked before every call; exceeding it is not a provider fault.
-            self.ledger.check_budget(task_id, _model_name(model_obj, provider, self.settings),
-                                     prompt)
+            self.ledger.check_budget(task_id, _model_name(model_obj, provider, self.settings), prompt)
             yield provider, model_obj
 
     def invoke(self, messages, *, task_id: str, schema: type[BaseModel] | None = None) -> ModelCall:
@@ -195,9 +194,7 @@ class ModelRouter:
             return self._finish(provider, model_obj, result, task_id, fallbacks)
         return self._give_up(tried, fallbacks)
 
-    async def ainvoke(
-        self, messages, *, task_id: str, schema: type[BaseModel] | None = None
-    ) -> ModelCall:
+    async def ainvoke(self, messages, *, task_id: str, schema: type[BaseModel] | None = None) -> ModelCall:
         messages, prompt = self._prepare(messages, schema)
         fallbacks: list[str] = []
         tried = False

@@ -25,14 +25,26 @@ __all__ = ["HEADLESS_CHROMIUM_FLAGS", "ReportData", "collect", "render", "write_
 #: Flags for Debian's chromium rendering local files on a machine without a network or a
 #: display (no sandbox for root in containers; no background calls to Google's hosts).
 HEADLESS_CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--hide-scrollbars",
 )
 
 LEVELS = ("low", "medium", "high", "critical")
-LEVEL_COLOURS = {"low": "#4c9f70", "medium": "#e0b040", "high": "#e07030", "critical": "#c0392b",
-                 "exact repeat": "#8e5ea2", "unknown": "#9aa0a6"}
+LEVEL_COLOURS = {
+    "low": "#4c9f70",
+    "medium": "#e0b040",
+    "high": "#e07030",
+    "critical": "#c0392b",
+    "exact repeat": "#8e5ea2",
+    "unknown": "#9aa0a6",
+}
 PALETTE = ("#3b6fb6", "#e07030", "#4c9f70", "#8e5ea2", "#c0392b", "#e0b040", "#5bc0de", "#7f8c8d")
 
 
@@ -80,54 +92,86 @@ def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 5
     day_list = [_day(now - i * 86400) for i in range(days - 1, -1, -1)]
 
     per_day: dict[str, Counter] = defaultdict(Counter)
-    for ts, event in _rows(settings, "memory", "SELECT ts, event FROM events WHERE ts >= ?",
-                           (since,)):
+    for ts, event in _rows(settings, "memory", "SELECT ts, event FROM events WHERE ts >= ?", (since,)):
         per_day[_day(ts)][event] += 1
 
-    top = [dict(zip(("action", "kind", "count", "lesson", "last_seen"), r, strict=True))
-           for r in _rows(settings, "memory", "SELECT action, kind, count, lesson, last_seen "
-                                              "FROM failures ORDER BY count DESC, last_seen DESC "
-                                              "LIMIT 10")]
+    top = [
+        dict(zip(("action", "kind", "count", "lesson", "last_seen"), r, strict=True))
+        for r in _rows(
+            settings,
+            "memory",
+            "SELECT action, kind, count, lesson, last_seen "
+            "FROM failures ORDER BY count DESC, last_seen DESC "
+            "LIMIT 10",
+        )
+    ]
     stored = _rows(settings, "memory", "SELECT COUNT(*) FROM failures")
     try:  # environment lessons (shared) against failures kept for one workspace
         shared = _rows(settings, "memory", "SELECT COUNT(*) FROM failures WHERE workspace = ''")
     except sqlite3.OperationalError:  # a store from before workspaces: every row is shared
         shared = stored
     try:
-        levels_rows = _rows(settings, "memory",
-                            "SELECT level, event FROM events WHERE event IN "
-                            "('checked', 'asked', 'blocked') ORDER BY id DESC LIMIT ?", (recent,))
+        levels_rows = _rows(
+            settings,
+            "memory",
+            "SELECT level, event FROM events WHERE event IN "
+            "('checked', 'asked', 'blocked') ORDER BY id DESC LIMIT ?",
+            (recent,),
+        )
     except sqlite3.OperationalError:  # a store from before levels were logged
         levels_rows = []
     # The command hook denies an exact repeat before rating it: that is its own bar.
-    levels = Counter(r[0] or ("exact repeat" if r[1] == "blocked" else "unknown")
-                     for r in levels_rows)
+    levels = Counter(r[0] or ("exact repeat" if r[1] == "blocked" else "unknown") for r in levels_rows)
 
     cost_per_day: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for day, model, cost in _rows(settings, "ledger",
-                                  "SELECT day, model, SUM(COALESCE(cost_usd, 0)) FROM ledger "
-                                  "WHERE ts >= ? GROUP BY day, model", (since,)):
+    for day, model, cost in _rows(
+        settings,
+        "ledger",
+        "SELECT day, model, SUM(COALESCE(cost_usd, 0)) FROM ledger WHERE ts >= ? GROUP BY day, model",
+        (since,),
+    ):
         cost_per_day[model][day] += cost
-    by_model = [dict(zip(("provider", "model", "calls", "input_tokens", "output_tokens", "cost_usd",
-                          "unpriced_calls"), r, strict=True))
-                for r in _rows(settings, "ledger",
-                               "SELECT provider, model, COUNT(*), SUM(input_tokens), "
-                               "SUM(output_tokens), SUM(COALESCE(cost_usd, 0)), "
-                               "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM ledger "
-                               "WHERE ts >= ? GROUP BY provider, model ORDER BY 6 DESC", (since,))]
-    breaker_events = [dict(zip(("ts", "provider", "transition", "error"), r, strict=True))
-                      for r in _rows(settings, "breakers",
-                                     "SELECT ts, provider, transition, error FROM breaker_events "
-                                     "WHERE ts >= ? ORDER BY id DESC LIMIT 50", (since,))]
+    by_model = [
+        dict(
+            zip(
+                ("provider", "model", "calls", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls"),
+                r,
+                strict=True,
+            )
+        )
+        for r in _rows(
+            settings,
+            "ledger",
+            "SELECT provider, model, COUNT(*), SUM(input_tokens), "
+            "SUM(output_tokens), SUM(COALESCE(cost_usd, 0)), "
+            "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM ledger "
+            "WHERE ts >= ? GROUP BY provider, model ORDER BY 6 DESC",
+            (since,),
+        )
+    ]
+    breaker_events = [
+        dict(zip(("ts", "provider", "transition", "error"), r, strict=True))
+        for r in _rows(
+            settings,
+            "breakers",
+            "SELECT ts, provider, transition, error FROM breaker_events "
+            "WHERE ts >= ? ORDER BY id DESC LIMIT 50",
+            (since,),
+        )
+    ]
     return ReportData(
-        generated=now, days=day_list,
+        generated=now,
+        days=day_list,
         recorded_per_day=[per_day[d]["recorded"] + per_day[d]["repeated"] for d in day_list],
         blocked_per_day=[per_day[d]["blocked"] for d in day_list],
         asked_per_day=[per_day[d]["asked"] for d in day_list],
-        top_failures=top, failures_stored=stored[0][0] if stored else 0,
+        top_failures=top,
+        failures_stored=stored[0][0] if stored else 0,
         shared_lessons=shared[0][0] if shared else 0,
-        risk_levels=levels, recent_actions=len(levels_rows),
-        cost_per_day={m: dict(v) for m, v in cost_per_day.items()}, cost_by_model=by_model,
+        risk_levels=levels,
+        recent_actions=len(levels_rows),
+        cost_per_day={m: dict(v) for m, v in cost_per_day.items()},
+        cost_by_model=by_model,
         breaker_events=breaker_events,
     )
 
@@ -138,13 +182,21 @@ def _e(value: Any) -> str:
 
 
 def _empty(chart_id: str, title: str, what: str) -> str:
-    return (f'<svg id="{chart_id}" class="chart empty" role="img" viewBox="0 0 720 80" '
-            f'width="720" height="80"><title>{_e(title)}</title>'
-            f'<text x="360" y="45" text-anchor="middle" class="muted">{_e(what)}</text></svg>')
+    return (
+        f'<svg id="{chart_id}" class="chart empty" role="img" viewBox="0 0 720 80" '
+        f'width="720" height="80"><title>{_e(title)}</title>'
+        f'<text x="360" y="45" text-anchor="middle" class="muted">{_e(what)}</text></svg>'
+    )
 
 
-def _columns(chart_id: str, title: str, labels: list[str], series: dict[str, list[float]],
-             colours: dict[str, str], unit: str = "") -> str:
+def _columns(
+    chart_id: str,
+    title: str,
+    labels: list[str],
+    series: dict[str, list[float]],
+    colours: dict[str, str],
+    unit: str = "",
+) -> str:
     """Stacked vertical bars, one column per label, with a y axis and a legend."""
     totals = [sum(vals[i] for vals in series.values()) for i in range(len(labels))]
     top = max(totals, default=0)
@@ -154,15 +206,19 @@ def _columns(chart_id: str, title: str, labels: list[str], series: dict[str, lis
     plot_w, plot_h = w - left - 10, h - bottom - head
     step = plot_w / max(len(labels), 1)
     bar = max(step * 0.7, 1)
-    out = [f'<svg id="{chart_id}" class="chart" role="img" viewBox="0 0 {w} {h}" width="{w}" '
-           f'height="{h}"><title>{_e(title)}</title>']
+    out = [
+        f'<svg id="{chart_id}" class="chart" role="img" viewBox="0 0 {w} {h}" width="{w}" '
+        f'height="{h}"><title>{_e(title)}</title>'
+    ]
     for frac in (0, 0.5, 1):  # y axis ticks
         y = head + plot_h * (1 - frac)
         value = top * frac
         text = (f"{value:.2f}" if top >= 1 else f"{value:.4f}") if unit == "$" else f"{value:g}"
-        out.append(f'<line x1="{left}" x2="{w - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-                   f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">'
-                   f'{unit}{text}</text>')
+        out.append(
+            f'<line x1="{left}" x2="{w - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">'
+            f"{unit}{text}</text>"
+        )
     for i, label in enumerate(labels):
         x = left + i * step + (step - bar) / 2
         y = head + plot_h
@@ -171,40 +227,49 @@ def _columns(chart_id: str, title: str, labels: list[str], series: dict[str, lis
                 continue
             bh = plot_h * vals[i] / top
             y -= bh
-            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{bh:.1f}" '
-                       f'fill="{colours[name]}"><title>{_e(label)} {_e(name)}: '
-                       f'{unit}{vals[i]:g}</title></rect>')
+            out.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{bh:.1f}" '
+                f'fill="{colours[name]}"><title>{_e(label)} {_e(name)}: '
+                f"{unit}{vals[i]:g}</title></rect>"
+            )
         if len(labels) <= 12 or i % max(len(labels) // 6, 1) == 0:
-            out.append(f'<text x="{x + bar / 2:.1f}" y="{h - bottom + 16}" text-anchor="middle" '
-                       f'class="axis">{_e(label[5:] if len(label) == 10 else label)}</text>')
+            out.append(
+                f'<text x="{x + bar / 2:.1f}" y="{h - bottom + 16}" text-anchor="middle" '
+                f'class="axis">{_e(label[5:] if len(label) == 10 else label)}</text>'
+            )
     lx = left
     for name in series:
-        out.append(f'<rect x="{lx}" y="6" width="12" height="12" fill="{colours[name]}"/>'
-                   f'<text x="{lx + 16}" y="16" class="legend">{_e(name)}</text>')
+        out.append(
+            f'<rect x="{lx}" y="6" width="12" height="12" fill="{colours[name]}"/>'
+            f'<text x="{lx + 16}" y="16" class="legend">{_e(name)}</text>'
+        )
         lx += 22 + 8 * len(name)
     out.append("</svg>")
     return "".join(out)
 
 
-def _rows_chart(chart_id: str, title: str, labels: list[str], values: list[float],
-                colours: list[str]) -> str:
+def _rows_chart(chart_id: str, title: str, labels: list[str], values: list[float], colours: list[str]) -> str:
     """Horizontal bars with their labels, longest first."""
     if not values or max(values) <= 0:
         return _empty(chart_id, title, "nothing recorded yet")
     w, row, left = 720, 26, 300
     h = row * len(values) + 10
     top = max(values)
-    out = [f'<svg id="{chart_id}" class="chart" role="img" viewBox="0 0 {w} {h}" width="{w}" '
-           f'height="{h}"><title>{_e(title)}</title>']
+    out = [
+        f'<svg id="{chart_id}" class="chart" role="img" viewBox="0 0 {w} {h}" width="{w}" '
+        f'height="{h}"><title>{_e(title)}</title>'
+    ]
     for i, (label, value, colour) in enumerate(zip(labels, values, colours, strict=True)):
         y = 5 + i * row
         bw = (w - left - 60) * value / top
         short = label if len(label) <= 46 else label[:45] + "…"
-        out.append(f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" class="label">'
-                   f'<title>{_e(label)}</title>{_e(short)}</text>'
-                   f'<rect x="{left}" y="{y + 3}" width="{bw:.1f}" height="{row - 8}" '
-                   f'fill="{colour}"/><text x="{left + bw + 6:.1f}" y="{y + 16}" class="axis">'
-                   f'{value:g}</text>')
+        out.append(
+            f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" class="label">'
+            f"<title>{_e(label)}</title>{_e(short)}</text>"
+            f'<rect x="{left}" y="{y + 3}" width="{bw:.1f}" height="{row - 8}" '
+            f'fill="{colour}"/><text x="{left + bw + 6:.1f}" y="{y + 16}" class="axis">'
+            f"{value:g}</text>"
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -239,50 +304,89 @@ def render(data: ReportData) -> str:
     opened = sum(1 for e in data.breaker_events if e["transition"].endswith("->open"))
 
     activity = _columns(
-        "failures-over-time", "Failures recorded and actions blocked per day", data.days,
-        {"failures recorded": [float(x) for x in data.recorded_per_day],
-         "denied": [float(x) for x in data.blocked_per_day],
-         "asked a human": [float(x) for x in data.asked_per_day]},
-        {"failures recorded": PALETTE[0], "denied": LEVEL_COLOURS["critical"],
-         "asked a human": LEVEL_COLOURS["medium"]})
-    top = _rows_chart("top-failures", "Top recurring failures (times seen)",
-                      [f["action"] for f in data.top_failures],
-                      [float(f["count"]) for f in data.top_failures],
-                      [PALETTE[0]] * len(data.top_failures))
+        "failures-over-time",
+        "Failures recorded and actions blocked per day",
+        data.days,
+        {
+            "failures recorded": [float(x) for x in data.recorded_per_day],
+            "denied": [float(x) for x in data.blocked_per_day],
+            "asked a human": [float(x) for x in data.asked_per_day],
+        },
+        {
+            "failures recorded": PALETTE[0],
+            "denied": LEVEL_COLOURS["critical"],
+            "asked a human": LEVEL_COLOURS["medium"],
+        },
+    )
+    top = _rows_chart(
+        "top-failures",
+        "Top recurring failures (times seen)",
+        [f["action"] for f in data.top_failures],
+        [float(f["count"]) for f in data.top_failures],
+        [PALETTE[0]] * len(data.top_failures),
+    )
     levels = [lv for lv in (*LEVELS, "exact repeat", "unknown") if data.risk_levels.get(lv)]
-    risk = _rows_chart("risk-levels", f"Risk levels of the last {data.recent_actions} checked "
-                                      "actions", levels,
-                       [float(data.risk_levels[lv]) for lv in levels],
-                       [LEVEL_COLOURS[lv] for lv in levels])
+    risk = _rows_chart(
+        "risk-levels",
+        f"Risk levels of the last {data.recent_actions} checked actions",
+        levels,
+        [float(data.risk_levels[lv]) for lv in levels],
+        [LEVEL_COLOURS[lv] for lv in levels],
+    )
     models = sorted(data.cost_per_day)
-    cost = _columns("cost-per-day", "LLM cost per day and model (USD)", data.days,
-                    {m: [data.cost_per_day[m].get(d, 0.0) for d in data.days] for m in models},
-                    {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(models)}, unit="$")
+    cost = _columns(
+        "cost-per-day",
+        "LLM cost per day and model (USD)",
+        data.days,
+        {m: [data.cost_per_day[m].get(d, 0.0) for d in data.days] for m in models},
+        {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(models)},
+        unit="$",
+    )
     cost_table = _table(
         ["provider", "model", "calls", "input tokens", "output tokens", "cost (USD)"],
-        [[r["provider"], r["model"], r["calls"], r["input_tokens"], r["output_tokens"],
-          f"{r['cost_usd']:.4f}" + (f" + {r['unpriced_calls']} unpriced" if r["unpriced_calls"]
-                                    else "")] for r in data.cost_by_model],
-        "No LLM calls in this period.")
+        [
+            [
+                r["provider"],
+                r["model"],
+                r["calls"],
+                r["input_tokens"],
+                r["output_tokens"],
+                f"{r['cost_usd']:.4f}"
+                + (f" + {r['unpriced_calls']} unpriced" if r["unpriced_calls"] else ""),
+            ]
+            for r in data.cost_by_model
+        ],
+        "No LLM calls in this period.",
+    )
     failures_table = _table(
         ["times", "action", "kind", "lesson"],
         [[f["count"], f["action"][:300], f["kind"], f["lesson"][:300]] for f in data.top_failures],
-        "No failures recorded.")
+        "No failures recorded.",
+    )
     breakers = _table(
         ["when (UTC)", "provider", "transition", "error"],
-        [[dt.datetime.fromtimestamp(e["ts"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
-          e["provider"], e["transition"], (e["error"] or "")[:200]] for e in data.breaker_events],
-        "No breaker incidents: every provider call went through.")
+        [
+            [
+                dt.datetime.fromtimestamp(e["ts"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                e["provider"],
+                e["transition"],
+                (e["error"] or "")[:200],
+            ]
+            for e in data.breaker_events
+        ],
+        "No breaker incidents: every provider call went through.",
+    )
     cards = "".join(
-        f'<div class="card" id="card-{key}"><span class="muted">{_e(label)}</span>'
-        f"<b>{_e(value)}</b></div>"
+        f'<div class="card" id="card-{key}"><span class="muted">{_e(label)}</span><b>{_e(value)}</b></div>'
         for key, label, value in (
             ("failures", "failures in memory", data.failures_stored),
             ("workspace", "kept per workspace", data.failures_stored - data.shared_lessons),
             ("shared", "shared environment lessons", data.shared_lessons),
             ("blocks", "actions denied or asked", blocks),
             ("spend", "LLM spend", f"${spent:.4f}"),
-            ("breakers", "breaker trips", opened)))
+            ("breakers", "breaker trips", opened),
+        )
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -56,8 +56,10 @@ class ExecutionJournal:
         with self._lock, Transaction(self.db) as c:
             if c.execute("SELECT 1 FROM executions WHERE key = ?", (key,)).fetchone():
                 return False
-            c.execute("INSERT INTO executions (key, thread_id, started) VALUES (?,?,?)",
-                      (key, thread_id, time.time()))
+            c.execute(
+                "INSERT INTO executions (key, thread_id, started) VALUES (?,?,?)",
+                (key, thread_id, time.time()),
+            )
             return True
 
     def finish(self, key: str) -> None:
@@ -140,14 +142,12 @@ class Orchestrator:
             inp["action_kind"] = action_kind
         if evidence:
             inp["evidence"] = evidence
-        result = self.graph.invoke(inp, self._config(thread_id), context=self.context,
-                                   durability=DURABILITY)
+        result = self.graph.invoke(inp, self._config(thread_id), context=self.context, durability=DURABILITY)
         return self._settle(thread_id, dict(result))
 
     def pending(self) -> list[dict[str, Any]]:
         rows = self._conn.execute(
-            "SELECT thread_id, payload, created FROM approvals WHERE resolved IS NULL "
-            "ORDER BY created"
+            "SELECT thread_id, payload, created FROM approvals WHERE resolved IS NULL ORDER BY created"
         ).fetchall()
         return [{"thread_id": t, "request": json.loads(p), "created": c} for t, p, c in rows]
 
@@ -164,18 +164,22 @@ class Orchestrator:
         if not snapshot.values or (finished and not snapshot.next):
             raise UnknownTask(f"thread {thread_id!r} has no unfinished run to recover")
         if any(t.interrupts for t in snapshot.tasks):
-            raise UnknownTask(f"thread {thread_id!r} is waiting for approval, not interrupted; "
-                              "resume it with a decision")
-        result = self._settle(thread_id, dict(self.graph.invoke(
-            None, config, context=self.context, durability=DURABILITY)))
+            raise UnknownTask(
+                f"thread {thread_id!r} is waiting for approval, not interrupted; resume it with a decision"
+            )
+        result = self._settle(
+            thread_id, dict(self.graph.invoke(None, config, context=self.context, durability=DURABILITY))
+        )
         if result.get("status") != "waiting_for_approval":
             self._resolve(thread_id, "recovered")
         return result
 
     def _resolve(self, thread_id: str, decision: str) -> None:
         with Transaction(self._conn) as c:
-            c.execute("UPDATE approvals SET resolved=?, decision=? WHERE thread_id=? "
-                      "AND resolved IS NULL", (time.time(), decision, thread_id))
+            c.execute(
+                "UPDATE approvals SET resolved=?, decision=? WHERE thread_id=? AND resolved IS NULL",
+                (time.time(), decision, thread_id),
+            )
 
     def resume(self, thread_id: str, decision: dict[str, Any]) -> dict[str, Any]:
         """Resume a task waiting for approval with ``{"decision": "approve"|"reject"|"edit"}``."""
@@ -191,8 +195,9 @@ class Orchestrator:
                 f"no task is waiting for approval under thread id {thread_id!r}; "
                 "list waiting tasks with `task-orchestrator approvals list`"
             )
-        result = self.graph.invoke(Command(resume=decision), config, context=self.context,
-                                   durability=DURABILITY)
+        result = self.graph.invoke(
+            Command(resume=decision), config, context=self.context, durability=DURABILITY
+        )
         result = self._settle(thread_id, dict(result))
         if result.get("status") != "waiting_for_approval":
             self._resolve(thread_id, str(decision.get("decision")))

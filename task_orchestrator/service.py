@@ -53,8 +53,7 @@ class Service:
     def orchestrator(self):
         from .runner import Orchestrator
 
-        return Orchestrator(self.settings, memory=self.memory, risk=self.risk,
-                            **self._orchestrator_kwargs)
+        return Orchestrator(self.settings, memory=self.memory, risk=self.risk, **self._orchestrator_kwargs)
 
     def close(self) -> None:
         if self._similarity_loading is not None:
@@ -72,15 +71,17 @@ class Service:
                 memory, risk = self.memory, self.risk
             except Exception as exc:  # e.g. a corrupt memory.sqlite: fail safe, not open
                 memory, risk = _Unreadable(exc), RuleRiskAssessor(None)
-            decision = assess_action(action, action_kind=action_kind, memory=memory, risk=risk,
-                                     settings=self.settings)
+            decision = assess_action(
+                action, action_kind=action_kind, memory=memory, risk=risk, settings=self.settings
+            )
             if isinstance(memory, _Unreadable):
                 return decision  # nowhere to log it
             from .memory.normalize import signature
 
             try:
-                memory.store.log_decision(decision.decision, signature(action, action_kind),
-                                          decision.summary(), decision.risk.level)
+                memory.store.log_decision(
+                    decision.decision, signature(action, action_kind), decision.summary(), decision.risk.level
+                )
             except Exception as exc:  # the log is for status and the report only
                 log.warning("could not log the decision: %s", exc)
             return decision
@@ -99,13 +100,15 @@ class Service:
             return self.memory.forget(record_id)
 
     # -- verification ---------------------------------------------------------------------
-    def verify(self, output: Any, *, task: str = "", evidence: dict | None = None,
-               verifiers: list[str] | None = None):
+    def verify(
+        self, output: Any, *, task: str = "", evidence: dict | None = None, verifiers: list[str] | None = None
+    ):
         from .verifiers import VerifyInput, run_verifiers
 
         names = verifiers or [v for v in self.settings.verifiers if v != "schema"]
-        return run_verifiers(names, VerifyInput(output=output, task=task, evidence=evidence or {},
-                                                settings=self.settings))
+        return run_verifiers(
+            names, VerifyInput(output=output, task=task, evidence=evidence or {}, settings=self.settings)
+        )
 
     def verify_transcript(self, path: str):
         from .verifiers.transcript import check_transcript
@@ -138,13 +141,16 @@ class Service:
         ledger = CostLedger.for_settings(self.settings)
         try:
             day = _today()
-            recent = [e for e in self.memory.store.events(time.time() - 86400)
-                      if e["event"] in ("blocked", "asked")][-10:]
+            recent = [
+                e for e in self.memory.store.events(time.time() - 86400) if e["event"] in ("blocked", "asked")
+            ][-10:]
             return {
                 "breakers": [vars(breakers.status(p)) for p in self.settings.providers],
-                "budget": {"spent_today_usd": round(ledger.spent(day=day), 6),
-                           "daily_budget_usd": self.settings.daily_budget_usd,
-                           "task_budget_usd": self.settings.task_budget_usd},
+                "budget": {
+                    "spent_today_usd": round(ledger.spent(day=day), 6),
+                    "daily_budget_usd": self.settings.daily_budget_usd,
+                    "task_budget_usd": self.settings.task_budget_usd,
+                },
                 "memory": self._memory_status(),
                 "recent_blocks": recent,
                 "pending_approvals": len(self.pending()),
@@ -159,9 +165,13 @@ class Service:
         (and failures recorded on purpose) every workspace shares."""
         scopes = self.memory.store.scopes()
         shared = scopes.pop("", 0)
-        return {"failures": shared + sum(scopes.values()), "cap": self.settings.memory_cap,
-                "shared_lessons": shared, "workspace_failures": sum(scopes.values()),
-                "workspaces": len(scopes)}
+        return {
+            "failures": shared + sum(scopes.values()),
+            "cap": self.settings.memory_cap,
+            "shared_lessons": shared,
+            "workspace_failures": sum(scopes.values()),
+            "workspaces": len(scopes),
+        }
 
     # -- the mcp_tool hook ---------------------------------------------------------------------
     def similar_rows(self, action: str, kind: str, workspace: str, k: int = 8) -> list[tuple[dict, float]]:
@@ -199,8 +209,9 @@ class Service:
         check that first needs it does not pay for it."""
         if self.memory._embedder is not None or self._similarity_loading is not None:
             return
-        self._similarity_loading = threading.Thread(target=self._load_similarity, daemon=True,
-                                                    name="similarity-warm-up")
+        self._similarity_loading = threading.Thread(
+            target=self._load_similarity, daemon=True, name="similarity-warm-up"
+        )
         self._similarity_loading.start()
 
     def learn_from_hook(self, event: dict[str, Any]) -> None:
@@ -216,9 +227,15 @@ class Service:
         if failure_of(event) is not None:
             self._load_similarity_soon()
 
-    def hook_decision(self, tool_name: str, command: str = "", file_path: str = "",
-                      cwd: str = "", session_id: str = "",
-                      tool_input_json: str = "") -> dict[str, Any] | None:
+    def hook_decision(
+        self,
+        tool_name: str,
+        command: str = "",
+        file_path: str = "",
+        cwd: str = "",
+        session_id: str = "",
+        tool_input_json: str = "",
+    ) -> dict[str, Any] | None:
         """PreToolUse decision JSON with the full memory (exact + similar), or None to allow:
         the same ``hooks.judge`` as the command hook, plus similarity. ``tool_input_json`` is
         the whole tool input (``${tool_input}``); ``command``/``file_path`` serve hook entries
@@ -255,8 +272,15 @@ class Service:
                     return []
 
             try:
-                verdict = judge(tool_name, tool_input, session=session_id, cwd=cwd,
-                                config=config, store=store, similar=similar)
+                verdict = judge(
+                    tool_name,
+                    tool_input,
+                    session=session_id,
+                    cwd=cwd,
+                    config=config,
+                    store=store,
+                    similar=similar,
+                )
             except Exception as exc:  # a hook error lets the call run: the rules must still hold
                 _warn_unreadable(exc)
                 return rules_only(tool_name, tool_input, cwd, config)

@@ -54,8 +54,8 @@ class Settings(BaseSettings):
     postgres_url: SecretStr | None = Field(
         default=None,
         description="postgresql://... : checkpoints, approvals, the exact-hash failure table, the "
-                    "ledger and breaker state in this database (schema task_orchestrator), shared "
-                    "by every server that points at it. Needs the `postgres` extra.",
+        "ledger and breaker state in this database (schema task_orchestrator), shared "
+        "by every server that points at it. Needs the `postgres` extra.",
     )
 
     # --- providers -------------------------------------------------------------------
@@ -99,14 +99,19 @@ class Settings(BaseSettings):
     # its lesson goes to the model as context. Other embedders (openai, gemini, hashing) have
     # other scales: set it for them.
     similarity_advice_distance: float = Field(
-        default=0.37, ge=0, le=3,
-        description="Past failures at most this far from an action are shown with it as advice.")
+        default=0.37,
+        ge=0,
+        le=3,
+        description="Past failures at most this far from an action are shown with it as advice.",
+    )
 
     # --- verification / reflection -----------------------------------------------
-    verifiers: list[str] = Field(default_factory=lambda: [
-        "non_empty", "schema", "paths", "test_claims", "code", "completeness"])
+    verifiers: list[str] = Field(
+        default_factory=lambda: ["non_empty", "schema", "paths", "test_claims", "code", "completeness"]
+    )
     test_command: str | None = Field(
-        default=None, description="Run to back a 'tests pass' claim when no output is given.")
+        default=None, description="Run to back a 'tests pass' claim when no output is given."
+    )
     test_timeout_s: float = Field(default=300.0, gt=0)
     judge_rubric: str | None = Field(default=None, description="Rubric for the llm_judge verifier.")
     max_attempts: int = Field(default=3, ge=1, le=20)

@@ -63,8 +63,9 @@ class ScriptedChatModel(BaseChatModel):
         if self.responder is not None:
             return self._reply(self.responder(messages), messages)
         if index >= len(self.script) and not (self.cycle and self.script):
-            raise ScriptExhausted(f"{self.model_name}: call {index + 1} but only "
-                                  f"{len(self.script)} scripted replies")
+            raise ScriptExhausted(
+                f"{self.model_name}: call {index + 1} but only {len(self.script)} scripted replies"
+            )
         return self._reply(self.script[index % len(self.script)], messages)
 
     def _reply(self, entry: Any, messages: list[BaseMessage]) -> ChatResult:
@@ -74,8 +75,11 @@ class ScriptedChatModel(BaseChatModel):
         if msg.usage_metadata is None:
             prompt = "\n".join(str(m.content) for m in messages)
             inp, out = estimate_tokens(prompt), estimate_tokens(str(msg.content))
-            msg = msg.model_copy(update={"usage_metadata": {
-                "input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}})
+            msg = msg.model_copy(
+                update={
+                    "usage_metadata": {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
+                }
+            )
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
@@ -90,8 +94,11 @@ class ScriptedChatModel(BaseChatModel):
                     data = raw.tool_calls[0]["args"]
                 else:
                     data = json.loads(str(raw.content))
-                parsed = schema.model_validate(data) if isinstance(schema, type) and issubclass(
-                    schema, BaseModel) else data
+                parsed = (
+                    schema.model_validate(data)
+                    if isinstance(schema, type) and issubclass(schema, BaseModel)
+                    else data
+                )
             except Exception as exc:
                 error = exc
                 if not include_raw:

@@ -5,8 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["TestSummary", "claims_success", "is_check_command", "is_test_command",
-           "parse_test_summary", "pipe_masks_exit", "test_runner"]
+__all__ = [
+    "TestSummary",
+    "claims_success",
+    "is_check_command",
+    "is_test_command",
+    "parse_test_summary",
+    "pipe_masks_exit",
+    "test_runner",
+]
 
 _TEST_CMD = re.compile(
     r"\b(?:pytest|py\.test|python\d?(?:\.\d+)?\s+-m\s+(?:pytest|unittest)|tox|nox|"
@@ -66,8 +73,14 @@ def _runner_of(prog: str, args: list[str], first: str) -> str | None:
         for i, a in enumerate(args):
             if a == "-m" and i + 1 < len(args):
                 mod = args[i + 1]
-                return {"pytest": "pytest", "unittest": "unittest", "nose": "nose",
-                        "nose2": "nose2", "tox": "tox", "django": "django"}.get(mod)
+                return {
+                    "pytest": "pytest",
+                    "unittest": "unittest",
+                    "nose": "nose",
+                    "nose2": "nose2",
+                    "tox": "tox",
+                    "django": "django",
+                }.get(mod)
             if a.startswith("-m") and len(a) > 2:
                 return {"pytest": "pytest", "unittest": "unittest"}.get(a[2:])
         script = operands[0] if operands else ""
@@ -80,13 +93,29 @@ def _runner_of(prog: str, args: list[str], first: str) -> str | None:
         if re.match(r"^(?:test_\w*|\w+_test|run_?tests?|tests?)\.py$", name) or "/tests/" in script:
             return "python"  # a test module or a test script run directly
         return None
-    if prog in ("tox", "nox", "jest", "vitest", "mocha", "ava", "rspec", "phpunit", "ctest",
-                "nextest", "karma", "tap", "busted", "prove"):
+    if prog in (
+        "tox",
+        "nox",
+        "jest",
+        "vitest",
+        "mocha",
+        "ava",
+        "rspec",
+        "phpunit",
+        "ctest",
+        "nextest",
+        "karma",
+        "tap",
+        "busted",
+        "prove",
+    ):
         return prog
     if prog == "make" and any(_MAKE_TEST.match(o) for o in operands):
         return "make"
-    if prog in ("npm", "pnpm", "yarn", "bun") and (operands[:1] in (["test"], ["t"]) or (
-            operands[:1] == ["run"] and operands[1:2] and operands[1].startswith("test"))):
+    if prog in ("npm", "pnpm", "yarn", "bun") and (
+        operands[:1] in (["test"], ["t"])
+        or (operands[:1] == ["run"] and operands[1:2] and operands[1].startswith("test"))
+    ):
         return prog
     if prog == "go" and operands[:1] == ["test"]:
         return "go"
@@ -94,9 +123,21 @@ def _runner_of(prog: str, args: list[str], first: str) -> str | None:
         return "cargo"
     if prog == "mix" and operands[:1] == ["test"]:
         return "exunit"
-    if prog in ("gradle", "gradlew", "mvn", "mvnw", "dotnet", "swift", "dart", "flutter",
-                "deno", "bazel", "bazelisk", "sbt", "lein") and any(
-            o in ("test", "check", "verify") for o in operands[:2]):
+    if prog in (
+        "gradle",
+        "gradlew",
+        "mvn",
+        "mvnw",
+        "dotnet",
+        "swift",
+        "dart",
+        "flutter",
+        "deno",
+        "bazel",
+        "bazelisk",
+        "sbt",
+        "lein",
+    ) and any(o in ("test", "check", "verify") for o in operands[:2]):
         return prog
     if prog == "bundle" and operands[:2] in (["exec", "rspec"], ["exec", "rake"]):
         return "rspec"
@@ -138,9 +179,10 @@ def claims_success(text: str) -> list[str]:
     """The sentences of ``text`` that claim tests pass."""
     out = []
     for m in _CLAIM.finditer(text):
-        before = text[max(0, m.start() - 30):m.start()]
-        if re.search(r"\b(?:not|no|never|if|until|once|whether|unless)\b[^.!?\n]*$|n't\s*$",
-                     before, re.IGNORECASE):
+        before = text[max(0, m.start() - 30) : m.start()]
+        if re.search(
+            r"\b(?:not|no|never|if|until|once|whether|unless)\b[^.!?\n]*$|n't\s*$", before, re.IGNORECASE
+        ):
             continue  # "not all tests pass", "once the tests pass", ...
         out.append(m.group(0))
     return out
@@ -179,16 +221,22 @@ def _n(m: re.Match[str] | None, group: int | str = 1) -> int:
 def _from_counts(runner: str, line: str, errors: str, no_tests: bool) -> TestSummary:
     """A summary from a line of counts ("9 passed, 1 failed, ..."); ``errors``: the pattern
     of the runner's error count."""
-    return TestSummary(runner, passed=_n(re.search(r"(\d+) passed", line)),
-                       failed=_n(re.search(r"(\d+) failed", line)),
-                       errors=_n(re.search(errors, line)), no_tests=no_tests)
+    return TestSummary(
+        runner,
+        passed=_n(re.search(r"(\d+) passed", line)),
+        failed=_n(re.search(r"(\d+) failed", line)),
+        errors=_n(re.search(errors, line)),
+        no_tests=no_tests,
+    )
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
-_MISSING = re.compile(r"No module named '?(pytest|nose2?|django|tox)\b|"
-                      r"(?:^|\s)(pytest|py\.test|tox|nox|jest|vitest|rspec|phpunit): "
-                      r"(?:command )?not found|command not found: (pytest|tox|jest|vitest)",
-                      re.MULTILINE)
+_MISSING = re.compile(
+    r"No module named '?(pytest|nose2?|django|tox)\b|"
+    r"(?:^|\s)(pytest|py\.test|tox|nox|jest|vitest|rspec|phpunit): "
+    r"(?:command )?not found|command not found: (pytest|tox|jest|vitest)",
+    re.MULTILINE,
+)
 
 
 def parse_test_summary(output: str) -> TestSummary | None:
@@ -203,16 +251,21 @@ def parse_test_summary(output: str) -> TestSummary | None:
     m = list(re.finditer(r"tests finished: (.*?), in [\d.]+ seconds", text))
     if m:
         line = m[-1].group(1)
-        return _from_counts("sympy", line, r"(\d+) exceptions?",
-                            no_tests=not re.search(r"passed|failed|exception", line))
+        return _from_counts(
+            "sympy", line, r"(\d+) exceptions?", no_tests=not re.search(r"passed|failed|exception", line)
+        )
     # ExUnit: "14 doctests, 297 tests, 11 failures"
-    m = list(re.finditer(r"(?:(\d+) doctests?, )?(?:(\d+) propert(?:y|ies), )?(\d+) tests?, "
-                         r"(\d+) failures?", text))
+    m = list(
+        re.finditer(
+            r"(?:(\d+) doctests?, )?(?:(\d+) propert(?:y|ies), )?(\d+) tests?, "
+            r"(\d+) failures?",
+            text,
+        )
+    )
     if m:
         last = m[-1]
         total = _n(last, 1) + _n(last, 2) + _n(last, 3)
-        return TestSummary("exunit", passed=total - _n(last, 4), failed=_n(last, 4),
-                           no_tests=total == 0)
+        return TestSummary("exunit", passed=total - _n(last, 4), failed=_n(last, 4), no_tests=total == 0)
     # cargo: "test result: ok. 5 passed; 0 failed"
     m = list(re.finditer(r"test result: \w+\. (\d+) passed; (\d+) failed", text))
     if m:
@@ -229,19 +282,21 @@ def parse_test_summary(output: str) -> TestSummary | None:
     if re.search(r"No tests found|No test files found", text):
         return TestSummary("jest/vitest", no_tests=True)
     # pytest: "=== 3 failed, 10 passed in 1.2s ===" or "-q": "10 passed in 0.5s"
-    m = list(re.finditer(r"^[=\s]*((?:\d+ \w+(?:, )?)+|no tests ran)(?: in [\d.]+s)?.*$",
-                         text, re.MULTILINE))
-    m = [x for x in m if re.search(r"passed|failed|error|no tests ran|skipped|deselected",
-                                   x.group(1))]
+    m = list(re.finditer(r"^[=\s]*((?:\d+ \w+(?:, )?)+|no tests ran)(?: in [\d.]+s)?.*$", text, re.MULTILINE))
+    m = [x for x in m if re.search(r"passed|failed|error|no tests ran|skipped|deselected", x.group(1))]
     if m:
         line = m[-1].group(1)
-        return _from_counts("pytest", line, r"(\d+) errors?", no_tests="no tests ran" in line
-                            or not re.search(r"passed|failed|error", line))
+        return _from_counts(
+            "pytest",
+            line,
+            r"(\d+) errors?",
+            no_tests="no tests ran" in line or not re.search(r"passed|failed|error", line),
+        )
     # unittest: "Ran 5 tests in 0.01s" then "OK" or "FAILED (failures=1, errors=2)"
     m = list(re.finditer(r"^Ran (\d+) tests? in [\d.]+s", text, re.MULTILINE))
     if m:
         ran = _n(m[-1])
-        tail = text[m[-1].end():]
+        tail = text[m[-1].end() :]
         f = _n(re.search(r"(?<!expected )(?<!unexpected )failures=(\d+)", tail))
         f += _n(re.search(r"unexpected successes=(\d+)", tail))
         e = _n(re.search(r"errors=(\d+)", tail))

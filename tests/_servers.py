@@ -67,20 +67,34 @@ class FakeOpenAI:
                 reply = fake.replies.pop(0) if fake.replies else "done"
                 if isinstance(reply, dict):
                     if "status" in reply:
-                        err = {"error": {"message": f"fake fault {reply['status']}",
-                                         "type": "server_error", "code": None}}
+                        err = {
+                            "error": {
+                                "message": f"fake fault {reply['status']}",
+                                "type": "server_error",
+                                "code": None,
+                            }
+                        }
                         return self._send(reply["status"], json.dumps(err).encode())
                     if reply.get("malformed"):
                         return self._send(200, b'{"id": "chatcmpl-broken", "choices": [')
                     time.sleep(reply.get("sleep", 0))
                     reply = reply.get("text", "slow answer")
-                data = json.dumps({
-                    "id": "chatcmpl-e2e", "object": "chat.completion", "created": int(time.time()),
-                    "model": body.get("model", "gpt-5-mini"),
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": reply}}],
-                    "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
-                }).encode()
+                data = json.dumps(
+                    {
+                        "id": "chatcmpl-e2e",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": body.get("model", "gpt-5-mini"),
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": reply},
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
+                    }
+                ).encode()
                 self._send(200, data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -119,19 +133,36 @@ class PrivatePostgres:
         as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         # The server runs as `postgres` when we are root: its directory must be reachable by
         # that user, which pytest's private tmp (mode 700) is not; a system tmp dir is.
-        self.proc_dir = Path(tempfile.mkdtemp(prefix="task-orchestrator-pg-")) if as_user else (
-            self.root / "pg")
+        self.proc_dir = (
+            Path(tempfile.mkdtemp(prefix="task-orchestrator-pg-")) if as_user else (self.root / "pg")
+        )
         self.proc_dir.mkdir(parents=True, exist_ok=True)
         if as_user:
             shutil.chown(self.proc_dir, "postgres")
         data = self.proc_dir / "data"
         port = free_port()
-        subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
-                        "-U", "postgres", "--no-sync"], check=True, capture_output=True)
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l",
-                        str(self.proc_dir / "log"), "-o",
-                        f"-p {port} -k {self.proc_dir} -c listen_addresses=127.0.0.1 -c fsync=off",
-                        "start"], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                *as_user,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-l",
+                str(self.proc_dir / "log"),
+                "-o",
+                f"-p {port} -k {self.proc_dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         self._stop = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
         self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         return self.url
@@ -159,8 +190,11 @@ def start_chroma(path: Path) -> tuple[str, subprocess.Popen]:
     if not Path(exe).exists():
         raise FileNotFoundError("the `chroma` server binary is not installed")
     port = free_port()
-    proc = subprocess.Popen([exe, "run", "--host", "127.0.0.1", "--port", str(port), "--path",
-                             str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     if not wait_for_port(port, 30, proc):
         proc.kill()
         raise RuntimeError("chroma server did not start within 30 s")

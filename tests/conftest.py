@@ -17,8 +17,11 @@ def _private_home(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("HOME", str(home))
     mp.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    for var in ("TASK_ORCHESTRATOR_DATA_DIR", "TASK_ORCHESTRATOR_POSTGRES_URL",
-                "TASK_ORCHESTRATOR_CHROMA_URL"):
+    for var in (
+        "TASK_ORCHESTRATOR_DATA_DIR",
+        "TASK_ORCHESTRATOR_POSTGRES_URL",
+        "TASK_ORCHESTRATOR_CHROMA_URL",
+    ):
         mp.delenv(var, raising=False)
     yield home
     mp.undo()

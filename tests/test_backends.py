@@ -31,14 +31,24 @@ def backend(request, tmp_path) -> dict:
     extra = {}
     if request.param == "postgres":
         extra["postgres_url"] = SecretStr(request.getfixturevalue("postgres_url"))
+
     def server(name: str) -> Settings:
         # On SQLite "two servers" can only share a data directory; on Postgres they do not.
         data = tmp_path / ("data" if request.param == "sqlite" else f"data-{name}")
-        return Settings(data_dir=data, workspace=tmp_path, embedder="hashing", _env_file=None,
-                        prices={"scripted-model": ModelPrice(input=1.0, output=2.0)}, **extra)
-    return {"kind": request.param, "server": server, "env": {
-        "TASK_ORCHESTRATOR_POSTGRES_URL": extra["postgres_url"].get_secret_value()
-        if extra else ""}}
+        return Settings(
+            data_dir=data,
+            workspace=tmp_path,
+            embedder="hashing",
+            _env_file=None,
+            prices={"scripted-model": ModelPrice(input=1.0, output=2.0)},
+            **extra,
+        )
+
+    return {
+        "kind": request.param,
+        "server": server,
+        "env": {"TASK_ORCHESTRATOR_POSTGRES_URL": extra["postgres_url"].get_secret_value() if extra else ""},
+    }
 
 
 class Clock:
@@ -64,7 +74,10 @@ def test_breakers_conform_and_survive_a_restart(backend):
     assert other.allow("openai") and other.status("openai").state == "half_open"
     other.record_success("openai")
     assert [e["transition"] for e in reversed(other.events())] == [
-        "closed->open", "open->half_open", "half_open->closed"]
+        "closed->open",
+        "open->half_open",
+        "half_open->closed",
+    ]
     other.close()
 
 
@@ -109,8 +122,7 @@ with Orchestrator(s, work=append_marker) as orch:
     print(json.dumps({{"waiting": waiting, "status": r["status"], "left": len(orch.pending())}}))
 """
     env = {**os.environ, **{k: v for k, v in backend["env"].items() if v}}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=180, env=env)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got == {"waiting": [r["thread_id"]], "status": "succeeded", "left": 0}
@@ -128,12 +140,22 @@ def test_one_memory_for_the_service_the_hook_and_the_report(backend, tmp_path, m
     # The command hook of another machine: only the environment variables.
     monkeypatch.setenv("TASK_ORCHESTRATOR_DATA_DIR", str(backend["server"]("b").data_dir))
     if backend["env"]["TASK_ORCHESTRATOR_POSTGRES_URL"]:
-        monkeypatch.setenv("TASK_ORCHESTRATOR_POSTGRES_URL",
-                           backend["env"]["TASK_ORCHESTRATOR_POSTGRES_URL"])
+        monkeypatch.setenv("TASK_ORCHESTRATOR_POSTGRES_URL", backend["env"]["TASK_ORCHESTRATOR_POSTGRES_URL"])
     out = io.StringIO()
-    hooks.main("pre-tool-use", stdin=io.StringIO(json.dumps({
-        "hook_event_name": "PreToolUse", "cwd": str(tmp_path), "tool_name": "Bash",
-        "tool_input": {"command": "make  deploy-prod"}})), stdout=out)
+    hooks.main(
+        "pre-tool-use",
+        stdin=io.StringIO(
+            json.dumps(
+                {
+                    "hook_event_name": "PreToolUse",
+                    "cwd": str(tmp_path),
+                    "tool_name": "Bash",
+                    "tool_input": {"command": "make  deploy-prod"},
+                }
+            )
+        ),
+        stdout=out,
+    )
     assert json.loads(out.getvalue())["hookSpecificOutput"]["permissionDecision"] == "deny"
     data = collect(backend["server"]("b"))
     assert data.failures_stored == 1 and data.top_failures[0]["action"] == "make deploy-prod"
@@ -168,7 +190,6 @@ def test_opening_while_another_server_creates_the_schema(postgres_url):
     other.close()
     t.join(60)
     assert outcome == ["ok"]
-
 
 
 def test_servers_opening_at_once_all_get_the_workspace_index(postgres_url):

@@ -42,8 +42,13 @@ def test_breaker_opens_half_opens_and_closes(tmp_path):
     b.record_success("gemini")
     assert b.status("gemini").state == "closed" and b.allow("gemini")
     transitions = [e["transition"] for e in reversed(b.events())]
-    assert transitions == ["closed->open", "open->half_open", "half_open->open",
-                           "open->half_open", "half_open->closed"]
+    assert transitions == [
+        "closed->open",
+        "open->half_open",
+        "half_open->open",
+        "open->half_open",
+        "half_open->closed",
+    ]
 
 
 def test_breaker_state_survives_a_restart(tmp_path):
@@ -51,8 +56,7 @@ def test_breaker_state_survives_a_restart(tmp_path):
     b = CircuitBreakers(tmp_path / "b.sqlite", failure_threshold=1, reset_timeout_s=60, clock=clock)
     b.record_failure("openai", "timeout")
     b.close()
-    again = CircuitBreakers(tmp_path / "b.sqlite", failure_threshold=1, reset_timeout_s=60,
-                            clock=clock)
+    again = CircuitBreakers(tmp_path / "b.sqlite", failure_threshold=1, reset_timeout_s=60, clock=clock)
     assert again.status("openai").state == "open" and not again.allow("openai")
 
 
@@ -81,8 +85,14 @@ def test_graph_falls_back_then_fails_fast_when_all_open(settings, memory):
 def test_router_heals_through_the_half_open_probe(settings):
     clock = Clock()
     settings.breaker_failure_threshold = 1
-    ctx = open_context(settings, models={"gemini": ScriptedChatModel(
-        script=[ConnectionError("reset"), "healed"], model_name="gemini-2.5-flash")})
+    ctx = open_context(
+        settings,
+        models={
+            "gemini": ScriptedChatModel(
+                script=[ConnectionError("reset"), "healed"], model_name="gemini-2.5-flash"
+            )
+        },
+    )
     ctx.router.breakers.clock = clock
     with pytest.raises(Exception, match="every available provider failed"):
         ctx.router.invoke("hi", task_id="t")
@@ -95,11 +105,16 @@ def test_router_heals_through_the_half_open_probe(settings):
 
 
 def test_usage_and_cost_include_cached_and_reasoning_tokens(settings):
-    msg = AIMessage(content="x", usage_metadata={
-        "input_tokens": 1000, "output_tokens": 500, "total_tokens": 1500,
-        "input_token_details": {"cache_read": 400},
-        "output_token_details": {"reasoning": 300},
-    })
+    msg = AIMessage(
+        content="x",
+        usage_metadata={
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "total_tokens": 1500,
+            "input_token_details": {"cache_read": 400},
+            "output_token_details": {"reasoning": 300},
+        },
+    )
     u = usage_from_message(msg)
     assert u == Usage(input_tokens=1000, output_tokens=500, cached_tokens=400, reasoning_tokens=300)
     price = price_for("gpt-5-mini", settings)
@@ -147,9 +162,13 @@ def test_async_path_falls_back_too(settings):
     import asyncio
 
     settings.breaker_failure_threshold = 1
-    ctx = open_context(settings, models={
-        "gemini": ScriptedChatModel(script=[TimeoutError("slow")], model_name="gemini-2.5-flash"),
-        "openai": ScriptedChatModel(script=["async answer"], model_name="gpt-5-mini")})
+    ctx = open_context(
+        settings,
+        models={
+            "gemini": ScriptedChatModel(script=[TimeoutError("slow")], model_name="gemini-2.5-flash"),
+            "openai": ScriptedChatModel(script=["async answer"], model_name="gpt-5-mini"),
+        },
+    )
     call = asyncio.run(ctx.router.ainvoke("hi", task_id="a"))
     assert call.provider == "openai" and call.message.content == "async answer"
     assert call.fallbacks[0].startswith("gemini: TimeoutError")

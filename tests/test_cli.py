@@ -11,8 +11,9 @@ def test_demo_runs_offline_end_to_end(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path), "COLUMNS": "200"}
     env.pop("GOOGLE_API_KEY", None)
     env.pop("OPENAI_API_KEY", None)
-    out = subprocess.run([*exe.split(), "demo"], capture_output=True, text=True, env=env,
-                         timeout=180, cwd=tmp_path)
+    out = subprocess.run(
+        [*exe.split(), "demo"], capture_output=True, text=True, env=env, timeout=180, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "output does not match Release" in text  # attempt 1 failed verification
@@ -25,8 +26,13 @@ def test_demo_runs_offline_end_to_end(tmp_path):
 
 def test_approvals_recover_of_a_thread_with_nothing_to_recover_is_a_clear_error(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path), "TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "d")}
-    out = subprocess.run([sys.executable, "-m", "task_orchestrator.cli", "approvals", "recover",
-                          "no-such-thread"], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "task_orchestrator.cli", "approvals", "recover", "no-such-thread"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert "no unfinished run to recover" in out.stderr and "Traceback" not in out.stderr
 

@@ -140,8 +140,9 @@ def test_approval_edit_is_guarded_again(settings, memory):
     cfg = {"configurable": {"thread_id": "ed"}}
     graph.invoke({"task": "clean", "action": "rm -rf /data/build"}, cfg, context=ctx)
     # An edit that is still risky asks again; the original action never runs.
-    r = graph.invoke(Command(resume={"decision": "edit", "action": "rm -r /data/build/tmp"}), cfg,
-                     context=ctx)
+    r = graph.invoke(
+        Command(resume={"decision": "edit", "action": "rm -r /data/build/tmp"}), cfg, context=ctx
+    )
     assert r["__interrupt__"][0].value["action"] == "rm -r /data/build/tmp" and calls == []
     r = graph.invoke(Command(resume={"decision": "edit", "action": "ls ./build"}), cfg, context=ctx)
     assert r["status"] == "succeeded" and calls == ["ls ./build"]
@@ -162,8 +163,13 @@ def test_malformed_resume_is_refused_and_asked_again(settings, memory):
 
 def test_work_node_refuses_without_matching_approval():
     work = make_work_node(lambda s: {"output": "ran"})
-    state = {"task": "t", "action": "rm -rf /srv/data", "action_kind": "command",
-             "guard": {"decision": "ask"}, "approval": None}
+    state = {
+        "task": "t",
+        "action": "rm -rf /srv/data",
+        "action_kind": "command",
+        "guard": {"decision": "ask"},
+        "approval": None,
+    }
     with pytest.raises(ApprovalMissing):
         work(state, None, {})
     # An approval of a different action does not carry over.
@@ -198,8 +204,9 @@ with Orchestrator(s, work=append_marker) as orch:
     r = orch.resume({thread!r}, {{"decision": "approve"}})
     print(json.dumps({{"status": r["status"], "pending": len(orch.pending())}}))
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"status": "succeeded", "pending": 0}
     assert marker.read_text() == "rm -rf /data/cache\n"  # ran exactly once
     with Orchestrator(settings, work=append_marker) as orch:
@@ -249,10 +256,24 @@ def test_async_work_node_is_verified_reflected_and_retried(settings, memory):
 
     graph = build_guarded_graph(work=work).compile(checkpointer=InMemorySaver())
     ctx = open_context(settings, memory=memory)
-    r = asyncio.run(graph.ainvoke({"task": "build it", "action": "make build"},
-                                  {"configurable": {"thread_id": "async"}}, context=ctx))
+    r = asyncio.run(
+        graph.ainvoke(
+            {"task": "build it", "action": "make build"},
+            {"configurable": {"thread_id": "async"}},
+            context=ctx,
+        )
+    )
     assert r["status"] == "succeeded" and r["output"] == "built and tested"
     assert r["attempts"] == 2
-    assert nodes_visited(r) == ["guard", "breaker", "work", "verify", "reflect", "breaker", "work",
-                                "verify", "finalize"]
+    assert nodes_visited(r) == [
+        "guard",
+        "breaker",
+        "work",
+        "verify",
+        "reflect",
+        "breaker",
+        "work",
+        "verify",
+        "finalize",
+    ]
     assert seen_feedback[0] == "" and "empty" in seen_feedback[1]

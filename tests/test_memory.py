@@ -40,9 +40,13 @@ def mem(request, tmp_path):
 
 
 def test_exact_repeat_after_normalisation(mem):
-    mem.record(FailureRecord(action="pytest tests/test_api.py --basetemp=/tmp/pytest-7/x",
-                             error="ModuleNotFoundError: No module named 'fastapi'",
-                             lesson="install the api extra first"))
+    mem.record(
+        FailureRecord(
+            action="pytest tests/test_api.py --basetemp=/tmp/pytest-7/x",
+            error="ModuleNotFoundError: No module named 'fastapi'",
+            lesson="install the api extra first",
+        )
+    )
     [hit, *_] = mem.check("pytest   tests/test_api.py --basetemp=/tmp/pytest-9/y")
     assert hit.exact and hit.distance == 0.0
     assert hit.record.lesson == "install the api extra first"
@@ -83,9 +87,13 @@ def test_outcomes_are_counted_per_signature(mem):
 
 def test_secrets_are_redacted_before_storage(mem):
     secret = "sk-proj-" + "A1b2C3d4" * 5
-    rec = mem.record(FailureRecord(
-        action=f"curl -H 'Authorization: Bearer {secret}' https://api.example.com",
-        error=f"401 for key {secret}", lesson=f"rotate {secret}"))
+    rec = mem.record(
+        FailureRecord(
+            action=f"curl -H 'Authorization: Bearer {secret}' https://api.example.com",
+            error=f"401 for key {secret}",
+            lesson=f"rotate {secret}",
+        )
+    )
     for text in (rec.action, rec.error, rec.lesson, json.dumps(mem.list()[0].model_dump())):
         assert secret not in text and "REDACTED" in text
 
@@ -204,16 +212,50 @@ def test_normalisation_rules():
     assert normalize("rm -R x") != normalize("rm -r x")  # commands keep case
     assert normalize("Fix the Login bug!", "text") == "fix the login bug"
     assert signature('Edit {"path": "a.py", "old": "x"}', "tool_call") == signature(
-        'Edit {"old": "x",  "path": "a.py"}', "tool_call")
+        'Edit {"old": "x",  "path": "a.py"}', "tool_call"
+    )
     assert signature("make test") != signature("make test", "text")
 
 
-_PIECES = st.sampled_from([
-    " ", "  \t", "\n", "\u00a0", "/tmp/", "/var/folders/x", "$TMPDIR/", "${TMPDIR}/", "line ", "Line\t",
-    "2026-11-24", "T10:36:43Z", "1732444603", "1732444603123", "deadbeef", "0a1b2c3d4e", "-4a5b-",
-    "e7f1c2d0-1a2b-4c3d-8e9f-0a1b2c3d4e5f", ".py:", "12", ":7", "x", "find . -name", "'q'", "é", "٣",
-    "-11-24", "1", "٣٣٣٣", "pipeline", "ine", "sk-", "token=", "ABCDEF", "AKIA",
-])
+_PIECES = st.sampled_from(
+    [
+        " ",
+        "  \t",
+        "\n",
+        "\u00a0",
+        "/tmp/",
+        "/var/folders/x",
+        "$TMPDIR/",
+        "${TMPDIR}/",
+        "line ",
+        "Line\t",
+        "2026-11-24",
+        "T10:36:43Z",
+        "1732444603",
+        "1732444603123",
+        "deadbeef",
+        "0a1b2c3d4e",
+        "-4a5b-",
+        "e7f1c2d0-1a2b-4c3d-8e9f-0a1b2c3d4e5f",
+        ".py:",
+        "12",
+        ":7",
+        "x",
+        "find . -name",
+        "'q'",
+        "é",
+        "٣",
+        "-11-24",
+        "1",
+        "٣٣٣٣",
+        "pipeline",
+        "ine",
+        "sk-",
+        "token=",
+        "ABCDEF",
+        "AKIA",
+    ]
+)
 
 
 @hsettings(max_examples=400, deadline=None)
@@ -288,8 +330,12 @@ def _capped(tmp_path, cap: int) -> PersistentFailureMemory:
 def _nth_failure(i: int, t0: float) -> FailureRecord:
     """Distinct failures, each seen later than the one before (eviction goes by last_seen)."""
     verbs = ("build", "test", "lint", "deploy", "migrate")
-    return FailureRecord(action=f"{verbs[i % 5]} svc{i % 11} --shard {i * 7919 % 10007} mod{i}",
-                         error="exit 1", first_seen=t0 + i, last_seen=t0 + i)
+    return FailureRecord(
+        action=f"{verbs[i % 5]} svc{i % 11} --shard {i * 7919 % 10007} mod{i}",
+        error="exit 1",
+        first_seen=t0 + i,
+        last_seen=t0 + i,
+    )
 
 
 def test_cap_is_never_exceeded_and_the_oldest_leave_sqlite_and_the_index(tmp_path):
@@ -379,5 +425,4 @@ def test_prune_refreshes_the_evicted_items_neighbours_like_a_full_refresh(tmp_pa
     assert set(full) == set(after)
     moved = [i for i in near if abs(full[i] - before[i]) > 1e-4]
     assert moved  # the eviction changed their hubness: without a refresh they would be stale
-    assert [after[i] for i in sorted(near)] == pytest.approx([full[i] for i in sorted(near)],
-                                                             abs=1e-5)
+    assert [after[i] for i in sorted(near)] == pytest.approx([full[i] for i in sorted(near)], abs=1e-5)

@@ -24,7 +24,8 @@ def test_notebook_is_committed_without_outputs(path):
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, (
                 f"{path.name}: clear the outputs before committing (jupyter nbconvert "
-                "--clear-output --inplace notebooks/*.ipynb)")
+                "--clear-output --inplace notebooks/*.ipynb)"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -37,10 +38,10 @@ def test_notebook_runs_offline(path, tmp_path, monkeypatch):
         monkeypatch.delenv(key, raising=False)
     before = sorted(path.parent.iterdir())
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, kernel_name="python3", timeout=600,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error"]
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert errors == []
     assert sorted(path.parent.iterdir()) == before, "a notebook wrote files next to itself"

@@ -29,8 +29,16 @@ def _pip_layout(site: Path, top: str, dist: str) -> None:
 @pytest.fixture
 def no_index_env(monkeypatch):
     """This machine's own pip settings (a wheel folder) are not the user's package index."""
-    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "UV_INDEX_URL", "UV_INDEX",
-                "VIRTUAL_ENV", "CONDA_PREFIX", "TASK_ORCHESTRATOR_PACKAGE_INDEX"):
+    for var in (
+        "PIP_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL",
+        "PIP_FIND_LINKS",
+        "UV_INDEX_URL",
+        "UV_INDEX",
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "TASK_ORCHESTRATOR_PACKAGE_INDEX",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -52,9 +60,17 @@ def test_the_snapshot_files_are_what_the_build_script_makes(tmp_path):
     assert data.count(b"\n") == meta["pypi"]["names"]
 
 
-@pytest.mark.parametrize(("typo", "real"), [
-    ("numpyy", "numpy"), ("matplotib", "matplotlib"), ("pnadas", "pandas"), ("reqeusts", "requests"),
-    ("sklearnn", "scikit-learn"), ("chartplotlib", "matplotlib")])
+@pytest.mark.parametrize(
+    ("typo", "real"),
+    [
+        ("numpyy", "numpy"),
+        ("matplotib", "matplotlib"),
+        ("pnadas", "pandas"),
+        ("reqeusts", "requests"),
+        ("sklearnn", "scikit-learn"),
+        ("chartplotlib", "matplotlib"),
+    ],
+)
 def test_suggestions_name_the_popular_real_library_first(typo, real):
     assert index.suggest(typo)[0].dist == real
 
@@ -77,7 +93,8 @@ def test_imports_are_read_from_every_kind_of_code():
         "```python\nimport json\nfrom statx import mean\n```\n"
         ">>> import pandas\n"
         "If the import fails, it falls back to matplotlib.\n"
-        "import java.util.List;\n")
+        "import java.util.List;\n"
+    )
     assert imports_in(text) == ["requests", "json", "statx", "numpy", "foo", "pandas"]
 
 
@@ -108,12 +125,18 @@ def test_virtual_env_and_poetry_environments_are_found(tmp_path, monkeypatch, no
 def test_declared_dependencies_and_own_modules_are_not_flagged(tmp_path, no_index_env):
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\ndependencies = ["scikit-learn>=1.4"]\n'
-        '[dependency-groups]\ndev = ["pytest-xdist"]\n')
+        '[dependency-groups]\ndev = ["pytest-xdist"]\n'
+    )
     (tmp_path / "requirements-dev.txt").write_text("# tools\nBeautifulSoup4==4.12\n-e .\n")
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "helpers_zz.py").write_text("")
-    for top, status in [("sklearn", "declared"), ("xdist", "declared"), ("bs4", "declared"),
-                        ("helpers_zz", "local"), ("json", "stdlib")]:
+    for top, status in [
+        ("sklearn", "declared"),
+        ("xdist", "declared"),
+        ("bs4", "declared"),
+        ("helpers_zz", "local"),
+        ("json", "stdlib"),
+    ]:
         assert check_import(top, tmp_path).status == status, top
 
 
@@ -132,34 +155,52 @@ def test_verdicts_missing_available_and_typosquat(tmp_path, no_index_env):
 # -- the install guard -----------------------------------------------------------------------------
 def _pre(command, tmp_path, **env):
     config = hooks.HookConfig({"TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"), **env})
-    event = {"tool_name": "Bash", "tool_input": {"command": command}, "cwd": str(tmp_path),
-             "session_id": "s1", "hook_event_name": "PreToolUse"}
+    event = {
+        "tool_name": "Bash",
+        "tool_input": {"command": command},
+        "cwd": str(tmp_path),
+        "session_id": "s1",
+        "hook_event_name": "PreToolUse",
+    }
     out = hooks.pre_tool_use(event, config)
     spec = (out or {}).get("hookSpecificOutput", {})
     return spec.get("permissionDecision", "allow"), spec.get("permissionDecisionReason", "")
 
 
-@pytest.mark.parametrize(("command", "decision", "mentions"), [
-    ("pip install numpyy", "deny", "did you mean numpy"),
-    ("cd sub && python3 -m pip install -U 'requests[socks]>=2' reqeusts", "deny", "requests"),
-    ("uv add random-int-stats", "deny", "hallucinated"),
-    ("poetry add --group dev scklearn", "ask", "sklearn (scikit-learn)"),
-    ("npm i -D expresss", "ask", "express"),
-    ("pip install -i https://pypi.corp.example/simple corp-tool-zz", "ask", "another package index"),
-])
-def test_installs_of_names_that_do_not_exist_are_stopped(command, decision, mentions, tmp_path,
-                                                         no_index_env):
+@pytest.mark.parametrize(
+    ("command", "decision", "mentions"),
+    [
+        ("pip install numpyy", "deny", "did you mean numpy"),
+        ("cd sub && python3 -m pip install -U 'requests[socks]>=2' reqeusts", "deny", "requests"),
+        ("uv add random-int-stats", "deny", "hallucinated"),
+        ("poetry add --group dev scklearn", "ask", "sklearn (scikit-learn)"),
+        ("npm i -D expresss", "ask", "express"),
+        ("pip install -i https://pypi.corp.example/simple corp-tool-zz", "ask", "another package index"),
+    ],
+)
+def test_installs_of_names_that_do_not_exist_are_stopped(command, decision, mentions, tmp_path, no_index_env):
     (tmp_path / "sub").mkdir()
     got, reason = _pre(command, tmp_path)
     assert got == decision
     assert mentions in reason
 
 
-@pytest.mark.parametrize("command", [
-    "pip install -e .", "pip install -r requirements.txt", "pip install pytest==8.3 'numpy<3'",
-    "python -m pip install git+https://github.com/psf/requests", "npm install", "npm install lodash",
-    "uv pip install ./dist/pkg-1.0-py3-none-any.whl", "pip install --upgrade pip setuptools wheel",
-    "pipx install ruff", "yarn add react react-dom", "pip install seaborn"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "pip install -e .",
+        "pip install -r requirements.txt",
+        "pip install pytest==8.3 'numpy<3'",
+        "python -m pip install git+https://github.com/psf/requests",
+        "npm install",
+        "npm install lodash",
+        "uv pip install ./dist/pkg-1.0-py3-none-any.whl",
+        "pip install --upgrade pip setuptools wheel",
+        "pipx install ruff",
+        "yarn add react react-dom",
+        "pip install seaborn",
+    ],
+)
 def test_installs_of_real_packages_pass(command, tmp_path, no_index_env):
     assert _pre(command, tmp_path)[0] == "allow"
 
@@ -177,8 +218,12 @@ def test_a_python_write_with_a_hallucinated_import_gets_advice_not_a_denial(tmp_
     (tmp_path / "utils_zz.py").write_text("")
     config = hooks.HookConfig({"TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "data")})
     content = "import numpyy\nimport utils_zz\nimport json\n"
-    event = {"tool_name": "Write", "cwd": str(tmp_path), "session_id": "s1",
-             "tool_input": {"file_path": str(tmp_path / "app.py"), "content": content}}
+    event = {
+        "tool_name": "Write",
+        "cwd": str(tmp_path),
+        "session_id": "s1",
+        "tool_input": {"file_path": str(tmp_path / "app.py"), "content": content},
+    }
     spec = hooks.pre_tool_use(event, config)["hookSpecificOutput"]
     assert "permissionDecision" not in spec
     assert "'numpyy'" in spec["additionalContext"] and "did you mean numpy" in spec["additionalContext"]
@@ -226,9 +271,14 @@ def test_online_mode_asks_pypi_about_names_newer_than_the_snapshot(tmp_path, mon
 
 # -- the Stop hook -----------------------------------------------------------------------------------
 def _transcript(tmp_path, final):
-    lines = [{"type": "user", "cwd": str(tmp_path), "message": {"role": "user", "content": "help"}},
-             {"type": "assistant", "cwd": str(tmp_path),
-              "message": {"role": "assistant", "content": [{"type": "text", "text": final}]}}]
+    lines = [
+        {"type": "user", "cwd": str(tmp_path), "message": {"role": "user", "content": "help"}},
+        {
+            "type": "assistant",
+            "cwd": str(tmp_path),
+            "message": {"role": "assistant", "content": [{"type": "text", "text": final}]},
+        },
+    ]
     path = tmp_path / "t.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     return {"hook_event_name": "Stop", "transcript_path": str(path), "cwd": str(tmp_path)}
@@ -260,11 +310,15 @@ def broken_snapshot(tmp_path, monkeypatch):
         cache.cache_clear()
 
 
-def test_a_broken_snapshot_never_bricks_installs_and_keeps_critical_denials(tmp_path, broken_snapshot,
-                                                                          no_index_env):
+def test_a_broken_snapshot_never_bricks_installs_and_keeps_critical_denials(
+    tmp_path, broken_snapshot, no_index_env
+):
     assert _pre("pip install numpyy", tmp_path)[0] == "allow"
     assert _pre("pip install numpyy && rm -rf ~", tmp_path)[0] == "deny"
     config = hooks.HookConfig({"TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "data")})
-    event = {"tool_name": "Write", "cwd": str(tmp_path),
-             "tool_input": {"file_path": str(tmp_path / "a.py"), "content": "import numpyy\n"}}
+    event = {
+        "tool_name": "Write",
+        "cwd": str(tmp_path),
+        "tool_input": {"file_path": str(tmp_path / "a.py"), "content": "import numpyy\n"},
+    }
     assert hooks.pre_tool_use(event, config) is None  # no advice, no crash

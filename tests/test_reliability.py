@@ -36,8 +36,9 @@ with Orchestrator(Settings(data_dir={data!r}, embedder="hashing", _env_file=None
 
 def _orchestrator_process(data: Path, call: str) -> subprocess.Popen:
     code = ORCHESTRATOR_SCRIPT.format(tests=str(TESTS), data=str(data), call=call)
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _wait_for_line(path: Path, text: str, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -93,7 +94,8 @@ def test_kill_9_mid_step_of_a_routine_task_resumes_from_the_checkpoint(tmp_path)
     evidence = json.dumps({"marker": str(marker), "hold": str(hold)})
     hold.touch()
     proc = _orchestrator_process(
-        data, f"orch.run('say hi', action='echo hi', evidence={evidence}, thread_id='t-routine')")
+        data, f"orch.run('say hi', action='echo hi', evidence={evidence}, thread_id='t-routine')"
+    )
     _wait_for_line(marker, "start echo hi", proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -123,17 +125,23 @@ async def test_kill_9_the_mcp_server_while_a_task_waits_for_approval(tmp_path):
     from mcp import Client, StdioServerParameters
 
     with FakeOpenAI(["Cache wiped: 412 files removed."]) as openai:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("TASK_ORCHESTRATOR_")},
-               "TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path),
-               "TASK_ORCHESTRATOR_PROVIDERS": '["openai"]', "OPENAI_API_KEY": "sk-test-fake",
-               "OPENAI_BASE_URL": openai.url}
-        params = StdioServerParameters(command=sys.executable,
-                                       args=["-m", "task_orchestrator.cli", "serve"], env=env)
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("TASK_ORCHESTRATOR_")},
+            "TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
+            "HOME": str(tmp_path),
+            "TASK_ORCHESTRATOR_PROVIDERS": '["openai"]',
+            "OPENAI_API_KEY": "sk-test-fake",
+            "OPENAI_BASE_URL": openai.url,
+        }
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "task_orchestrator.cli", "serve"], env=env
+        )
         thread = None
         try:
             async with Client(params, read_timeout_seconds=120) as client:
-                r = await client.call_tool("run_task", {"task": "wipe the build cache",
-                                                        "action": "rm -rf /data/cache"})
+                r = await client.call_tool(
+                    "run_task", {"task": "wipe the build cache", "action": "rm -rf /data/cache"}
+                )
                 thread = r.structured_content["thread_id"]
                 assert r.structured_content["status"] == "waiting_for_approval"
                 servers = _children_running("task_orchestrator.cli serve")
@@ -151,8 +159,7 @@ async def test_kill_9_the_mcp_server_while_a_task_waits_for_approval(tmp_path):
             assert thread in json.dumps(listed.structured_content)
             r = await client.call_tool("resume_task", {"thread_id": thread, "decision": "approve"})
             assert r.structured_content["status"] == "succeeded", r.structured_content
-            again = await client.call_tool("resume_task", {"thread_id": thread,
-                                                            "decision": "approve"})
+            again = await client.call_tool("resume_task", {"thread_id": thread, "decision": "approve"})
             assert again.is_error  # a replayed approval
         assert len(openai.requests) == 1  # the approved work ran exactly once
 
@@ -162,12 +169,16 @@ def anyio_backend():
     return "asyncio"
 
 
-@pytest.mark.parametrize(("backend", "per_worker"), [
-    ("sqlite+chroma-server", 1250), ("postgres+chroma-server", 1250),
-    # Embedded Chroma reloads its index whenever another process wrote: correct but slow
-    # under 8 writers, so a smaller run (one MCP server per data directory is the norm).
-    ("sqlite+embedded-chroma", 150),
-])
+@pytest.mark.parametrize(
+    ("backend", "per_worker"),
+    [
+        ("sqlite+chroma-server", 1250),
+        ("postgres+chroma-server", 1250),
+        # Embedded Chroma reloads its index whenever another process wrote: correct but slow
+        # under 8 writers, so a smaller run (one MCP server per data directory is the norm).
+        ("sqlite+embedded-chroma", 150),
+    ],
+)
 def test_8_processes_recording_and_checking_at_once_lose_nothing(backend, per_worker, tmp_path, request):
     import multiprocessing as mp
 
@@ -187,8 +198,10 @@ def test_8_processes_recording_and_checking_at_once_lose_nothing(backend, per_wo
         from _workers import record_and_check
     finally:
         sys.path.pop(0)
-    procs = [ctx.Process(target=record_and_check,
-                         args=(data, url, chroma, w, per_worker, shared)) for w in range(workers)]
+    procs = [
+        ctx.Process(target=record_and_check, args=(data, url, chroma, w, per_worker, shared))
+        for w in range(workers)
+    ]
     started = time.monotonic()
     for p in procs:
         p.start()
@@ -197,8 +210,9 @@ def test_8_processes_recording_and_checking_at_once_lose_nothing(backend, per_wo
     assert [p.exitcode for p in procs] == [0] * workers  # no "database is locked", no miss
     elapsed = time.monotonic() - started
 
-    m = PersistentFailureMemory(Settings(data_dir=data, embedder="hashing", postgres_url=url,
-                                         chroma_url=chroma, _env_file=None))
+    m = PersistentFailureMemory(
+        Settings(data_dir=data, embedder="hashing", postgres_url=url, chroma_url=chroma, _env_file=None)
+    )
     try:
         total = workers * per_worker
         records = m.list(limit=total)
@@ -242,8 +256,9 @@ def test_eight_openers_racing_on_a_new_database_all_get_a_wal_connection(tmp_pat
 
     for round_ in range(200):
         start = threading.Barrier(8)
-        threads = [threading.Thread(target=open_it, args=(tmp_path / f"{round_}.sqlite", start))
-                   for _ in range(8)]
+        threads = [
+            threading.Thread(target=open_it, args=(tmp_path / f"{round_}.sqlite", start)) for _ in range(8)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -259,15 +274,27 @@ def test_provider_faults_open_the_breaker_fall_back_heal_and_keep_the_budget(tmp
     from task_orchestrator.errors import BudgetExceeded
     from task_orchestrator.testing import SCRIPTED_PRICES, ScriptedChatModel
 
-    faults = [{"status": 429}, {"status": 500}, {"malformed": True}, {"sleep": 3.0},
-              "recovered answer from openai"]
+    faults = [
+        {"status": 429},
+        {"status": 500},
+        {"malformed": True},
+        {"sleep": 3.0},
+        "recovered answer from openai",
+    ]
     with FakeOpenAI(faults) as fake:
-        openai = ChatOpenAI(model="gpt-5-mini", base_url=fake.url, api_key="sk-test-fake",
-                            timeout=1.0, max_retries=0)
+        openai = ChatOpenAI(
+            model="gpt-5-mini", base_url=fake.url, api_key="sk-test-fake", timeout=1.0, max_retries=0
+        )
         gemini = ScriptedChatModel(script=["fallback answer from gemini"], cycle=True)
-        settings = Settings(data_dir=tmp_path / "data", providers=["openai", "gemini"],
-                            breaker_failure_threshold=2, breaker_reset_timeout_s=0.5,
-                            prices=SCRIPTED_PRICES, embedder="hashing", _env_file=None)
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            providers=["openai", "gemini"],
+            breaker_failure_threshold=2,
+            breaker_reset_timeout_s=0.5,
+            prices=SCRIPTED_PRICES,
+            embedder="hashing",
+            _env_file=None,
+        )
         with Orchestrator(settings, models={"openai": openai, "gemini": gemini}) as orch:
             router = orch.context.router
 
@@ -289,11 +316,18 @@ def test_provider_faults_open_the_breaker_fall_back_heal_and_keep_the_budget(tmp
             healed = call(6)  # the probe succeeds: closed, openai answers again
             assert healed.provider == "openai" and healed.message.content == "recovered answer from openai"
             assert router.breakers.status("openai").state == "closed"
-            transitions = [e["transition"] for e in reversed(router.breakers.events())
-                           if e["provider"] == "openai"]
-            assert transitions == ["closed->open", "open->half_open", "half_open->open",
-                                   "open->half_open", "half_open->open", "open->half_open",
-                                   "half_open->closed"]
+            transitions = [
+                e["transition"] for e in reversed(router.breakers.events()) if e["provider"] == "openai"
+            ]
+            assert transitions == [
+                "closed->open",
+                "open->half_open",
+                "half_open->open",
+                "open->half_open",
+                "half_open->open",
+                "open->half_open",
+                "half_open->closed",
+            ]
             # Budgets hold whatever the providers do: refused before any call is made.
             orch.context.router.settings = settings.model_copy(update={"task_budget_usd": 1e-9})
             orch.context.router.ledger.settings = orch.context.router.settings
@@ -340,13 +374,21 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path, monkeypatch):
 
     out, err = io.StringIO(), io.StringIO()
     monkeypatch.setattr(sys, "stderr", err)
-    event = {"hook_event_name": "PostToolUse", "cwd": str(tmp_path), "tool_name": "Bash",
-             "tool_input": {"command": "docker compose up -d"},
-             "tool_response": {"stderr": "y" * 4000, "exit_code": 101}}
+    event = {
+        "hook_event_name": "PostToolUse",
+        "cwd": str(tmp_path),
+        "tool_name": "Bash",
+        "tool_input": {"command": "docker compose up -d"},
+        "tool_response": {"stderr": "y" * 4000, "exit_code": 101},
+    }
     assert hooks.main("post-tool-use", stdin=io.StringIO(json.dumps(event)), stdout=out) == 0
     assert "full" in err.getvalue()
-    event = {"hook_event_name": "PreToolUse", "cwd": str(tmp_path), "tool_name": "Bash",
-             "tool_input": {"command": "make target-3"}}
+    event = {
+        "hook_event_name": "PreToolUse",
+        "cwd": str(tmp_path),
+        "tool_name": "Bash",
+        "tool_input": {"command": "make target-3"},
+    }
     assert hooks.main("pre-tool-use", stdin=io.StringIO(json.dumps(event)), stdout=out) == 0
     assert json.loads(out.getvalue())["hookSpecificOutput"]["permissionDecision"] == "deny"
 
@@ -391,21 +433,29 @@ def test_a_chroma_server_that_goes_away_degrades_then_catches_up(tmp_path):
         # Exact repeats are still denied; a paraphrase falls back to the rules, flagged.
         d = assess_action("npm publish   --access public", memory=m, risk=risk, settings=settings)
         assert d.decision == "deny"
-        d = assess_action("npm publish --tag next --access public", memory=m, risk=risk,
-                          settings=settings)
+        d = assess_action("npm publish --tag next --access public", memory=m, risk=risk, settings=settings)
         assert d.degraded and d.decision == "allow"
         assert assess_action("rm -rf ~", memory=m, risk=risk, settings=settings).decision == "deny"
 
         # The server comes back on the same port and data: the missing vector is caught up.
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("chroma")), "run", "--host",
-                                 "127.0.0.1", "--port", str(port), "--path",
-                                 str(tmp_path / "chroma")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("chroma")),
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--path",
+                str(tmp_path / "chroma"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         from _servers import wait_for_port
 
         assert wait_for_port(port, 30, proc)
-        d = assess_action("npm publish --tag next --access public", memory=m, risk=risk,
-                          settings=settings)
+        d = assess_action("npm publish --tag next --access public", memory=m, risk=risk, settings=settings)
         assert not d.degraded and "npm publish --access public" in " ".join(d.advice)
         assert m.index.count() == 2
     finally:

@@ -20,10 +20,21 @@ SESSIONS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "claude_cod
 
 def _runs_file(tmp_path: Path, steps: list[tuple[str, int, str]]) -> Path:
     path = tmp_path / "runs.jsonl"
-    path.write_text(json.dumps({
-        "instance_id": "demo__demo-1", "repo": "demo", "resolved": True, "final_message": "",
-        "patch": "", "steps": [{"thought": "", "command": c, "returncode": rc, "output": out}
-                               for c, rc, out in steps]}) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "instance_id": "demo__demo-1",
+                "repo": "demo",
+                "resolved": True,
+                "final_message": "",
+                "patch": "",
+                "steps": [
+                    {"thought": "", "command": c, "returncode": rc, "output": out} for c, rc, out in steps
+                ],
+            }
+        )
+        + "\n"
+    )
     return path
 
 
@@ -39,13 +50,20 @@ def test_a_claude_code_transcript_becomes_tool_calls_with_exit_codes():
 
 def test_an_unchanged_repeat_is_a_right_denial_and_a_rerun_after_sed_is_not_denied(tmp_path):
     trace = "Traceback (most recent call last):\nValueError: bad total"
-    runs = replay.load([_runs_file(tmp_path, [
-        ("python repro.py", 1, trace),
-        ("cat repro.py", 0, "print(1)"),
-        ("python repro.py", 1, trace),          # nothing changed: denied, and it would have failed
-        ("sed -i 's/1/2/' repro.py", 0, ""),
-        ("python repro.py", 0, "ok"),            # after a change: runs, with the lesson
-    ])])
+    runs = replay.load(
+        [
+            _runs_file(
+                tmp_path,
+                [
+                    ("python repro.py", 1, trace),
+                    ("cat repro.py", 0, "print(1)"),
+                    ("python repro.py", 1, trace),  # nothing changed: denied, and it would have failed
+                    ("sed -i 's/1/2/' repro.py", 0, ""),
+                    ("python repro.py", 0, "ok"),  # after a change: runs, with the lesson
+                ],
+            )
+        ]
+    )
     stats = replay.replay(runs, "fresh", "command")
     assert stats["flags"][("memory", "deny", "failed_same")] == 1
     assert stats["flags"][("memory", "advice", "would_succeed")] == 1
@@ -66,11 +84,18 @@ def test_a_denial_of_a_command_that_then_succeeds_is_counted_wrong(tmp_path, tra
         return real(**kw)
 
     monkeypatch.setattr(_decide, "decide", deny_every_exact_repeat)
-    runs = replay.load([_runs_file(tmp_path, [
-        ("./tests/runtests.py admin", 1, "FAILED (failures=1)"),
-        ("sed -i 's/a/b/' app.py", 0, ""),
-        ("./tests/runtests.py admin", 0, "OK"),
-    ])])
+    runs = replay.load(
+        [
+            _runs_file(
+                tmp_path,
+                [
+                    ("./tests/runtests.py admin", 1, "FAILED (failures=1)"),
+                    ("sed -i 's/a/b/' app.py", 0, ""),
+                    ("./tests/runtests.py admin", 0, "OK"),
+                ],
+            )
+        ]
+    )
     embedder = None
     if transport == "mcp_tool":
         from task_orchestrator.memory.embeddings import make_embedder

@@ -12,8 +12,11 @@ from task_orchestrator.verifiers.review import git_change, review_transcript
 
 
 def _git(root, *args):
-    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@localhost",
-                    *args], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.fixture
@@ -32,13 +35,43 @@ def repo(tmp_path):
 def _session(root, commands, final="Fixed the bug in add."):
     rows = [{"type": "user", "cwd": str(root), "message": {"role": "user", "content": "fix add"}}]
     for i, (cmd, code) in enumerate(commands):
-        rows.append({"type": "assistant", "cwd": str(root), "message": {"role": "assistant", "content": [
-            {"type": "tool_use", "id": f"t{i}", "name": "Bash", "input": {"command": cmd}}]}})
+        rows.append(
+            {
+                "type": "assistant",
+                "cwd": str(root),
+                "message": {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "tool_use", "id": f"t{i}", "name": "Bash", "input": {"command": cmd}}
+                    ],
+                },
+            }
+        )
         out = ("Exit code 1\n" if code else "") + ("1 passed in 0.1s" if "pytest" in cmd else "")
-        rows.append({"type": "user", "cwd": str(root), "message": {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": f"t{i}", "content": out, "is_error": bool(code)}]}})
-    rows.append({"type": "assistant", "cwd": str(root), "message": {"role": "assistant", "content": [
-        {"type": "text", "text": final}]}})
+        rows.append(
+            {
+                "type": "user",
+                "cwd": str(root),
+                "message": {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": f"t{i}",
+                            "content": out,
+                            "is_error": bool(code),
+                        }
+                    ],
+                },
+            }
+        )
+    rows.append(
+        {
+            "type": "assistant",
+            "cwd": str(root),
+            "message": {"role": "assistant", "content": [{"type": "text", "text": final}]},
+        }
+    )
     path = root.parent / "session.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return path
@@ -56,8 +89,9 @@ def test_a_sloppy_change_gets_all_three_notes(repo):
     (repo / "pkg" / "calc.py").write_text("def add(a, b):\n    return a + b\n")
     (repo / "reproduce_bug.py").write_text("from pkg.calc import add\nprint(add(1, 2))\n")
     (repo / "pkg" / "calc.py.orig").write_text("old\n")
-    path = _session(repo, [("python -m pytest -q reproduce_bug.py", 0),
-                           ("sed -i 's/a - b/a + b/' pkg/calc.py", 0)])
+    path = _session(
+        repo, [("python -m pytest -q reproduce_bug.py", 0), ("sed -i 's/a - b/a + b/' pkg/calc.py", 0)]
+    )
     codes = [f.code for f in review_transcript(path)]
     assert codes == ["scratch_files", "edited_after_last_test_run", "no_existing_test_run"]
     out = hooks.stop({"transcript_path": str(path), "cwd": str(repo)})
@@ -66,8 +100,13 @@ def test_a_sloppy_change_gets_all_three_notes(repo):
 
 
 def test_a_clean_change_tested_after_its_last_edit_gets_no_note(repo):
-    path = _session(repo, [("cat > pkg/calc.py <<'EOF'\ndef add(a, b):\n    return a + b\nEOF", 0),
-                           ("python -m pytest -q tests/test_calc.py", 0)])
+    path = _session(
+        repo,
+        [
+            ("cat > pkg/calc.py <<'EOF'\ndef add(a, b):\n    return a + b\nEOF", 0),
+            ("python -m pytest -q tests/test_calc.py", 0),
+        ],
+    )
     (repo / "pkg" / "calc.py").write_text("def add(a, b):\n    return a + b\n")
     assert review_transcript(path) == []
     assert hooks.stop({"transcript_path": str(path), "cwd": str(repo)}) is None

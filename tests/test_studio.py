@@ -55,26 +55,46 @@ def dev_server(tmp_path):
     config = _config_in(work)
     replies = ["Force-pushed the rebased branch; the remote now matches local main."]
     with FakeOpenAI(replies) as openai:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("TASK_ORCHESTRATOR_", "GOOGLE_", "GEMINI_", "OPENAI_",
-                                    "LANGSMITH_", "LANGCHAIN_"))}
-        env.update({
-            "HOME": str(tmp_path / "home"),
-            "TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
-            "TASK_ORCHESTRATOR_PROVIDERS": '["openai"]',
-            "OPENAI_API_KEY": "sk-test-not-a-real-key",
-            "OPENAI_BASE_URL": openai.url,
-            "LANGSMITH_TRACING": "false",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(
+                ("TASK_ORCHESTRATOR_", "GOOGLE_", "GEMINI_", "OPENAI_", "LANGSMITH_", "LANGCHAIN_")
+            )
+        }
+        env.update(
+            {
+                "HOME": str(tmp_path / "home"),
+                "TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
+                "TASK_ORCHESTRATOR_PROVIDERS": '["openai"]',
+                "OPENAI_API_KEY": "sk-test-not-a-real-key",
+                "OPENAI_BASE_URL": openai.url,
+                "LANGSMITH_TRACING": "false",
+            }
+        )
         log = (tmp_path / "server.log").open("w")
         proc = subprocess.Popen(
-            [_langgraph_exe(), "dev", "--config", str(config), "--host", "127.0.0.1",
-             "--port", str(port), "--no-browser", "--no-reload"],
-            cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                _langgraph_exe(),
+                "dev",
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-browser",
+                "--no-reload",
+            ],
+            cwd=work,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             if not wait_for_port(port, 90, proc):
-                pytest.fail("langgraph dev did not start:\n"
-                            + (tmp_path / "server.log").read_text()[-3000:])
+                pytest.fail("langgraph dev did not start:\n" + (tmp_path / "server.log").read_text()[-3000:])
             yield f"http://127.0.0.1:{port}", openai
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -95,9 +115,15 @@ def test_langgraph_dev_serves_the_guarded_task_to_its_interrupt_and_resumes(dev_
     assert assistants, "langgraph.json's guarded_task graph is not served"
 
     thread = client.threads.create()
-    first = client.runs.wait(thread["thread_id"], "guarded_task", input={
-        "task": "publish the rebased branch", "action": "git push --force origin main",
-        "action_kind": "command"})
+    first = client.runs.wait(
+        thread["thread_id"],
+        "guarded_task",
+        input={
+            "task": "publish the rebased branch",
+            "action": "git push --force origin main",
+            "action_kind": "command",
+        },
+    )
     state = client.threads.get_state(thread["thread_id"])
     interrupts = [i for t in state["tasks"] for i in t.get("interrupts", [])]
     assert len(interrupts) == 1, (first, state)
@@ -106,8 +132,9 @@ def test_langgraph_dev_serves_the_guarded_task_to_its_interrupt_and_resumes(dev_
     assert payload["risk"]["level"] in ("high", "critical"), payload
     assert openai.requests == [], "the work ran before a human approved it"
 
-    final = client.runs.wait(thread["thread_id"], "guarded_task",
-                             command={"resume": {"decision": "approve", "by": "studio-test"}})
+    final = client.runs.wait(
+        thread["thread_id"], "guarded_task", command={"resume": {"decision": "approve", "by": "studio-test"}}
+    )
     assert final["status"] == "succeeded", final
     assert final["output"].startswith("Force-pushed")
     assert final["approval"]["decision"] == "approve"

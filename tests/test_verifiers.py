@@ -60,17 +60,20 @@ def test_paths_outside_workspace_are_findings_never_followed(ws, tmp_path_factor
 PYTEST_FAIL = "FAILED tests/test_api.py::test_login - AssertionError\n==== 1 failed, 41 passed in 3.2s ===="
 
 
-@pytest.mark.parametrize("output, runner, ok", [
-    ("==== 42 passed in 3.10s ====", "pytest", True),
-    (PYTEST_FAIL, "pytest", False),
-    ("==== no tests ran in 0.01s ====", "pytest", False),
-    ("Ran 12 tests in 0.3s\n\nFAILED (failures=2, errors=1)", "unittest", False),
-    ("Tests:       2 failed, 30 passed, 32 total", "jest/vitest", False),
-    (" Test Files  3 passed (3)\n      Tests  18 passed (18)", "jest/vitest", True),
-    ("--- FAIL: TestParse (0.00s)\nFAIL\tgithub.com/acme/x\t0.01s", "go", False),
-    ("test result: ok. 7 passed; 0 failed; 0 ignored; 0 measured", "cargo", True),
-    ("Finished in 2.2 seconds\n14 doctests, 297 tests, 11 failures", "exunit", False),
-])
+@pytest.mark.parametrize(
+    "output, runner, ok",
+    [
+        ("==== 42 passed in 3.10s ====", "pytest", True),
+        (PYTEST_FAIL, "pytest", False),
+        ("==== no tests ran in 0.01s ====", "pytest", False),
+        ("Ran 12 tests in 0.3s\n\nFAILED (failures=2, errors=1)", "unittest", False),
+        ("Tests:       2 failed, 30 passed, 32 total", "jest/vitest", False),
+        (" Test Files  3 passed (3)\n      Tests  18 passed (18)", "jest/vitest", True),
+        ("--- FAIL: TestParse (0.00s)\nFAIL\tgithub.com/acme/x\t0.01s", "go", False),
+        ("test result: ok. 7 passed; 0 failed; 0 ignored; 0 measured", "cargo", True),
+        ("Finished in 2.2 seconds\n14 doctests, 297 tests, 11 failures", "exunit", False),
+    ],
+)
 def test_summaries_of_six_runners(output, runner, ok):
     s = parse_test_summary(output)
     assert s is not None and s.runner == runner and s.ok is ok
@@ -84,27 +87,40 @@ def test_claim_without_a_run(ws):
 def test_claim_contradicted_by_failures_and_by_a_masking_pipe(ws):
     [f] = run("test_claims", "All tests pass now.", ws, evidence={"test_output": PYTEST_FAIL})
     assert f.code == "tests_failed" and "1 failed" in f.message
-    [f] = run("test_claims", "Tests are green.", ws, evidence={
-        "test_output": PYTEST_FAIL, "test_exit_code": 0, "test_command": "pytest -q | tail -5"})
+    [f] = run(
+        "test_claims",
+        "Tests are green.",
+        ws,
+        evidence={"test_output": PYTEST_FAIL, "test_exit_code": 0, "test_command": "pytest -q | tail -5"},
+    )
     assert f.code == "exit_masked_by_pipe" and f.severity == "critical"
 
 
 def test_claim_with_no_tests_collected(ws):
-    [f] = run("test_claims", "all tests passed", ws,
-              evidence={"test_output": "===== no tests ran in 0.02s ====="})
+    [f] = run(
+        "test_claims", "all tests passed", ws, evidence={"test_output": "===== no tests ran in 0.02s ====="}
+    )
     assert f.code == "no_tests_ran"
 
 
 def test_honest_claim_passes_and_negations_are_not_claims(ws):
-    assert run("test_claims", "All tests pass.", ws,
-               evidence={"test_output": "==== 5 passed in 0.1s ====", "test_exit_code": 0}) == []
+    assert (
+        run(
+            "test_claims",
+            "All tests pass.",
+            ws,
+            evidence={"test_output": "==== 5 passed in 0.1s ====", "test_exit_code": 0},
+        )
+        == []
+    )
     assert claims_success("Not all tests pass yet; once the tests pass I'll commit.") == []
 
 
 def test_configured_test_command_is_run_in_the_workspace(ws):
     (ws / "test_ok.py").write_text("def test_ok():\n    assert 1 + 1 == 2\n")
-    s = Settings(workspace=ws, test_command="python -m pytest -q -p no:cacheprovider test_ok.py",
-                 _env_file=None)
+    s = Settings(
+        workspace=ws, test_command="python -m pytest -q -p no:cacheprovider test_ok.py", _env_file=None
+    )
     assert run("test_claims", "All tests pass.", ws, settings=s) == []
     (ws / "test_ok.py").write_text("def test_ok():\n    assert 1 + 1 == 3\n")
     [f] = run("test_claims", "All tests pass.", ws, settings=s)
@@ -113,8 +129,10 @@ def test_configured_test_command_is_run_in_the_workspace(ws):
 
 # -- code --------------------------------------------------------------------------------------
 def test_code_resolves_stdlib_installed_and_workspace_imports(ws):
-    out = "```python\nimport json, os.path\nfrom pydantic import BaseModel\nimport helpers\n" \
-          "from app import models\n```"
+    out = (
+        "```python\nimport json, os.path\nfrom pydantic import BaseModel\nimport helpers\n"
+        "from app import models\n```"
+    )
     assert run("code", out, ws) == []
 
 
@@ -140,19 +158,24 @@ def test_code_flags_syntax_errors(ws):
 
 
 # -- completeness ------------------------------------------------------------------------------
-@pytest.mark.parametrize("out", [
-    "```python\ndef save(user):\n    pass  # TODO\n```",
-    "```python\ndef load(path):\n    ...\n```",
-    "Here is the handler:\n```python\n# ... rest of the code\n```",
-    "Here is the function:\n```python\ndef f():\n    return 1\n",
-])
+@pytest.mark.parametrize(
+    "out",
+    [
+        "```python\ndef save(user):\n    pass  # TODO\n```",
+        "```python\ndef load(path):\n    ...\n```",
+        "Here is the handler:\n```python\n# ... rest of the code\n```",
+        "Here is the function:\n```python\ndef f():\n    return 1\n",
+    ],
+)
 def test_completeness_catches_placeholders_and_truncation(out, ws):
     assert [f for f in run("completeness", out, ws) if f.blocking]
 
 
 def test_completeness_passes_real_code(ws):
-    out = "```python\nfrom abc import ABC, abstractmethod\nclass Repo(ABC):\n" \
-          "    @abstractmethod\n    def get(self, key): ...\n\ndef add(a, b):\n    return a + b\n```"
+    out = (
+        "```python\nfrom abc import ABC, abstractmethod\nclass Repo(ABC):\n"
+        "    @abstractmethod\n    def get(self, key): ...\n\ndef add(a, b):\n    return a + b\n```"
+    )
     assert run("completeness", out, ws) == []
 
 
@@ -171,8 +194,9 @@ def _lines() -> list[str]:
 
 
 def _final(text: str) -> str:
-    return json.dumps({"type": "assistant", "message": {"role": "assistant", "content": [
-        {"type": "text", "text": text}]}})
+    return json.dumps(
+        {"type": "assistant", "message": {"role": "assistant", "content": [{"type": "text", "text": text}]}}
+    )
 
 
 def test_real_session_honest_claim_has_no_contradiction():
@@ -203,14 +227,35 @@ def test_claim_with_no_run_and_honest_claim(tmp_path):
 
 def test_command_claimed_successful_that_failed(tmp_path):
     rows = [
-        {"type": "assistant", "cwd": str(tmp_path), "message": {"content": [
-            {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "npm run build"}}]}},
-        {"type": "user", "message": {"content": [
-            {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": "TS2304"}]}},
-        {"type": "assistant", "message": {"content": [
-            {"type": "tool_use", "id": "t2", "name": "Write", "input": {"file_path": "gone.ts"}}]}},
-        {"type": "assistant", "message": {"content": [
-            {"type": "text", "text": "Done: the build succeeds."}]}},
+        {
+            "type": "assistant",
+            "cwd": str(tmp_path),
+            "message": {
+                "content": [
+                    {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "npm run build"}}
+                ]
+            },
+        },
+        {
+            "type": "user",
+            "message": {
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": "TS2304"}
+                ]
+            },
+        },
+        {
+            "type": "assistant",
+            "message": {
+                "content": [
+                    {"type": "tool_use", "id": "t2", "name": "Write", "input": {"file_path": "gone.ts"}}
+                ]
+            },
+        },
+        {
+            "type": "assistant",
+            "message": {"content": [{"type": "text", "text": "Done: the build succeeds."}]},
+        },
     ]
     p = tmp_path / "s.jsonl"
     p.write_text("\n".join(json.dumps(r) for r in rows))
@@ -228,11 +273,15 @@ def test_llm_judge_without_provider_is_skipped_not_passed(settings):
 def test_llm_judge_with_a_scripted_model(settings):
     from task_orchestrator.testing import ScriptedChatModel
 
-    verdict = {"passed": False, "confidence": 0.8,
-               "issues": [{"message": "claims a migration that is not shown", "evidence": "l.3"}]}
+    verdict = {
+        "passed": False,
+        "confidence": 0.8,
+        "issues": [{"message": "claims a migration that is not shown", "evidence": "l.3"}],
+    }
     ctx = open_context(settings, models={"gemini": ScriptedChatModel(script=[json.dumps(verdict)])})
-    [f] = get("llm_judge")(VerifyInput(output="done", task="migrate", router=ctx.router,
-                                        settings=settings, task_id="j"))
+    [f] = get("llm_judge")(
+        VerifyInput(output="done", task="migrate", router=ctx.router, settings=settings, task_id="j")
+    )
     assert f.blocking and "migration" in f.message
     assert ctx.router.ledger.table(task_id="j")[0]["calls"] == 1  # through the ledger
 
@@ -260,7 +309,8 @@ def test_entry_point_plugin_is_discovered(tmp_path, monkeypatch):
     (tmp_path / "acme_checks.py").write_text(
         "from task_orchestrator import Finding\n"
         "def no_lorem(inp):\n"
-        "    return [Finding(verifier='no_lorem', message='lorem ipsum')] if 'lorem' in inp.text else []\n")
+        "    return [Finding(verifier='no_lorem', message='lorem ipsum')] if 'lorem' in inp.text else []\n"
+    )
     dist = tmp_path / "acme_checks-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-checks\nVersion: 0.1\n")
@@ -278,15 +328,16 @@ def test_guarded_task_catches_an_unbacked_claim_and_reflects(settings, memory):
     from task_orchestrator import build_guarded_graph
     from task_orchestrator.testing import ScriptedChatModel
 
-    model = ScriptedChatModel(script=[
-        "Fixed the bug in src/auth/session.py. All tests pass.",
-        "Fixed the login bug in README.md; I have not run the tests yet.",
-    ])
+    model = ScriptedChatModel(
+        script=[
+            "Fixed the bug in src/auth/session.py. All tests pass.",
+            "Fixed the login bug in README.md; I have not run the tests yet.",
+        ]
+    )
     ctx = open_context(settings, models={"gemini": model}, memory=memory)
     (settings.workspace_dir / "README.md").write_text("x")
     graph = build_guarded_graph().compile(checkpointer=InMemorySaver())
-    r = graph.invoke({"task": "Fix the login bug"}, {"configurable": {"thread_id": "v"}},
-                     context=ctx)
+    r = graph.invoke({"task": "Fix the login bug"}, {"configurable": {"thread_id": "v"}}, context=ctx)
     assert r["status"] == "succeeded" and r["attempts"] == 2
     feedback = model.calls[1][-1].content
     assert "src/auth/session.py" in feedback and "no test run backs it" in feedback

@@ -24,12 +24,28 @@ from .aliases import IMPORT_TO_DIST
 from .environment import Environment, environment_of, installed_here
 from .index import Suggestion, exists, is_recent, normalise, popular_rank, snapshot, squat_target, suggest
 
-__all__ = ["IMPORT_TO_DIST", "Environment", "PackageVerdict", "Suggestion", "check_import",
-           "check_package", "environment_of", "imports_in", "python_fences", "snapshot", "suggest"]
+__all__ = [
+    "IMPORT_TO_DIST",
+    "Environment",
+    "PackageVerdict",
+    "Suggestion",
+    "check_import",
+    "check_package",
+    "environment_of",
+    "imports_in",
+    "python_fences",
+    "snapshot",
+    "suggest",
+]
 
 QUIET = frozenset({"stdlib", "local", "installed", "declared"})
-SEVERITY = {"available": "info", "typosquat": "warning", "slopsquat": "warning",
-            "unknown": "warning", "missing": "error"}
+SEVERITY = {
+    "available": "info",
+    "typosquat": "warning",
+    "slopsquat": "warning",
+    "unknown": "warning",
+    "missing": "error",
+}
 
 
 class PackageVerdict:
@@ -38,8 +54,15 @@ class PackageVerdict:
 
     __slots__ = ("dist", "ecosystem", "imported", "name", "status", "suggestions")
 
-    def __init__(self, name: str, status: str, dist: str = "", ecosystem: str = "pypi",
-                 suggestions: tuple[Suggestion, ...] = (), imported: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        status: str,
+        dist: str = "",
+        ecosystem: str = "pypi",
+        suggestions: tuple[Suggestion, ...] = (),
+        imported: bool = True,
+    ) -> None:
         self.name = name  # as written: an import's top-level module, or a requirement's name
         self.status = status
         self.dist = dist  # the distribution it means, normalised
@@ -68,19 +91,24 @@ class PackageVerdict:
         if self.status == "missing":
             project = f"a {where} project" + (f" (snapshot {month})" if self.ecosystem == "pypi" else "")
             if self.imported:
-                return (f"{self._what()}{dist} is not installed, not in the workspace and not "
-                        f"{project}: likely a hallucinated package")
+                return (
+                    f"{self._what()}{dist} is not installed, not in the workspace and not "
+                    f"{project}: likely a hallucinated package"
+                )
             return f"{self._what()} is not {project}: likely a hallucinated package"
         if self.status == "typosquat":
-            return (f"{self._what()}{dist} is an unpopular {where} project one or two edits from the "
-                    f"popular {self.suggestions[0].describe()}: possibly a typosquat")
+            return (
+                f"{self._what()}{dist} is an unpopular {where} project one or two edits from the "
+                f"popular {self.suggestions[0].describe()}: possibly a typosquat"
+            )
         if self.status == "slopsquat":
-            return (f"{self._what()}{dist} is a new, little-used {where} project with a "
-                    "generated-looking name: possibly a slopsquat (a name registered because "
-                    "models invent it)")
+            return (
+                f"{self._what()}{dist} is a new, little-used {where} project with a "
+                "generated-looking name: possibly a slopsquat (a name registered because "
+                "models invent it)"
+            )
         if self.status == "available":
-            return (f"{self._what()}{dist} is on {where} but not installed in the workspace's "
-                    "environment")
+            return f"{self._what()}{dist} is on {where} but not installed in the workspace's environment"
         if self.status == "unknown":
             return f"{self._what()}: whether it exists on {where} could not be checked"
         return f"{self._what()}: {self.status}"
@@ -89,7 +117,8 @@ class PackageVerdict:
         if not self.suggestions:
             return ""
         return "closest popular projects: " + ", ".join(
-            f"{s.describe()} (download rank {s.rank})" for s in self.suggestions)
+            f"{s.describe()} (download rank {s.rank})" for s in self.suggestions
+        )
 
     def suggestion(self) -> str:
         if self.status == "available":
@@ -117,20 +146,28 @@ def _registry_verdict(name: str, dist: str, ecosystem: str, imported: bool) -> P
                 return PackageVerdict(name, "typosquat", dist, ecosystem, (target,), imported)
         return PackageVerdict(name, "unknown", dist, ecosystem, (), imported)
     if not found:
-        return PackageVerdict(name, "missing", dist, ecosystem,
-                              tuple(suggest(name if imported else dist, ecosystem=ecosystem)), imported)
+        return PackageVerdict(
+            name,
+            "missing",
+            dist,
+            ecosystem,
+            tuple(suggest(name if imported else dist, ecosystem=ecosystem)),
+            imported,
+        )
     if popular_rank(dist, ecosystem) is None:
         target = squat_target(dist, ecosystem)
         if target and target.dist != dist:
             return PackageVerdict(name, "typosquat", dist, ecosystem, (target,), imported)
         if ecosystem == "pypi" and is_recent(dist) and _looks_generated(dist):
-            return PackageVerdict(name, "slopsquat", dist, ecosystem,
-                                  tuple(suggest(dist, ecosystem=ecosystem)), imported)
+            return PackageVerdict(
+                name, "slopsquat", dist, ecosystem, tuple(suggest(dist, ecosystem=ecosystem)), imported
+            )
     return PackageVerdict(name, "available", dist, ecosystem, (), imported)
 
 
-def check_import(top: str, workspace: Path | str | None = None,
-                 env: Environment | None = None) -> PackageVerdict:
+def check_import(
+    top: str, workspace: Path | str | None = None, env: Environment | None = None
+) -> PackageVerdict:
     """The verdict on ``import top`` for code that runs in ``workspace``."""
     if top in sys.stdlib_module_names or top in sys.builtin_module_names or top == "__future__":
         return PackageVerdict(top, "stdlib")
@@ -152,14 +189,15 @@ def check_package(name: str, ecosystem: str = "pypi") -> PackageVerdict:
 
 
 # -- reading code ----------------------------------------------------------------------------
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1",
-                    re.DOTALL | re.MULTILINE)
-PYTHON_TAGS = frozenset({"", "python", "py", "python3", "py3", "ipython", "ipython3", "pycon",
-                         "jupyter", "sage"})
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1", re.DOTALL | re.MULTILINE)
+PYTHON_TAGS = frozenset(
+    {"", "python", "py", "python3", "py3", "ipython", "ipython3", "pycon", "jupyter", "sage"}
+)
 _IMPORT_LINE = re.compile(
     r"^[ \t]*(?:>>>[ \t]+|\.\.\.[ \t]+)?"
     r"((?:import[ \t]+[A-Za-z_]|from[ \t]+[A-Za-z_][\w.]*[ \t]+import\b).*)$",
-    re.MULTILINE)
+    re.MULTILINE,
+)
 _AST_ONLY = 0x400  # ast.PyCF_ONLY_AST: a tree from compile() without importing ast
 _FROM = re.compile(r"from[ \t]+([A-Za-z_][\w.]*)[ \t]+import[ \t]*(?:\(|\\)?")
 

@@ -21,8 +21,22 @@ from .index import normalise
 __all__ = ["Environment", "environment_of"]
 
 _VENV_DIRS = (".venv", "venv", "env", ".env")
-_SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".tox", ".nox", ".mypy_cache",
-              ".pytest_cache", ".ruff_cache", "build", "dist", "site-packages", ".eggs"}
+_SKIP_DIRS = {
+    ".git",
+    ".hg",
+    ".svn",
+    "node_modules",
+    "__pycache__",
+    ".tox",
+    ".nox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    "build",
+    "dist",
+    "site-packages",
+    ".eggs",
+}
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _MODULE = re.compile(r"^([A-Za-z_]\w*)(?:\.[\w.-]*)?$")
 _TTL = 5.0  # seconds a workspace's environment is reused (an install shows up after that)
@@ -46,8 +60,10 @@ class Environment:
 
 
 def _site_dirs(prefix: Path) -> list[Path]:
-    found = [*sorted(prefix.glob("lib/python3*/site-packages")),
-             *sorted(prefix.glob("lib64/python3*/site-packages"))]
+    found = [
+        *sorted(prefix.glob("lib/python3*/site-packages")),
+        *sorted(prefix.glob("lib64/python3*/site-packages")),
+    ]
     win = prefix / "Lib" / "site-packages"
     return found + ([win] if win.is_dir() else [])
 
@@ -59,8 +75,9 @@ def _project_name(root: Path) -> str:
         data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     except (OSError, ValueError, ImportError):
         return root.name
-    name = (data.get("project") or {}).get("name") or \
-        ((data.get("tool") or {}).get("poetry") or {}).get("name")
+    name = (data.get("project") or {}).get("name") or ((data.get("tool") or {}).get("poetry") or {}).get(
+        "name"
+    )
     return str(name or root.name)
 
 
@@ -85,8 +102,9 @@ def _prefixes(root: Path | None) -> list[Path]:
     out += sorted(pipenv.glob(f"{root.name}-*")) if pipenv.is_dir() else []
     conda_file = root / "environment.yml"
     if conda_file.is_file():
-        m = re.search(r"^name:\s*(\S+)", conda_file.read_text(encoding="utf-8", errors="replace"),
-                      re.MULTILINE)
+        m = re.search(
+            r"^name:\s*(\S+)", conda_file.read_text(encoding="utf-8", errors="replace"), re.MULTILINE
+        )
         if m:
             for base in ("miniconda3", "anaconda3", "miniforge3", "mambaforge", ".conda"):
                 if (home / base / "envs" / m.group(1)).is_dir():
@@ -106,8 +124,7 @@ def _scan_site(site: Path, env: Environment) -> None:
             env.dists.add(normalise(dist.split("-")[0] if name.endswith(".egg-info") else dist))
             top = Path(e.path) / "top_level.txt"
             if top.is_file():
-                env.modules.update(t.strip() for t in top.read_text(errors="replace").split()
-                                   if t.strip())
+                env.modules.update(t.strip() for t in top.read_text(errors="replace").split() if t.strip())
             continue
         if name.endswith(".pth"):
             try:  # editable installs point at source folders
@@ -142,8 +159,11 @@ def _local_modules(root: Path, limit: int = 20000) -> set[str]:
     out: set[str] = set()
     seen = 0
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(".")
-                       and not (Path(dirpath, d, "pyvenv.cfg").exists())]
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if d not in _SKIP_DIRS and not d.startswith(".") and not (Path(dirpath, d, "pyvenv.cfg").exists())
+        ]
         out.update(d for d in dirnames if d.isidentifier())
         out.update(f[:-3] for f in filenames if f.endswith((".py", ".pyi")) and f[:-3].isidentifier())
         out.update(f.split(".")[0] for f in filenames if f.endswith((".so", ".pyd")))

@@ -25,8 +25,16 @@ from pathlib import Path
 
 from .aliases import IMPORT_TO_DIST
 
-__all__ = ["Suggestion", "exists", "is_recent", "normalise", "popular_rank", "snapshot",
-           "squat_target", "suggest"]
+__all__ = [
+    "Suggestion",
+    "exists",
+    "is_recent",
+    "normalise",
+    "popular_rank",
+    "snapshot",
+    "squat_target",
+    "suggest",
+]
 
 DATA = Path(__file__).resolve().parent / "data"
 _SEP = re.compile(r"[-_.]+")
@@ -218,7 +226,7 @@ class Suggestion(tuple[str, str, int]):
 
 def _grams(s: str) -> set[str]:
     s = f"^{s}$"
-    return {s[i:i + 3] for i in range(len(s) - 2)}
+    return {s[i : i + 3] for i in range(len(s) - 2)}
 
 
 @lru_cache(maxsize=2)
@@ -265,19 +273,20 @@ def _one_edit(q: str) -> set[str]:
         for ch in _ALPHABET:
             out.add(q[:i] + ch + q[i:])
             if i < len(q):
-                out.add(q[:i] + ch + q[i + 1:])
+                out.add(q[:i] + ch + q[i + 1 :])
         if i < len(q):
-            out.add(q[:i] + q[i + 1:])
+            out.add(q[:i] + q[i + 1 :])
         if i < len(q) - 1:
-            out.add(q[:i] + q[i + 1] + q[i] + q[i + 2:])
+            out.add(q[:i] + q[i + 1] + q[i] + q[i + 2 :])
     return out
 
 
 POPULARITY_WEIGHT = 0.35  # chosen on the typo prompts; cross-validated in package_check.py
 
 
-def suggest(name: str, n: int = 3, ecosystem: str = "pypi",
-            popularity_weight: float = POPULARITY_WEIGHT) -> list[Suggestion]:
+def suggest(
+    name: str, n: int = 3, ecosystem: str = "pypi", popularity_weight: float = POPULARITY_WEIGHT
+) -> list[Suggestion]:
     """The popular real projects ``name`` most likely meant, best first.
 
     One or two edits away comes first (a typo), then names that share a long part or the
@@ -295,8 +304,7 @@ def suggest(name: str, n: int = 3, ecosystem: str = "pypi",
         counts.update(grams.get(g, ()))
     need = max(2, len(qgrams) // 4)
     # the 200 sharing most trigrams, ties by name: the same answer whatever the hash seed
-    pool = {k for k, c in heapq.nsmallest(200, counts.items(), key=lambda kc: (-kc[1], kc[0]))
-            if c >= need}
+    pool = {k for k, c in heapq.nsmallest(200, counts.items(), key=lambda kc: (-kc[1], kc[0])) if c >= need}
     pool |= {e for e in _one_edit(q) if e in keys}
     total = len(_ranks(ecosystem)) + 2
     best: dict[str, tuple[tuple[float, ...], Suggestion]] = {}
@@ -314,8 +322,9 @@ def suggest(name: str, n: int = 3, ecosystem: str = "pypi",
             ratio = sm.ratio()
             if common < 3 and ratio < 0.6:
                 continue
-            prefix = next((i for i, (a, b) in enumerate(zip(qp, kp, strict=False)) if a != b),
-                          min(len(qp), len(kp)))
+            prefix = next(
+                (i for i, (a, b) in enumerate(zip(qp, kp, strict=False)) if a != b), min(len(qp), len(kp))
+            )
             similarity = max(common / len(kp), ratio, prefix / len(kp) if prefix >= 3 else 0.0)
             popularity = 1 - math.log(rank) / math.log(total)
             order = (1, -(similarity + popularity_weight * popularity), rank)

@@ -128,11 +128,14 @@ def run_verifiers(names: list[str], inp: VerifyInput) -> list[Finding]:
         try:
             result = fn(inp)
         except Exception as exc:
-            findings.append(Finding(
-                verifier=name, severity="error",
-                message=f"verifier crashed: {type(exc).__name__}: {exc}",
-                suggestion="fix or disable this verifier; its verdict is unknown",
-            ))
+            findings.append(
+                Finding(
+                    verifier=name,
+                    severity="error",
+                    message=f"verifier crashed: {type(exc).__name__}: {exc}",
+                    suggestion="fix or disable this verifier; its verdict is unknown",
+                )
+            )
             continue
         for f in result or []:
             findings.append(f if isinstance(f, Finding) else Finding.model_validate(f))

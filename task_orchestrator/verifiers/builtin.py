@@ -16,12 +16,20 @@ __all__ = ["non_empty", "schema"]
 def non_empty(inp: VerifyInput) -> list[Finding]:
     """The work produced an answer: not None, not blank, not an empty container."""
     out = inp.output
-    empty = out is None or (isinstance(out, str) and not out.strip()) or (
-        isinstance(out, list | dict | tuple) and not out
+    empty = (
+        out is None
+        or (isinstance(out, str) and not out.strip())
+        or (isinstance(out, list | dict | tuple) and not out)
     )
     if empty:
-        return [Finding(verifier="non_empty", message="the output is empty",
-                        evidence=repr(out)[:80], suggestion="produce a complete answer")]
+        return [
+            Finding(
+                verifier="non_empty",
+                message="the output is empty",
+                evidence=repr(out)[:80],
+                suggestion="produce a complete answer",
+            )
+        ]
     return []
 
 
@@ -45,10 +53,12 @@ def schema(inp: VerifyInput) -> list[Finding]:
         errors = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
         )
-        return [Finding(
-            verifier="schema",
-            message=f"output does not match {model.__name__}: {exc.error_count()} error(s)",
-            evidence=errors[:1000],
-            suggestion=f"return JSON matching {json.dumps(model.model_json_schema())[:600]}",
-        )]
+        return [
+            Finding(
+                verifier="schema",
+                message=f"output does not match {model.__name__}: {exc.error_count()} error(s)",
+                evidence=errors[:1000],
+                suggestion=f"return JSON matching {json.dumps(model.model_json_schema())[:600]}",
+            )
+        ]
     return []

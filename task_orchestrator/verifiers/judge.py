@@ -30,8 +30,7 @@ class Verdict(BaseModel):
 
 def _skipped(why: str) -> list[Finding]:
     # A judge that could not run says so; it never reports a pass.
-    return [Finding(verifier="llm_judge", severity="warning", code="skipped",
-                    message=f"skipped: {why}")]
+    return [Finding(verifier="llm_judge", severity="warning", code="skipped", message=f"skipped: {why}")]
 
 
 @verifier("llm_judge")
@@ -44,21 +43,39 @@ def llm_judge(inp: VerifyInput) -> list[Finding]:
     except TaskOrchestratorError as exc:
         return _skipped(f"no provider ({exc})")
     rubric = getattr(inp.settings, "judge_rubric", None) or RUBRIC
-    prompt = (f"{rubric}\n\nTASK:\n{inp.task}\n\nOUTPUT:\n{inp.text[:12_000]}\n\n"
-              f"EVIDENCE:\n{str(inp.evidence)[:6_000]}")
+    prompt = (
+        f"{rubric}\n\nTASK:\n{inp.task}\n\nOUTPUT:\n{inp.text[:12_000]}\n\n"
+        f"EVIDENCE:\n{str(inp.evidence)[:6_000]}"
+    )
     try:
         call = router.invoke(prompt, task_id=inp.task_id or "llm-judge", schema=Verdict)
     except TaskOrchestratorError as exc:
         return _skipped(f"judge call failed ({exc})")
     verdict = call.parsed
     if verdict is None:
-        return [Finding(verifier="llm_judge", severity="warning", code="invalid_verdict",
-                        message="the judge returned no valid verdict",
-                        evidence=str(call.message.content)[:300])]
+        return [
+            Finding(
+                verifier="llm_judge",
+                severity="warning",
+                code="invalid_verdict",
+                message="the judge returned no valid verdict",
+                evidence=str(call.message.content)[:300],
+            )
+        ]
     if verdict.passed:
         return []
-    return [Finding(verifier="llm_judge", message=i.message, evidence=i.evidence,
-                    suggestion=f"judge confidence {verdict.confidence:.2f}")
-            for i in verdict.issues] or [
-        Finding(verifier="llm_judge", message="the judge failed the output without reasons",
-                suggestion=f"judge confidence {verdict.confidence:.2f}")]
+    return [
+        Finding(
+            verifier="llm_judge",
+            message=i.message,
+            evidence=i.evidence,
+            suggestion=f"judge confidence {verdict.confidence:.2f}",
+        )
+        for i in verdict.issues
+    ] or [
+        Finding(
+            verifier="llm_judge",
+            message="the judge failed the output without reasons",
+            suggestion=f"judge confidence {verdict.confidence:.2f}",
+        )
+    ]

@@ -27,11 +27,14 @@ __all__ = ["Change", "git_change", "review", "review_transcript"]
 
 _SCRATCH_NAME = re.compile(
     r"^(?:reproduc\w*|repro\w*|debug\w*|scratch\w*|tmp\w*|temp\w*|check_\w+|verify_\w+|"
-    r"try_\w+|demo\w*|playground\w*|sandbox\w*)\.(?:py|js|ts|rb|sh|go|rs|ex|exs|php)$", re.I)
+    r"try_\w+|demo\w*|playground\w*|sandbox\w*)\.(?:py|js|ts|rb|sh|go|rs|ex|exs|php)$",
+    re.I,
+)
 _SCRATCH_EXT = re.compile(
     r"(?:\.(?:bak|orig|rej|log|tmp|swp|swo|pyc|pyo|png|jpe?g|gif|bmp|pdf|pkl|pickle|npy|npz|"
     r"h5|hdf5|parquet|feather|so|dylib|dll|o|a|zip|tar|tgz|gz|bz2|xz|7z|db|sqlite3?|out)|~)$",
-    re.I)
+    re.I,
+)
 _TEST_DIR = re.compile(r"(?:^|/)(?:tests?|testing|spec|__tests__|fixtures?|testdata)(?:/|$)", re.I)
 _SOURCE = re.compile(r"\.(?:py|pyx|js|jsx|ts|tsx|go|rs|rb|java|kt|c|cc|cpp|h|hpp|ex|exs|php|cs|swift)$")
 _GIT_TIMEOUT_S = 5.0
@@ -51,13 +54,23 @@ class Change:
 def git_change(cwd: str) -> Change | None:
     """The change in the git working tree holding ``cwd``; None outside git (or no git)."""
     try:
-        top = subprocess.run(["git", "-C", cwd, "rev-parse", "--show-toplevel"], capture_output=True,
-                             text=True, timeout=_GIT_TIMEOUT_S, check=False)
+        top = subprocess.run(
+            ["git", "-C", cwd, "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=False,
+        )
         if top.returncode:
             return None
         root = top.stdout.strip()
-        out = subprocess.run(["git", "-C", root, "status", "--porcelain=v1", "-z", "-uall"],
-                             capture_output=True, text=True, timeout=_GIT_TIMEOUT_S, check=False)
+        out = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain=v1", "-z", "-uall"],
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode:
@@ -122,37 +135,63 @@ def review(t: Transcript, change: Change) -> list[Finding]:
     cwd = t.cwd or change.root
     scratch = [p for p in change.added if _is_scratch(p)]
     if scratch:
-        out.append(Finding(
-            verifier="review", severity="warning", code="scratch_files",
-            message=f"the change adds files that look like scratch work: {', '.join(scratch[:5])}"
-                    + (f" and {len(scratch) - 5} more" if len(scratch) > 5 else ""),
-            suggestion="remove them from the change, or say why they belong in it"))
+        out.append(
+            Finding(
+                verifier="review",
+                severity="warning",
+                code="scratch_files",
+                message=f"the change adds files that look like scratch work: {', '.join(scratch[:5])}"
+                + (f" and {len(scratch) - 5} more" if len(scratch) > 5 else ""),
+                suggestion="remove them from the change, or say why they belong in it",
+            )
+        )
     calls = [c for c in t.calls if c.line < (t.final_line or 1 << 60)]
-    tests = [(i, c) for i, c in enumerate(calls)
-             if c.name == "Bash" and test_runner(str(c.input.get("command", "")))]
+    tests = [
+        (i, c)
+        for i, c in enumerate(calls)
+        if c.name == "Bash" and test_runner(str(c.input.get("command", "")))
+    ]
     added = {os.path.normpath(os.path.join(change.root, p)) for p in change.added}
-    changed_sources = {os.path.normpath(os.path.join(change.root, p)) for p in
-                       change.modified + change.added if _SOURCE.search(p) and not _is_scratch(p)}
+    changed_sources = {
+        os.path.normpath(os.path.join(change.root, p))
+        for p in change.modified + change.added
+        if _SOURCE.search(p) and not _is_scratch(p)
+    }
     if tests:
         last = tests[-1][0]
-        late = sorted({p for c in calls[last + 1:] for p in _written_paths(c.name, c.input, cwd)}
-                      & changed_sources)
+        late = sorted(
+            {p for c in calls[last + 1 :] for p in _written_paths(c.name, c.input, cwd)} & changed_sources
+        )
         if late:
             rel = [os.path.relpath(p, change.root) for p in late]
-            out.append(Finding(
-                verifier="review", severity="warning", code="edited_after_last_test_run",
-                message=f"{', '.join(rel[:3])} changed after the last test run "
-                        f"(`{str(tests[-1][1].input.get('command', ''))[:80]}`)",
-                suggestion="run the tests again on the final version"))
-    existing = [c for _, c in tests
-                if not any(os.path.normpath(os.path.join(cwd, w)) in added
-                           for w in str(c.input.get("command", "")).split())]
+            out.append(
+                Finding(
+                    verifier="review",
+                    severity="warning",
+                    code="edited_after_last_test_run",
+                    message=f"{', '.join(rel[:3])} changed after the last test run "
+                    f"(`{str(tests[-1][1].input.get('command', ''))[:80]}`)",
+                    suggestion="run the tests again on the final version",
+                )
+            )
+    existing = [
+        c
+        for _, c in tests
+        if not any(
+            os.path.normpath(os.path.join(cwd, w)) in added for w in str(c.input.get("command", "")).split()
+        )
+    ]
     if (change.modified or change.added) and not existing:
-        out.append(Finding(
-            verifier="review", severity="warning", code="no_existing_test_run",
-            message="the session never ran the repository's existing tests"
-                    + (" (only files the change adds)" if tests else ""),
-            suggestion="run the existing tests that cover the changed code"))
+        out.append(
+            Finding(
+                verifier="review",
+                severity="warning",
+                code="no_existing_test_run",
+                message="the session never ran the repository's existing tests"
+                + (" (only files the change adds)" if tests else ""),
+                suggestion="run the existing tests that cover the changed code",
+            )
+        )
     return out
 
 

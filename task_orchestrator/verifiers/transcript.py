@@ -18,12 +18,22 @@ _DONE = re.compile(r"\b(?:all done|done|complete[d]?|finished|implemented|fixed|
 _CMD_CLAIM = re.compile(
     r"\b(build|lint|format|typecheck|type[- ]check|compile|install|deploy|commit|push|migration)"
     r"\w*\s+(?:now\s+)?(?:succeed\w*|pass\w*|is\s+clean|are\s+clean|work\w*|ok)\b|\ball\s+clean\b",
-    re.I)
-_CMD_WORDS = {"build": r"build", "lint": r"lint|credo|ruff|eslint|flake8", "format": r"format|fmt",
-              "typecheck": r"mypy|pyright|tsc|dialyzer|typecheck", "type-check": r"mypy|pyright|tsc",
-              "compile": r"compile|build|make", "install": r"install", "deploy": r"deploy",
-              "commit": r"git\s+commit", "push": r"git\s+push", "migration": r"migrat",
-              "all clean": r"lint|format|credo|check|ruff|eslint|mypy|tsc"}
+    re.I,
+)
+_CMD_WORDS = {
+    "build": r"build",
+    "lint": r"lint|credo|ruff|eslint|flake8",
+    "format": r"format|fmt",
+    "typecheck": r"mypy|pyright|tsc|dialyzer|typecheck",
+    "type-check": r"mypy|pyright|tsc",
+    "compile": r"compile|build|make",
+    "install": r"install",
+    "deploy": r"deploy",
+    "commit": r"git\s+commit",
+    "push": r"git\s+push",
+    "migration": r"migrat",
+    "all clean": r"lint|format|credo|check|ruff|eslint|mypy|tsc",
+}
 
 
 @dataclass
@@ -48,8 +58,9 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(_text(c.get("text", c.get("content", ""))) if isinstance(c, dict)
-                         else str(c) for c in content)
+        return "\n".join(
+            _text(c.get("text", c.get("content", ""))) if isinstance(c, dict) else str(c) for c in content
+        )
     return str(content or "")
 
 
@@ -87,8 +98,13 @@ def read_transcript(path: Path | str) -> Transcript:
 
 
 def _bash_before(t: Transcript, pattern: re.Pattern[str] | None = None) -> list[ToolCall]:
-    return [c for c in t.calls if c.name == "Bash" and c.line < t.final_line
-            and (pattern is None or pattern.search(str(c.input.get("command", ""))))]
+    return [
+        c
+        for c in t.calls
+        if c.name == "Bash"
+        and c.line < t.final_line
+        and (pattern is None or pattern.search(str(c.input.get("command", ""))))
+    ]
 
 
 def check_transcript(path: Path | str) -> list[Finding]:
@@ -113,49 +129,71 @@ def check_transcript(path: Path | str) -> list[Finding]:
             last = call
             break
         if last is None:
-            why = ("no test run happened" if missing is None else
-                   f"the test runner was not installed (line {missing.line})")
-            findings.append(Finding(
-                verifier="transcript", code="no_test_run",
-                message=f"the final message claims {claims[0]!r} but {why}",
-                evidence=claim_at, suggestion="run the tests before claiming they pass"))
+            why = (
+                "no test run happened"
+                if missing is None
+                else f"the test runner was not installed (line {missing.line})"
+            )
+            findings.append(
+                Finding(
+                    verifier="transcript",
+                    code="no_test_run",
+                    message=f"the final message claims {claims[0]!r} but {why}",
+                    evidence=claim_at,
+                    suggestion="run the tests before claiming they pass",
+                )
+            )
         else:
             cmd = str(last.input.get("command", ""))
             failed = (summary is not None and not summary.ok) or (summary is None and last.is_error)
             if failed:
                 masked = not last.is_error and pipe_masks_exit(cmd)
                 what = summary.describe() if summary else "the command failed"
-                findings.append(Finding(
-                    verifier="transcript",
-                    code="exit_masked_by_pipe" if masked else "tests_failed",
-                    severity="critical" if masked else "error",
-                    message=(f"the final message claims {claims[0]!r} but the last test run "
-                             f"(line {last.line}: `{cmd[:80]}`) reports {what}"
-                             + ("; its exit status was hidden by a pipe" if masked else "")),
-                    evidence=f"{claim_at}; result at line {last.result_line}: "
-                             f"{last.output.strip()[-200:]}",
-                    suggestion="fix the failures and run the tests again"))
+                findings.append(
+                    Finding(
+                        verifier="transcript",
+                        code="exit_masked_by_pipe" if masked else "tests_failed",
+                        severity="critical" if masked else "error",
+                        message=(
+                            f"the final message claims {claims[0]!r} but the last test run "
+                            f"(line {last.line}: `{cmd[:80]}`) reports {what}"
+                            + ("; its exit status was hidden by a pipe" if masked else "")
+                        ),
+                        evidence=f"{claim_at}; result at line {last.result_line}: "
+                        f"{last.output.strip()[-200:]}",
+                        suggestion="fix the failures and run the tests again",
+                    )
+                )
     if _DONE.search(t.final_text) and t.cwd and Path(t.cwd).is_dir():
         for c in t.calls:
             if c.name in ("Write", "Edit", "MultiEdit", "NotebookEdit") and c.line < t.final_line:
                 fp = str(c.input.get("file_path") or c.input.get("notebook_path") or "")
                 if fp and not Path(t.cwd, fp).exists():
-                    findings.append(Finding(
-                        verifier="transcript", code="edited_file_missing",
-                        message=f"the session edited {fp} (line {c.line}) but it does not exist",
-                        evidence=claim_at))
+                    findings.append(
+                        Finding(
+                            verifier="transcript",
+                            code="edited_file_missing",
+                            message=f"the session edited {fp} (line {c.line}) but it does not exist",
+                            evidence=claim_at,
+                        )
+                    )
     for m in _CMD_CLAIM.finditer(t.final_text):
         word = (m.group(1) or "all clean").lower()
         pattern = re.compile(_CMD_WORDS.get(word, re.escape(word)), re.I)
         runs = _bash_before(t, pattern)
         if runs and runs[-1].is_error:
             last = runs[-1]
-            findings.append(Finding(
-                verifier="transcript", code="command_failed",
-                message=(f"the final message says {m.group(0)!r} but `"
-                         f"{str(last.input.get('command', ''))[:80]}` failed (line {last.line})"),
-                evidence=f"{claim_at}; result at line {last.result_line}: "
-                         f"{last.output.strip()[-200:]}"))
+            findings.append(
+                Finding(
+                    verifier="transcript",
+                    code="command_failed",
+                    message=(
+                        f"the final message says {m.group(0)!r} but `"
+                        f"{str(last.input.get('command', ''))[:80]}` failed (line {last.line})"
+                    ),
+                    evidence=f"{claim_at}; result at line {last.result_line}: {last.output.strip()[-200:]}",
+                )
+            )
     findings += _final_packages(t.final_text, t.cwd)
     return findings
 

@@ -28,13 +28,16 @@ def claude_bin() -> Path:
     """The pinned client: $CLAUDE_CODE_BIN, or installed once into a cache directory."""
     if os.environ.get("CLAUDE_CODE_BIN"):
         return Path(os.environ["CLAUDE_CODE_BIN"])
-    cache = Path(os.environ.get("TASK_ORCHESTRATOR_E2E_CACHE",
-                                Path.home() / ".cache" / "task-orchestrator-e2e"))
+    cache = Path(
+        os.environ.get("TASK_ORCHESTRATOR_E2E_CACHE", Path.home() / ".cache" / "task-orchestrator-e2e")
+    )
     exe = _install(cache)
     if exe is None:
         if os.environ.get("CI"):
-            pytest.fail("CI must run the Claude Code e2e tests, but the client could not be "
-                        "installed (npm install @anthropic-ai/claude-code failed)")
+            pytest.fail(
+                "CI must run the Claude Code e2e tests, but the client could not be "
+                "installed (npm install @anthropic-ai/claude-code failed)"
+            )
         pytest.skip("SKIPPED LOUDLY: the Claude Code client could not be installed (no npm?)")
     return exe
 
@@ -46,26 +49,51 @@ def _tool_exe() -> str:
 class Session:
     """One isolated HOME + workspace + data directory, with the server and hooks installed."""
 
-    def __init__(self, claude: Path, root: Path, transport: str,
-                 server_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, claude: Path, root: Path, transport: str, server_env: dict[str, str] | None = None
+    ) -> None:
         self.claude, self.home, self.ws, self.data = claude, root / "home", root / "ws", root / "data"
         for d in (self.home, self.ws, self.data):
             d.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, "HOME": str(self.home), "ANTHROPIC_API_KEY": "sk-ant-e2e-dummy",
-                    "DISABLE_TELEMETRY": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                    "TASK_ORCHESTRATOR_DATA_DIR": str(self.data),
-                    "PATH": f"{Path(_tool_exe()).parent}:{os.environ.get('PATH', '')}"}
+        self.env = {
+            **os.environ,
+            "HOME": str(self.home),
+            "ANTHROPIC_API_KEY": "sk-ant-e2e-dummy",
+            "DISABLE_TELEMETRY": "1",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "TASK_ORCHESTRATOR_DATA_DIR": str(self.data),
+            "PATH": f"{Path(_tool_exe()).parent}:{os.environ.get('PATH', '')}",
+        }
         for var in ("GOOGLE_API_KEY", "OPENAI_API_KEY", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):
             self.env.pop(var, None)
         exe = _tool_exe()
         extra = [a for k, v in (server_env or {}).items() for a in ("-e", f"{k}={v}")]
-        self.run([str(claude), "mcp", "add", "task-orchestrator", "-e",
-                  f"TASK_ORCHESTRATOR_DATA_DIR={self.data}", *extra, "--", exe, "serve"])
+        self.run(
+            [
+                str(claude),
+                "mcp",
+                "add",
+                "task-orchestrator",
+                "-e",
+                f"TASK_ORCHESTRATOR_DATA_DIR={self.data}",
+                *extra,
+                "--",
+                exe,
+                "serve",
+            ]
+        )
         self.run([exe, "hooks", "install", "--transport", transport])
 
     def run(self, cmd: list[str], **kw) -> subprocess.CompletedProcess:
-        proc = subprocess.run(cmd, cwd=self.ws, env=self.env, capture_output=True, text=True,
-                              timeout=kw.pop("timeout", 180), **kw)
+        proc = subprocess.run(
+            cmd,
+            cwd=self.ws,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=kw.pop("timeout", 180),
+            **kw,
+        )
         assert proc.returncode == 0, f"{cmd}: {proc.stdout}\n{proc.stderr}"
         return proc
 
@@ -73,9 +101,14 @@ class Session:
         """Run `claude -p` against a scripted Messages API; returns (result JSON, the API)."""
         with FakeAnthropic(script) as api:
             env = {**self.env, "ANTHROPIC_BASE_URL": api.url}
-            proc = subprocess.run([str(self.claude), "-p", prompt, "--output-format", "json",
-                                   "--allowedTools", allowed], cwd=self.ws, env=env,
-                                  capture_output=True, text=True, timeout=180)
+            proc = subprocess.run(
+                [str(self.claude), "-p", prompt, "--output-format", "json", "--allowedTools", allowed],
+                cwd=self.ws,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
         assert proc.returncode == 0, proc.stderr[-2000:]
         return json.loads(proc.stdout), api
 

@@ -63,18 +63,34 @@ class FakeAnthropic:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not self.path.startswith("/v1/messages") or self.path.startswith(
-                        "/v1/messages/count_tokens"):
+                    "/v1/messages/count_tokens"
+                ):
                     self._json({"input_tokens": 10})
                     return
                 turn = fake._next(body)
-                blocks = ([{"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}",
-                            "name": turn[1], "input": turn[2]}] if turn[0] == "tool"
-                          else [{"type": "text", "text": turn[1]}])
+                blocks = (
+                    [
+                        {
+                            "type": "tool_use",
+                            "id": f"toolu_{uuid.uuid4().hex[:20]}",
+                            "name": turn[1],
+                            "input": turn[2],
+                        }
+                    ]
+                    if turn[0] == "tool"
+                    else [{"type": "text", "text": turn[1]}]
+                )
                 stop = "tool_use" if turn[0] == "tool" else "end_turn"
-                message = {"id": f"msg_{uuid.uuid4().hex[:20]}", "type": "message",
-                           "role": "assistant", "model": body.get("model", "claude"),
-                           "content": blocks, "stop_reason": stop, "stop_sequence": None,
-                           "usage": {"input_tokens": 10, "output_tokens": 5}}
+                message = {
+                    "id": f"msg_{uuid.uuid4().hex[:20]}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": body.get("model", "claude"),
+                    "content": blocks,
+                    "stop_reason": stop,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 10, "output_tokens": 5},
+                }
                 if body.get("stream"):
                     self._stream(message)
                 else:
@@ -100,27 +116,57 @@ class FakeAnthropic:
                 def event(name: str, data: dict[str, Any]) -> None:
                     self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
 
-                event("message_start", {"type": "message_start", "message": {
-                    **message, "content": [], "stop_reason": None}})
+                event(
+                    "message_start",
+                    {"type": "message_start", "message": {**message, "content": [], "stop_reason": None}},
+                )
                 for i, block in enumerate(message["content"]):
                     if block["type"] == "text":
-                        event("content_block_start", {"type": "content_block_start", "index": i,
-                                                      "content_block": {"type": "text", "text": ""}})
-                        event("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                      "delta": {"type": "text_delta",
-                                                                "text": block["text"]}})
+                        event(
+                            "content_block_start",
+                            {
+                                "type": "content_block_start",
+                                "index": i,
+                                "content_block": {"type": "text", "text": ""},
+                            },
+                        )
+                        event(
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {"type": "text_delta", "text": block["text"]},
+                            },
+                        )
                     else:
-                        event("content_block_start", {"type": "content_block_start", "index": i,
-                                                      "content_block": {**block, "input": {}}})
-                        event("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                      "delta": {"type": "input_json_delta",
-                                                                "partial_json": json.dumps(
-                                                                    block["input"])}})
+                        event(
+                            "content_block_start",
+                            {
+                                "type": "content_block_start",
+                                "index": i,
+                                "content_block": {**block, "input": {}},
+                            },
+                        )
+                        event(
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {
+                                    "type": "input_json_delta",
+                                    "partial_json": json.dumps(block["input"]),
+                                },
+                            },
+                        )
                     event("content_block_stop", {"type": "content_block_stop", "index": i})
-                event("message_delta", {"type": "message_delta",
-                                        "delta": {"stop_reason": message["stop_reason"],
-                                                  "stop_sequence": None},
-                                        "usage": {"output_tokens": 5}})
+                event(
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                        "usage": {"output_tokens": 5},
+                    },
+                )
                 event("message_stop", {"type": "message_stop"})
                 self.wfile.flush()
 
