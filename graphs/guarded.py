@@ -20,7 +20,7 @@ __all__ = ["build_guarded_graph"]
 
 def build_guarded_graph(
     *, work: Any = None, work_uses_model: bool | None = None, context_schema: type = TaskContext
-) -> StateGraph:
+) -> StateGraph[TaskState, TaskContext, TaskInput, TaskOutput]:
     """Return an **uncompiled** graph: guard -> [approval] -> breaker -> work -> verify
     -> [reflect -> breaker ...] -> finalize.
 
@@ -44,7 +44,9 @@ def build_guarded_graph(
         )
     uses_model = work is None if work_uses_model is None else work_uses_model
 
-    g = StateGraph(TaskState, context_schema=context_schema, input_schema=TaskInput, output_schema=TaskOutput)
+    g: StateGraph[TaskState, TaskContext, TaskInput, TaskOutput] = StateGraph(
+        TaskState, context_schema=context_schema, input_schema=TaskInput, output_schema=TaskOutput
+    )
     for name, node, route in [
         ("guard", nodes.guard, nodes.route_after_guard),
         ("approval", nodes.approval, nodes.route_after_approval),
@@ -60,7 +62,7 @@ def build_guarded_graph(
     return g
 
 
-def _routed(node: Callable, route: Callable[[dict], str]) -> Callable:
+def _routed(node: Callable[..., Any], route: Callable[[Any], str]) -> Callable[..., Any]:
     """The node, returning ``Command(update=..., goto=route(state after the update))``.
 
     Routing inside the node's own step instead of through conditional edges saves LangGraph a

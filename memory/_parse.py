@@ -413,10 +413,10 @@ class _Walker:
                 return self._var(self.text(names[0]), ctx, self.text(node))
         if t in ("command_substitution", "process_substitution"):
             known = _KNOWN_OUTPUT.match(self.text(node))
-            kinds = self.substitution(node, ctx)
+            found = self.substitution(node, ctx)
             if known and ctx.cwd:  # $(pwd), `git rev-parse --show-toplevel`: where we are
                 return Word(ctx.cwd)
-            return Word(self.text(node), static=False, sources=frozenset(kinds))
+            return Word(self.text(node), static=False, sources=frozenset(found))
         if t in ("number", "string_content"):
             return Word(self.text(node))
         # ${x:-$(...)}, $(( $(...) )), arrays, subscripts: what runs inside still runs
@@ -436,7 +436,7 @@ class _Walker:
 
     def _string(self, node, ctx: _Ctx) -> Word:
         pieces: list[str] = []
-        static, sources = True, frozenset()
+        static, sources = True, frozenset[str]()
         pos = node.start_byte + 1
         for child in node.named_children:
             if child.start_byte > pos:

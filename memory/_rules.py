@@ -494,7 +494,7 @@ def rule_level(action: str, rules: list[Rule] | None = None, cwd: str | None = N
     cwd = cwd if isinstance(cwd, str) and cwd else None
     if rules is not None:
         return text_level(action, rules)
-    level, reasons = "low", []
+    level, reasons = "low", list[str]()
     try:
         findings = _findings(action, cwd, 0)
     except Exception as exc:  # a parser failure asks (never silence), and the text rules judge

@@ -38,7 +38,8 @@ class _LazyRe:
     __slots__ = ("_args", "_re")
 
     def __init__(self, pattern: str, flags: int = 0) -> None:
-        self._args, self._re = (pattern, flags), None
+        self._args = (pattern, flags)
+        self._re: re.Pattern[str] | None = None
 
     def __getattr__(self, name: str):
         if self._re is None:

@@ -6,6 +6,7 @@ use it without importing pydantic, numpy or Chroma.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import time
@@ -287,7 +288,7 @@ class FailureTable(SqliteStore):
         with self._lock:
             return self._conn.execute(sql).fetchone()[0]
 
-    def eviction_candidates(self, *, keep: int, older_than: float | None) -> list[str]:
+    def eviction_candidates(self, *, keep: int, older_than: float | None) -> builtins.list[str]:
         """Ids beyond the newest ``keep`` (by last_seen), plus any not seen since ``older_than``."""
         with self._lock:
             ids = [
@@ -331,14 +332,14 @@ class FailureTable(SqliteStore):
         event = {"deny": "blocked", "ask": "asked"}.get(decision, "checked")
         self.log_event(event, sig, detail, level)
 
-    def events(self, since: float = 0.0) -> list[dict[str, Any]]:
+    def events(self, since: float = 0.0) -> builtins.list[dict[str, Any]]:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT ts, event, signature, detail, level FROM events WHERE ts >= ? ORDER BY id", (since,)
             ).fetchall()
         return [dict(zip(("ts", "event", "signature", "detail", "level"), r, strict=True)) for r in rows]
 
-    def mark_embedded(self, ids: list[str]) -> None:
+    def mark_embedded(self, ids: builtins.list[str]) -> None:
         with self._lock, Transaction(self._conn) as c:
             c.executemany("UPDATE failures SET embedded = 1 WHERE id = ?", [(i,) for i in ids])
 
@@ -347,7 +348,7 @@ class FailureTable(SqliteStore):
         with self._lock, Transaction(self._conn) as c:
             return c.execute("UPDATE failures SET embedded = 0 WHERE embedded = 1").rowcount
 
-    def unembedded(self, limit: int = 1000) -> list[dict[str, Any]]:
+    def unembedded(self, limit: int = 1000) -> builtins.list[dict[str, Any]]:
         with self._lock:
             rows = self._conn.execute(f"{_SELECT} WHERE embedded = 0 LIMIT ?", (limit,)).fetchall()
         return [_row(r) for r in rows]

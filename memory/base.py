@@ -18,6 +18,7 @@ __all__ = [
 ]
 
 ActionKind = Literal["command", "tool_call", "text"]
+RiskLevel = Literal["low", "medium", "high", "critical"]
 
 
 class FailureRecord(BaseModel):
@@ -56,7 +57,7 @@ class Match(BaseModel):
 
 
 class RiskAssessment(BaseModel):
-    level: Literal["low", "medium", "high", "critical"] = "low"
+    level: RiskLevel = "low"
     reasons: list[str] = Field(default_factory=list)
     #: Failure statistics learned for this action signature (failures, successes).
     failures: int = 0

@@ -233,7 +233,7 @@ def make_embedder(settings: Settings) -> Embedder:
             from langchain_google_genai import GoogleGenerativeAIEmbeddings
 
             emb = _LangChainEmbedder(
-                GoogleGenerativeAIEmbeddings(
+                GoogleGenerativeAIEmbeddings(  # type: ignore[call-arg]  # google_api_key: its api_key alias
                     model="models/gemini-embedding-001", google_api_key=settings.google_api_key
                 ),
                 _NAMES["gemini"],

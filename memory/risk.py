@@ -7,8 +7,10 @@ lookup of the action signature's outcome counts.
 
 from __future__ import annotations
 
+from typing import cast
+
 from ._rules import RULES, Rule, combine, rule_level, text_level
-from .base import ActionKind, FailureMemory, RiskAssessment, RiskAssessor
+from .base import ActionKind, FailureMemory, RiskAssessment, RiskAssessor, RiskLevel
 
 __all__ = ["RULES", "RuleRiskAssessor"]
 
@@ -36,4 +38,9 @@ class RuleRiskAssessor(RiskAssessor):
             except Exception:  # statistics are advisory; the rules above still hold
                 failures = successes = 0
         level, reasons = combine(level, reasons, failures, successes)
-        return RiskAssessment(level=level, reasons=reasons, failures=failures, successes=successes)
+        return RiskAssessment(
+            level=cast(RiskLevel, level),  # combine() keeps to the four levels of RISK_ORDER
+            reasons=reasons,
+            failures=failures,
+            successes=successes,
+        )

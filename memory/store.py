@@ -99,8 +99,11 @@ class ChromaIndex:
         )
 
     def _generation(self) -> str:
-        self._lockfile.seek(0)
-        return self._lockfile.read()
+        lockfile = self._lockfile
+        if lockfile is None:
+            return ""
+        lockfile.seek(0)
+        return lockfile.read()
 
     @contextlib.contextmanager
     def locked(self, *, write: bool = False):
@@ -144,10 +147,12 @@ class ChromaIndex:
         )
         return [
             [
-                (i, 1.0 - float(d), float((m or {}).get("hub", 0.0)))
+                (i, 1.0 - float(d), float((m or {}).get("hub", 0.0)))  # type: ignore[arg-type]
                 for i, d, m in zip(ids, dists, metas, strict=True)
             ]
-            for ids, dists, metas in zip(res["ids"], res["distances"], res["metadatas"], strict=True)
+            for ids, dists, metas in zip(
+                res["ids"], res["distances"] or [], res["metadatas"] or [], strict=True
+            )
         ]
 
     def refresh_hubness(self, batch: int = 500) -> None:
@@ -167,7 +172,7 @@ class ChromaIndex:
             {**(meta or {}), "hub": hubness(s for i, s, _ in row if i != rid)}
             for rid, meta, row in zip(page["ids"], page["metadatas"], hits, strict=True)
         ]
-        self.collection.update(ids=page["ids"], metadatas=metas)
+        self.collection.update(ids=page["ids"], metadatas=metas)  # type: ignore[arg-type]
 
     def delete(self, ids: list[str]) -> None:
         if ids:
@@ -179,7 +184,7 @@ class ChromaIndex:
         among its nearest without being among that one's (about 40% of them with MiniLM or
         hashed vectors at 1,200 stored; their hubness then stays as it was until a full
         ``refresh_hubness``)."""
-        gone, out = set(ids), set()
+        gone, out = set(ids), set[str]()
         for start in range(0, len(ids), batch):
             page = self.collection.get(ids=ids[start : start + batch], include=["embeddings"])
             if len(page["ids"]):

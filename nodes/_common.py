@@ -8,12 +8,13 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from ..graphs.state import TaskState
+from ..memory.base import ActionKind
 from ..memory.normalize import signature
 
 TERMINAL = ("succeeded", "failed", "blocked", "rejected", "error")
 
 
-def action_of(state: TaskState) -> tuple[str, str]:
+def action_of(state: TaskState) -> tuple[str, ActionKind]:
     """(action, kind): the explicit action, else the task text as a ``text`` action."""
     if state.get("action"):
         return state["action"], state.get("action_kind", "command")

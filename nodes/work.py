@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -100,7 +101,7 @@ def _default_work(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
     }
 
 
-def _adapt(user_work: Any):
+def _adapt(user_work: Any) -> tuple[Callable[..., Any], bool]:
     """Return (callable(state, runtime, config), is_async) for a function or a Runnable."""
     if hasattr(user_work, "invoke") and hasattr(user_work, "ainvoke"):
         return (lambda s, r, c: user_work.invoke(dict(s), c)), False
@@ -156,7 +157,8 @@ def _finish_execution(runtime: Any, key: str | None) -> None:
 
 def make_work_node(user_work: Any = None):
     if user_work is None:
-        fn, is_async = (lambda s, r, c: _default_work(s, r)), False
+        fn: Callable[..., Any] = lambda s, r, c: _default_work(s, r)  # noqa: E731
+        is_async = False
     else:
         fn, is_async = _adapt(user_work)
 

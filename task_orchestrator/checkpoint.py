@@ -80,6 +80,8 @@ def open_checkpointer(settings: Settings, db: Database) -> tuple[BaseCheckpointS
     from langgraph.checkpoint.postgres import PostgresSaver
     from psycopg.rows import dict_row
 
+    if settings.postgres_url is None:
+        raise ValueError("the Postgres checkpointer needs TASK_ORCHESTRATOR_POSTGRES_URL")
     conn = psycopg.connect(
         settings.postgres_url.get_secret_value(),
         autocommit=True,

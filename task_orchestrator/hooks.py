@@ -150,14 +150,14 @@ def target_risk(
     """
     if tool_name in WRITE_TOOLS or tool_name in _PATH_TOOLS:
         found = tool_path_risk(tool_name, _target_path(tool_input, search=True), cwd)
-        level = max((f[0] for f in found), key=RISK_ORDER.get, default="low")
+        level = max((f[0] for f in found), key=RISK_ORDER.__getitem__, default="low")
         reasons = [f[1] for f in found]
     else:
         level, reasons = rule_level(risk_text, cwd=cwd)
     outside = outside_workspace(tool_name, tool_input, cwd)
     if outside:
         reasons.append(outside)
-        level = max(level, "high", key=RISK_ORDER.get)
+        level = max(level, "high", key=RISK_ORDER.__getitem__)
     return level, reasons
 
 

@@ -10,14 +10,16 @@ import json
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from ._sqlite import Database, Transaction, open_database
 from .checkpoint import open_checkpointer, scrub
 from .errors import ConfigurationError
 from .graphs import TaskContext, build_guarded_graph, open_context
+from .graphs.state import TaskInput
 from .nodes._common import TERMINAL
 from .settings import Settings
 
@@ -25,7 +27,7 @@ __all__ = ["ExecutionJournal", "Orchestrator", "UnknownTask"]
 
 #: Each step's checkpoint is written before the next step starts, so a process killed at any
 #: point resumes from the step it was in (LangGraph's default, "async", may lose the last one).
-DURABILITY = "sync"
+DURABILITY: Literal["sync", "async", "exit"] = "sync"
 
 _APPROVALS = """
 CREATE TABLE IF NOT EXISTS approvals (
@@ -106,7 +108,7 @@ class Orchestrator:
         self.close()
 
     # ------------------------------------------------------------------------------------
-    def _config(self, thread_id: str) -> dict:
+    def _config(self, thread_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": thread_id}}
 
     def _settle(self, thread_id: str, result: dict) -> dict:
@@ -142,7 +144,9 @@ class Orchestrator:
             inp["action_kind"] = action_kind
         if evidence:
             inp["evidence"] = evidence
-        result = self.graph.invoke(inp, self._config(thread_id), context=self.context, durability=DURABILITY)
+        result = self.graph.invoke(
+            cast(TaskInput, inp), self._config(thread_id), context=self.context, durability=DURABILITY
+        )
         return self._settle(thread_id, dict(result))
 
     def pending(self) -> list[dict[str, Any]]:

@@ -9,9 +9,10 @@ import logging
 import threading
 import time
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from .memory import FailureRecord, GateDecision, assess_action
+from .memory.base import ActionKind
 from .memory.risk import RuleRiskAssessor
 from .memory.store import PersistentFailureMemory
 from .settings import Settings
@@ -64,11 +65,12 @@ class Service:
                 obj.close()
 
     # -- the gate --------------------------------------------------------------------------
-    def check_action(self, action: str, action_kind: str = "command") -> GateDecision:
+    def check_action(self, action: str, action_kind: ActionKind = "command") -> GateDecision:
         """Never fails for a broken store: the rules still decide (``degraded`` says so)."""
         with self._lock:
             try:
-                memory, risk = self.memory, self.risk
+                memory: Any = self.memory
+                risk = self.risk
             except Exception as exc:  # e.g. a corrupt memory.sqlite: fail safe, not open
                 memory, risk = _Unreadable(exc), RuleRiskAssessor(None)
             decision = assess_action(
@@ -91,7 +93,7 @@ class Service:
             fields.setdefault("project", self.settings.project)
             return self.memory.record(FailureRecord(**fields))
 
-    def search(self, query: str, action_kind: str = "command", k: int = 5):
+    def search(self, query: str, action_kind: ActionKind = "command", k: int = 5):
         with self._lock:
             return self.memory.check(query, action_kind=action_kind, k=k)
 
@@ -180,7 +182,7 @@ class Service:
         if not self.memory.store.has_failures(workspace, kind):
             return []  # nothing of this kind could match: no embedding, no index query
         out = []
-        for m in self.memory.check(action, action_kind=kind, k=k):
+        for m in self.memory.check(action, action_kind=cast(ActionKind, kind), k=k):
             if m.exact or m.distance > self.settings.similarity_advice_distance:
                 continue
             if m.record.workspace and m.record.workspace != workspace:

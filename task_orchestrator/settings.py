@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     )
 
     # --- providers -------------------------------------------------------------------
-    providers: list[ProviderName] = Field(default_factory=lambda: ["gemini", "openai"])
+    providers: list[ProviderName] = Field(default_factory=lambda: list[ProviderName](["gemini", "openai"]))
     gemini_model: str = "gemini-2.5-flash"
     openai_model: str = "gpt-5-mini"
     google_api_key: SecretStr | None = Field(

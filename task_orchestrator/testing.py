@@ -29,8 +29,8 @@ SCRIPTED_PRICES = {"scripted-model": {"input": 0.30, "output": 2.50}}  # USD per
 def offline_models(script: list[Any], *, env: dict[str, str] | None = None) -> dict | None:
     """``{"gemini": ScriptedChatModel(script)}`` offline; ``None`` (the real providers) as soon
     as ``GOOGLE_API_KEY`` or ``OPENAI_API_KEY`` is set. For notebooks and examples."""
-    env = os.environ if env is None else env
-    if env.get("GOOGLE_API_KEY") or env.get("OPENAI_API_KEY"):
+    keys = os.environ if env is None else env
+    if keys.get("GOOGLE_API_KEY") or keys.get("OPENAI_API_KEY"):
         return None
     return {"gemini": ScriptedChatModel(script=list(script))}
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from .aliases import IMPORT_TO_DIST
 from .environment import Environment, environment_of, installed_here
@@ -202,7 +203,7 @@ _AST_ONLY = 0x400  # ast.PyCF_ONLY_AST: a tree from compile() without importing 
 _FROM = re.compile(r"from[ \t]+([A-Za-z_][\w.]*)[ \t]+import[ \t]*(?:\(|\\)?")
 
 
-def _tops_of(tree: object) -> list[str]:
+def _tops_of(tree: Any) -> list[str]:
     import ast
 
     out = []

@@ -136,7 +136,10 @@ def _run_tests(command: str, workspace: Path, timeout: float) -> tuple[str, int 
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
-        return f"timed out after {timeout:.0f}s: {(exc.stdout or '')[-2000:]}", None
+        partial = exc.stdout or ""
+        if isinstance(partial, bytes):
+            partial = partial.decode("utf-8", "replace")
+        return f"timed out after {timeout:.0f}s: {partial[-2000:]}", None
     except OSError as exc:
         return f"could not run {command!r}: {exc}", None
     return (proc.stdout + proc.stderr)[-20_000:], proc.returncode
