@@ -79,7 +79,9 @@ class World:
         elif kind == "bad_schema":
             del report["summary"]
         elif kind == "bad_import":
-            report["code"] = "import jsonn\n\ndef run():\n    return jsonn.dumps({})\n"
+            # a package on no registry (`jsonn` itself is now a PyPI project: a look-alike of
+            # json, which the code verifier reports as a typosquat warning, not an error)
+            report["code"] = "import jsonfastdumps\n\ndef run():\n    return jsonfastdumps.dumps({})\n"
         return json.dumps(report)
 
     def primary(self, _messages):
