@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -44,6 +46,20 @@ def table(title: str, headers: list[str], rows: list[list[object]]) -> None:
     print("  ".join("-" * w for w in widths))
     for r in cells:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+# The peer hook measured beside ours (risk_peers.py, e2e_latency.py): npm, pinned.
+PEER_VERSION = "2.4.5"
+PEER_DIR = Path(
+    os.environ.get("TASK_ORCHESTRATOR_PEER_DIR", Path.home() / ".cache" / "task-orchestrator-peers")
+)
+
+
+def peer_hook() -> Path | None:
+    """cc-safety-net's executable, installed once into PEER_DIR; None without npm."""
+    from task_orchestrator._npm import npm_tool
+
+    return npm_tool("cc-safety-net", PEER_VERSION, PEER_DIR, "node_modules/.bin/cc-safety-net", timeout=600)
 
 
 def emit(name: str, figures: dict) -> None:

@@ -27,14 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(ROOT))
-from _common import emit, median, parser, table  # noqa: E402
+from _common import emit, median, parser, peer_hook, table  # noqa: E402
 
 from tests.e2e.fake_anthropic import FakeAnthropic  # noqa: E402
-
-PEER_VERSION = "2.4.5"  # the same pin as risk_peers.py
-PEER_DIR = Path(
-    os.environ.get("TASK_ORCHESTRATOR_PEER_DIR", Path.home() / ".cache" / "task-orchestrator-peers")
-)
 
 
 def client() -> Path | None:
@@ -47,12 +42,6 @@ def client() -> Path | None:
         / "node_modules/@anthropic-ai/claude-code-linux-x64/claude"
     )
     return exe if exe.exists() else None
-
-
-def peer() -> Path | None:
-    from task_orchestrator._npm import npm_tool
-
-    return npm_tool("cc-safety-net", PEER_VERSION, PEER_DIR, "node_modules/.bin/cc-safety-net", timeout=600)
 
 
 def _command_hooks(pre: str, post: str | None) -> dict:
@@ -152,7 +141,7 @@ def main() -> None:
         "task-orchestrator, full install (mcp_tool)",
         "task-orchestrator, full install (--transport command)",
     ]
-    peer_exe = None if args.quick else peer()
+    peer_exe = None if args.quick else peer_hook()
     if peer_exe is None:
         setups.remove("cc-safety-net (PreToolUse)")
         print(

@@ -454,7 +454,7 @@ def stop_row(runs: list[Run]) -> dict:
     naive check in the same run (the tables of ``stop_replay.py``)."""
     import tempfile
 
-    from stop_replay import naive, review_rows, score
+    from stop_replay import naive, review_rows, score, score_table
 
     ids = {r.id for r in runs if r.repo != "claude-code"}
     raw = [json.loads(x) for x in DEFAULT_DATA[0].read_text().splitlines() if x.strip()]
@@ -462,26 +462,15 @@ def stop_row(runs: list[Run]) -> dict:
     if not raw:
         return {}
     with tempfile.TemporaryDirectory(prefix="replay-stop-") as folder:
-        rows, _, _ = review_rows(raw, Path(folder))
+        rows = review_rows(raw, Path(folder))
     rows["naive: last test run failed, or none"] = score([naive(r) for r in raw], raw)
-    table(
+    score_table(
         f"Stop hook on {len(raw)} agent runs with their change in a git working tree "
         f"({sum(r['resolved'] for r in raw)} resolved)",
-        ["check", "blocks", "on resolved", "on unresolved", "precision", "recall"],
-        [
-            [
-                k,
-                v["blocked"],
-                f"{v['on_resolved']} ({v['false_alarm_rate']:.1%})",
-                v["on_unresolved"],
-                v["precision"],
-                v["recall"],
-            ]
-            for k, v in rows.items()
-        ],
+        rows,
     )
     print("notes go to the user (systemMessage), never block; blocks are the contradicted claims")
-    return {k: v for k, v in rows.items()}
+    return rows
 
 
 def main() -> None:

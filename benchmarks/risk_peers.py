@@ -32,16 +32,12 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, median, parser, pct, table
+from _common import PEER_VERSION, emit, median, parser, pct, peer_hook, table
 
 from task_orchestrator.memory import _rules
 from task_orchestrator.memory._parse import parse
 from task_orchestrator.memory._rules import RISK_ORDER, RULES, SUPERSEDED, rule_level
 
-PEER_VERSION = "2.4.5"
-PEER_DIR = Path(
-    os.environ.get("TASK_ORCHESTRATOR_PEER_DIR", Path.home() / ".cache" / "task-orchestrator-peers")
-)
 WORKSPACE = "/home/dev/project"  # where the in-process judgement assumes the agent works
 
 
@@ -268,12 +264,6 @@ def _decision(stdout: str) -> str:
         return "allow"
 
 
-def _peer() -> Path | None:
-    from task_orchestrator._npm import npm_tool
-
-    return npm_tool("cc-safety-net", PEER_VERSION, PEER_DIR, "node_modules/.bin/cc-safety-net", timeout=600)
-
-
 def as_processes(
     sets: dict[str, list[dict]], per_set: int | None, seed: int, baseline_path: Path | None = None
 ) -> dict:
@@ -290,7 +280,7 @@ def as_processes(
         if exe
         else [sys.executable, "-m", "task_orchestrator.cli", "hook", "pre-tool-use"]
     )
-    peer = _peer()
+    peer = peer_hook()
     if peer is None:
         print("\ncc-safety-net: skipped (npm is missing or the install failed)")
     peer_env = {**base_env, "HOME": str(peer_home)}

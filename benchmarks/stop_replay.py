@@ -144,7 +144,7 @@ def materialise(run: dict, root: Path) -> Path:
     return root
 
 
-def review_rows(runs: list[dict], folder: Path) -> tuple[dict, dict, list[bool]]:
+def review_rows(runs: list[dict], folder: Path) -> dict[str, dict]:
     """The Stop hook as the client calls it on each run's transcript, in a working tree that
     holds the run's change: blocks, and the reviewer's notes per kind, by harness verdict."""
     blocks, notes = [], {}
@@ -165,7 +165,26 @@ def review_rows(runs: list[dict], folder: Path) -> tuple[dict, dict, list[bool]]
         path.unlink()
     rows = {"Stop hook, with the change in a git tree": score(blocks, runs)}
     rows.update({f"note: {code}": score(flags, runs) for code, flags in notes.items()})
-    return rows, notes, blocks
+    return rows
+
+
+def score_table(title: str, rows: dict[str, dict]) -> None:
+    """Each check's blocks (or notes) against the harness verdicts, as ``score`` counts them."""
+    table(
+        title,
+        ["check", "blocks", "on resolved (false alarm)", "on unresolved", "precision", "recall"],
+        [
+            [
+                k,
+                v["blocked"],
+                f"{v['on_resolved']} ({v['false_alarm_rate']:.1%})",
+                v["on_unresolved"],
+                v["precision"],
+                v["recall"],
+            ]
+            for k, v in rows.items()
+        ],
+    )
 
 
 def naive(run: dict) -> bool:
@@ -234,7 +253,7 @@ def main() -> None:
         "naive: last test run failed, or none": score([naive(r) for r in runs], runs),
     }
     if not args.no_review:
-        review, _, _ = review_rows(runs, folder)
+        review = review_rows(runs, folder)
         rows.update(review)
     if args.baseline_pythonpath:
         env = {**os.environ, "PYTHONPATH": str(args.baseline_pythonpath)}
@@ -251,21 +270,10 @@ def main() -> None:
         if len(old) == len(runs):
             rows["Stop hook (baseline checkout)"] = score(old, runs)
     n_res = sum(r["resolved"] for r in runs)
-    table(
+    score_table(
         f"Stop hook on {len(runs)} real runs ({n_res} resolved, {len(runs) - n_res} "
         "unresolved by the official harness)",
-        ["check", "blocks", "on resolved (false alarm)", "on unresolved", "precision", "recall"],
-        [
-            [
-                k,
-                v["blocked"],
-                f"{v['on_resolved']} ({v['false_alarm_rate']:.1%})",
-                v["on_unresolved"],
-                v["precision"],
-                v["recall"],
-            ]
-            for k, v in rows.items()
-        ],
+        rows,
     )
     for run, reason, blocked in zip(runs, reasons, ours, strict=True):
         if blocked and run["resolved"]:

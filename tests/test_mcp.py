@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+import anyio
 import pytest
 from mcp import Client
 
@@ -35,19 +36,7 @@ async def test_tools_are_listed_small_and_annotated(server):
     async with Client(server) as client:
         tools = (await client.list_tools()).tools
         names = {t.name for t in tools}
-        assert names == {
-            "check_action",
-            "record_failure",
-            "search_memory",
-            "forget_failure",
-            "verify_output",
-            "run_task",
-            "resume_task",
-            "list_approvals",
-            "status",
-            "pre_tool_use_hook",
-            "post_tool_use_hook",
-        }
+        assert names == set(TOOL_NAMES)
         size = len(
             json.dumps(
                 [t.model_dump(mode="json", exclude_none=True, by_alias=True) for t in tools],
@@ -260,6 +249,7 @@ TOOL_NAMES = [
     "list_approvals",
     "status",
     "pre_tool_use_hook",
+    "post_tool_use_hook",
 ]
 
 
@@ -312,6 +302,10 @@ def test_fuzz_every_tool_with_hostile_arguments(tmp_path):
             "command",
             "file_path",
             "cwd",
+            "tool_input",
+            "tool_response",
+            "hook_event_name",
+            "is_interrupt",
             "unexpected",
         ]
     )
@@ -398,11 +392,5 @@ async def test_hooks_answer_while_the_similarity_search_loads_and_say_so(setting
             )
             if "still loading" not in r.content[0].text:
                 break
-            await anyio_sleep(0.1)
+            await anyio.sleep(0.1)
         assert json.loads(r.content[0].text) == {}  # the full path: nothing to say about ls
-
-
-async def anyio_sleep(seconds):
-    import anyio
-
-    await anyio.sleep(seconds)
