@@ -266,17 +266,13 @@ def write_advice(tool: str, tool_input: dict[str, Any], cwd: str) -> list[str]:
 
 
 def _import_advice(path: str, text: str, cwd: str) -> list[str]:
-    from .packages import check_import, environment_of, imports_in
+    from .packages import check_imports
 
     root = cwd if cwd and os.path.isabs(cwd) and os.path.isdir(cwd) else None
-    env = environment_of(root)
     folder = os.path.dirname(os.path.join(root or "", path))
     siblings = {f[:-3] for f in os.listdir(folder) if f.endswith(".py")} if os.path.isdir(folder) else set()
     out = []
-    for top in imports_in(f"```python\n{text}\n```"):
-        if top in siblings:
-            continue
-        v = check_import(top, env=env)
+    for v in check_imports(f"```python\n{text}\n```", root, skip=siblings):
         if v.severity in ("error", "warning"):
             hint = v.suggestion()
             out.append(f"{path}: {v.message()}" + (f"; {hint}" if hint else ""))
@@ -545,15 +541,16 @@ def stop(event: dict[str, Any]) -> dict[str, Any] | None:
     path = event.get("transcript_path")
     if not path or not Path(path).is_file():
         return None
-    from .verifiers.transcript import check_transcript
+    from .verifiers.transcript import check_transcript, read_transcript
 
-    found = check_transcript(path)
+    session = read_transcript(path)  # once: a long session's transcript is megabytes
+    found = check_transcript(session)
     findings = [f for f in found if f.severity in ("error", "critical")]
     if not findings:
         try:  # a reviewer's notes on the change: for the user, never a block
             from .verifiers.review import review_transcript
 
-            found += review_transcript(path, str(event.get("cwd") or "") or None)
+            found += review_transcript(session, str(event.get("cwd") or "") or None)
         except Exception as exc:
             print(f"task-orchestrator: review failed ({type(exc).__name__}: {exc})", file=sys.stderr)
         notes = [f"- {f.message}; {f.suggestion}" for f in found if f.severity == "warning"]

@@ -183,6 +183,17 @@ def check_import(
     return _registry_verdict(top, dist, "pypi", imported=True)
 
 
+def check_imports(
+    text: str, workspace: Path | str | None = None, skip: frozenset[str] | set[str] = frozenset()
+) -> list[PackageVerdict]:
+    """The verdict on every module the Python in ``text`` imports (``imports_in``), except
+    those in ``skip``, judged in the environment of ``workspace`` (a folder that is not there:
+    only ``VIRTUAL_ENV``/``CONDA_PREFIX`` and this interpreter)."""
+    root = workspace if workspace and Path(workspace).is_dir() else None
+    env = environment_of(root)
+    return [check_import(top, env=env) for top in imports_in(text) if top not in skip]
+
+
 def check_package(name: str, ecosystem: str = "pypi") -> PackageVerdict:
     """The verdict on installing ``name`` (a requirement's name, no version) from the registry."""
     dist = normalise(name) if ecosystem == "pypi" else name.lower()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -233,9 +232,8 @@ def environment_of(workspace: Path | str | None) -> Environment:
 
 
 def installed_here(top: str) -> bool:
-    """Can this interpreter import ``top`` (without importing it)?"""
-    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
-        return True
+    """Can this interpreter import ``top`` (without importing it)? (``check_import`` has
+    ruled out the standard library before asking.)"""
     import importlib.util
 
     try:

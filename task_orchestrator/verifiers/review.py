@@ -195,9 +195,10 @@ def review(t: Transcript, change: Change) -> list[Finding]:
     return out
 
 
-def review_transcript(path: Path | str, cwd: str | None = None) -> list[Finding]:
-    """``review`` of the session at ``path`` and the git working tree it ran in."""
-    t = read_transcript(path)
+def review_transcript(path: Path | str | Transcript, cwd: str | None = None) -> list[Finding]:
+    """``review`` of the session at ``path`` (a file, or a transcript already read) and the
+    git working tree it ran in."""
+    t = path if isinstance(path, Transcript) else read_transcript(path)
     where = cwd or t.cwd
     if not where or not Path(where).is_dir():
         return []

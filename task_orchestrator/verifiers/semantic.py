@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..findings import Finding
-from ..packages import PackageVerdict, check_import, environment_of, imports_in, python_fences
+from ..packages import PackageVerdict, check_imports, python_fences
 from ..testruns import claims_success, parse_test_summary, pipe_masks_exit
 from . import VerifyInput, verifier
 
@@ -271,8 +271,7 @@ def code(inp: VerifyInput) -> list[Finding]:
     text = inp.text
     if "code" in inp.evidence:
         text += f"\n```python\n{inp.evidence['code']}\n```\n"
-    env = environment_of(inp.workspace)
-    out += package_findings([check_import(top, env=env) for top in imports_in(text)])
+    out += package_findings(check_imports(text, inp.workspace))
     return out
 
 

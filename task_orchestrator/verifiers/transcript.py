@@ -107,9 +107,10 @@ def _bash_before(t: Transcript, pattern: re.Pattern[str] | None = None) -> list[
     ]
 
 
-def check_transcript(path: Path | str) -> list[Finding]:
-    """Findings for completion claims in the last assistant message that the transcript contradicts."""
-    t = read_transcript(path)
+def check_transcript(path: Path | str | Transcript) -> list[Finding]:
+    """Findings for completion claims in the last assistant message that the transcript
+    contradicts (``path``: a transcript file, or one already read)."""
+    t = path if isinstance(path, Transcript) else read_transcript(path)
     if not t.final_text:
         return []
     findings: list[Finding] = []
@@ -203,12 +204,10 @@ def _final_packages(text: str, cwd: str | None) -> list[Finding]:
     popular one (warnings), judged in the session's workspace."""
     if "import" not in text:
         return []
-    from ..packages import check_import, environment_of, imports_in
+    from ..packages import check_imports
     from .semantic import package_findings
 
-    env = environment_of(cwd if cwd and Path(cwd).is_dir() else None)
-    verdicts = [check_import(top, env=env) for top in imports_in(text)]
-    return [f for f in package_findings(verdicts, "transcript") if f.severity != "info"]
+    return [f for f in package_findings(check_imports(text, cwd), "transcript") if f.severity != "info"]
 
 
 @verifier("transcript")
