@@ -102,6 +102,24 @@ def hook_entries(transport: Literal["command", "mcp_tool"] = "mcp_tool") -> dict
                 ],
             }
         ]
+        # The Stop check in the server as well: no Python process at the end of each turn.
+        entries["Stop"] = [
+            {
+                "hooks": [
+                    {
+                        "type": "mcp_tool",
+                        "server": SERVER,
+                        "tool": "stop_hook",
+                        "input": {
+                            "transcript_path": "${transcript_path}",
+                            "cwd": "${cwd}",
+                            "stop_hook_active": "${stop_hook_active}",
+                        },
+                        "timeout": 30,
+                    }
+                ]
+            }
+        ]
     return entries
 
 
@@ -110,6 +128,7 @@ def is_ours(hook: dict[str, Any]) -> bool:
         return hook.get("server") == SERVER and hook.get("tool") in (
             "pre_tool_use_hook",
             "post_tool_use_hook",
+            "stop_hook",
         )
     cmd = str(hook.get("command", ""))
     return " hook " in cmd and ("task-orchestrator" in cmd or "task_orchestrator" in cmd)

@@ -489,6 +489,20 @@ def build_server(
             await call(svc(ctx).learn_from_hook, event)
         return "{}"
 
+    @mcp.tool(annotations=READ, structured_output=False)
+    async def stop_hook(
+        ctx: Context,
+        transcript_path: str = "",
+        cwd: str = "",
+        stop_hook_active: str = "",
+    ) -> str:
+        """For Claude Code's mcp_tool Stop hook: returns its decision JSON."""
+        from .hooks import stop
+
+        active = stop_hook_active.strip() == "true"  # the client substitutes "true"/"false"
+        event = {"transcript_path": transcript_path, "cwd": cwd, "stop_hook_active": active}
+        return json.dumps(await call(stop, event) or {})
+
     _compact_schemas(mcp)
     return mcp
 
@@ -499,6 +513,8 @@ def _strip_titles(node: Any) -> None:
             del node["title"]
         if node.get("additionalProperties") is True and node.get("type") == "object":
             del node["additionalProperties"]  # the JSON Schema default
+        if node.get("default") == "" and node.get("type") == "string":
+            del node["default"]  # an optional text: "required" already says it may be left out
         for value in node.values():
             _strip_titles(value)
     elif isinstance(node, list):
@@ -507,9 +523,11 @@ def _strip_titles(node: Any) -> None:
 
 
 def _compact_schemas(mcp: MCPServer) -> None:
-    """Remove auto-generated schema titles from every tool (about 15% of tools/list)."""
+    """Remove auto-generated schema titles from every tool (about 15% of tools/list), and the
+    docstrings' indentation from their descriptions."""
     manager = getattr(mcp, "_tool_manager", None)
     for tool in manager.list_tools() if manager is not None else []:
+        tool.description = " ".join((tool.description or "").split())
         _strip_titles(tool.parameters)
         _strip_titles(getattr(tool.fn_metadata, "output_schema", None))
 

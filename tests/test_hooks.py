@@ -247,6 +247,11 @@ def test_hooks_install_merges_idempotently_and_uninstalls_exactly(tmp_path):
     assert [h["type"] for g in mcp for h in g["hooks"]] == ["command", "mcp_tool"]
     # both transports watch the same tools
     assert mcp[1]["matcher"] == pre[1]["matcher"]
+    # and with mcp_tool no event runs a process of ours: outcomes and Stop go through the server
+    after = json.loads(path.read_text())["hooks"]
+    ours = [h for e in ("PostToolUse", "PostToolUseFailure", "Stop") for g in after[e] for h in g["hooks"]]
+    assert [h["type"] for h in ours] == ["mcp_tool"] * 3
+    assert after["Stop"][0]["hooks"][0]["input"]["transcript_path"] == "${transcript_path}"
     uninstall(path)
     assert json.loads(path.read_text()) == original
 

@@ -226,6 +226,34 @@ async def test_post_tool_use_hook_records_every_failure_with_the_fields_the_clie
 
 
 @pytest.mark.anyio
+async def test_stop_hook_blocks_a_contradicted_claim_with_the_fields_the_client_sends(server, tmp_path):
+    # a session whose last test run failed, then a final message saying the tests pass
+    run = {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "python -m pytest -q"}}
+    failed = {"type": "tool_result", "tool_use_id": "t1", "content": "1 failed, 3 passed in 0.2s"}
+    lines = [
+        {"type": "assistant", "message": {"content": [run]}},
+        {"type": "user", "message": {"content": [failed]}},
+        {"type": "assistant", "message": {"content": [{"type": "text", "text": "Done: all tests pass."}]}},
+    ]
+    transcript = tmp_path / "t.jsonl"
+    transcript.write_text("\n".join(json.dumps(x) for x in lines))
+    fields = {"transcript_path": str(transcript), "cwd": str(tmp_path)}
+    async with Client(server) as client:
+        r = await call(client, "stop_hook", {**fields, "stop_hook_active": "false"})
+        out = json.loads(r.content[0].text)
+        assert out["decision"] == "block"
+        assert "1 failed" in out["reason"]
+        # once blocked in this turn, the next stop goes through (no loop)
+        r = await call(client, "stop_hook", {**fields, "stop_hook_active": "true"})
+        assert json.loads(r.content[0].text) == {}
+        # an honest answer is not blocked
+        lines[-1]["message"]["content"][0]["text"] = "1 test still fails."
+        transcript.write_text("\n".join(json.dumps(x) for x in lines))
+        r = await call(client, "stop_hook", {**fields, "stop_hook_active": "false"})
+        assert json.loads(r.content[0].text) == {}
+
+
+@pytest.mark.anyio
 async def test_stdio_round_trip_against_the_cli(settings, tmp_path):
     from mcp import StdioServerParameters
 
@@ -250,6 +278,7 @@ TOOL_NAMES = [
     "status",
     "pre_tool_use_hook",
     "post_tool_use_hook",
+    "stop_hook",
 ]
 
 
@@ -306,6 +335,7 @@ def test_fuzz_every_tool_with_hostile_arguments(tmp_path):
             "tool_response",
             "hook_event_name",
             "is_interrupt",
+            "stop_hook_active",
             "unexpected",
         ]
     )

@@ -194,8 +194,13 @@ def test_high_risk_action_is_asked_and_does_not_run_headless(session_factory):
     assert "a human should confirm" in reason
 
 
-def test_stop_hook_blocks_a_false_tests_pass(session_factory):
-    s = session_factory()
+@pytest.mark.parametrize("transport", ["command", "mcp_tool"])
+def test_stop_hook_blocks_a_false_tests_pass(session_factory, transport):
+    # with mcp_tool the client substitutes ${transcript_path} and ${stop_hook_active} for the
+    # server's stop_hook, and reads its answer as a command hook's JSON
+    s = session_factory(transport)
+    stop = json.loads((s.ws / ".claude" / "settings.json").read_text())["hooks"]["Stop"][0]["hooks"][0]
+    assert stop["type"] == ("mcp_tool" if transport == "mcp_tool" else "command")
     (s.ws / "test_calc.py").write_text("def test_add():\n    assert 1 + 1 == 3\n")
     run = "python -m pytest -q -p no:cacheprovider test_calc.py"
     result, api = s.ask(
