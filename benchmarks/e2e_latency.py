@@ -5,7 +5,8 @@ loopback) runs with: no hooks; the client's own floor (`true` PreToolUse + PostT
 command hooks); two `python -c pass` command hooks; cc-safety-net (npm, pinned, PreToolUse
 only, its own HOME; skipped with a message without npm); task-orchestrator's full install
 (`hooks install`: PreToolUse + PostToolUse/PostToolUseFailure + Stop) in the default
-`mcp_tool` transport and with `--transport command`. Setups are interleaved within each
+`mcp_tool` transport and with `--transport command`; and the MCP server registered with no
+hooks (what registering the server alone costs a session). Setups are interleaved within each
 repetition; overhead per call = (median session - median without hooks) / N, for 20- and
 60-call sessions (a fit of the two gives the fixed cost per session and the cost per call).
 Needs the pinned client: $CLAUDE_CODE_BIN or ~/.cache/task-orchestrator-e2e (see .ci/run).
@@ -81,6 +82,7 @@ def session(claude: Path, root: Path, setup: str, n: int, peer_exe: Path | None)
         )
     elif setup.startswith("task-orchestrator"):
         transport = "command" if "command" in setup else "mcp_tool"
+        hooked = "server only" not in setup
         subprocess.run(
             [
                 str(claude),
@@ -98,13 +100,14 @@ def session(claude: Path, root: Path, setup: str, n: int, peer_exe: Path | None)
             check=True,
             capture_output=True,
         )
-        subprocess.run(
-            [exe, "hooks", "install", "--transport", transport],
-            cwd=ws,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        if hooked:
+            subprocess.run(
+                [exe, "hooks", "install", "--transport", transport],
+                cwd=ws,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
     if settings is not None:
         (ws / ".claude").mkdir()
         (ws / ".claude" / "settings.json").write_text(json.dumps(settings))
@@ -138,6 +141,7 @@ def main() -> None:
         "floor: true hooks",
         "two python -c pass hooks",
         "cc-safety-net (PreToolUse)",
+        "task-orchestrator, server only (MCP registered, no hooks)",
         "task-orchestrator, full install (mcp_tool)",
         "task-orchestrator, full install (--transport command)",
     ]

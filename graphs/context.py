@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,7 +16,7 @@ from ..memory.base import FailureMemory, RiskAssessor
 from ..providers import ModelRouter
 from ..settings import Settings
 
-__all__ = ["TaskContext", "context_of", "open_context"]
+__all__ = ["TaskContext", "context_of", "open_context", "serve_from_environment"]
 
 
 @dataclass
@@ -29,8 +29,6 @@ class TaskContext:
     verifiers: list[str] | None = None
     #: Structured output the work must produce (checked by the ``schema`` verifier).
     output_schema: type[BaseModel] | None = None
-    #: Anything else a user's own nodes need.
-    extra: dict[str, Any] = field(default_factory=dict)
     #: Where approved actions are journaled so a crash mid-run never runs one twice
     #: (``runner.ExecutionJournal``; the Orchestrator sets it).
     executions: Any = None
@@ -71,22 +69,37 @@ def open_context(
 
 _default: TaskContext | None = None
 _default_lock = threading.Lock()
+_from_environment = False
+
+
+def serve_from_environment() -> None:
+    """For LangGraph Server (``task_orchestrator.studio``) only: a run whose context is a
+    plain dict, or none, gets one process-wide context opened from ``Settings()`` (the
+    environment) on first use. Python callers pass ``context=open_context(...)`` instead."""
+    global _from_environment
+    _from_environment = True
 
 
 def context_of(runtime: Any) -> TaskContext:
     """The run's :class:`TaskContext`.
 
-    A graph invoked without ``context=`` (or with a plain dict, as LangGraph Server and
-    Studio send) gets one process-wide context opened from ``Settings()`` (the
-    environment) on first use; a dict may override ``verifiers`` for that run.
+    Without one, a Python caller gets a ConfigurationError that says what to pass (never
+    stores opened silently under the home folder). Under LangGraph Server
+    (``serve_from_environment``), a plain dict or no context gets the environment's context;
+    a dict may override ``verifiers`` for that run.
     """
     ctx = runtime.context
     if isinstance(ctx, TaskContext):
         return ctx
     if ctx is not None and not isinstance(ctx, Mapping):
         raise ConfigurationError(
-            f"the run's context is a {type(ctx).__name__}; pass context=open_context(...) "
-            "(a TaskContext), a dict, or nothing"
+            f"the run's context is a {type(ctx).__name__}; pass context=open_context(...) (a TaskContext)"
+        )
+    if not _from_environment:
+        raise ConfigurationError(
+            "the guarded graph needs its stores and models: invoke it with "
+            "context=open_context(Settings()) (or your own TaskContext); "
+            "task_orchestrator.studio serves it from the environment for LangGraph Server"
         )
     global _default
     with _default_lock:

@@ -30,9 +30,9 @@ def build_guarded_graph(
     ``work_uses_model``: whether the breaker node must find a usable provider before
     the work runs (default: True for the default work, False for your own node).
 
-    ``context_schema``: what ``invoke(context=...)`` accepts; nodes fall back to a
-    default context from ``Settings()`` for anything but a TaskContext (see
-    ``context_of``), which is what LangGraph Server needs (``task_orchestrator.studio``).
+    ``context_schema``: what ``invoke(context=...)`` accepts. The nodes need a TaskContext;
+    without one they raise a ConfigurationError, except under LangGraph Server, where
+    ``task_orchestrator.studio`` has them open one from the environment (``context_of``).
 
     Compile it with your checkpointer: ``build_guarded_graph().compile(checkpointer=...)``
     and invoke with ``context=open_context(...)``.

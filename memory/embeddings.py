@@ -208,6 +208,16 @@ def embedder_name(settings: Settings) -> str:
     return _NAMES[settings.embedder]
 
 
+def _real_providers_allowed(kind: str) -> None:
+    """The test suite's switch (``providers.ALLOW_REAL_PROVIDERS``) covers embeddings too."""
+    from .. import providers
+
+    if not providers.ALLOW_REAL_PROVIDERS:
+        raise RuntimeError(
+            f"constructing the real {kind!r} embedder is disabled (test mode); use embedder=hashing or minilm"
+        )
+
+
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder named in settings (loaded once per process)."""
     kind = settings.embedder
@@ -221,6 +231,7 @@ def make_embedder(settings: Settings) -> Embedder:
         elif kind == "openai":
             if settings.openai_api_key is None:
                 raise ConfigurationError("embedder=openai needs OPENAI_API_KEY")
+            _real_providers_allowed(kind)
             from langchain_openai import OpenAIEmbeddings
 
             emb = _LangChainEmbedder(
@@ -230,6 +241,7 @@ def make_embedder(settings: Settings) -> Embedder:
         else:
             if settings.google_api_key is None:
                 raise ConfigurationError("embedder=gemini needs GOOGLE_API_KEY")
+            _real_providers_allowed(kind)
             from langchain_google_genai import GoogleGenerativeAIEmbeddings
 
             emb = _LangChainEmbedder(

@@ -61,6 +61,8 @@ class ChromaIndex:
         # turns (a file lock), and one that sees another's writes (a generation counter
         # beside the lock) reopens its client before using it.
         self._lockfile = None
+        self._url = url
+        self._threads = threading.RLock()  # flock does not exclude threads sharing the file
         self._path = path
         self._seen = ""
         self._settings = chromadb.Settings(anonymized_telemetry=False)
@@ -107,10 +109,16 @@ class ChromaIndex:
 
     @contextlib.contextmanager
     def locked(self, *, write: bool = False):
-        """Exclusive use of the embedded index (no-op for a Chroma server)."""
+        """Exclusive use of the embedded index, against other processes and other threads of
+        this one (no-op for a Chroma server)."""
         if self._lockfile is None:
             yield
             return
+        with self._threads:
+            yield from self._flocked(write)
+
+    def _flocked(self, write: bool) -> Iterator[None]:
+        assert self._lockfile is not None
         fcntl.flock(self._lockfile, fcntl.LOCK_EX)
         try:
             gen = self._generation()
@@ -225,6 +233,18 @@ class ChromaIndex:
 
     def count(self) -> int:
         return self.collection.count()
+
+    def close(self) -> None:
+        """Let go of the lock file, or of a Chroma server's connections. (The embedded
+        client is left open: other indexes of this process share its system.)"""
+        with self._threads:
+            if self._lockfile is not None:
+                self._lockfile.close()
+                self._lockfile = None
+            elif self._url:
+                close = getattr(self.client, "close", None)  # (not in ClientAPI's type)
+                if close is not None:
+                    close()
 
 
 class PersistentFailureMemory(FailureMemory):
@@ -350,9 +370,6 @@ class PersistentFailureMemory(FailureMemory):
         out += [Match(record=recs[rid], distance=d, exact=False) for d, rid in scored if rid in recs]
         return out
 
-    def search(self, text: str, *, action_kind: ActionKind = "command", k: int = 5) -> list[Match]:
-        return [m for m in self.check(text, action_kind=action_kind, k=k)]
-
     def record_outcome(self, action: str, *, ok: bool, action_kind: ActionKind = "command") -> None:
         self.store.add_outcome(signature(action, action_kind), ok=ok)
 
@@ -428,3 +445,6 @@ class PersistentFailureMemory(FailureMemory):
 
     def close(self) -> None:
         self.store.close()
+        index, self._index = self._index, None
+        if index is not None and hasattr(index, "close"):
+            index.close()

@@ -1,12 +1,13 @@
 """The safety nodes inserted around a task's work."""
 
+from ..errors import ApprovalMissing
 from .approval import approval, route_after_approval
 from .breaker import make_breaker_node, route_after_breaker
 from .finalize import finalize
 from .guard import guard, route_after_guard
 from .reflect import reflect, route_after_reflect, template_feedback
 from .verify import route_after_verify, route_after_work, verify
-from .work import ApprovalMissing, make_work_node
+from .work import make_work_node
 
 __all__ = [
     "ApprovalMissing",

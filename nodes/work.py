@@ -10,21 +10,17 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
-from ..errors import TaskOrchestratorError
+from ..errors import ApprovalMissing, ExecutionInterrupted, TaskOrchestratorError
 from ..graphs.context import TaskContext, context_of
 from ..graphs.state import TaskState
 from ._common import action_of, approval_key, step
 
-__all__ = ["ApprovalMissing", "ExecutionInterrupted", "make_work_node"]
+__all__ = ["make_work_node"]
 
 SYSTEM_PROMPT = (
     "You are a careful software engineer. Do exactly the task. Cite only files that exist, "
     "never claim tests pass unless you have their output, and import only real packages."
 )
-
-
-class ApprovalMissing(TaskOrchestratorError, PermissionError):
-    """The work was reached for an action that needed approval and has none."""
 
 
 def _require_approval(state: TaskState) -> None:
@@ -70,10 +66,6 @@ def _claim_execution(
             "run). Check its effects, then start a new task to run it again."
         )
     return key
-
-
-class ExecutionInterrupted(TaskOrchestratorError):
-    """An approved action was interrupted mid-run; running it again needs a new approval."""
 
 
 def _llm_messages(state: TaskState) -> list:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import argparse
 import html
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from headless import HEADLESS_CHROMIUM_FLAGS
+from headless import chromium as find_chromium
+
 from task_orchestrator import build_guarded_graph
-from task_orchestrator.report import HEADLESS_CHROMIUM_FLAGS
 
 MERMAID = "mermaid@11"
 CACHE = Path.home() / ".cache" / "task-orchestrator-mermaid"
@@ -36,7 +37,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/guarded_graph.png")
     args = parser.parse_args()
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     if chromium is None:
         sys.exit("needs Debian's chromium (apt-get install chromium)")
     source = build_guarded_graph().compile().get_graph().draw_mermaid()

@@ -59,7 +59,7 @@ def _cmd_hook(args: argparse.Namespace) -> int:
 def _cmd_hooks(args: argparse.Namespace) -> int:
     from .hooks_install import install, settings_path, uninstall
 
-    path = settings_path("user" if args.user else "project")
+    path = settings_path(args.scope)
     if args.action == "install":
         diff = install(path, args.transport, dry_run=args.dry_run)
     else:
@@ -229,8 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     hooks = sub.add_parser("hooks", help="install/uninstall the Claude Code hooks")
     hooks.add_argument("action", choices=["install", "uninstall"])
     scope = hooks.add_mutually_exclusive_group()
-    scope.add_argument("--project", action="store_true", help=".claude/settings.json (default)")
-    scope.add_argument("--user", action="store_true", help="~/.claude/settings.json")
+    scope.add_argument(
+        "--project",
+        dest="scope",
+        action="store_const",
+        const="project",
+        help=".claude/settings.json (default)",
+    )
+    scope.add_argument(
+        "--user", dest="scope", action="store_const", const="user", help="~/.claude/settings.json"
+    )
+    hooks.set_defaults(scope="project")
     hooks.add_argument("--transport", choices=["mcp_tool", "command"], default="mcp_tool")
     hooks.add_argument("--dry-run", action="store_true", help="show the diff, change nothing")
     hooks.set_defaults(fn=_cmd_hooks)
@@ -282,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.fn(args)
-    except (TaskOrchestratorError, ValueError, KeyError) as exc:
+    except (TaskOrchestratorError, ValueError, OSError) as exc:  # the user's to fix; the rest is a bug
         print(f"task-orchestrator: {exc}", file=sys.stderr)
         return 2
 

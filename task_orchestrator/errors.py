@@ -1,16 +1,27 @@
-"""Two families: configuration mistakes, and failures at run time."""
+"""Every error task-orchestrator raises, in two families under ``TaskOrchestratorError``:
+
+- ``ConfigurationError`` (also a ``ValueError``): the caller asked for something that cannot
+  work as asked (a setting, a missing key, an unknown task); the message says how to fix it.
+- ``RuntimeFailure`` (also a ``RuntimeError``): something failed while working (a provider,
+  a budget, a store, a refused or interrupted action); retrying or a human may help.
+
+Anything else that escapes the library is a bug in it, and is reported as one.
+"""
 
 from __future__ import annotations
 
 __all__ = [
     "AllProvidersUnavailable",
+    "ApprovalMissing",
     "BudgetExceeded",
     "ConfigurationError",
+    "ExecutionInterrupted",
     "NoProviderConfigured",
     "ProviderCallFailed",
     "RuntimeFailure",
     "StoreUnavailable",
     "TaskOrchestratorError",
+    "UnknownTask",
     "UnpricedModel",
 ]
 
@@ -42,6 +53,10 @@ class UnpricedModel(ConfigurationError):
         )
 
 
+class UnknownTask(ConfigurationError, LookupError):
+    """No task is waiting for approval (or left to recover) under that thread id."""
+
+
 class RuntimeFailure(TaskOrchestratorError, RuntimeError):
     """Something failed while a task ran."""
 
@@ -58,7 +73,15 @@ class ProviderCallFailed(RuntimeFailure):
     """Every available provider was tried and failed."""
 
 
-class StoreUnavailable(TaskOrchestratorError):
+class ApprovalMissing(RuntimeFailure, PermissionError):
+    """The work was reached for an action that needed approval and has none."""
+
+
+class ExecutionInterrupted(RuntimeFailure):
+    """An approved action was interrupted mid-run; running it again needs a new approval."""
+
+
+class StoreUnavailable(RuntimeFailure):
     """A store could not be opened or written (disk full, locked too long, read-only,
     corrupt). A write in progress was rolled back: nothing is half-written."""
 

@@ -276,16 +276,16 @@ def build_server(
         return service_of(ctx.request_context.lifespan_context)
 
     async def call(fn, *args, **kwargs):
+        """Run ``fn`` in a worker thread. The library's own errors, bad values (pydantic's
+        validation errors included) and files that cannot be read are the caller's to fix and
+        come back as tool errors with their message; anything else is a bug and is reported
+        as one."""
+        from .errors import TaskOrchestratorError
+
         try:
             return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
-        except (ValueError, KeyError, TypeError, OSError) as exc:
-            raise ToolError(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)) from exc
-        except Exception as exc:
-            from .errors import TaskOrchestratorError
-
-            if isinstance(exc, TaskOrchestratorError):
-                raise ToolError(str(exc)) from exc
-            raise
+        except (TaskOrchestratorError, ValueError, OSError) as exc:
+            raise ToolError(str(exc)) from exc
 
     @mcp.tool(annotations=READ)
     async def check_action(

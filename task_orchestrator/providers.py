@@ -145,7 +145,7 @@ class ModelRouter:
         return "all providers' circuit breakers are open; no call was made. " + "; ".join(parts)
 
     # -- calls --------------------------------------------------------------------------
-    def _prepare(self, messages, schema):
+    def _prepare(self, messages):
         if isinstance(messages, str):
             messages = [HumanMessage(messages)]
         return list(messages), _prompt_text(list(messages))
@@ -179,29 +179,13 @@ class ModelRouter:
             yield provider, model_obj
 
     def invoke(self, messages, *, task_id: str, schema: type[BaseModel] | None = None) -> ModelCall:
-        messages, prompt = self._prepare(messages, schema)
+        messages, prompt = self._prepare(messages)
         fallbacks: list[str] = []
         tried = False
         for provider, model_obj in self._attempts(task_id, prompt):
             tried = True
             try:
                 result = self._runnable(model_obj, schema).invoke(messages)
-            except TaskOrchestratorError:
-                raise
-            except Exception as exc:  # a provider fault: open the breaker, try the next
-                self._provider_failed(provider, exc, fallbacks)
-                continue
-            return self._finish(provider, model_obj, result, task_id, fallbacks)
-        return self._give_up(tried, fallbacks)
-
-    async def ainvoke(self, messages, *, task_id: str, schema: type[BaseModel] | None = None) -> ModelCall:
-        messages, prompt = self._prepare(messages, schema)
-        fallbacks: list[str] = []
-        tried = False
-        for provider, model_obj in self._attempts(task_id, prompt):
-            tried = True
-            try:
-                result = await self._runnable(model_obj, schema).ainvoke(messages)
             except TaskOrchestratorError:
                 raise
             except Exception as exc:  # a provider fault: open the breaker, try the next

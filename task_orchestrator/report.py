@@ -20,21 +20,7 @@ from typing import Any
 from ._sqlite import open_database
 from .settings import Settings
 
-__all__ = ["HEADLESS_CHROMIUM_FLAGS", "ReportData", "collect", "render", "write_report"]
-
-#: Flags for Debian's chromium rendering local files on a machine without a network or a
-#: display (no sandbox for root in containers; no background calls to Google's hosts).
-HEADLESS_CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
+__all__ = ["ReportData", "collect", "render", "write_report"]
 
 LEVELS = ("low", "medium", "high", "critical")
 LEVEL_COLOURS = {

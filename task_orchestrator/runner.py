@@ -17,13 +17,13 @@ from langgraph.types import Command
 
 from ._sqlite import Database, Transaction, open_database
 from .checkpoint import open_checkpointer, scrub
-from .errors import ConfigurationError
+from .errors import ConfigurationError, UnknownTask
 from .graphs import TaskContext, build_guarded_graph, open_context
 from .graphs.state import TaskInput
 from .nodes._common import TERMINAL
 from .settings import Settings
 
-__all__ = ["ExecutionJournal", "Orchestrator", "UnknownTask"]
+__all__ = ["ExecutionJournal", "Orchestrator"]
 
 #: Each step's checkpoint is written before the next step starts, so a process killed at any
 #: point resumes from the step it was in (LangGraph's default, "async", may lose the last one).
@@ -67,13 +67,6 @@ class ExecutionJournal:
     def finish(self, key: str) -> None:
         with self._lock, Transaction(self.db) as c:
             c.execute("UPDATE executions SET finished = ? WHERE key = ?", (time.time(), key))
-
-
-class UnknownTask(ConfigurationError, KeyError):
-    """No task is waiting for approval under that thread id."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0])
 
 
 class Orchestrator:

@@ -39,12 +39,19 @@ class Service:
     def __init__(self, settings: Settings | None = None, **orchestrator_kwargs: Any) -> None:
         self.settings = settings or Settings()
         self._orchestrator_kwargs = orchestrator_kwargs
-        self._lock = threading.RLock()
+        # Checks never wait for a task: the memory guards its own parts (the failure table
+        # and the vector index lock themselves), so the only locks here are one for opening
+        # the parts once and one that lets tasks take turns on the orchestrator.
+        self._opening = threading.RLock()
+        self._tasks = threading.Lock()
         self._similarity_loading: threading.Thread | None = None
 
     @cached_property
     def memory(self) -> PersistentFailureMemory:
-        return PersistentFailureMemory(self.settings)
+        with self._opening:  # two first calls in two threads open one memory, not two
+            if "memory" not in self.__dict__:
+                self.__dict__["memory"] = PersistentFailureMemory(self.settings)
+            return self.__dict__["memory"]
 
     @cached_property
     def risk(self) -> RuleRiskAssessor:
@@ -54,7 +61,18 @@ class Service:
     def orchestrator(self):
         from .runner import Orchestrator
 
-        return Orchestrator(self.settings, memory=self.memory, risk=self.risk, **self._orchestrator_kwargs)
+        with self._opening:
+            if "orchestrator" not in self.__dict__:
+                self.__dict__["orchestrator"] = Orchestrator(
+                    self.settings, memory=self.memory, risk=self.risk, **self._orchestrator_kwargs
+                )
+            return self.__dict__["orchestrator"]
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         if self._similarity_loading is not None:
@@ -67,39 +85,35 @@ class Service:
     # -- the gate --------------------------------------------------------------------------
     def check_action(self, action: str, action_kind: ActionKind = "command") -> GateDecision:
         """Never fails for a broken store: the rules still decide (``degraded`` says so)."""
-        with self._lock:
-            try:
-                memory: Any = self.memory
-                risk = self.risk
-            except Exception as exc:  # e.g. a corrupt memory.sqlite: fail safe, not open
-                memory, risk = _Unreadable(exc), RuleRiskAssessor(None)
-            decision = assess_action(
-                action, action_kind=action_kind, memory=memory, risk=risk, settings=self.settings
-            )
-            if isinstance(memory, _Unreadable):
-                return decision  # nowhere to log it
-            from .memory.normalize import signature
+        try:
+            memory: Any = self.memory
+            risk = self.risk
+        except Exception as exc:  # e.g. a corrupt memory.sqlite: fail safe, not open
+            memory, risk = _Unreadable(exc), RuleRiskAssessor(None)
+        decision = assess_action(
+            action, action_kind=action_kind, memory=memory, risk=risk, settings=self.settings
+        )
+        if isinstance(memory, _Unreadable):
+            return decision  # nowhere to log it
+        from .memory.normalize import signature
 
-            try:
-                memory.store.log_decision(
-                    decision.decision, signature(action, action_kind), decision.summary(), decision.risk.level
-                )
-            except Exception as exc:  # the log is for status and the report only
-                log.warning("could not log the decision: %s", exc)
-            return decision
+        try:
+            memory.store.log_decision(
+                decision.decision, signature(action, action_kind), decision.summary(), decision.risk.level
+            )
+        except Exception as exc:  # the log is for status and the report only
+            log.warning("could not log the decision: %s", exc)
+        return decision
 
     def record_failure(self, **fields: Any) -> FailureRecord:
-        with self._lock:
-            fields.setdefault("project", self.settings.project)
-            return self.memory.record(FailureRecord(**fields))
+        fields.setdefault("project", self.settings.project)
+        return self.memory.record(FailureRecord(**fields))
 
     def search(self, query: str, action_kind: ActionKind = "command", k: int = 5):
-        with self._lock:
-            return self.memory.check(query, action_kind=action_kind, k=k)
+        return self.memory.check(query, action_kind=action_kind, k=k)
 
     def forget(self, record_id: str) -> bool:
-        with self._lock:
-            return self.memory.forget(record_id)
+        return self.memory.forget(record_id)
 
     # -- verification ---------------------------------------------------------------------
     def verify(
@@ -119,20 +133,19 @@ class Service:
 
     # -- tasks ----------------------------------------------------------------------------------
     def run_task(self, task: str, **kwargs: Any) -> dict[str, Any]:
-        with self._lock:
+        with self._tasks:
             return self.orchestrator.run(task, **kwargs)
 
     def resume(self, thread_id: str, decision: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
+        with self._tasks:
             return self.orchestrator.resume(thread_id, decision)
 
     def recover(self, thread_id: str) -> dict[str, Any]:
-        with self._lock:
+        with self._tasks:
             return self.orchestrator.recover(thread_id)
 
     def pending(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return self.orchestrator.pending()
+        return self.orchestrator.pending()  # one SELECT: never waits for a running task
 
     # -- status ---------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -224,8 +237,7 @@ class Service:
         if event.get("tool_name") != "Bash":
             return
         config = HookConfig.from_settings(self.settings)
-        with self._lock:
-            learn(event, self.memory.store, config.project, str(config.data_dir))
+        learn(event, self.memory.store, config.project, str(config.data_dir))
         if failure_of(event) is not None:
             self._load_similarity_soon()
 
@@ -259,31 +271,30 @@ class Service:
         if not action_of_tool(tool_name, tool_input)[0].strip() or not tool_input:
             return None
         config = HookConfig.from_settings(self.settings)
-        with self._lock:
-            try:
-                store = self.memory.store
-            except Exception as exc:  # a broken store: the rules alone, as the command hook
-                _warn_unreadable(exc)
-                return rules_only(tool_name, tool_input, cwd, config)
+        try:
+            store = self.memory.store
+        except Exception as exc:  # a broken store: the rules alone, as the command hook
+            _warn_unreadable(exc)
+            return rules_only(tool_name, tool_input, cwd, config)
 
-            def similar(action: str, kind: str, workspace: str) -> list[tuple[dict, float]]:
-                try:
-                    return self.similar_rows(action, kind, workspace)
-                except Exception as exc:  # similarity is advice; exact and rules still decide
-                    log.warning("similarity check failed: %s", exc)
-                    return []
-
+        def similar(action: str, kind: str, workspace: str) -> list[tuple[dict, float]]:
             try:
-                verdict = judge(
-                    tool_name,
-                    tool_input,
-                    session=session_id,
-                    cwd=cwd,
-                    config=config,
-                    store=store,
-                    similar=similar,
-                )
-            except Exception as exc:  # a hook error lets the call run: the rules must still hold
-                _warn_unreadable(exc)
-                return rules_only(tool_name, tool_input, cwd, config)
+                return self.similar_rows(action, kind, workspace)
+            except Exception as exc:  # similarity is advice; exact and rules still decide
+                log.warning("similarity check failed: %s", exc)
+                return []
+
+        try:
+            verdict = judge(
+                tool_name,
+                tool_input,
+                session=session_id,
+                cwd=cwd,
+                config=config,
+                store=store,
+                similar=similar,
+            )
+        except Exception as exc:  # a hook error lets the call run: the rules must still hold
+            _warn_unreadable(exc)
+            return rules_only(tool_name, tool_input, cwd, config)
         return verdict_json(verdict)

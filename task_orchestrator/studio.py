@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing_extensions import TypedDict
 
+from task_orchestrator.graphs.context import serve_from_environment
 from task_orchestrator.graphs.guarded import build_guarded_graph
 
 __all__ = ["StudioContext", "graph"]
@@ -21,4 +22,5 @@ class StudioContext(TypedDict, total=False):
     verifiers: list[str]
 
 
+serve_from_environment()  # this module is LangGraph Server's entry point (langgraph.json)
 graph = build_guarded_graph(context_schema=StudioContext).compile(name="guarded_task")

@@ -65,13 +65,16 @@ def test_breakers_conform_and_survive_a_restart(backend):
     b.clock = clock
     b.failure_threshold = 2
     assert b.record_failure("openai", "429") == "closed"
-    assert b.record_failure("openai", "429") == "open" and not b.allow("openai")
+    assert b.record_failure("openai", "429") == "open"
+    assert not b.allow("openai")
     b.close()
     other = CircuitBreakers.for_settings(backend["server"]("b"))  # another server sees it
     other.clock = clock
-    assert other.status("openai").state == "open" and not other.allow("openai")
+    assert other.status("openai").state == "open"
+    assert not other.allow("openai")
     clock.now += s.breaker_reset_timeout_s + 1
-    assert other.allow("openai") and other.status("openai").state == "half_open"
+    assert other.allow("openai")
+    assert other.status("openai").state == "half_open"
     other.record_success("openai")
     assert [e["transition"] for e in reversed(other.events())] == [
         "closed->open",
@@ -89,7 +92,8 @@ def test_ledger_conforms(backend):
     ledger.close()
     ledger = CostLedger.for_settings(backend["server"]("b"))
     rows = {r["model"]: r for r in ledger.table(task_id="t1")}
-    assert rows["gpt-5-mini"]["input_tokens"] == 1000 and type(rows["gpt-5-mini"]["input_tokens"]) is int
+    assert rows["gpt-5-mini"]["input_tokens"] == 1000
+    assert type(rows["gpt-5-mini"]["input_tokens"]) is int
     assert rows["gpt-5-mini"]["cost_usd"] > 0
     assert rows["no-such-model"]["cost_usd"] is None  # unpriced, never $0
     assert ledger.spent(task_id="t1") == pytest.approx(rows["gpt-5-mini"]["cost_usd"])
@@ -158,8 +162,10 @@ def test_one_memory_for_the_service_the_hook_and_the_report(backend, tmp_path, m
     )
     assert json.loads(out.getvalue())["hookSpecificOutput"]["permissionDecision"] == "deny"
     data = collect(backend["server"]("b"))
-    assert data.failures_stored == 1 and data.top_failures[0]["action"] == "make deploy-prod"
-    assert data.risk_levels["high"] >= 1 and sum(data.blocked_per_day) == 1
+    assert data.failures_stored == 1
+    assert data.top_failures[0]["action"] == "make deploy-prod"
+    assert data.risk_levels["high"] >= 1
+    assert sum(data.blocked_per_day) == 1
 
 
 def test_opening_while_another_server_creates_the_schema(postgres_url):

@@ -36,11 +36,13 @@ def test_breaker_opens_half_opens_and_closes(tmp_path):
     assert b.status("gemini").state == "half_open"
     assert not b.allow("gemini")  # only one probe at a time
     b.record_failure("gemini", "500")  # probe failed: open again, timer restarts
-    assert b.status("gemini").state == "open" and not b.allow("gemini")
+    assert b.status("gemini").state == "open"
+    assert not b.allow("gemini")
     clock.now += 31
     assert b.allow("gemini")
     b.record_success("gemini")
-    assert b.status("gemini").state == "closed" and b.allow("gemini")
+    assert b.status("gemini").state == "closed"
+    assert b.allow("gemini")
     transitions = [e["transition"] for e in reversed(b.events())]
     assert transitions == [
         "closed->open",
@@ -57,7 +59,8 @@ def test_breaker_state_survives_a_restart(tmp_path):
     b.record_failure("openai", "timeout")
     b.close()
     again = CircuitBreakers(tmp_path / "b.sqlite", failure_threshold=1, reset_timeout_s=60, clock=clock)
-    assert again.status("openai").state == "open" and not again.allow("openai")
+    assert again.status("openai").state == "open"
+    assert not again.allow("openai")
 
 
 def test_graph_falls_back_then_fails_fast_when_all_open(settings, memory):
@@ -67,19 +70,24 @@ def test_graph_falls_back_then_fails_fast_when_all_open(settings, memory):
     ctx = open_context(settings, models={"gemini": gemini, "openai": openai}, memory=memory)
     graph = build_guarded_graph().compile(checkpointer=InMemorySaver())
     r = graph.invoke({"task": "hello"}, {"configurable": {"thread_id": "1"}}, context=ctx)
-    assert r["status"] == "succeeded" and r["output"] == "from openai"
+    assert r["status"] == "succeeded"
+    assert r["output"] == "from openai"
     work = next(e for e in r["trace"] if e["node"] == "work")
-    assert work["provider"] == "openai" and "gemini: TimeoutError" in work["fallbacks"][0]
+    assert work["provider"] == "openai"
+    assert "gemini: TimeoutError" in work["fallbacks"][0]
     assert ctx.router.breakers.status("gemini").state == "open"
     # gemini is open now: the next task goes straight to openai without calling gemini.
     r = graph.invoke({"task": "again"}, {"configurable": {"thread_id": "2"}}, context=ctx)
-    assert r["output"] == "second" and len(gemini.calls) == 1
+    assert r["output"] == "second"
+    assert len(gemini.calls) == 1
     # Both open: fail fast with a clear error and no call at all.
     ctx.router.breakers.record_failure("openai", "HTTP 500")
     r = graph.invoke({"task": "third"}, {"configurable": {"thread_id": "3"}}, context=ctx)
-    assert r["status"] == "error" and "circuit breakers are open" in r["error"]
+    assert r["status"] == "error"
+    assert "circuit breakers are open" in r["error"]
     assert "retry in" in r["error"]
-    assert len(gemini.calls) == 1 and len(openai.calls) == 2
+    assert len(gemini.calls) == 1
+    assert len(openai.calls) == 2
 
 
 def test_router_heals_through_the_half_open_probe(settings):
@@ -141,8 +149,10 @@ def test_settings_from_env_and_validation(monkeypatch, tmp_path):
     monkeypatch.setenv("TASK_ORCHESTRATOR_MAX_ATTEMPTS", "5")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-000000000000")
     s = Settings(_env_file=None)
-    assert s.data_dir == tmp_path / "d" and s.providers == ["openai", "gemini"]
-    assert s.max_attempts == 5 and s.openai_api_key is not None
+    assert s.data_dir == tmp_path / "d"
+    assert s.providers == ["openai", "gemini"]
+    assert s.max_attempts == 5
+    assert s.openai_api_key is not None
     assert "sk-test" not in repr(s)  # keys never show in logs
     with pytest.raises(ValueError, match="ask_at_risk"):
         Settings(ask_at_risk="critical", deny_at_risk="high", _env_file=None)
@@ -156,20 +166,12 @@ def test_real_providers_cannot_be_constructed_in_tests(monkeypatch):
         make_chat_model("gemini", s)
     with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
         make_chat_model("openai", Settings(_env_file=None))
+    # nor real embedders: a key in the environment never sends test data to an embedding API
+    from task_orchestrator.memory.embeddings import make_embedder
 
-
-def test_async_path_falls_back_too(settings):
-    import asyncio
-
-    settings.breaker_failure_threshold = 1
-    ctx = open_context(
-        settings,
-        models={
-            "gemini": ScriptedChatModel(script=[TimeoutError("slow")], model_name="gemini-2.5-flash"),
-            "openai": ScriptedChatModel(script=["async answer"], model_name="gpt-5-mini"),
-        },
-    )
-    call = asyncio.run(ctx.router.ainvoke("hi", task_id="a"))
-    assert call.provider == "openai" and call.message.content == "async answer"
-    assert call.fallbacks[0].startswith("gemini: TimeoutError")
-    assert ctx.router.breakers.status("gemini").state == "open"
+    for kind, key in (
+        ("openai", {"openai_api_key": "sk-" + "x" * 40}),
+        ("gemini", {"google_api_key": "AIza" + "x" * 35}),
+    ):
+        with pytest.raises(RuntimeError, match="embedder is disabled"):
+            make_embedder(Settings(embedder=kind, _env_file=None, **key))

@@ -18,9 +18,12 @@ def test_demo_runs_offline_end_to_end(tmp_path):
     text = out.stdout
     assert "output does not match Release" in text  # attempt 1 failed verification
     assert "status=succeeded" in text
-    assert "waiting_for_approval" in text and "shred destroys file contents" in text
-    assert "build/ still there: True" in text and "build/ still there: False" in text
-    assert "scripted-model" in text and "$0.000" in text  # the cost table
+    assert "waiting_for_approval" in text
+    assert "shred destroys file contents" in text
+    assert "build/ still there: True" in text
+    assert "build/ still there: False" in text
+    assert "scripted-model" in text
+    assert "$0.000" in text  # the cost table
     assert not (tmp_path / ".task-orchestrator").exists()  # the demo used a temp dir
 
 
@@ -34,7 +37,8 @@ def test_approvals_recover_of_a_thread_with_nothing_to_recover_is_a_clear_error(
         timeout=120,
     )
     assert out.returncode == 2
-    assert "no unfinished run to recover" in out.stderr and "Traceback" not in out.stderr
+    assert "no unfinished run to recover" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_memory_reembed_moves_failures_into_the_default_embedders_index(tmp_path):

@@ -54,6 +54,20 @@ def test_a_context_of_the_wrong_type_is_a_clear_error():
         graph.invoke({"task": "echo hi"}, context=42)
 
 
+def test_a_graph_invoked_without_context_says_what_to_pass_and_opens_nothing(tmp_path, monkeypatch):
+    from task_orchestrator.errors import ConfigurationError
+    from task_orchestrator.graphs import context
+
+    monkeypatch.setattr(context, "_from_environment", False)  # not under LangGraph Server
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("TASK_ORCHESTRATOR_DATA_DIR", raising=False)
+    graph = build_guarded_graph(work=lambda state: {"output": "x"}).compile()
+    for given in ({}, {"context": None}):  # (a dict is turned into a TaskContext by LangGraph itself)
+        with pytest.raises(ConfigurationError, match=r"context=open_context\(Settings\(\)\)"):
+            graph.invoke({"task": "echo hi"}, **given)
+    assert not (tmp_path / ".task-orchestrator").exists()  # no store opened in the home folder
+
+
 def test_passes_first_time(settings, memory, llm_graph):
     model = ScriptedChatModel(script=["The answer is 42."])
     ctx = open_context(settings, models={"gemini": model}, memory=memory)
@@ -62,18 +76,21 @@ def test_passes_first_time(settings, memory, llm_graph):
     assert r["output"] == "The answer is 42."
     assert r["attempts"] == 1
     assert nodes_visited(r) == ["guard", "breaker", "work", "verify", "finalize"]
-    assert r["cost"][0]["calls"] == 1 and r["cost"][0]["cost_usd"] > 0
+    assert r["cost"][0]["calls"] == 1
+    assert r["cost"][0]["cost_usd"] > 0
 
 
 def test_fails_then_passes_after_reflection(settings, memory, llm_graph):
     model = ScriptedChatModel(script=["   ", "Here is the full answer."])
     ctx = open_context(settings, models={"gemini": model}, memory=memory)
     r = run(llm_graph, ctx, {"task": "Explain WAL mode"})
-    assert r["status"] == "succeeded" and r["attempts"] == 2
+    assert r["status"] == "succeeded"
+    assert r["attempts"] == 2
     assert "reflect" in nodes_visited(r)
     # The feedback from reflection reached the model's second prompt.
     second_prompt = model.calls[1][-1].content
-    assert "previous attempt was rejected" in second_prompt and "empty" in second_prompt
+    assert "previous attempt was rejected" in second_prompt
+    assert "empty" in second_prompt
 
 
 def test_fails_until_max_attempts_and_is_remembered(settings, memory, llm_graph):
@@ -81,14 +98,17 @@ def test_fails_until_max_attempts_and_is_remembered(settings, memory, llm_graph)
     model = ScriptedChatModel(script=["", ""])
     ctx = open_context(settings, models={"gemini": model}, memory=memory)
     r = run(llm_graph, ctx, {"task": "Write the migration"}, thread="a")
-    assert r["status"] == "failed" and r["attempts"] == 2
+    assert r["status"] == "failed"
+    assert r["attempts"] == 2
     assert "failed verification after 2" in r["error"]
     assert r["findings"][0]["verifier"] == "non_empty"
     [rec] = memory.list()
-    assert rec.kind == "verification_failed" and "empty" in rec.lesson
+    assert rec.kind == "verification_failed"
+    assert "empty" in rec.lesson
     # The same task again is blocked before any call is made.
     r2 = run(llm_graph, ctx, {"task": "Write the migration"}, thread="b")
-    assert r2["status"] == "blocked" and "exact repeat" in r2["error"]
+    assert r2["status"] == "blocked"
+    assert "exact repeat" in r2["error"]
     assert len(model.calls) == 2
 
 
@@ -121,7 +141,8 @@ def test_approval_approve(settings, memory):
     assert any("recursive delete" in w for w in intr.value["why"])
     assert calls == []  # nothing ran before the decision
     r = graph.invoke(Command(resume={"decision": "approve", "by": "ana"}), cfg, context=ctx)
-    assert r["status"] == "succeeded" and calls == ["rm -rf /data/build"]
+    assert r["status"] == "succeeded"
+    assert calls == ["rm -rf /data/build"]
     assert r["approval"]["by"] == "ana"
 
 
@@ -131,7 +152,8 @@ def test_approval_reject_never_runs(settings, memory):
     cfg = {"configurable": {"thread_id": "rj"}}
     graph.invoke({"task": "clean", "action": "rm -rf /data/build"}, cfg, context=ctx)
     r = graph.invoke(Command(resume={"decision": "reject"}), cfg, context=ctx)
-    assert r["status"] == "rejected" and calls == []
+    assert r["status"] == "rejected"
+    assert calls == []
 
 
 def test_approval_edit_is_guarded_again(settings, memory):
@@ -143,9 +165,11 @@ def test_approval_edit_is_guarded_again(settings, memory):
     r = graph.invoke(
         Command(resume={"decision": "edit", "action": "rm -r /data/build/tmp"}), cfg, context=ctx
     )
-    assert r["__interrupt__"][0].value["action"] == "rm -r /data/build/tmp" and calls == []
+    assert r["__interrupt__"][0].value["action"] == "rm -r /data/build/tmp"
+    assert calls == []
     r = graph.invoke(Command(resume={"decision": "edit", "action": "ls ./build"}), cfg, context=ctx)
-    assert r["status"] == "succeeded" and calls == ["ls ./build"]
+    assert r["status"] == "succeeded"
+    assert calls == ["ls ./build"]
 
 
 def test_malformed_resume_is_refused_and_asked_again(settings, memory):
@@ -158,7 +182,8 @@ def test_malformed_resume_is_refused_and_asked_again(settings, memory):
         assert "invalid resume payload" in r["__interrupt__"][0].value["error"]
         assert calls == []
     r = graph.invoke(Command(resume={"decision": "approve"}), cfg, context=ctx)
-    assert r["status"] == "succeeded" and calls == ["rm -rf /data/build"]
+    assert r["status"] == "succeeded"
+    assert calls == ["rm -rf /data/build"]
 
 
 def test_work_node_refuses_without_matching_approval():
@@ -222,7 +247,8 @@ def test_budget_exceeded_before_the_call(settings, memory, llm_graph):
     model = ScriptedChatModel(script=["never sent"])
     ctx = open_context(settings, models={"gemini": model}, memory=memory)
     r = run(llm_graph, ctx, {"task": "Summarise the repo"})
-    assert r["status"] == "error" and "task budget" in r["error"]
+    assert r["status"] == "error"
+    assert "task budget" in r["error"]
     assert model.calls == []
 
 
@@ -230,7 +256,9 @@ def test_unpriced_model_is_refused_while_a_budget_is_set(settings, memory, llm_g
     model = ScriptedChatModel(script=["x"], model_name="mystery-model-9")
     ctx = open_context(settings, models={"gemini": model}, memory=memory)
     r = run(llm_graph, ctx, {"task": "hi"})
-    assert r["status"] == "error" and "mystery-model-9" in r["error"] and "PRICES" in r["error"]
+    assert r["status"] == "error"
+    assert "mystery-model-9" in r["error"]
+    assert "PRICES" in r["error"]
     settings.allow_unpriced_models = True
     r = run(llm_graph, ctx, {"task": "hi"}, thread="u2")
     assert r["status"] == "succeeded"
@@ -241,7 +269,8 @@ def test_no_provider_configured_names_the_env_vars(settings, memory, llm_graph):
     ctx = open_context(settings, memory=memory)
     r = run(llm_graph, ctx, {"task": "hi"})
     assert r["status"] == "error"
-    assert "GOOGLE_API_KEY" in r["error"] and "OPENAI_API_KEY" in r["error"]
+    assert "GOOGLE_API_KEY" in r["error"]
+    assert "OPENAI_API_KEY" in r["error"]
 
 
 def test_async_work_node_is_verified_reflected_and_retried(settings, memory):
@@ -263,7 +292,8 @@ def test_async_work_node_is_verified_reflected_and_retried(settings, memory):
             context=ctx,
         )
     )
-    assert r["status"] == "succeeded" and r["output"] == "built and tested"
+    assert r["status"] == "succeeded"
+    assert r["output"] == "built and tested"
     assert r["attempts"] == 2
     assert nodes_visited(r) == [
         "guard",
@@ -276,4 +306,5 @@ def test_async_work_node_is_verified_reflected_and_retried(settings, memory):
         "verify",
         "finalize",
     ]
-    assert seen_feedback[0] == "" and "empty" in seen_feedback[1]
+    assert seen_feedback[0] == ""
+    assert "empty" in seen_feedback[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -43,16 +44,27 @@ def env(tmp_path):
     return {**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path)}
 
 
-def run_hook(name: str, payload: dict | str, env: dict) -> subprocess.CompletedProcess:
+def run_hook(
+    name: str, payload: dict | str, env: dict, *, process: bool = False
+) -> subprocess.CompletedProcess:
+    """The hook as ``task-orchestrator hook NAME`` runs it: JSON in, decision out, in this
+    process with ``env`` as the environment, or (``process=True``, one test per entry point)
+    as the client starts it."""
     data = payload if isinstance(payload, str) else json.dumps(payload)
-    return subprocess.run(
-        [sys.executable, "-m", "task_orchestrator.cli", "hook", name],
-        input=data,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    args = [sys.executable, "-m", "task_orchestrator.cli", "hook", name]
+    if process:
+        return subprocess.run(args, input=data, capture_output=True, text=True, env=env, timeout=60)
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stderr(err):
+            code = hooks.main(name, stdin=io.StringIO(data), stdout=out)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def decision(proc: subprocess.CompletedProcess) -> str:
@@ -127,10 +139,13 @@ def test_learning_across_processes_exact_and_paraphrase(env, tmp_path):
             "interrupted": False,
         },
     }
-    assert run_hook("post-tool-use", post, env).returncode == 0
+    run_hook("post-tool-use", post, env, process=True)
     # The same command, in a new process, is denied before it runs, with the error.
-    proc = run_hook("pre-tool-use", event("Bash", {"command": "docker compose  up -d db"}, cwd), env)
-    assert decision(proc) == "deny" and "undefined volume pgdata" in proc.stdout
+    proc = run_hook(
+        "pre-tool-use", event("Bash", {"command": "docker compose  up -d db"}, cwd), env, process=True
+    )
+    assert decision(proc) == "deny"
+    assert "undefined volume pgdata" in proc.stdout
     # PostToolUseFailure (newer clients) is learned the same way.
     fail2 = {
         **event("Bash", {"command": "./deploy.sh --prod"}, cwd),
@@ -145,7 +160,8 @@ def test_learning_across_processes_exact_and_paraphrase(env, tmp_path):
     svc = Service(Settings(data_dir=env["TASK_ORCHESTRATOR_DATA_DIR"], _env_file=None))
     try:
         out = svc.hook_decision("Bash", command="docker-compose up -d db", cwd=cwd)
-        assert out is not None and "permissionDecision" not in out["hookSpecificOutput"]
+        assert out is not None
+        assert "permissionDecision" not in out["hookSpecificOutput"]
         assert "undefined volume pgdata" in out["hookSpecificOutput"]["additionalContext"]
         assert svc.hook_decision("Bash", command="ls -la", cwd=cwd) is None
     finally:
@@ -199,9 +215,10 @@ def test_stop_hook_blocks_contradicted_claims(env, tmp_path):
         "hook_event_name": "Stop",
         "stop_hook_active": False,
     }
-    proc = run_hook("stop", stop_event, env)
+    proc = run_hook("stop", stop_event, env, process=True)
     out = json.loads(proc.stdout)
-    assert out["decision"] == "block" and "11 failed" in out["reason"]
+    assert out["decision"] == "block"
+    assert "11 failed" in out["reason"]
     assert run_hook("stop", {**stop_event, "transcript_path": str(SESSION)}, env).stdout == ""
     # No loop: when Claude Code says the stop hook is already active, let it stop.
     assert run_hook("stop", {**stop_event, "stop_hook_active": True}, env).stdout == ""
@@ -213,12 +230,15 @@ def test_fail_safe_with_a_corrupt_store(env, tmp_path):
     (data / "memory.sqlite").write_bytes(b"this is not a database" * 100)
     cwd = str(tmp_path)
     proc = run_hook("pre-tool-use", event("Bash", {"command": "ls"}, cwd), env)
-    assert decision(proc) == "allow" and "unreadable" in proc.stderr
+    assert decision(proc) == "allow"
+    assert "unreadable" in proc.stderr
     proc = run_hook("pre-tool-use", event("Bash", {"command": "rm -rf /"}, cwd), env)
     assert decision(proc) == "deny"
     # Malformed input never bricks the agent.
     proc = run_hook("pre-tool-use", "{not json", env)
-    assert proc.returncode == 0 and proc.stdout == "" and "unreadable hook input" in proc.stderr
+    assert proc.returncode == 0
+    assert proc.stdout == ""
+    assert "unreadable hook input" in proc.stderr
 
 
 def test_hooks_install_merges_idempotently_and_uninstalls_exactly(tmp_path):
@@ -233,14 +253,17 @@ def test_hooks_install_merges_idempotently_and_uninstalls_exactly(tmp_path):
     }
     path.write_text(json.dumps(original))
     diff = install(path, "command", dry_run=True)
-    assert "hook pre-tool-use" in diff and json.loads(path.read_text()) == original
+    assert "hook pre-tool-use" in diff
+    assert json.loads(path.read_text()) == original
     install(path, "command")
     first = json.loads(path.read_text())
     install(path, "command")
     assert json.loads(path.read_text()) == first  # idempotent
-    assert first["model"] == "sonnet" and first["permissions"] == original["permissions"]
+    assert first["model"] == "sonnet"
+    assert first["permissions"] == original["permissions"]
     pre = first["hooks"]["PreToolUse"]
-    assert pre[0]["hooks"][0]["command"] == "./my-linter.sh" and len(pre) == 2
+    assert pre[0]["hooks"][0]["command"] == "./my-linter.sh"
+    assert len(pre) == 2
     assert set(first["hooks"]) == {"PreToolUse", "PostToolUse", "PostToolUseFailure", "Stop"}
     install(path, "mcp_tool")  # switching transport replaces ours, keeps theirs
     mcp = json.loads(path.read_text())["hooks"]["PreToolUse"]
@@ -271,12 +294,14 @@ def test_hooks_install_cli_writes_project_settings(tmp_path):
     assert "hook pre-tool-use" in settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
 
 
+def _nested(children: st.SearchStrategy) -> st.SearchStrategy:
+    # a def, not a lambda: hypothesis reads a lambda's source to see that it recurses, and
+    # cannot once the formatter splits it over lines
+    return st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+
+
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=12,
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40), _nested, max_leaves=12
 )
 
 
@@ -312,7 +337,7 @@ json_values = st.recursive(
 def test_hook_entry_points_never_crash(name, payload, tmp_path, monkeypatch):
     monkeypatch.setenv("TASK_ORCHESTRATOR_DATA_DIR", str(tmp_path / "fuzz"))
     out = io.StringIO()
-    assert hooks.main(name, stdin=io.StringIO(payload), stdout=out) == 0
+    hooks.main(name, stdin=io.StringIO(payload), stdout=out)
     if out.getvalue():
         parsed = json.loads(out.getvalue())
         assert "hookSpecificOutput" in parsed or parsed.get("decision") == "block"
@@ -351,7 +376,8 @@ def test_decisions_are_logged_with_their_risk_levels(env, tmp_path, monkeypatch)
     finally:
         store.close()
     assert logged[0] == ("checked", "low")
-    assert logged[1][0] == "asked" and logged[1][1] in ("high", "critical")
+    assert logged[1][0] == "asked"
+    assert logged[1][1] in ("high", "critical")
     assert logged[2][0] == "blocked"
 
 
@@ -369,7 +395,7 @@ def test_a_failed_log_write_never_allows_an_exact_repeat(tmp_path, monkeypatch):
     monkeypatch.setattr(FailureTable, "log_event", full_disk)
     out = io.StringIO()
     payload = json.dumps(event("Bash", {"command": "make  deploy-prod"}, str(tmp_path)))
-    assert hooks.main("pre-tool-use", stdin=io.StringIO(payload), stdout=out) == 0
+    hooks.main("pre-tool-use", stdin=io.StringIO(payload), stdout=out)
     assert json.loads(out.getvalue())["hookSpecificOutput"]["permissionDecision"] == "deny"
 
 

@@ -190,7 +190,8 @@ def test_rerun_after_an_edit_runs_with_the_lesson(config, ws):
     assert decision_of(edit) == "allow"
     out = bash(config, ws, "python repro.py")
     assert decision_of(out) == "allow"
-    assert "ValueError: bad total" in context_of(out) and "Edit" in context_of(out)
+    assert "ValueError: bad total" in context_of(out)
+    assert "Edit" in context_of(out)
 
 
 def test_rerun_after_a_sed_or_a_heredoc_runs(config, ws):
@@ -208,14 +209,16 @@ def test_unchanged_rerun_is_denied_and_says_why(config, ws):
     out = bash(config, ws, "python repro.py")
     assert decision_of(out) == "deny"
     reason = out["hookSpecificOutput"]["permissionDecisionReason"]
-    assert "ValueError: bad total" in reason and "Nothing that could change its outcome" in reason
+    assert "ValueError: bad total" in reason
+    assert "Nothing that could change its outcome" in reason
 
 
 def test_a_human_editing_the_workspace_lifts_the_denial(config, ws):
     bash(config, ws, "python repro.py", code=1, output=TRACEBACK)
     (ws / "app.py").write_text("print('edited by a human, outside the agent')\n")
     out = bash(config, ws, "python repro.py")
-    assert decision_of(out) == "allow" and "workspace changed" in context_of(out)
+    assert decision_of(out) == "allow"
+    assert "workspace changed" in context_of(out)
 
 
 def test_a_different_working_directory_lifts_the_denial(config, ws):
@@ -224,7 +227,8 @@ def test_a_different_working_directory_lifts_the_denial(config, ws):
     sub = ws / "pkg"
     sub.mkdir()
     out = bash(config, sub, "python -m pytest -q")
-    assert decision_of(out) == "allow" and "you are now in" in context_of(out)
+    assert decision_of(out) == "allow"
+    assert "you are now in" in context_of(out)
 
 
 def test_a_normalised_lookalike_is_advice_not_a_denial(config, ws):
@@ -232,7 +236,8 @@ def test_a_normalised_lookalike_is_advice_not_a_denial(config, ws):
     svg = "out/inheritance-a35e908af8c312bf3c36d7b469f79d9015d3eb4d.svg"
     bash(config, ws, f"cat {svg}", code=1, output=f"cat: {svg}: No such file or directory")
     out = bash(config, ws, "cat out/inheritance-afadd112c1f44ed54407c142530af3f0a3e15f06.svg")
-    assert decision_of(out) == "allow" and "failed before" in context_of(out)
+    assert decision_of(out) == "allow"
+    assert "failed before" in context_of(out)
 
 
 def test_client_errors_are_not_learned(config, ws):
@@ -254,7 +259,8 @@ def test_client_errors_are_not_learned(config, ws):
 def test_a_code_failure_is_not_blocked_in_the_next_session(config, ws):
     bash(config, ws, "python repro.py", code=1, output=TRACEBACK)
     out = bash(config, ws, "python repro.py", session="next-session")
-    assert decision_of(out) == "allow" and "earlier session" in context_of(out)
+    assert decision_of(out) == "allow"
+    assert "earlier session" in context_of(out)
 
 
 def test_a_code_failure_stays_in_its_workspace(config, ws, tmp_path):
@@ -274,7 +280,8 @@ def test_an_environment_lesson_reaches_the_next_session_in_another_workspace(con
     out = bash(config, other, pip, session="s2")
     assert decision_of(out) in ("allow", "ask")
     text = context_of(out) + (out or {}).get("hookSpecificOutput", {}).get("permissionDecisionReason", "")
-    assert "No matching distribution" in text and "environment" in text
+    assert "No matching distribution" in text
+    assert "environment" in text
 
 
 def test_a_similar_failure_is_advice_never_a_denial(tmp_path, ws):
@@ -285,7 +292,8 @@ def test_a_similar_failure_is_advice_never_a_denial(tmp_path, ws):
         bash(config, ws, "docker compose up -d db", code=1, output="Error: port 5432 is already allocated")
         out = svc.hook_decision("Bash", command="docker-compose up -d db", cwd=str(ws), session_id=SESSION)
         assert decision_of(out) != "deny"
-        assert "similar" in context_of(out) + json.dumps(out) and "5432" in json.dumps(out)
+        assert "similar" in context_of(out) + json.dumps(out)
+        assert "5432" in json.dumps(out)
     finally:
         svc.close()
 
@@ -368,7 +376,8 @@ def test_failures_recorded_on_purpose_stay_standing_rules(tmp_path, ws):
         svc.record_failure(action="make deploy", error="prod credentials missing", lesson="use staging")
         assert svc.check_action("make deploy").decision == "deny"
         out = svc.hook_decision("Bash", command="make deploy", cwd=str(ws), session_id=SESSION)
-        assert decision_of(out) == "deny" and "use staging" in json.dumps(out)
+        assert decision_of(out) == "deny"
+        assert "use staging" in json.dumps(out)
     finally:
         svc.close()
 
@@ -425,7 +434,8 @@ def test_a_store_from_before_keeps_working(tmp_path, ws, config):
     out = pre(config, ws, "Bash", {"command": "ls /nope"})
     assert decision_of(out) == "deny"  # recorded on purpose: still a standing rule
     out = pre(config, ws, "Bash", {"command": "python repro.py"})
-    assert decision_of(out) == "allow" and "earlier session" in context_of(out)  # learned: advice
+    assert decision_of(out) == "allow"
+    assert "earlier session" in context_of(out)  # learned: advice
     store = config.open_store()
     try:
         assert store.by_signature(signature("ls /nope"))["failure_class"] == "environment"
@@ -441,9 +451,11 @@ def test_an_altered_predictor_is_not_used(tmp_path, capsys):
     assert _decide.load_predictor(bad, sha256=_decide.PREDICTOR_SHA256) is None
     assert "expected" in capsys.readouterr().err  # refused for its hash, not for its JSON
     unpinned = _decide.load_predictor(bad, sha256="")
-    assert unpinned is not None and unpinned.ask_threshold == 0.0
+    assert unpinned is not None
+    assert unpinned.ask_threshold == 0.0
     shipped = _decide.load_predictor()
-    assert shipped is not None and "cross_validated_by_repository" in shipped.meta
+    assert shipped is not None
+    assert "cross_validated_by_repository" in shipped.meta
 
 
 def test_the_mcp_tool_hook_judges_the_whole_tool_input(tmp_path, ws):
@@ -519,7 +531,8 @@ def test_a_standing_rule_wins_over_a_learned_failure_of_the_workspace(tmp_path, 
         svc.close()
     pre(config, ws, "Edit", {"file_path": str(ws / "deploy.py"), "old_string": "a", "new_string": "b"})
     out = bash(config, ws, "python deploy.py --prod")
-    assert decision_of(out) == "deny" and "never deploy from an agent" in json.dumps(out)
+    assert decision_of(out) == "deny"
+    assert "never deploy from an agent" in json.dumps(out)
 
 
 def test_waiting_for_a_service_is_not_denied(config, ws):
@@ -528,7 +541,8 @@ def test_waiting_for_a_service_is_not_denied(config, ws):
     bash(config, ws, curl, code=7, output=refused)
     bash(config, ws, "cat server.log")
     out = bash(config, ws, curl)
-    assert decision_of(out) == "allow" and "Connection refused" in context_of(out)
+    assert decision_of(out) == "allow"
+    assert "Connection refused" in context_of(out)
 
 
 def test_a_failure_learned_without_a_session_is_not_a_standing_rule(config, ws):
@@ -543,4 +557,5 @@ def test_a_failure_learned_without_a_session_is_not_a_standing_rule(config, ws):
         config,
     )
     out = bash(config, ws, "python repro.py")
-    assert decision_of(out) == "allow" and "ValueError: bad total" in context_of(out)
+    assert decision_of(out) == "allow"
+    assert "ValueError: bad total" in context_of(out)

@@ -62,10 +62,12 @@ async def test_record_then_check_blocks_repeat_and_paraphrase(server):
                 "lesson": "use tensorflow>=2 on Python 3.11",
             },
         )
-        assert not r.is_error and r.structured_content["count"] == 1
+        assert not r.is_error
+        assert r.structured_content["count"] == 1
         r = await call(client, "check_action", {"action": "pip install  tensorflow-gpu==1.15"})
         out = r.structured_content
-        assert out["decision"] == "deny" and out["matches"][0]["exact"]
+        assert out["decision"] == "deny"
+        assert out["matches"][0]["exact"]
         assert "tensorflow>=2" in " ".join(out["reasons"])
         # A paraphrase is advice, never a wall: it runs, with the lesson.
         r = await call(client, "check_action", {"action": "pip3 install tensorflow-gpu==1.15.0"})
@@ -97,7 +99,8 @@ async def test_run_task_waits_for_approval_and_resumes(server):
         r = await call(client, "resume_task", {"thread_id": out["thread_id"], "decision": "approve"})
         assert r.structured_content["status"] == "succeeded"
         r = await call(client, "resume_task", {"thread_id": out["thread_id"], "decision": "approve"})
-        assert r.is_error and "no task is waiting" in r.content[0].text
+        assert r.is_error
+        assert "no task is waiting" in r.content[0].text
 
 
 @pytest.mark.anyio
@@ -113,7 +116,8 @@ async def test_verify_output_and_transcript(server, tmp_path):
         r = await call(
             client, "verify_output", {"output": "", "transcript_path": str(tmp_path / "nope.jsonl")}
         )
-        assert r.is_error and "nope.jsonl" in r.content[0].text
+        assert r.is_error
+        assert "nope.jsonl" in r.content[0].text
 
 
 @pytest.mark.anyio
@@ -135,17 +139,21 @@ async def test_verify_output_tells_a_hallucinated_package_from_a_real_one(server
 @pytest.mark.anyio
 async def test_bad_arguments_are_clear_tool_errors(server):
     async with Client(server) as client:
-        for name, args in [
-            ("check_action", {"action": ""}),
-            ("check_action", {"action": "ls", "action_kind": "shell"}),
-            ("search_memory", {"query": "x", "k": 500}),
-            ("forget_failure", {"record_id": "../../etc"}),
-            ("resume_task", {"thread_id": "t", "decision": "edit"}),
-            ("resume_task", {"thread_id": "no-such", "decision": "approve"}),
+        for name, args, says in [
+            ("check_action", {"action": ""}, "action\n  String should have at least 1 character"),
+            (
+                "check_action",
+                {"action": "ls", "action_kind": "shell"},
+                "action_kind\n  Input should be 'command'",
+            ),
+            ("search_memory", {"query": "x", "k": 500}, "k\n  Input should be less than or equal to"),
+            ("forget_failure", {"record_id": "../../etc"}, "record_id\n  String should match pattern"),
+            ("resume_task", {"thread_id": "t", "decision": "edit"}, "decision 'edit' needs the replacement"),
+            ("resume_task", {"thread_id": "no-such", "decision": "approve"}, "no task is waiting"),
         ]:
             r = await call(client, name, args)
             assert r.is_error, (name, args)
-            assert r.content[0].text.strip()
+            assert says in r.content[0].text, r.content[0].text  # what is wrong, not just "error"
 
 
 @pytest.mark.anyio
@@ -223,6 +231,45 @@ async def test_post_tool_use_hook_records_every_failure_with_the_fields_the_clie
         )
         out = json.loads(r.content[0].text)["hookSpecificOutput"]
         assert "can't open file" in json.dumps(out)
+
+
+@pytest.mark.anyio
+async def test_checks_answer_while_a_task_waits_for_its_model(settings, tmp_path):
+    # a guarded task whose model takes its time must not hold up the hooks' checks
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow_model(messages):
+        started.set()
+        release.wait(30)
+        return "All done: the release notes are written."
+
+    server = build_server(settings, models={"gemini": ScriptedChatModel(responder=slow_model)})
+    ran: dict = {}
+    async with Client(server) as client:
+        async with anyio.create_task_group() as tg:
+
+            async def task():
+                ran["task"] = await call(client, "run_task", {"task": "write the release notes"})
+
+            tg.start_soon(task)
+            assert await anyio.to_thread.run_sync(started.wait, 30)
+            with anyio.fail_after(20):  # before the fix: waited for the task, i.e. 30 s
+                checked = await call(client, "check_action", {"action": "rm -rf ~"})
+                hooked = await call(
+                    client,
+                    "pre_tool_use_hook",
+                    {"tool_name": "Bash", "tool_input": json.dumps({"command": "ls"}), "cwd": str(tmp_path)},
+                )
+                status = await call(client, "status", {})
+            waiting = not release.is_set()
+            release.set()
+        assert waiting  # all three answered while the model was still "thinking"
+        assert checked.structured_content["decision"] == "deny"
+        assert json.loads(hooked.content[0].text) == {}
+        assert status.structured_content["pending_approvals"] == 0
+        assert ran["task"].structured_content["status"] == "succeeded"
 
 
 @pytest.mark.anyio
@@ -350,7 +397,12 @@ def test_fuzz_every_tool_with_hostile_arguments(tmp_path):
             async with Client(server) as client:
                 res = await client.call_tool(name, args)
                 if res.is_error:
-                    assert res.content and res.content[0].text.strip()
+                    # mcp 2.x words a crash as the bare "Error executing tool NAME" (its text
+                    # stays on the server); a deliberate rejection keeps its message after it
+                    text = res.content[0].text
+                    prefix = f"Error executing tool {name}: "
+                    assert text.startswith(prefix), f"{name} crashed on {args!r}: {text!r}"
+                    assert text[len(prefix) :].strip()
 
         anyio.run(go)
 
@@ -381,7 +433,8 @@ async def test_hooks_answer_while_the_similarity_search_loads_and_say_so(setting
             "pre_tool_use_hook",
             {"tool_name": "Bash", "cwd": ws, "tool_input": json.dumps({"command": "ls"})},
         )
-        assert json.loads(r.content[0].text) == {} and not started.is_set()
+        assert json.loads(r.content[0].text) == {}
+        assert not started.is_set()
         # an outcome before the similarity search is loaded goes straight into the table,
         # and a first failure starts loading it in the background...
         await call(

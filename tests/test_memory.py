@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -34,6 +36,7 @@ def mem(request, tmp_path):
         m = PersistentFailureMemory(settings.model_copy(update=update))
         # a fresh collection per test on the shared server
         m.index.client.delete_collection(m.index.collection.name)
+        m.index.close()
         m._index = None
     yield m
     m.close()
@@ -48,7 +51,8 @@ def test_exact_repeat_after_normalisation(mem):
         )
     )
     [hit, *_] = mem.check("pytest   tests/test_api.py --basetemp=/tmp/pytest-9/y")
-    assert hit.exact and hit.distance == 0.0
+    assert hit.exact
+    assert hit.distance == 0.0
     assert hit.record.lesson == "install the api extra first"
 
 
@@ -64,7 +68,8 @@ def test_similar_failure_is_found_unrelated_is_far(mem):
     mem.record(FailureRecord(action="find . -name '*.pyc' -delete", error="x"))
     mem.record(FailureRecord(action="git push --force origin main", error="rejected"))
     near = mem.check("git push -f origin main")
-    assert not near[0].exact and near[0].record.action == "git push --force origin main"
+    assert not near[0].exact
+    assert near[0].record.action == "git push --force origin main"
     defaults = Settings(_env_file=None)
     assert near[0].distance <= defaults.similarity_advice_distance
     far = mem.check("echo hello world")
@@ -73,8 +78,10 @@ def test_similar_failure_is_found_unrelated_is_far(mem):
 
 def test_forget_removes_exact_and_similar(mem):
     rec = mem.record(FailureRecord(action="npm publish --access public", error="403"))
-    assert mem.forget(rec.id) and not mem.forget(rec.id)
-    assert mem.count() == 0 and mem.check("npm publish --access public") == []
+    assert mem.forget(rec.id)
+    assert not mem.forget(rec.id)
+    assert mem.count() == 0
+    assert mem.check("npm publish --access public") == []
 
 
 def test_outcomes_are_counted_per_signature(mem):
@@ -95,7 +102,8 @@ def test_secrets_are_redacted_before_storage(mem):
         )
     )
     for text in (rec.action, rec.error, rec.lesson, json.dumps(mem.list()[0].model_dump())):
-        assert secret not in text and "REDACTED" in text
+        assert secret not in text
+        assert "REDACTED" in text
 
 
 # -- the persistent store ----------------------------------------------------------------
@@ -109,12 +117,35 @@ def test_persistent_memory_survives_reopen(tmp_path):
     assert again.check("terraform apply --auto-approve")[0].record.error == "state locked"
 
 
+def _open_files() -> set[str]:
+    fds = Path("/proc/self/fd")
+    out = set()
+    for fd in fds.iterdir():
+        try:
+            out.add(os.readlink(fd))
+        except OSError:  # closed meanwhile
+            pass
+    return out
+
+
+def test_close_lets_go_of_the_table_and_the_index_lock(tmp_path):
+    s = Settings(data_dir=tmp_path / "d", embedder="hashing", _env_file=None)
+    m = PersistentFailureMemory(s)
+    m.record(FailureRecord(action="make release", error="dirty tree"))
+    assert m.check("make  release")  # the table and the vector index both open
+    ours = {str(tmp_path / "d" / "memory.sqlite"), str(tmp_path / "d" / "chroma" / ".task-orchestrator.lock")}
+    assert ours <= _open_files()
+    m.close()
+    assert not ours & _open_files()  # (the index's lock file was kept open until the process ended)
+
+
 def test_exact_check_does_not_open_chroma(tmp_path):
     s = Settings(data_dir=tmp_path / "d", _env_file=None)
     PersistentFailureMemory(s).record(FailureRecord(action="make release", error="dirty tree"))
     fresh = PersistentFailureMemory(s)
     assert fresh.check_exact("make release") is not None
-    assert fresh._index is None and fresh._embedder is None
+    assert fresh._index is None
+    assert fresh._embedder is None
 
 
 def test_a_rerun_command_is_not_embedded_again(tmp_path, monkeypatch):
@@ -157,7 +188,8 @@ def test_cap_and_age_limit(tmp_path):
     assert 95 <= m.count() <= 100
     assert m.index.count() == m.count()
     assert m.check_exact("ancient failure") is None
-    assert m.check_exact("step-119 failed") is not None and m.check_exact("step-5 failed") is None
+    assert m.check_exact("step-119 failed") is not None
+    assert m.check_exact("step-5 failed") is None
 
 
 def test_export_import_roundtrip(tmp_path):
@@ -169,7 +201,9 @@ def test_export_import_roundtrip(tmp_path):
     b = PersistentFailureMemory(Settings(data_dir=tmp_path / "b", _env_file=None))
     assert b.import_jsonl(lines) == 1
     [rec] = b.list()
-    assert rec.count == 2 and rec.tags == ["db"] and b.check("docker compose up")[0].exact
+    assert rec.count == 2
+    assert rec.tags == ["db"]
+    assert b.check("docker compose up")[0].exact
     with pytest.raises(ValueError, match="import line 2"):
         b.import_jsonl([lines[0], "{not json"])
 
@@ -195,7 +229,8 @@ def test_concurrent_processes_lose_nothing(tmp_path):
         assert p.exitcode == 0
     m = PersistentFailureMemory(Settings(data_dir=data, embedder="hashing", _env_file=None))
     recs = m.list(limit=1000)
-    assert len(recs) == 50 and sum(r.count for r in recs) == 400
+    assert len(recs) == 50
+    assert sum(r.count for r in recs) == 400
     assert sum(m.outcomes(f"job {i} failed")[0] for i in range(50)) == 400
     m.reembed_missing()  # anything a crashed/contended writer left unembedded
     assert m.index.count() == 50
@@ -346,9 +381,11 @@ def test_cap_is_never_exceeded_and_the_oldest_leave_sqlite_and_the_index(tmp_pat
         ids.append(m.record(_nth_failure(i, t0)).id)
         assert m.count() <= 100 and m.index.count() <= 100, i
     n = m.count()
-    assert 95 <= n <= 100 and m.index.count() == n  # the low-water mark is 5% below the cap
+    assert 95 <= n <= 100
+    assert m.index.count() == n  # the low-water mark is 5% below the cap
     newest, oldest = ids[-n:], ids[:-n]
-    assert set(m.store.get_many(newest)) == set(newest) and not m.store.get_many(oldest)
+    assert set(m.store.get_many(newest)) == set(newest)
+    assert not m.store.get_many(oldest)
     in_index = set(m.index.collection.get(ids=ids)["ids"])
     assert in_index == set(newest)
     assert m.check_exact(_nth_failure(159, t0).action) is not None
@@ -376,7 +413,8 @@ def test_pruning_at_the_cap_evicts_in_batches_not_per_record(tmp_path):
     # one eviction per record past the cap would be 120 calls; in batches of 5% of the cap
     # (at least 5 rows each) it is one per 6 records
     assert 1 <= len(deletes) <= past // 5, deletes
-    assert all(n >= 5 for n in deletes) and sum(deletes) == 100 + past - m.count()
+    assert all(n >= 5 for n in deletes)
+    assert sum(deletes) == 100 + past - m.count()
 
 
 def test_prune_refreshes_the_evicted_items_neighbours_like_a_full_refresh(tmp_path):
@@ -410,7 +448,8 @@ def test_prune_refreshes_the_evicted_items_neighbours_like_a_full_refresh(tmp_pa
 
     after = hubs()
     evicted = set(ids) - set(after)
-    assert evicted == set(ids[:evicted_n]) and evicted_n == 150 - (149 - 149 // 20)
+    assert evicted == set(ids[:evicted_n])
+    assert evicted_n == 150 - (149 - 149 // 20)
     # the evicted items' stored neighbours, found here by brute force: those surely among the
     # HUB_K nearest of one (closer than its next after the HUB_K-th; hashed vectors tie often)
     pos = {rid: k for k, rid in enumerate(got["ids"])}

@@ -44,7 +44,8 @@ def no_index_env(monkeypatch):
 
 # -- the shipped snapshot ------------------------------------------------------------------------
 def test_the_snapshot_knows_real_projects_and_not_invented_ones():
-    assert index.exists("numpy") and index.exists("Flask_SQLAlchemy")  # normalised as PEP 503
+    assert index.exists("numpy")
+    assert index.exists("Flask_SQLAlchemy")  # normalised as PEP 503
     assert index.exists("random_int_stats") is False
     assert index.snapshot()["pypi"]["snapshot"] == "2026-11"
 
@@ -226,7 +227,8 @@ def test_a_python_write_with_a_hallucinated_import_gets_advice_not_a_denial(tmp_
     }
     spec = hooks.pre_tool_use(event, config)["hookSpecificOutput"]
     assert "permissionDecision" not in spec
-    assert "'numpyy'" in spec["additionalContext"] and "did you mean numpy" in spec["additionalContext"]
+    assert "'numpyy'" in spec["additionalContext"]
+    assert "did you mean numpy" in spec["additionalContext"]
     assert "utils_zz" not in spec["additionalContext"]
     event["tool_input"] = {"file_path": str(tmp_path / "notes.md"), "content": content}
     assert hooks.pre_tool_use(event, config) is None
@@ -294,7 +296,8 @@ def test_the_stop_hook_blocks_a_final_answer_that_imports_a_package_that_does_no
 def test_the_stop_hook_mentions_a_typosquat_and_lets_a_real_package_pass(tmp_path):
     out = hooks.stop(_transcript(tmp_path, "Done:\n```python\nimport scklearn\nimport seaborn\n```"))
     assert "decision" not in out
-    assert "scklearn" in out["systemMessage"] and "seaborn" not in out["systemMessage"]
+    assert "scklearn" in out["systemMessage"]
+    assert "seaborn" not in out["systemMessage"]
     assert hooks.stop(_transcript(tmp_path, "Done:\n```python\nimport json, seaborn\n```")) is None
 
 

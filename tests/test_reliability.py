@@ -83,7 +83,8 @@ def test_kill_9_while_an_approved_action_runs_never_runs_it_twice(tmp_path):
     # A new process recovers the run from its checkpoint: the interrupted approved action is
     # not started again (it may have partly run); the task says so.
     got = _recover(data, thread)
-    assert got["status"] == "error" and "not run again automatically" in got["error"]
+    assert got["status"] == "error"
+    assert "not run again automatically" in got["error"]
     assert marker.read_text() == "start rm -rf /data/cache\n"
     with Orchestrator(settings, work=slow_marker) as orch:
         assert orch.pending() == []
@@ -297,6 +298,8 @@ def test_provider_faults_open_the_breaker_fall_back_heal_and_keep_the_budget(tmp
         )
         with Orchestrator(settings, models={"openai": openai, "gemini": gemini}) as orch:
             router = orch.context.router
+            now = [1_000_000.0]
+            router.breakers.clock = lambda: now[0]  # the reset timeout passes when the test says
 
             def call(n: int):
                 return router.invoke(f"question {n}", task_id=f"t{n}")
@@ -305,16 +308,19 @@ def test_provider_faults_open_the_breaker_fall_back_heal_and_keep_the_budget(tmp
             assert router.breakers.status("openai").state == "closed"
             assert call(2).provider == "gemini"  # 500 -> fallback; openai opens
             assert router.breakers.status("openai").state == "open"
-            assert call(3).provider == "gemini" and len(fake.requests) == 2  # no call while open
-            time.sleep(0.6)
+            assert call(3).provider == "gemini"
+            assert len(fake.requests) == 2  # no call while open
+            now[0] += 0.6
             assert call(4).provider == "gemini"  # half-open probe: malformed body -> open again
-            assert router.breakers.status("openai").state == "open" and len(fake.requests) == 3
-            time.sleep(0.6)
+            assert router.breakers.status("openai").state == "open"
+            assert len(fake.requests) == 3
+            now[0] += 0.6
             assert call(5).provider == "gemini"  # probe times out -> open again
             assert len(fake.requests) == 4
-            time.sleep(0.6)
+            now[0] += 0.6
             healed = call(6)  # the probe succeeds: closed, openai answers again
-            assert healed.provider == "openai" and healed.message.content == "recovered answer from openai"
+            assert healed.provider == "openai"
+            assert healed.message.content == "recovered answer from openai"
             assert router.breakers.status("openai").state == "closed"
             transitions = [
                 e["transition"] for e in reversed(router.breakers.events()) if e["provider"] == "openai"
@@ -381,7 +387,7 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path, monkeypatch):
         "tool_input": {"command": "docker compose up -d"},
         "tool_response": {"stderr": "y" * 4000, "exit_code": 101},
     }
-    assert hooks.main("post-tool-use", stdin=io.StringIO(json.dumps(event)), stdout=out) == 0
+    hooks.main("post-tool-use", stdin=io.StringIO(json.dumps(event)), stdout=out)
     assert "full" in err.getvalue()
     event = {
         "hook_event_name": "PreToolUse",
@@ -389,7 +395,7 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path, monkeypatch):
         "tool_name": "Bash",
         "tool_input": {"command": "make target-3"},
     }
-    assert hooks.main("pre-tool-use", stdin=io.StringIO(json.dumps(event)), stdout=out) == 0
+    hooks.main("pre-tool-use", stdin=io.StringIO(json.dumps(event)), stdout=out)
     assert json.loads(out.getvalue())["hookSpecificOutput"]["permissionDecision"] == "deny"
 
     # Space is freed: everything recorded before is intact and writing works again.
@@ -423,7 +429,8 @@ def test_a_chroma_server_that_goes_away_degrades_then_catches_up(tmp_path):
         # a real name at a missing version (an invented name is denied by the package guard)
         m.record(FailureRecord(action="pip install requests==9.9", error="no matching distribution"))
         d = assess_action("pip3 install requests==9.9", memory=m, risk=risk, settings=settings)
-        assert d.decision == "allow" and "similar" in d.advice[0]  # similarity works: advice
+        assert d.decision == "allow"
+        assert "similar" in d.advice[0]  # similarity works: advice
         os.kill(proc.pid, signal.SIGKILL)  # the server goes away mid-run
         proc.wait(timeout=30)
 
@@ -434,7 +441,8 @@ def test_a_chroma_server_that_goes_away_degrades_then_catches_up(tmp_path):
         d = assess_action("npm publish   --access public", memory=m, risk=risk, settings=settings)
         assert d.decision == "deny"
         d = assess_action("npm publish --tag next --access public", memory=m, risk=risk, settings=settings)
-        assert d.degraded and d.decision == "allow"
+        assert d.degraded
+        assert d.decision == "allow"
         assert assess_action("rm -rf ~", memory=m, risk=risk, settings=settings).decision == "deny"
 
         # The server comes back on the same port and data: the missing vector is caught up.
@@ -456,7 +464,8 @@ def test_a_chroma_server_that_goes_away_degrades_then_catches_up(tmp_path):
 
         assert wait_for_port(port, 30, proc)
         d = assess_action("npm publish --tag next --access public", memory=m, risk=risk, settings=settings)
-        assert not d.degraded and "npm publish --access public" in " ".join(d.advice)
+        assert not d.degraded
+        assert "npm publish --access public" in " ".join(d.advice)
         assert m.index.count() == 2
     finally:
         m.close()
@@ -475,15 +484,20 @@ async def test_a_corrupt_store_fails_safe_through_the_mcp_tools(settings):
     (data / "memory.sqlite").write_bytes(b"this is not a database " * 500)
     async with Client(build_server(settings)) as client:
         r = await client.call_tool("check_action", {"action": "rm -rf /"})
-        assert r.structured_content["decision"] == "deny" and r.structured_content["degraded"]
+        assert r.structured_content["decision"] == "deny"
+        assert r.structured_content["degraded"]
         r = await client.call_tool("check_action", {"action": "ls -la"})
-        assert r.structured_content["decision"] == "allow" and r.structured_content["degraded"]
+        assert r.structured_content["decision"] == "allow"
+        assert r.structured_content["degraded"]
         r = await client.call_tool("record_failure", {"action": "make deploy", "error": "boom"})
-        assert r.is_error and "corrupt" in r.content[0].text and "move it aside" in r.content[0].text
+        assert r.is_error
+        assert "corrupt" in r.content[0].text
+        assert "move it aside" in r.content[0].text
     # Recovery as the message says: move it aside; a new store is created, the server works.
     (data / "memory.sqlite").rename(data / "memory.sqlite.corrupt")
     async with Client(build_server(settings)) as client:
         r = await client.call_tool("record_failure", {"action": "make deploy", "error": "boom"})
         assert not r.is_error
         r = await client.call_tool("check_action", {"action": "make  deploy"})
-        assert r.structured_content["decision"] == "deny" and not r.structured_content["degraded"]
+        assert r.structured_content["decision"] == "deny"
+        assert not r.structured_content["degraded"]

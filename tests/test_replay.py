@@ -41,9 +41,11 @@ def _runs_file(tmp_path: Path, steps: list[tuple[str, int, str]]) -> Path:
 def test_a_claude_code_transcript_becomes_tool_calls_with_exit_codes():
     [run] = replay.load([SESSIONS / "session.jsonl"])
     bash = [s for s in run.steps if s.tool == "Bash"]
-    assert len(bash) > 50 and any(s.tool in ("Edit", "Write") for s in run.steps)
+    assert len(bash) > 50
+    assert any(s.tool in ("Edit", "Write") for s in run.steps)
     ran = [s for s in bash if s.returncode and s.error.startswith("Exit code")]
-    assert ran and all(not s.output.startswith("Exit code") for s in ran)
+    assert ran
+    assert all(not s.output.startswith("Exit code") for s in ran)
     # a call the client or another hook stopped keeps its own text, as PostToolUseFailure has it
     assert any(s.returncode and not s.error.startswith("Exit code") for s in bash)
 
@@ -67,7 +69,8 @@ def test_an_unchanged_repeat_is_a_right_denial_and_a_rerun_after_sed_is_not_deni
     stats = replay.replay(runs, "fresh", "command")
     assert stats["flags"][("memory", "deny", "failed_same")] == 1
     assert stats["flags"][("memory", "advice", "would_succeed")] == 1
-    assert stats["loops"] == 1 and stats["loops_unchanged_denied"] == 1
+    assert stats["loops"] == 1
+    assert stats["loops_unchanged_denied"] == 1
     assert replay.summary(stats)["memory_wrong_denials"] == 0
 
 
@@ -103,4 +106,5 @@ def test_a_denial_of_a_command_that_then_succeeds_is_counted_wrong(tmp_path, tra
 
         embedder = make_embedder(Settings(embedder="hashing", _env_file=None))
     s = replay.summary(replay.replay(runs, "fresh", transport, embedder))
-    assert s["memory_wrong_denials"] == 1 and s["sessions_with_wrong_denial"] == 1
+    assert s["memory_wrong_denials"] == 1
+    assert s["sessions_with_wrong_denial"] == 1

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from scripts.headless import HEADLESS_CHROMIUM_FLAGS, chromium
 from task_orchestrator import Settings
 from task_orchestrator.breaker import CircuitBreakers
 from task_orchestrator.cli import main
 from task_orchestrator.cost import CostLedger, Usage
-from task_orchestrator.report import HEADLESS_CHROMIUM_FLAGS, LEVEL_COLOURS, PALETTE
+from task_orchestrator.report import LEVEL_COLOURS, PALETTE
 from task_orchestrator.service import Service
 
 INJECTION = '<script>document.title="pwned"</script><img src=x onerror=alert(1)> rm -rf build'
@@ -65,12 +65,16 @@ def test_report_command_writes_one_self_contained_page(populated):
         assert f'id="{section}"' in page
     assert re.search(r'id="card-failures".*?<b>2</b>', page)  # two distinct failures stored
     assert re.search(r'id="card-breakers".*?<b>1</b>', page)
-    assert "gpt-5-mini" in page and "gemini-2.5-flash" in page
+    assert "gpt-5-mini" in page
+    assert "gemini-2.5-flash" in page
     assert "429 Too Many Requests" in page
     # Nothing is fetched from elsewhere, and stored agent output is data, never markup.
-    assert "<script" not in page and "src=" not in page.replace("src=x", "")
-    assert "&lt;script&gt;document.title" in page and "onerror=alert(1)&gt;" in page
-    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page
+    assert "src=" not in page.replace("src=x", "")
+    assert "&lt;script&gt;document.title" in page
+    assert "onerror=alert(1)&gt;" in page
+    assert "http://" not in page
+    assert "https://" not in page
 
 
 def test_report_of_an_empty_data_dir_says_so(tmp_path, monkeypatch):
@@ -78,12 +82,14 @@ def test_report_of_an_empty_data_dir_says_so(tmp_path, monkeypatch):
     out = tmp_path / "r.html"
     assert main(["report", "--out", str(out)]) == 0
     page = out.read_text()
-    assert "nothing recorded" in page and "No LLM calls" in page and "No breaker incidents" in page
+    assert "nothing recorded" in page
+    assert "No LLM calls" in page
+    assert "No breaker incidents" in page
     assert not (tmp_path / "never-used").exists(), "a report must not create stores"
 
 
 def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    exe = chromium()
     if exe is None:
         if os.environ.get("CI"):
             pytest.fail("Debian's chromium is missing: .ci/run installs it (apt-get install chromium)")

@@ -96,7 +96,8 @@ def test_a_sloppy_change_gets_all_three_notes(repo):
     assert codes == ["scratch_files", "edited_after_last_test_run", "no_existing_test_run"]
     out = hooks.stop({"transcript_path": str(path), "cwd": str(repo)})
     assert "decision" not in out  # notes for the user, never a block
-    assert "reproduce_bug.py" in out["systemMessage"] and "calc.py.orig" in out["systemMessage"]
+    assert "reproduce_bug.py" in out["systemMessage"]
+    assert "calc.py.orig" in out["systemMessage"]
 
 
 def test_a_clean_change_tested_after_its_last_edit_gets_no_note(repo):

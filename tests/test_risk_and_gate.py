@@ -67,7 +67,9 @@ def test_learned_failure_rate_raises_risk():
     for _ in range(3):
         mem.record_outcome("make flaky-integration", ok=False)
     a = risk.assess("make flaky-integration")
-    assert a.level == "medium" and a.failures == 3 and "failed 3 of 3" in a.reasons[-1]
+    assert a.level == "medium"
+    assert a.failures == 3
+    assert "failed 3 of 3" in a.reasons[-1]
     for _ in range(4):
         mem.record_outcome("make flaky-integration", ok=True)
     assert risk.assess("make flaky-integration").level == "low"
@@ -80,9 +82,12 @@ def test_gate_denies_critical_even_when_memory_is_broken():
 
     s = Settings(_env_file=None)
     d = assess_action("rm -rf ~", memory=Broken(), risk=RISK, settings=s)
-    assert d.decision == "deny" and d.degraded
+    assert d.decision == "deny"
+    assert d.degraded
     d = assess_action("ls", memory=Broken(), risk=RISK, settings=s)
-    assert d.decision == "allow" and d.degraded and "rules only" in d.reasons[-1]
+    assert d.decision == "allow"
+    assert d.degraded
+    assert "rules only" in d.reasons[-1]
 
 
 def test_gate_uses_memory_matches_and_thresholds():
@@ -94,7 +99,8 @@ def test_gate_uses_memory_matches_and_thresholds():
         )
     )
     d = assess_action("npm test   -- --watch", memory=mem, risk=RISK, settings=s)
-    assert d.decision == "deny" and "use --watchAll=false" in d.summary()
+    assert d.decision == "deny"
+    assert "use --watchAll=false" in d.summary()
     assert assess_action("npm ci", memory=mem, risk=RISK, settings=s).decision == "allow"
     always = s.model_copy(update={"approval_policy": "always"})
     assert assess_action("npm ci", memory=mem, risk=RISK, settings=always).decision == "ask"
@@ -119,7 +125,8 @@ def test_gate_uses_memory_matches_and_thresholds():
 )
 def test_secret_formats_are_redacted(secret):
     text = f"export KEY={secret} && deploy"
-    assert secret not in redact(text) and contains_secret(text)
+    assert secret not in redact(text)
+    assert contains_secret(text)
 
 
 def test_contextual_secrets_are_redacted():

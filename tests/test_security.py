@@ -27,12 +27,13 @@ SECRETS = [
 
 
 def test_there_are_more_than_fifty_formats():
-    assert len(SECRETS) >= 50 and len({s for _, s, _ in SECRETS}) == len(SECRETS)
+    assert len(SECRETS) >= 50
+    assert len({s for _, s, _ in SECRETS}) == len(SECRETS)
 
 
 def _hook(name: str, payload: dict) -> str:
     out = io.StringIO()
-    assert hooks.main(name, stdin=io.StringIO(json.dumps(payload)), stdout=out) == 0
+    hooks.main(name, stdin=io.StringIO(json.dumps(payload)), stdout=out)
     return out.getvalue()
 
 
@@ -125,7 +126,8 @@ def test_stored_failures_are_data_never_instructions(tmp_path, monkeypatch):
         action="make deploy-prod", error=hostile, lesson=hostile, tags=["<script>alert(1)</script>"]
     )
     decision = svc.check_action("make deploy-prod")
-    assert decision.decision == "deny" and "Ignore all previous instructions" in decision.summary()
+    assert decision.decision == "deny"
+    assert "Ignore all previous instructions" in decision.summary()
     out = _hook(
         "pre-tool-use",
         {
@@ -162,7 +164,8 @@ def test_no_path_around_the_approval_gate(settings, tmp_path):
         thread = waiting["thread_id"]
         for bad in ({"decision": "yes"}, {"decision": "edit"}, {"approve": True}, {}):
             again = orch.resume(thread, bad)
-            assert again["status"] == "waiting_for_approval" and "error" in again["approval_request"]
+            assert again["status"] == "waiting_for_approval"
+            assert "error" in again["approval_request"]
         with pytest.raises(Exception, match="resume payload must be a dict"):
             orch.resume(thread, "approve")  # type: ignore[arg-type]
         assert ran == []

@@ -347,9 +347,11 @@ def test_parse_splits_and_unwraps():
     assert ("ls", ()) in progs  # inside $(...)
     assert ("ls", ("bash -c",)) in progs
     rm = next(c for c in p.commands if c.prog == "rm")
-    assert rm.args[-1].endswith("/a") and rm.redirects == [(">", rm.redirects[0][1])]
+    assert rm.args[-1].endswith("/a")
+    assert rm.redirects == [(">", rm.redirects[0][1])]
     bash = next(c for c in p.commands if c.prog == "bash")
-    assert bash.cwd == "/tmp" and bash.stdin == "dynamic"
+    assert bash.cwd == "/tmp"
+    assert bash.stdin == "dynamic"
 
 
 def test_heredoc_bodies_are_data_unless_a_shell_reads_them():

@@ -114,7 +114,9 @@ def test_real_summaries(output, ok, passed, failed):
 
 def test_a_missing_runner_is_no_run_not_a_failure():
     s = parse_test_summary("\n/usr/bin/python3: No module named pytest\n")
-    assert s.missing and s.no_tests and not s.failed
+    assert s.missing
+    assert s.no_tests
+    assert not s.failed
     assert parse_test_summary("bash: pytest: command not found").missing
 
 
@@ -185,7 +187,8 @@ def test_only_a_missing_runner_is_told_as_no_run(tmp_path):
         "All tests pass.",
     )
     out = hooks.stop(event)
-    assert out["decision"] == "block" and "not installed" in out["reason"]
+    assert out["decision"] == "block"
+    assert "not installed" in out["reason"]
 
 
 @pytest.mark.parametrize(

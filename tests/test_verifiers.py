@@ -39,7 +39,8 @@ def test_paths_pass_for_real_files(ws):
 
 def test_paths_flag_hallucinated_file_with_suggestion(ws):
     [f] = run("paths", "The fix is in src/app/model.py line 12.", ws)
-    assert "does not exist: src/app/model.py" in f.message and "src/app/models.py" in f.suggestion
+    assert "does not exist: src/app/model.py" in f.message
+    assert "src/app/models.py" in f.suggestion
 
 
 def test_paths_accept_files_created_by_the_change(ws):
@@ -76,7 +77,9 @@ PYTEST_FAIL = "FAILED tests/test_api.py::test_login - AssertionError\n==== 1 fai
 )
 def test_summaries_of_six_runners(output, runner, ok):
     s = parse_test_summary(output)
-    assert s is not None and s.runner == runner and s.ok is ok
+    assert s is not None
+    assert s.runner == runner
+    assert s.ok is ok
 
 
 def test_claim_without_a_run(ws):
@@ -86,14 +89,16 @@ def test_claim_without_a_run(ws):
 
 def test_claim_contradicted_by_failures_and_by_a_masking_pipe(ws):
     [f] = run("test_claims", "All tests pass now.", ws, evidence={"test_output": PYTEST_FAIL})
-    assert f.code == "tests_failed" and "1 failed" in f.message
+    assert f.code == "tests_failed"
+    assert "1 failed" in f.message
     [f] = run(
         "test_claims",
         "Tests are green.",
         ws,
         evidence={"test_output": PYTEST_FAIL, "test_exit_code": 0, "test_command": "pytest -q | tail -5"},
     )
-    assert f.code == "exit_masked_by_pipe" and f.severity == "critical"
+    assert f.code == "exit_masked_by_pipe"
+    assert f.severity == "critical"
 
 
 def test_claim_with_no_tests_collected(ws):
@@ -148,7 +153,8 @@ def test_code_notes_a_real_package_that_is_not_installed_without_blocking(ws):
     # seaborn exists on PyPI; the old check called it hallucinated because this interpreter
     # lacks it (the issue measured 92% of such imports flagged)
     [f] = run("code", "import seaborn as sns\nsns.set_theme()\n", ws)  # bare code, no fence
-    assert f.severity == "info" and not f.blocking
+    assert f.severity == "info"
+    assert not f.blocking
     assert "add seaborn to the project's dependencies" in f.suggestion
 
 
@@ -209,8 +215,10 @@ def test_claim_after_a_failed_run(tmp_path):
     p = tmp_path / "t.jsonl"
     p.write_text("\n".join([*lines[: cut + 1], _final("Everything works, all tests pass!")]))
     [f] = check_transcript(p)
-    assert f.code == "exit_masked_by_pipe" and "11 failed" in f.message  # `mix test | tail -30`
-    assert f"line {cut + 2}" in f.evidence and f"result at line {cut + 1}" in f.evidence
+    assert f.code == "exit_masked_by_pipe"
+    assert "11 failed" in f.message  # `mix test | tail -30`
+    assert f"line {cut + 2}" in f.evidence
+    assert f"result at line {cut + 1}" in f.evidence
 
 
 def test_claim_with_no_run_and_honest_claim(tmp_path):
@@ -267,7 +275,8 @@ def test_command_claimed_successful_that_failed(tmp_path):
 def test_llm_judge_without_provider_is_skipped_not_passed(settings):
     ctx = open_context(settings, memory=None)
     [f] = get("llm_judge")(VerifyInput(output="x", router=ctx.router, settings=settings))
-    assert f.message.startswith("skipped: no provider") and not f.blocking
+    assert f.message.startswith("skipped: no provider")
+    assert not f.blocking
 
 
 def test_llm_judge_with_a_scripted_model(settings):
@@ -282,7 +291,8 @@ def test_llm_judge_with_a_scripted_model(settings):
     [f] = get("llm_judge")(
         VerifyInput(output="done", task="migrate", router=ctx.router, settings=settings, task_id="j")
     )
-    assert f.blocking and "migration" in f.message
+    assert f.blocking
+    assert "migration" in f.message
     assert ctx.router.ledger.table(task_id="j")[0]["calls"] == 1  # through the ledger
 
 
@@ -298,7 +308,8 @@ def test_decorator_plugin_and_crashing_verifier():
     assert "no_shouting" in available()
     found = run_verifiers(["no_shouting", "explodes"], VerifyInput(output="HELLO"))
     assert [f.verifier for f in found] == ["no_shouting", "explodes"]
-    assert "verifier crashed" in found[1].message and found[1].blocking
+    assert "verifier crashed" in found[1].message
+    assert found[1].blocking
     with pytest.raises(ValueError, match="unknown verifier 'nope'"):
         run_verifiers(["nope"], VerifyInput(output="x"))
 
@@ -338,6 +349,8 @@ def test_guarded_task_catches_an_unbacked_claim_and_reflects(settings, memory):
     (settings.workspace_dir / "README.md").write_text("x")
     graph = build_guarded_graph().compile(checkpointer=InMemorySaver())
     r = graph.invoke({"task": "Fix the login bug"}, {"configurable": {"thread_id": "v"}}, context=ctx)
-    assert r["status"] == "succeeded" and r["attempts"] == 2
+    assert r["status"] == "succeeded"
+    assert r["attempts"] == 2
     feedback = model.calls[1][-1].content
-    assert "src/auth/session.py" in feedback and "no test run backs it" in feedback
+    assert "src/auth/session.py" in feedback
+    assert "no test run backs it" in feedback

@@ -22,7 +22,8 @@ def _results_text(api) -> list[str]:
 def test_server_connects_and_check_action_answers(session_factory):
     s = session_factory()
     listed = s.run([str(s.claude), "mcp", "list"]).stdout
-    assert "task-orchestrator" in listed and "Connected" in listed
+    assert "task-orchestrator" in listed
+    assert "Connected" in listed
     _, api = s.ask(
         "is this safe?",
         [
@@ -32,7 +33,8 @@ def test_server_connects_and_check_action_answers(session_factory):
         allowed="mcp__task-orchestrator__check_action",
     )
     [text] = _results_text(api)
-    assert '"decision":"deny"' in text.replace(" ", "") and "network into a shell" in text
+    assert '"decision":"deny"' in text.replace(" ", "")
+    assert "network into a shell" in text
 
 
 @pytest.mark.parametrize(
@@ -53,9 +55,11 @@ def test_critical_command_is_denied_before_it_runs(session_factory, transport, c
         "clean up", [("tool", "Bash", {"command": command, "description": "wipe"}), ("text", "Stopped.")]
     )
     assert (target / "main.py").exists()
-    assert result["permission_denials"] and result["permission_denials"][0]["tool_name"] == "Bash"
+    assert result["permission_denials"]
+    assert result["permission_denials"][0]["tool_name"] == "Bash"
     [reason] = _results_text(api)
-    assert "task-orchestrator" in reason and "recursive delete" in reason
+    assert "task-orchestrator" in reason
+    assert "recursive delete" in reason
 
 
 def _requests_text(api) -> str:
@@ -81,8 +85,11 @@ def test_learning_across_sessions(session_factory):
     )
     assert result["permission_denials"] == []
     seen = _requests_text(api)
-    assert "additional context" in seen and "failed before" in seen and "earlier session" in seen
-    assert "similar" in seen and "No such file" in seen
+    assert "additional context" in seen
+    assert "failed before" in seen
+    assert "earlier session" in seen
+    assert "similar" in seen
+    assert "No such file" in seen
 
 
 @pytest.mark.parametrize("transport", ["command", "mcp_tool"])
@@ -101,7 +108,8 @@ def test_an_agent_that_edits_a_script_and_reruns_it_is_not_blocked(session_facto
     )
     assert result["permission_denials"] == []
     first, _, rerun = _results_text(api)
-    assert "bug reproduced" in first and "fixed: total is 4" in rerun
+    assert "bug reproduced" in first
+    assert "fixed: total is 4" in rerun
     # The rerun ran with the lesson of the first run as context, not behind a wall.
     assert "failed before" in _requests_text(api)
 
@@ -121,7 +129,8 @@ def test_an_unchanged_failing_rerun_is_told_why_and_denied(session_factory, tran
     )
     assert [d["tool_input"]["command"] for d in result["permission_denials"]] == ["python repro.py"]
     reason = _results_text(api)[2]
-    assert "bug reproduced" in reason and "Nothing that could change its outcome" in reason
+    assert "bug reproduced" in reason
+    assert "Nothing that could change its outcome" in reason
 
 
 @pytest.mark.parametrize("transport", ["command", "mcp_tool"])
@@ -145,9 +154,11 @@ def test_a_hallucinated_install_is_denied_and_a_python_write_gets_package_advice
         allowed="Bash Write",
     )
     assert [d["tool_input"].get("command") for d in result["permission_denials"]] == [install]
-    assert (s.ws / "stats.py").exists() and not (s.ws / "vendor").exists()
+    assert (s.ws / "stats.py").exists()
+    assert not (s.ws / "vendor").exists()
     seen = _requests_text(api)
-    assert "likely a hallucinated package" in seen and "did you mean numpy" in seen
+    assert "likely a hallucinated package" in seen
+    assert "did you mean numpy" in seen
 
 
 def test_outcomes_reach_the_memory_through_the_server_with_no_hook_process(session_factory):
@@ -159,7 +170,8 @@ def test_outcomes_reach_the_memory_through_the_server_with_no_hook_process(sessi
     post = [
         h for e in ("PostToolUse", "PostToolUseFailure") for g in settings["hooks"][e] for h in g["hooks"]
     ]
-    assert post and all(h["type"] == "mcp_tool" for h in post)
+    assert post
+    assert all(h["type"] == "mcp_tool" for h in post)
     failing = [f"echo out{i}; echo 'err{i}: no such thing' >&2; exit {i % 3 + 1}" for i in range(10)]
     script = [("tool", "Bash", {"command": c, "description": "try"}) for c in failing]
     script += [
@@ -173,7 +185,8 @@ def test_outcomes_reach_the_memory_through_the_server_with_no_hook_process(sessi
     by_action = {r["action"]: r for r in rows}
     assert set(by_action) == set(failing)  # all ten failures, and the success not among them
     first = by_action[failing[0]]
-    assert "Exit code 1" in first["error"] and "err0: no such thing" in first["error"]
+    assert "Exit code 1" in first["error"]
+    assert "err0: no such thing" in first["error"]
 
 
 def test_high_risk_action_is_asked_and_does_not_run_headless(session_factory):
@@ -212,7 +225,8 @@ def test_stop_hook_blocks_a_false_tests_pass(session_factory, transport):
         ],
     )
     later = [json.dumps(r) for r in api.requests[-1:]]
-    assert "contradicted by this session" in later[0] and "1 failed" in later[0]
+    assert "contradicted by this session" in later[0]
+    assert "1 failed" in later[0]
     assert "Correction" in result["result"]
     # After a passing run the same claim is allowed (no extra turn).
     (s.ws / "test_calc.py").write_text("def test_add():\n    assert 1 + 1 == 2\n")
@@ -245,7 +259,8 @@ def test_run_task_waits_for_approval_and_completes_in_a_later_call(session_facto
             allowed=tools,
         )
         [waiting] = _results_text(api)
-        assert "waiting_for_approval" in waiting and "force push" in waiting
+        assert "waiting_for_approval" in waiting
+        assert "force push" in waiting
         assert openai.requests == []  # nothing ran before the approval
         thread_id = json.loads(waiting)["thread_id"]
         _, api = s.ask(
@@ -262,6 +277,8 @@ def test_run_task_waits_for_approval_and_completes_in_a_later_call(session_facto
         )
         [done] = _results_text(api)
         result = json.loads(done)
-        assert result["status"] == "succeeded" and "Changelog updated" in result["output"]
-        assert result["cost"][0]["provider"] == "openai" and result["cost"][0]["cost_usd"] > 0
+        assert result["status"] == "succeeded"
+        assert "Changelog updated" in result["output"]
+        assert result["cost"][0]["provider"] == "openai"
+        assert result["cost"][0]["cost_usd"] > 0
         assert len(openai.requests) == 1
