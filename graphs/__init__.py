@@ -1,8 +1,8 @@
 """Guarded task graphs: the state schema, the runtime context and the factory."""
 
-from .context import TaskContext, open_context
-from .guarded import build_guarded_graph
-from .state import ApprovalDecision, Finding, TaskInput, TaskOutput, TaskState
+from task_orchestrator.graphs.context import TaskContext, open_context
+from task_orchestrator.graphs.guarded import build_guarded_graph
+from task_orchestrator.graphs.state import ApprovalDecision, Finding, TaskInput, TaskOutput, TaskState
 
 __all__ = [
     "ApprovalDecision",

@@ -9,12 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..breaker import CircuitBreakers
-from ..cost import CostLedger
-from ..errors import ConfigurationError
-from ..memory.base import FailureMemory, RiskAssessor
-from ..providers import ModelRouter
-from ..settings import Settings
+from task_orchestrator.breaker import CircuitBreakers
+from task_orchestrator.cost import CostLedger
+from task_orchestrator.errors import ConfigurationError
+from task_orchestrator.memory.base import FailureMemory, RiskAssessor
+from task_orchestrator.providers import ModelRouter
+from task_orchestrator.settings import Settings
 
 __all__ = ["TaskContext", "context_of", "open_context", "serve_from_environment"]
 
@@ -52,7 +52,7 @@ def open_context(
     ``models`` maps provider names ("gemini", "openai") to chat models, replacing the
     real providers (scripted models in tests and the offline demo).
     """
-    from ..memory import default_memory, default_risk
+    from task_orchestrator.memory import default_memory, default_risk
 
     settings = settings or Settings()
     breakers = CircuitBreakers.for_settings(settings)

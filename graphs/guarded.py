@@ -11,9 +11,9 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
-from .. import nodes
-from .context import TaskContext
-from .state import TaskInput, TaskOutput, TaskState
+from task_orchestrator import nodes
+from task_orchestrator.graphs.context import TaskContext
+from task_orchestrator.graphs.state import TaskInput, TaskOutput, TaskState
 
 __all__ = ["build_guarded_graph"]
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from ..findings import Finding, Severity
+from task_orchestrator.findings import Finding, Severity
+from task_orchestrator.literals import ActionKind, ApprovalChoice, TaskStatus
 
 __all__ = [
     "ApprovalDecision",
@@ -20,13 +21,11 @@ __all__ = [
     "TaskStatus",
 ]
 
-TaskStatus = Literal["running", "succeeded", "failed", "blocked", "rejected", "error"]
-
 
 class TaskInput(TypedDict, total=False):
     task: str  # what to do (the prompt of the default LLM work node)
     action: str  # what will run, checked by the guard (defaults to ``task``)
-    action_kind: Literal["command", "tool_call", "text"]
+    action_kind: ActionKind
     evidence: dict[str, Any]  # e.g. {"test_output": "..."} for verifiers
 
 
@@ -52,7 +51,7 @@ class TaskState(TaskInput, TaskOutput, total=False):
 class ApprovalDecision(BaseModel):
     """What a human sends back to resume a task waiting for approval."""
 
-    decision: Literal["approve", "reject", "edit"]
+    decision: ApprovalChoice
     action: str | None = Field(default=None, description="The edited action (decision=edit).")
     by: str | None = None
     note: str | None = None

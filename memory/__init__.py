@@ -6,12 +6,12 @@ exact-hash table and the risk rules, starts without pydantic, numpy or Chroma.
 
 from __future__ import annotations
 
-from .._lazy import lazy_getattr
+from task_orchestrator._lazy import lazy_getattr
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:
-    from ..settings import Settings
-    from .base import FailureMemory, RiskAssessor
+    from task_orchestrator.memory.base import FailureMemory, RiskAssessor
+    from task_orchestrator.settings import Settings
 
 __all__ = [
     "ActionKind",
@@ -48,12 +48,12 @@ __getattr__ = lazy_getattr(__name__, _WHERE)
 
 
 def default_memory(settings: Settings) -> FailureMemory:
-    from .store import PersistentFailureMemory
+    from task_orchestrator.memory.store import PersistentFailureMemory
 
     return PersistentFailureMemory(settings)
 
 
 def default_risk(settings: Settings, memory: FailureMemory | None) -> RiskAssessor:
-    from .risk import RuleRiskAssessor
+    from task_orchestrator.memory.risk import RuleRiskAssessor
 
     return RuleRiskAssessor(memory)

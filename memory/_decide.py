@@ -27,9 +27,9 @@ import math
 import os
 from pathlib import Path
 
-from ._failures import depends_on_outside
-from ._rules import decision_for
-from .normalize import blake2b
+from task_orchestrator.memory._failures import depends_on_outside
+from task_orchestrator.memory._rules import decision_for
+from task_orchestrator.memory.normalize import blake2b
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ def _stale(record: dict[str, Any]) -> bool:
     """An environment failure whose missing path exists now no longer applies."""
     if record.get("failure_class") != "environment":
         return False
-    from ._failures import missing_path
+    from task_orchestrator.memory._failures import missing_path
 
     path = missing_path(str(record.get("error") or ""))
     if not path or "\n" in path:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from .normalize import blake2b
+from task_orchestrator.memory.normalize import blake2b
 
 __all__ = ["depends_on_outside", "failure_class", "missing_path", "outcome_key"]
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from task_orchestrator.literals import RISK_LEVELS
+
 __all__ = [
     "RISK_ORDER",
     "RULES",
@@ -18,7 +20,7 @@ __all__ = [
     "text_level",
 ]
 
-RISK_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+RISK_ORDER: dict[str, int] = {level: i for i, level in enumerate(RISK_LEVELS)}
 
 
 class Rule:
@@ -427,7 +429,7 @@ def _hints() -> dict[str, tuple[bool, tuple[str, ...]]]:
     global _HINTS
     if _HINTS is None:
         try:
-            from ._rule_hints import HINTS, SOURCE_HASH
+            from task_orchestrator.memory._rule_hints import HINTS, SOURCE_HASH
 
             _HINTS = HINTS if SOURCE_HASH == rules_hash() else {}
         except ImportError:
@@ -459,8 +461,8 @@ def text_level(
 
 
 def _findings(command: str, cwd: str | None, depth: int) -> list[tuple[str, str]]:
-    from ._parse import parse
-    from ._shellrules import judge_commands
+    from task_orchestrator.memory._parse import parse
+    from task_orchestrator.memory._shellrules import judge_commands
 
     if depth > _MAX_NESTING:
         return [("high", "the command could not be analysed (nested commands too deep to follow)")]

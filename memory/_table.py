@@ -13,9 +13,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .._sqlite import Database, SqliteStore, Transaction
-from .normalize import blake2b, signature
-from .redact import redact
+from task_orchestrator._sqlite import Database, SqliteStore, Transaction
+from task_orchestrator.memory.normalize import blake2b, signature
+from task_orchestrator.memory.redact import redact
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class FailureTable(SqliteStore):
         have = self._conn.columns("failures")
         if all(c in have for c in STATE_COLS):
             return
-        from ._failures import failure_class
+        from task_orchestrator.memory._failures import failure_class
 
         with self._lock, Transaction(self._conn) as c:
             have = self._conn.columns("failures")  # again, inside the write lock: another

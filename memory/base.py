@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import BaseModel, Field
+
+from task_orchestrator.literals import ActionKind, RiskLevel
 
 __all__ = [
     "ActionKind",
@@ -16,9 +18,6 @@ __all__ = [
     "RiskAssessment",
     "RiskAssessor",
 ]
-
-ActionKind = Literal["command", "tool_call", "text"]
-RiskLevel = Literal["low", "medium", "high", "critical"]
 
 
 class FailureRecord(BaseModel):

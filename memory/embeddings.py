@@ -29,8 +29,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import ConfigurationError
-from ..settings import Settings
+from task_orchestrator.errors import ConfigurationError
+from task_orchestrator.settings import Settings
 
 __all__ = [
     "Embedder",
@@ -210,7 +210,7 @@ def embedder_name(settings: Settings) -> str:
 
 def _real_providers_allowed(kind: str) -> None:
     """The test suite's switch (``providers.ALLOW_REAL_PROVIDERS``) covers embeddings too."""
-    from .. import providers
+    from task_orchestrator import providers
 
     if not providers.ALLOW_REAL_PROVIDERS:
         raise RuntimeError(

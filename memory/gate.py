@@ -7,17 +7,14 @@ The guard node, the MCP check-action tool and both Claude Code hook transports r
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
-from ..settings import Settings
-from ._decide import SessionState, decide, load_predictor
-from .base import ActionKind, FailureMemory, Match, RiskAssessment, RiskAssessor
+from task_orchestrator.literals import Decision
+from task_orchestrator.memory._decide import SessionState, decide, load_predictor
+from task_orchestrator.memory.base import ActionKind, FailureMemory, Match, RiskAssessment, RiskAssessor
+from task_orchestrator.settings import Settings
 
 __all__ = ["GateDecision", "assess_action"]
-
-Decision = Literal["allow", "ask", "deny"]
 
 
 class GateDecision(BaseModel):

@@ -8,11 +8,11 @@ import uuid
 
 import numpy as np
 
-from ._table import prepare
-from .base import ActionKind, FailureMemory, FailureRecord, Match
-from .embeddings import Embedder
-from .normalize import normalize, signature
-from .similarity import HUB_K, adjusted_distance, hubness
+from task_orchestrator.memory._table import prepare
+from task_orchestrator.memory.base import ActionKind, FailureMemory, FailureRecord, Match
+from task_orchestrator.memory.embeddings import Embedder
+from task_orchestrator.memory.normalize import normalize, signature
+from task_orchestrator.memory.similarity import HUB_K, adjusted_distance, hubness
 
 __all__ = ["InMemoryFailureMemory", "prepare_record"]
 

@@ -27,7 +27,7 @@ import json
 import re
 from functools import lru_cache
 
-from .redact import redact
+from task_orchestrator.memory.redact import redact
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:

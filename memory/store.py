@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .._sqlite import open_database
-from ..errors import ConfigurationError
-from ..settings import Settings
-from ._table import FailureTable, prepare
-from .base import ActionKind, FailureMemory, FailureRecord, Match
-from .embeddings import Embedder, embedder_name, make_embedder
-from .normalize import normalize, signature
-from .similarity import HUB_K, adjusted_distance, hubness
+from task_orchestrator._sqlite import open_database
+from task_orchestrator.errors import ConfigurationError
+from task_orchestrator.memory._table import FailureTable, prepare
+from task_orchestrator.memory.base import ActionKind, FailureMemory, FailureRecord, Match
+from task_orchestrator.memory.embeddings import Embedder, embedder_name, make_embedder
+from task_orchestrator.memory.normalize import normalize, signature
+from task_orchestrator.memory.similarity import HUB_K, adjusted_distance, hubness
+from task_orchestrator.settings import Settings
 
 __all__ = ["ChromaIndex", "FailureTable", "PersistentFailureMemory"]
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from ..graphs.state import TaskState
-from ..memory.base import ActionKind
-from ..memory.normalize import signature
+from task_orchestrator.graphs.state import TaskState
+from task_orchestrator.literals import TERMINAL_STATUSES
+from task_orchestrator.memory.base import ActionKind
+from task_orchestrator.memory.normalize import signature
 
-TERMINAL = ("succeeded", "failed", "blocked", "rejected", "error")
+TERMINAL = TERMINAL_STATUSES
 
 
 def action_of(state: TaskState) -> tuple[str, ActionKind]:

@@ -13,9 +13,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
-from ..graphs.context import TaskContext
-from ..graphs.state import ApprovalDecision, TaskState
-from ._common import action_of, approval_key, step
+from task_orchestrator.graphs.context import TaskContext
+from task_orchestrator.graphs.state import ApprovalDecision, TaskState
+from task_orchestrator.nodes._common import action_of, approval_key, step
 
 __all__ = ["approval", "route_after_approval"]
 

@@ -6,10 +6,10 @@ from typing import Literal
 
 from langgraph.runtime import Runtime
 
-from ..errors import TaskOrchestratorError
-from ..graphs.context import TaskContext, context_of
-from ..graphs.state import TaskState
-from ._common import step
+from task_orchestrator.errors import TaskOrchestratorError
+from task_orchestrator.graphs.context import TaskContext, context_of
+from task_orchestrator.graphs.state import TaskState
+from task_orchestrator.nodes._common import step
 
 __all__ = ["make_breaker_node", "route_after_breaker"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from ..graphs.context import TaskContext, context_of
-from ..graphs.state import TaskState
-from ._common import TERMINAL, step
+from task_orchestrator.graphs.context import TaskContext, context_of
+from task_orchestrator.graphs.state import TaskState
+from task_orchestrator.nodes._common import TERMINAL, step
 
 __all__ = ["finalize"]
 

@@ -7,10 +7,10 @@ from typing import Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
-from ..graphs.context import TaskContext, context_of
-from ..graphs.state import TaskState
-from ..memory.gate import assess_action
-from ._common import action_of, step, task_id_of
+from task_orchestrator.graphs.context import TaskContext, context_of
+from task_orchestrator.graphs.state import TaskState
+from task_orchestrator.memory.gate import assess_action
+from task_orchestrator.nodes._common import action_of, step, task_id_of
 
 __all__ = ["guard", "route_after_guard"]
 

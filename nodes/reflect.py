@@ -6,11 +6,11 @@ from typing import Literal
 
 from langgraph.runtime import Runtime
 
-from ..errors import TaskOrchestratorError
-from ..graphs.context import TaskContext, context_of
-from ..graphs.state import TaskState
-from ..memory.base import FailureRecord
-from ._common import action_of, step
+from task_orchestrator.errors import TaskOrchestratorError
+from task_orchestrator.graphs.context import TaskContext, context_of
+from task_orchestrator.graphs.state import TaskState
+from task_orchestrator.memory.base import FailureRecord
+from task_orchestrator.nodes._common import action_of, step
 
 __all__ = ["reflect", "route_after_reflect", "template_feedback"]
 

@@ -6,11 +6,11 @@ from typing import Literal
 
 from langgraph.runtime import Runtime
 
-from ..findings import Finding
-from ..graphs.context import TaskContext, context_of
-from ..graphs.state import TaskState
-from ..verifiers import VerifyInput, run_verifiers
-from ._common import action_of, step
+from task_orchestrator.findings import Finding
+from task_orchestrator.graphs.context import TaskContext, context_of
+from task_orchestrator.graphs.state import TaskState
+from task_orchestrator.nodes._common import action_of, step
+from task_orchestrator.verifiers import VerifyInput, run_verifiers
 
 __all__ = ["route_after_verify", "route_after_work", "verify"]
 

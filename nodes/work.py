@@ -10,10 +10,10 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
-from ..errors import ApprovalMissing, ExecutionInterrupted, TaskOrchestratorError
-from ..graphs.context import TaskContext, context_of
-from ..graphs.state import TaskState
-from ._common import action_of, approval_key, step
+from task_orchestrator.errors import ApprovalMissing, ExecutionInterrupted, TaskOrchestratorError
+from task_orchestrator.graphs.context import TaskContext, context_of
+from task_orchestrator.graphs.state import TaskState
+from task_orchestrator.nodes._common import action_of, approval_key, step
 
 __all__ = ["make_work_node"]
 

@@ -12,7 +12,7 @@ Names are imported on first use, so entry points that need little (the hooks) st
 
 from __future__ import annotations
 
-from ._lazy import lazy_getattr
+from task_orchestrator._lazy import lazy_getattr
 
 __all__ = [
     "AllProvidersUnavailable",

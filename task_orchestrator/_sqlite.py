@@ -20,7 +20,7 @@ TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:
     from typing import Any
 
-    from .settings import Settings
+    from task_orchestrator.settings import Settings
 
 __all__ = [
     "Database",
@@ -274,7 +274,7 @@ class Transaction:
 
 
 def _unavailable(name: str, exc: BaseException) -> Exception:
-    from .errors import StoreUnavailable
+    from task_orchestrator.errors import StoreUnavailable
 
     return StoreUnavailable(name or "task-orchestrator", exc)
 

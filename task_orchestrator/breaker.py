@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ._sqlite import Database, SqliteStore, Transaction, open_database
-from .memory.redact import redact
+from task_orchestrator._sqlite import Database, SqliteStore, Transaction, open_database
+from task_orchestrator.memory.redact import redact
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from task_orchestrator.settings import Settings
 
 __all__ = ["BreakerState", "BreakerStatus", "CircuitBreakers"]
 

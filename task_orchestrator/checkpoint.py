@@ -18,13 +18,13 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel
 
-from ._sqlite import PG_SCHEMA, Database, SqliteDatabase
-from .memory.redact import redact
+from task_orchestrator._sqlite import PG_SCHEMA, Database, SqliteDatabase
+from task_orchestrator.memory.redact import redact
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
-    from .settings import Settings
+    from task_orchestrator.settings import Settings
 
 __all__ = ["RedactingSerializer", "open_checkpointer", "scrub"]
 

@@ -18,7 +18,7 @@ __all__ = ["main"]
 
 
 def _service():
-    from .service import Service
+    from task_orchestrator.service import Service
 
     return Service()
 
@@ -37,27 +37,27 @@ def _table(title: str, columns: list[str], rows: list[list[object]]) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from task_orchestrator.demo import run_demo
 
     outcome = run_demo(Path(args.data_dir) if args.data_dir else None)
     return 0 if all(v == "succeeded" for v in outcome.values()) else 1
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .mcp_server import main as serve
+    from task_orchestrator.mcp_server import main as serve
 
     serve()
     return 0
 
 
 def _cmd_hook(args: argparse.Namespace) -> int:
-    from .hooks import main as hook
+    from task_orchestrator.hooks import main as hook
 
     return hook(args.event)
 
 
 def _cmd_hooks(args: argparse.Namespace) -> int:
-    from .hooks_install import install, settings_path, uninstall
+    from task_orchestrator.hooks_install import install, settings_path, uninstall
 
     path = settings_path(args.scope)
     if args.action == "install":
@@ -202,8 +202,8 @@ def _cmd_memory(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
-    from .settings import Settings
+    from task_orchestrator.report import write_report
+    from task_orchestrator.settings import Settings
 
     out = write_report(args.out, Settings(), days=args.days)
     print(f"report written to {out}")
@@ -283,11 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 2 and argv[0] == "hook":  # the per-tool-call path: no argparse
-        from .hooks import main as hook
+        from task_orchestrator.hooks import main as hook
 
         return hook(argv[1])
     args = build_parser().parse_args(argv)
-    from .errors import TaskOrchestratorError
+    from task_orchestrator.errors import TaskOrchestratorError
 
     try:
         return args.fn(args)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._sqlite import Database, SqliteStore, Transaction, open_database
-from .errors import BudgetExceeded, UnpricedModel
-from .settings import ModelPrice, Settings
+from task_orchestrator._sqlite import Database, SqliteStore, Transaction, open_database
+from task_orchestrator.errors import BudgetExceeded, UnpricedModel
+from task_orchestrator.settings import ModelPrice, Settings
 
 __all__ = ["PRICES", "CostLedger", "Usage", "estimate_tokens", "price_for", "usage_from_message"]
 

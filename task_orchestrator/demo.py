@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .memory import InMemoryFailureMemory
-from .runner import Orchestrator
-from .settings import ModelPrice, Settings
-from .testing import ScriptedChatModel
+from task_orchestrator.memory import InMemoryFailureMemory
+from task_orchestrator.runner import Orchestrator
+from task_orchestrator.settings import ModelPrice, Settings
+from task_orchestrator.testing import ScriptedChatModel
 
 __all__ = ["run_demo"]
 

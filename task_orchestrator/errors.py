@@ -103,7 +103,7 @@ class StoreUnavailable(RuntimeFailure):
     )
 
     def __init__(self, store: str, cause: BaseException) -> None:
-        from .memory.redact import redact  # a connection error may quote its URL
+        from task_orchestrator.memory.redact import redact  # a connection error may quote its URL
 
         text = redact(str(cause))
         hint = next(

@@ -16,12 +16,12 @@ import re
 import sys
 from pathlib import Path
 
-from .memory._decide import SessionState, Verdict
-from .memory._rules import RISK_ORDER, combine, decision_for, rule_level, text_level
-from .memory._shellrules import tool_path_risk
-from .memory._table import LEGACY_SESSION, FailureTable, prepare
-from .memory.normalize import signature
-from .memory.redact import redact
+from task_orchestrator.memory._decide import SessionState, Verdict
+from task_orchestrator.memory._rules import RISK_ORDER, combine, decision_for, rule_level, text_level
+from task_orchestrator.memory._shellrules import tool_path_risk
+from task_orchestrator.memory._table import LEGACY_SESSION, FailureTable, prepare
+from task_orchestrator.memory.normalize import signature
+from task_orchestrator.memory.redact import redact
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class HookConfig:
 
     def open_store(self, *, create: bool = False) -> FailureTable | None:
         if self.postgres_url:  # a team's shared memory
-            from ._sqlite import PostgresDatabase
+            from task_orchestrator._sqlite import PostgresDatabase
 
             return FailureTable(PostgresDatabase(self.postgres_url, "memory"))
         if not create and not self.db.exists():
@@ -174,7 +174,7 @@ def decision_json(decision: str, reason: str) -> dict[str, Any]:
 def change_of(tool: str, tool_input: dict[str, Any], action: str) -> str | None:
     """What a tool call may change, in words, or None if it is known to be read-only."""
     if tool == "Bash":
-        from .memory._shell import may_change
+        from task_orchestrator.memory._shell import may_change
 
         return action if may_change(action) else None
     if tool in WRITE_TOOLS:
@@ -198,7 +198,7 @@ def judge(
     one place both hook transports decide; ``similar(action, kind, workspace)`` adds the
     server's similarity matches). Advances the session unless the call is denied, and logs
     the decision for status and the report."""
-    from .memory._decide import decide, load_predictor, workspace_fingerprint, workspace_root
+    from task_orchestrator.memory._decide import decide, load_predictor, workspace_fingerprint, workspace_root
 
     action, kind, risk_text = action_of_tool(tool, tool_input)
     workspace = workspace_root(cwd) if cwd and os.path.isabs(cwd) else ""
@@ -266,7 +266,7 @@ def write_advice(tool: str, tool_input: dict[str, Any], cwd: str) -> list[str]:
 
 
 def _import_advice(path: str, text: str, cwd: str) -> list[str]:
-    from .packages import check_imports
+    from task_orchestrator.packages import check_imports
 
     root = cwd if cwd and os.path.isabs(cwd) and os.path.isdir(cwd) else None
     folder = os.path.dirname(os.path.join(root or "", path))
@@ -416,8 +416,8 @@ def learn(event: dict[str, Any], store: FailureTable, project: str = "default", 
     command = str((event.get("tool_input") or {}).get("command", ""))
     if event.get("tool_name") != "Bash" or not command.strip():
         return
-    from .memory._decide import workspace_fingerprint, workspace_root
-    from .memory._failures import failure_class, outcome_key
+    from task_orchestrator.memory._decide import workspace_fingerprint, workspace_root
+    from task_orchestrator.memory._failures import failure_class, outcome_key
 
     cwd = str(event.get("cwd") or "")
     workspace = workspace_root(cwd) if cwd and os.path.isabs(cwd) else ""
@@ -541,14 +541,14 @@ def stop(event: dict[str, Any]) -> dict[str, Any] | None:
     path = event.get("transcript_path")
     if not path or not Path(path).is_file():
         return None
-    from .verifiers.transcript import check_transcript, read_transcript
+    from task_orchestrator.verifiers.transcript import check_transcript, read_transcript
 
     session = read_transcript(path)  # once: a long session's transcript is megabytes
     found = check_transcript(session)
     findings = [f for f in found if f.severity in ("error", "critical")]
     if not findings:
         try:  # a reviewer's notes on the change: for the user, never a block
-            from .verifiers.review import review_transcript
+            from task_orchestrator.verifiers.review import review_transcript
 
             found += review_transcript(session, str(event.get("cwd") or "") or None)
         except Exception as exc:

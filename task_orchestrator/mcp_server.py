@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -19,14 +19,15 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
+from task_orchestrator.literals import ActionKind, ApprovalChoice, Decision
+
 log = logging.getLogger("task_orchestrator.mcp")
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from task_orchestrator.settings import Settings
 
 __all__ = ["build_server", "main"]
 
-Kind = Literal["command", "tool_call", "text"]
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
 
 
@@ -54,7 +55,7 @@ class MatchOut(_Out):
 
 
 class CheckResult(_Out):
-    decision: Literal["allow", "ask", "deny"]
+    decision: Decision
     reasons: list[str]
     advice: list[str]
     risk_level: str
@@ -171,7 +172,7 @@ class _Readiness:
 
     def _start(self) -> None:
         try:
-            from .memory._rules import rule_level
+            from task_orchestrator.memory._rules import rule_level
 
             self._config()  # the settings, read once
             rule_level("cd /tmp && ls -la | head -n 3")  # parser and rule tables, compiled
@@ -229,8 +230,8 @@ def build_server(
         (by the start-up thread when warming up)."""
         with config_lock:
             if not configs:
-                from .hooks import HookConfig
-                from .settings import Settings
+                from task_orchestrator.hooks import HookConfig
+                from task_orchestrator.settings import Settings
 
                 configs.append(HookConfig.from_settings(settings or Settings()))
             return configs[0]
@@ -253,8 +254,8 @@ def build_server(
     def service_of(state: dict[str, Any]):
         with state["lock"]:
             if state["service"] is None:
-                from .service import Service
-                from .settings import Settings
+                from task_orchestrator.service import Service
+                from task_orchestrator.settings import Settings
 
                 state["service"] = Service(settings or Settings(), **service_kwargs)
             return state["service"]
@@ -280,7 +281,7 @@ def build_server(
         validation errors included) and files that cannot be read are the caller's to fix and
         come back as tool errors with their message; anything else is a bug and is reported
         as one."""
-        from .errors import TaskOrchestratorError
+        from task_orchestrator.errors import TaskOrchestratorError
 
         try:
             return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
@@ -294,7 +295,7 @@ def build_server(
             Field(min_length=1, max_length=20_000, description="The shell command, tool call or task text"),
         ],
         ctx: Context,
-        action_kind: Kind = "command",
+        action_kind: ActionKind = "command",
     ) -> CheckResult:
         """Before a risky action: allow/ask/deny, with reasons and matching past failures."""
         d = await call(svc(ctx).check_action, action, action_kind)
@@ -316,7 +317,7 @@ def build_server(
         ctx: Context,
         lesson: Annotated[str, Field(max_length=2_000, description="What to do differently next time")] = "",
         kind: Annotated[str, Field(min_length=1, max_length=64)] = "error",
-        action_kind: Kind = "command",
+        action_kind: ActionKind = "command",
         tags: Annotated[list[str], Field(max_length=20)] = [],  # noqa: B006
     ) -> RecordResult:
         """Remember a failure (and its lesson) so it is blocked next time. Secrets are redacted."""
@@ -335,7 +336,7 @@ def build_server(
     async def search_memory(
         query: Text,
         ctx: Context,
-        action_kind: Kind = "command",
+        action_kind: ActionKind = "command",
         k: Annotated[int, Field(ge=1, le=20)] = 5,
     ) -> list[MatchOut]:
         """Nearest past failures to a command or text, with errors and lessons."""
@@ -379,7 +380,7 @@ def build_server(
         task: Text,
         ctx: Context,
         action: Annotated[str | None, Field(max_length=20_000)] = None,
-        action_kind: Kind | None = None,
+        action_kind: ActionKind | None = None,
         thread_id: Annotated[str | None, Field(max_length=128, pattern=r"^[\w.-]+$")] = None,
     ) -> TaskResult:
         """Run a guarded task. Returns result, findings and cost, or status
@@ -392,7 +393,7 @@ def build_server(
     @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False))
     async def resume_task(
         thread_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.-]+$")],
-        decision: Literal["approve", "reject", "edit"],
+        decision: ApprovalChoice,
         ctx: Context,
         action: Annotated[str | None, Field(max_length=20_000)] = None,
         note: str | None = None,
@@ -435,7 +436,7 @@ def build_server(
         """For Claude Code's mcp_tool PreToolUse hook: returns its decision JSON."""
         ready = readiness(ctx)
         if not ready.full:
-            from .hooks import pre_tool_use, tool_input_of
+            from task_orchestrator.hooks import pre_tool_use, tool_input_of
 
             event = {
                 "tool_name": tool_name,
@@ -473,14 +474,14 @@ def build_server(
         cwd: str = "",
     ) -> str:
         """For Claude Code's mcp_tool PostToolUse/PostToolUseFailure hooks: learns the outcome."""
-        from .hooks import event_of_fields
+        from task_orchestrator.hooks import event_of_fields
 
         event = event_of_fields(
             hook_event_name, tool_name, tool_input, tool_response, error, is_interrupt, session_id, cwd
         )
         ready = readiness(ctx)
         if not ready.full:  # straight into the table, as the command hook
-            from .hooks import failure_of, post_tool_use
+            from task_orchestrator.hooks import failure_of, post_tool_use
 
             await call(post_tool_use, event, early_config())
             if failure_of(event) is not None:
@@ -497,7 +498,7 @@ def build_server(
         stop_hook_active: str = "",
     ) -> str:
         """For Claude Code's mcp_tool Stop hook: returns its decision JSON."""
-        from .hooks import stop
+        from task_orchestrator.hooks import stop
 
         active = stop_hook_active.strip() == "true"  # the client substitutes "true"/"false"
         event = {"transcript_path": transcript_path, "cwd": cwd, "stop_hook_active": active}

@@ -13,16 +13,16 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel
 
-from .breaker import CircuitBreakers
-from .cost import CostLedger, usage_from_message
-from .errors import (
+from task_orchestrator.breaker import CircuitBreakers
+from task_orchestrator.cost import CostLedger, usage_from_message
+from task_orchestrator.errors import (
     AllProvidersUnavailable,
     ConfigurationError,
     NoProviderConfigured,
     ProviderCallFailed,
     TaskOrchestratorError,
 )
-from .settings import ProviderName, Settings
+from task_orchestrator.settings import ProviderName, Settings
 
 __all__ = ["ALLOW_REAL_PROVIDERS", "ModelCall", "ModelRouter", "make_chat_model"]
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._sqlite import open_database
-from .settings import Settings
+from task_orchestrator._sqlite import open_database
+from task_orchestrator.literals import RISK_LEVELS
+from task_orchestrator.settings import Settings
 
 __all__ = ["ReportData", "collect", "render", "write_report"]
 
-LEVELS = ("low", "medium", "high", "critical")
+LEVELS = RISK_LEVELS
 LEVEL_COLOURS = {
     "low": "#4c9f70",
     "medium": "#e0b040",

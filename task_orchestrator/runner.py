@@ -15,13 +15,13 @@ from typing import Any, Literal, cast
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
-from ._sqlite import Database, Transaction, open_database
-from .checkpoint import open_checkpointer, scrub
-from .errors import ConfigurationError, UnknownTask
-from .graphs import TaskContext, build_guarded_graph, open_context
-from .graphs.state import TaskInput
-from .nodes._common import TERMINAL
-from .settings import Settings
+from task_orchestrator._sqlite import Database, Transaction, open_database
+from task_orchestrator.checkpoint import open_checkpointer, scrub
+from task_orchestrator.errors import ConfigurationError, UnknownTask
+from task_orchestrator.graphs import TaskContext, build_guarded_graph, open_context
+from task_orchestrator.graphs.state import TaskInput
+from task_orchestrator.nodes._common import TERMINAL
+from task_orchestrator.settings import Settings
 
 __all__ = ["ExecutionJournal", "Orchestrator"]
 

@@ -11,11 +11,11 @@ import time
 from functools import cached_property
 from typing import Any, cast
 
-from .memory import FailureRecord, GateDecision, assess_action
-from .memory.base import ActionKind
-from .memory.risk import RuleRiskAssessor
-from .memory.store import PersistentFailureMemory
-from .settings import Settings
+from task_orchestrator.memory import FailureRecord, GateDecision, assess_action
+from task_orchestrator.memory.base import ActionKind
+from task_orchestrator.memory.risk import RuleRiskAssessor
+from task_orchestrator.memory.store import PersistentFailureMemory
+from task_orchestrator.settings import Settings
 
 __all__ = ["Service"]
 
@@ -59,7 +59,7 @@ class Service:
 
     @cached_property
     def orchestrator(self):
-        from .runner import Orchestrator
+        from task_orchestrator.runner import Orchestrator
 
         with self._opening:
             if "orchestrator" not in self.__dict__:
@@ -95,7 +95,7 @@ class Service:
         )
         if isinstance(memory, _Unreadable):
             return decision  # nowhere to log it
-        from .memory.normalize import signature
+        from task_orchestrator.memory.normalize import signature
 
         try:
             memory.store.log_decision(
@@ -119,7 +119,7 @@ class Service:
     def verify(
         self, output: Any, *, task: str = "", evidence: dict | None = None, verifiers: list[str] | None = None
     ):
-        from .verifiers import VerifyInput, run_verifiers
+        from task_orchestrator.verifiers import VerifyInput, run_verifiers
 
         names = verifiers or [v for v in self.settings.verifiers if v != "schema"]
         return run_verifiers(
@@ -127,7 +127,7 @@ class Service:
         )
 
     def verify_transcript(self, path: str):
-        from .verifiers.transcript import check_transcript
+        from task_orchestrator.verifiers.transcript import check_transcript
 
         return check_transcript(path)
 
@@ -149,8 +149,8 @@ class Service:
 
     # -- status ---------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        from .breaker import CircuitBreakers
-        from .cost import CostLedger, _today
+        from task_orchestrator.breaker import CircuitBreakers
+        from task_orchestrator.cost import CostLedger, _today
 
         breakers = CircuitBreakers.for_settings(self.settings)
         ledger = CostLedger.for_settings(self.settings)
@@ -208,7 +208,7 @@ class Service:
         table, the risk rules and the shell parser, and, when any failure is stored, the
         embedding model and the vector index. ``serve`` runs this in the background at
         start-up."""
-        from .memory._rules import rule_level
+        from task_orchestrator.memory._rules import rule_level
 
         rule_level("cd /tmp && ls -la | head -n 3")
         if not self.memory.store.empty():  # with nothing stored, nothing to compare: no model
@@ -232,7 +232,7 @@ class Service:
     def learn_from_hook(self, event: dict[str, Any]) -> None:
         """PostToolUse / PostToolUseFailure through the running server (an ``mcp_tool`` hook):
         the same ``hooks.learn`` as the command hook, with no process per call."""
-        from .hooks import HookConfig, failure_of, learn
+        from task_orchestrator.hooks import HookConfig, failure_of, learn
 
         if event.get("tool_name") != "Bash":
             return
@@ -254,7 +254,7 @@ class Service:
         the same ``hooks.judge`` as the command hook, plus similarity. ``tool_input_json`` is
         the whole tool input (``${tool_input}``); ``command``/``file_path`` serve hook entries
         installed by older versions."""
-        from .hooks import (
+        from task_orchestrator.hooks import (
             OWN_TOOLS,
             HookConfig,
             _warn_unreadable,

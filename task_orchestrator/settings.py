@@ -15,11 +15,12 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from task_orchestrator.literals import RiskLevel
+
 __all__ = ["ModelPrice", "ProviderName", "RiskLevel", "Settings"]
 
 ProviderName = Literal["gemini", "openai"]
-RiskLevel = Literal["low", "medium", "high", "critical"]
-from .memory._rules import RISK_ORDER  # noqa: E402
+from task_orchestrator.memory._rules import RISK_ORDER  # noqa: E402
 
 
 class ModelPrice(BaseModel):

@@ -17,7 +17,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableLambda
 from pydantic import BaseModel, Field
 
-from .cost import estimate_tokens
+from task_orchestrator.cost import estimate_tokens
 
 __all__ = ["SCRIPTED_PRICES", "ScriptExhausted", "ScriptedChatModel", "offline_models"]
 

@@ -21,9 +21,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .aliases import IMPORT_TO_DIST
-from .environment import Environment, environment_of, installed_here
-from .index import Suggestion, exists, is_recent, normalise, popular_rank, snapshot, squat_target, suggest
+from task_orchestrator.packages.aliases import IMPORT_TO_DIST
+from task_orchestrator.packages.environment import Environment, environment_of, installed_here
+from task_orchestrator.packages.index import (
+    Suggestion,
+    exists,
+    is_recent,
+    normalise,
+    popular_rank,
+    snapshot,
+    squat_target,
+    suggest,
+)
 
 __all__ = [
     "IMPORT_TO_DIST",

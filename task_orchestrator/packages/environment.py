@@ -15,7 +15,7 @@ import re
 import time
 from pathlib import Path
 
-from .index import normalise
+from task_orchestrator.packages.index import normalise
 
 __all__ = ["Environment", "environment_of"]
 

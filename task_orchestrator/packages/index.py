@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from functools import lru_cache
 from pathlib import Path
 
-from .aliases import IMPORT_TO_DIST
+from task_orchestrator.packages.aliases import IMPORT_TO_DIST
 
 __all__ = [
     "Suggestion",

@@ -26,8 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..errors import ConfigurationError
-from ..findings import Finding
+from task_orchestrator.errors import ConfigurationError
+from task_orchestrator.findings import Finding
 
 __all__ = ["Verifier", "VerifyInput", "available", "get", "run_verifiers", "verifier"]
 
@@ -107,7 +107,7 @@ def _load_entry_points() -> None:
 
 
 def available() -> list[str]:
-    from . import builtin, judge, semantic, transcript  # noqa: F401 - registers the built-ins
+    from task_orchestrator.verifiers import builtin, judge, semantic, transcript  # noqa: F401 - registers the built-ins
 
     _load_entry_points()
     return sorted(_REGISTRY)

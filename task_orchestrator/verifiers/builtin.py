@@ -6,8 +6,8 @@ import json
 
 from pydantic import BaseModel, ValidationError
 
-from ..findings import Finding
-from . import VerifyInput, verifier
+from task_orchestrator.findings import Finding
+from task_orchestrator.verifiers import VerifyInput, verifier
 
 __all__ = ["non_empty", "schema"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from ..errors import TaskOrchestratorError
-from ..findings import Finding
-from . import VerifyInput, verifier
+from task_orchestrator.errors import TaskOrchestratorError
+from task_orchestrator.findings import Finding
+from task_orchestrator.verifiers import VerifyInput, verifier
 
 __all__ = ["RUBRIC", "Verdict", "llm_judge"]
 

@@ -19,9 +19,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from ..findings import Finding
-from ..testruns import test_runner
-from .transcript import Transcript, read_transcript
+from task_orchestrator.findings import Finding
+from task_orchestrator.testruns import test_runner
+from task_orchestrator.verifiers.transcript import Transcript, read_transcript
 
 __all__ = ["Change", "git_change", "review", "review_transcript"]
 
@@ -109,7 +109,7 @@ def _written_paths(call_name: str, tool_input: dict, cwd: str) -> list[str]:
     if call_name != "Bash":
         return []
     try:
-        from ..memory._parse import parse
+        from task_orchestrator.memory._parse import parse
 
         parsed = parse(str(tool_input.get("command", "")), cwd)
     except Exception:

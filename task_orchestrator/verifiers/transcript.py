@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..findings import Finding
-from ..testruns import claims_success, is_test_command, parse_test_summary, pipe_masks_exit
-from . import VerifyInput, verifier
+from task_orchestrator.findings import Finding
+from task_orchestrator.testruns import claims_success, is_test_command, parse_test_summary, pipe_masks_exit
+from task_orchestrator.verifiers import VerifyInput, verifier
 
 __all__ = ["Transcript", "check_transcript", "read_transcript"]
 
@@ -204,8 +204,8 @@ def _final_packages(text: str, cwd: str | None) -> list[Finding]:
     popular one (warnings), judged in the session's workspace."""
     if "import" not in text:
         return []
-    from ..packages import check_imports
-    from .semantic import package_findings
+    from task_orchestrator.packages import check_imports
+    from task_orchestrator.verifiers.semantic import package_findings
 
     return [f for f in package_findings(check_imports(text, cwd), "transcript") if f.severity != "info"]
 
