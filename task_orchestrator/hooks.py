@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 from task_orchestrator.memory._decide import SessionState, Verdict
@@ -413,7 +414,8 @@ def learn(event: dict[str, Any], store: FailureTable, project: str = "default", 
     """PostToolUse / PostToolUseFailure of a Bash call: remember a failure with what it
     depended on (session step, working directory, workspace fingerprint, failure class), or
     count a success of a command that failed before."""
-    command = str((event.get("tool_input") or {}).get("command", ""))
+    tool_input = event.get("tool_input")
+    command = str(tool_input.get("command", "")) if isinstance(tool_input, dict) else ""
     if event.get("tool_name") != "Bash" or not command.strip():
         return
     from task_orchestrator.memory._decide import workspace_fingerprint, workspace_root
@@ -510,8 +512,11 @@ def event_of_fields(
         "tool_name": tool_name,
         "session_id": session_id,
         "cwd": cwd,
-        "tool_input": parsed(tool_input) or {},
+        "tool_input": {},
     }
+    given = parsed(tool_input)
+    if isinstance(given, dict):  # anything else names no command: nothing to learn
+        event["tool_input"] = given
     if tool_response.strip():
         event["tool_response"] = parsed(tool_response)
     if error:
@@ -544,6 +549,20 @@ def stop(event: dict[str, Any]) -> dict[str, Any] | None:
     from task_orchestrator.verifiers.transcript import check_transcript, read_transcript
 
     session = read_transcript(path)  # once: a long session's transcript is megabytes
+    # The client writes its transcript in batches: when the hook runs (at once through the
+    # server), the final message may not be in it yet. The client hands it over as a field
+    # (newer clients); without it, a transcript whose last text precedes the last tool result
+    # is read again shortly (a turn's final message comes after its tool results).
+    final = event.get("last_assistant_message")
+    given = isinstance(final, str) and bool(final.strip()) and not final.startswith("${")
+    for _ in range(10):  # at most 1 s, only while it looks stale
+        if given or session.final_line > max((c.result_line or c.line for c in session.calls), default=0):
+            break
+        time.sleep(0.1)
+        session = read_transcript(path)
+    if given and str(final).strip() != session.final_text.strip():
+        session.final_text = str(final)
+        session.final_line = max([session.final_line, *(c.result_line or c.line for c in session.calls)]) + 1
     found = check_transcript(session)
     findings = [f for f in found if f.severity in ("error", "critical")]
     if not findings:

@@ -114,6 +114,7 @@ def hook_entries(transport: Literal["command", "mcp_tool"] = "mcp_tool") -> dict
                             "transcript_path": "${transcript_path}",
                             "cwd": "${cwd}",
                             "stop_hook_active": "${stop_hook_active}",
+                            "last_assistant_message": "${last_assistant_message}",
                         },
                         "timeout": 30,
                     }

@@ -433,7 +433,7 @@ def build_server(
         session_id: str = "",
         tool_input: Annotated[str, Field(description="The tool input as JSON")] = "",
     ) -> str:
-        """For Claude Code's mcp_tool PreToolUse hook: returns its decision JSON."""
+        """Claude Code's mcp_tool PreToolUse hook (its decision JSON)."""
         ready = readiness(ctx)
         if not ready.full:
             from task_orchestrator.hooks import pre_tool_use, tool_input_of
@@ -473,7 +473,7 @@ def build_server(
         session_id: str = "",
         cwd: str = "",
     ) -> str:
-        """For Claude Code's mcp_tool PostToolUse/PostToolUseFailure hooks: learns the outcome."""
+        """Claude Code's mcp_tool PostToolUse(Failure) hooks: learns the outcome."""
         from task_orchestrator.hooks import event_of_fields
 
         event = event_of_fields(
@@ -496,12 +496,18 @@ def build_server(
         transcript_path: str = "",
         cwd: str = "",
         stop_hook_active: str = "",
+        last_assistant_message: str = "",
     ) -> str:
-        """For Claude Code's mcp_tool Stop hook: returns its decision JSON."""
+        """Claude Code's mcp_tool Stop hook (its decision JSON)."""
         from task_orchestrator.hooks import stop
 
         active = stop_hook_active.strip() == "true"  # the client substitutes "true"/"false"
-        event = {"transcript_path": transcript_path, "cwd": cwd, "stop_hook_active": active}
+        event = {
+            "transcript_path": transcript_path,
+            "cwd": cwd,
+            "stop_hook_active": active,
+            "last_assistant_message": last_assistant_message,
+        }
         return json.dumps(await call(stop, event) or {})
 
     _compact_schemas(mcp)

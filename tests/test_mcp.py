@@ -293,6 +293,12 @@ async def test_stop_hook_blocks_a_contradicted_claim_with_the_fields_the_client_
         # once blocked in this turn, the next stop goes through (no loop)
         r = await call(client, "stop_hook", {**fields, "stop_hook_active": "true"})
         assert json.loads(r.content[0].text) == {}
+        # the final message not yet in the transcript (the client writes it in batches): the
+        # field the client hands over is read as the last message
+        transcript.write_text("\n".join(json.dumps(x) for x in lines[:-1]))
+        claim = {"stop_hook_active": "false", "last_assistant_message": "Done: all tests pass."}
+        r = await call(client, "stop_hook", {**fields, **claim})
+        assert json.loads(r.content[0].text)["decision"] == "block"
         # an honest answer is not blocked
         lines[-1]["message"]["content"][0]["text"] = "1 test still fails."
         transcript.write_text("\n".join(json.dumps(x) for x in lines))
