@@ -550,13 +550,17 @@ def stop(event: dict[str, Any]) -> dict[str, Any] | None:
 
     session = read_transcript(path)  # once: a long session's transcript is megabytes
     # The client writes its transcript in batches: when the hook runs (at once through the
-    # server), the final message may not be in it yet. The client hands it over as a field
-    # (newer clients); without it, a transcript whose last text precedes the last tool result
-    # is read again shortly (a turn's final message comes after its tool results).
+    # server), the turn's last tool results and final message may not be in it yet. Newer
+    # clients hand the final message over as a field: until the transcript ends with it, it
+    # is read again shortly; without the field, while its last text precedes its last tool
+    # result (a turn's final message comes after its tool results).
     final = event.get("last_assistant_message")
     given = isinstance(final, str) and bool(final.strip()) and not final.startswith("${")
     for _ in range(10):  # at most 1 s, only while it looks stale
-        if given or session.final_line > max((c.result_line or c.line for c in session.calls), default=0):
+        if given:
+            if session.final_text.strip() == str(final).strip():
+                break
+        elif session.final_line > max((c.result_line or c.line for c in session.calls), default=0):
             break
         time.sleep(0.1)
         session = read_transcript(path)
