@@ -539,6 +539,11 @@ def post_tool_use(event: dict[str, Any], config: HookConfig) -> None:
         store.close()
 
 
+def _last_tool_line(session: Any) -> int:
+    """The transcript line of the last tool call's result (or of the call, if it has none)."""
+    return max((c.result_line or c.line for c in session.calls), default=0)
+
+
 def stop(event: dict[str, Any]) -> dict[str, Any] | None:
     """Block the stop when the final message claims success that the transcript contradicts."""
     if event.get("stop_hook_active"):
@@ -555,18 +560,18 @@ def stop(event: dict[str, Any]) -> dict[str, Any] | None:
     # is read again shortly; without the field, while its last text precedes its last tool
     # result (a turn's final message comes after its tool results).
     final = event.get("last_assistant_message")
-    given = isinstance(final, str) and bool(final.strip()) and not final.startswith("${")
+    final = final.strip() if isinstance(final, str) and not final.startswith("${") else ""
     for _ in range(10):  # at most 1 s, only while it looks stale
-        if given:
-            if session.final_text.strip() == str(final).strip():
+        if final:
+            if session.final_text.strip() == final:
                 break
-        elif session.final_line > max((c.result_line or c.line for c in session.calls), default=0):
+        elif session.final_line > _last_tool_line(session):
             break
         time.sleep(0.1)
         session = read_transcript(path)
-    if given and str(final).strip() != session.final_text.strip():
-        session.final_text = str(final)
-        session.final_line = max([session.final_line, *(c.result_line or c.line for c in session.calls)]) + 1
+    if final and final != session.final_text.strip():
+        session.final_text = final
+        session.final_line = max(session.final_line, _last_tool_line(session)) + 1
     found = check_transcript(session)
     findings = [f for f in found if f.severity in ("error", "critical")]
     if not findings:
