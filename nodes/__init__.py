@@ -1,12 +1,17 @@
-"""The safety nodes inserted around a task's work."""
+"""The safety nodes inserted around a task's work.
+
+``build_guarded_graph`` wires them; each node routes itself (``Command[Literal[...]]``). What a
+user of the graph may want from here: the node factories for their own graph layout and the
+feedback template.
+"""
 
 from task_orchestrator.errors import ApprovalMissing
-from task_orchestrator.nodes.approval import approval, route_after_approval
-from task_orchestrator.nodes.breaker import make_breaker_node, route_after_breaker
+from task_orchestrator.nodes.approval import approval
+from task_orchestrator.nodes.breaker import make_breaker_node
 from task_orchestrator.nodes.finalize import finalize
-from task_orchestrator.nodes.guard import guard, route_after_guard
-from task_orchestrator.nodes.reflect import reflect, route_after_reflect, template_feedback
-from task_orchestrator.nodes.verify import route_after_verify, route_after_work, verify
+from task_orchestrator.nodes.guard import guard
+from task_orchestrator.nodes.reflect import reflect, template_feedback
+from task_orchestrator.nodes.verify import verify
 from task_orchestrator.nodes.work import make_work_node
 
 __all__ = [
@@ -17,12 +22,6 @@ __all__ = [
     "make_breaker_node",
     "make_work_node",
     "reflect",
-    "route_after_approval",
-    "route_after_breaker",
-    "route_after_guard",
-    "route_after_reflect",
-    "route_after_verify",
-    "route_after_work",
     "template_feedback",
     "verify",
 ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
 
 from task_orchestrator.graphs.state import TaskState
 from task_orchestrator.literals import TERMINAL_STATUSES
@@ -13,6 +15,19 @@ from task_orchestrator.memory.base import ActionKind
 from task_orchestrator.memory.normalize import signature
 
 TERMINAL = TERMINAL_STATUSES
+
+N = TypeVar("N", bound=str)
+
+
+def goto(state: TaskState, update: Mapping[str, Any], route: Callable[[Any], N]) -> Command[N]:
+    """``Command(update=update, goto=route(the state after the update))``.
+
+    Each node routes itself this way; its ``-> Command[Literal[...]]`` annotation is where
+    LangGraph reads the node's possible destinations (the edges of the drawing). The route
+    functions read only plain fields (status, decisions, findings), never the ``trace``
+    reducer, so ``{**state, **update}`` is what they would see after the step.
+    """
+    return Command(update=dict(update), goto=route({**state, **update}))
 
 
 def action_of(state: TaskState) -> tuple[str, ActionKind]:

@@ -10,17 +10,24 @@ import time
 from typing import Literal
 
 from langgraph.runtime import Runtime
-from langgraph.types import interrupt
+from langgraph.types import Command, interrupt
 from pydantic import ValidationError
 
 from task_orchestrator.graphs.context import TaskContext
 from task_orchestrator.graphs.state import ApprovalDecision, TaskState
-from task_orchestrator.nodes._common import action_of, approval_key, step
+from task_orchestrator.nodes._common import action_of, approval_key, goto, step
 
-__all__ = ["approval", "route_after_approval"]
+__all__ = ["approval"]
+
+AfterApproval = Literal["breaker", "guard", "finalize"]
 
 
-def approval(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
+def approval(state: TaskState, runtime: Runtime[TaskContext]) -> Command[AfterApproval]:
+    """Approve (breaker), edit (guard judges the new action) or reject (the task ends)."""
+    return goto(state, _ask_human(state, runtime), _after_approval)
+
+
+def _ask_human(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
     action, kind = action_of(state)
     guard = state.get("guard") or {}
     payload = {
@@ -74,7 +81,7 @@ def approval(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
     return {"action": decision.action, "approval": record, "trace": trace}
 
 
-def route_after_approval(state: TaskState) -> Literal["breaker", "guard", "finalize"]:
+def _after_approval(state: TaskState) -> AfterApproval:
     decision = (state.get("approval") or {}).get("decision")
     if decision == "approve":
         return "breaker"

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from task_orchestrator.errors import TaskOrchestratorError
 from task_orchestrator.graphs.context import TaskContext, context_of
 from task_orchestrator.graphs.state import TaskState
-from task_orchestrator.nodes._common import step
+from task_orchestrator.nodes._common import goto, step
 
-__all__ = ["make_breaker_node", "route_after_breaker"]
+__all__ = ["make_breaker_node"]
+
+AfterBreaker = Literal["work", "finalize"]
 
 
-def make_breaker_node(uses_model: bool):
-    def breaker(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
+def make_breaker_node(uses_model: bool) -> Callable[..., Command[AfterBreaker]]:
+    def breaker(state: TaskState, runtime: Runtime[TaskContext]) -> Command[AfterBreaker]:
+        return goto(state, check(state, runtime), _after_breaker)
+
+    def check(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
         if not uses_model:
             return {"trace": step("breaker", checked=False)}
         router = context_of(runtime).router
@@ -28,5 +35,5 @@ def make_breaker_node(uses_model: bool):
     return breaker
 
 
-def route_after_breaker(state: TaskState) -> Literal["work", "finalize"]:
+def _after_breaker(state: TaskState) -> AfterBreaker:
     return "finalize" if state.get("status") == "error" else "work"

@@ -6,16 +6,24 @@ from typing import Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from task_orchestrator.graphs.context import TaskContext, context_of
 from task_orchestrator.graphs.state import TaskState
 from task_orchestrator.memory.gate import assess_action
-from task_orchestrator.nodes._common import action_of, step, task_id_of
+from task_orchestrator.nodes._common import action_of, goto, step, task_id_of
 
-__all__ = ["guard", "route_after_guard"]
+__all__ = ["guard"]
+
+AfterGuard = Literal["approval", "breaker", "finalize"]
 
 
-def guard(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfig) -> dict:
+def guard(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfig) -> Command[AfterGuard]:
+    """Deny (the task ends ``blocked``), ask (approval) or go (breaker)."""
+    return goto(state, _judge(state, runtime, config), _after_guard)
+
+
+def _judge(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfig) -> dict:
     ctx = context_of(runtime)
     task_id = task_id_of(state, config)
     action, kind = action_of(state)
@@ -44,7 +52,7 @@ def guard(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfi
     return update
 
 
-def route_after_guard(state: TaskState) -> Literal["approval", "breaker", "finalize"]:
+def _after_guard(state: TaskState) -> AfterGuard:
     decision = (state.get("guard") or {}).get("decision")
     if state.get("status") in ("blocked", "error") or decision == "deny":
         return "finalize"

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Literal
 
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from task_orchestrator.errors import TaskOrchestratorError
 from task_orchestrator.graphs.context import TaskContext, context_of
 from task_orchestrator.graphs.state import TaskState
 from task_orchestrator.memory.base import FailureRecord
-from task_orchestrator.nodes._common import action_of, step
+from task_orchestrator.nodes._common import action_of, goto, step
 
-__all__ = ["reflect", "route_after_reflect", "template_feedback"]
+__all__ = ["reflect", "template_feedback"]
 
 
 def template_feedback(findings: list[dict]) -> str:
@@ -35,7 +36,15 @@ CRITIQUE_PROMPT = (
 )
 
 
-def reflect(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
+AfterReflect = Literal["breaker", "finalize"]
+
+
+def reflect(state: TaskState, runtime: Runtime[TaskContext]) -> Command[AfterReflect]:
+    """Feedback for another attempt (breaker), or after the last one the failure recorded."""
+    return goto(state, _feedback(state, runtime), _after_reflect)
+
+
+def _feedback(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
     ctx = context_of(runtime)
     findings = state.get("findings", [])
     feedback = template_feedback(findings)
@@ -75,5 +84,5 @@ def reflect(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
     return {"feedback": feedback, "trace": step("reflect", attempt=attempts, feedback=feedback)}
 
 
-def route_after_reflect(state: TaskState) -> Literal["breaker", "finalize"]:
+def _after_reflect(state: TaskState) -> AfterReflect:
     return "finalize" if state.get("status") == "failed" else "breaker"

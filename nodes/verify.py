@@ -5,21 +5,25 @@ from __future__ import annotations
 from typing import Literal
 
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from task_orchestrator.findings import Finding
 from task_orchestrator.graphs.context import TaskContext, context_of
 from task_orchestrator.graphs.state import TaskState
-from task_orchestrator.nodes._common import action_of, step
+from task_orchestrator.nodes._common import action_of, goto, step
 from task_orchestrator.verifiers import VerifyInput, run_verifiers
 
-__all__ = ["route_after_verify", "route_after_work", "verify"]
+__all__ = ["verify"]
+
+AfterVerify = Literal["reflect", "finalize"]
 
 
-def route_after_work(state: TaskState) -> Literal["verify", "finalize"]:
-    return "finalize" if state.get("status") == "error" else "verify"
+def verify(state: TaskState, runtime: Runtime[TaskContext]) -> Command[AfterVerify]:
+    """Blocking findings go to reflect; otherwise the task is done."""
+    return goto(state, _findings(state, runtime), _after_verify)
 
 
-def verify(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
+def _findings(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
     ctx = context_of(runtime)
     if state.get("work_error"):
         findings = [
@@ -51,6 +55,6 @@ def verify(state: TaskState, runtime: Runtime[TaskContext]) -> dict:
     }
 
 
-def route_after_verify(state: TaskState) -> Literal["reflect", "finalize"]:
+def _after_verify(state: TaskState) -> AfterVerify:
     blocking = [f for f in state.get("findings", []) if f["severity"] in ("error", "critical")]
     return "reflect" if blocking else "finalize"

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from task_orchestrator.errors import ApprovalMissing, ExecutionInterrupted, TaskOrchestratorError
 from task_orchestrator.graphs.context import TaskContext, context_of
 from task_orchestrator.graphs.state import TaskState
-from task_orchestrator.nodes._common import action_of, approval_key, step
+from task_orchestrator.nodes._common import action_of, approval_key, goto, step
 
 __all__ = ["make_work_node"]
+
+AfterWork = Literal["verify", "finalize"]
 
 SYSTEM_PROMPT = (
     "You are a careful software engineer. Do exactly the task. Cite only files that exist, "
@@ -147,7 +150,10 @@ def _finish_execution(runtime: Any, key: str | None) -> None:
         context_of(runtime).executions.finish(key)
 
 
-def make_work_node(user_work: Any = None):
+def make_work_node(user_work: Any = None) -> Callable[..., Any]:
+    """The work node around ``user_work`` (or the default LLM call): refused without a needed
+    approval, claimed once per attempt, an exception turned into findings; routes to verify,
+    or to finalize on an error."""
     if user_work is None:
         fn: Callable[..., Any] = lambda s, r, c: _default_work(s, r)  # noqa: E731
         is_async = False
@@ -156,30 +162,38 @@ def make_work_node(user_work: Any = None):
 
     if is_async:
 
-        async def awork(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfig) -> dict:
+        async def awork(
+            state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfig
+        ) -> Command[AfterWork]:
             _require_approval(state)
             attempts = state.get("attempts", 0) + 1
             key = None
             try:
                 key = _claim_execution(state, runtime, config, attempts)
-                return _to_update(await fn(state, runtime, config), attempts)
+                update = _to_update(await fn(state, runtime, config), attempts)
             except Exception as exc:
-                return _failed(exc, attempts)
+                update = _failed(exc, attempts)
             finally:
                 _finish_execution(runtime, key)
+            return goto(state, update, _after_work)
 
         return awork
 
-    def work(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfig) -> dict:
+    def work(state: TaskState, runtime: Runtime[TaskContext], config: RunnableConfig) -> Command[AfterWork]:
         _require_approval(state)
         attempts = state.get("attempts", 0) + 1
         key = None
         try:
             key = _claim_execution(state, runtime, config, attempts)
-            return _to_update(fn(state, runtime, config), attempts)
+            update = _to_update(fn(state, runtime, config), attempts)
         except Exception as exc:
-            return _failed(exc, attempts)
+            update = _failed(exc, attempts)
         finally:
             _finish_execution(runtime, key)
+        return goto(state, update, _after_work)
 
     return work
+
+
+def _after_work(state: TaskState) -> AfterWork:
+    return "finalize" if state.get("status") == "error" else "verify"
