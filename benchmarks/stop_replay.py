@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, parser, table
 
 from task_orchestrator import hooks
-from task_orchestrator.testruns import _TEST_CMD
+from task_orchestrator.verifiers.testruns import _TEST_CMD
 
 DATA = (
     Path(__file__).resolve().parent.parent.parent

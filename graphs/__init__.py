@@ -2,11 +2,10 @@
 
 from task_orchestrator.graphs.context import TaskContext, open_context
 from task_orchestrator.graphs.guarded import build_guarded_graph
-from task_orchestrator.graphs.state import ApprovalDecision, Finding, TaskInput, TaskOutput, TaskState
+from task_orchestrator.graphs.state import ApprovalDecision, TaskInput, TaskOutput, TaskState
 
 __all__ = [
     "ApprovalDecision",
-    "Finding",
     "TaskContext",
     "TaskInput",
     "TaskOutput",

@@ -73,7 +73,7 @@ _from_environment = False
 
 
 def serve_from_environment() -> None:
-    """For LangGraph Server (``task_orchestrator.studio``) only: a run whose context is a
+    """For LangGraph Server (``task_orchestrator.graphs.studio``) only: a run whose context is a
     plain dict, or none, gets one process-wide context opened from ``Settings()`` (the
     environment) on first use. Python callers pass ``context=open_context(...)`` instead."""
     global _from_environment
@@ -99,7 +99,7 @@ def context_of(runtime: Any) -> TaskContext:
         raise ConfigurationError(
             "the guarded graph needs its stores and models: invoke it with "
             "context=open_context(Settings()) (or your own TaskContext); "
-            "task_orchestrator.studio serves it from the environment for LangGraph Server"
+            "task_orchestrator.graphs.studio serves it from the environment for LangGraph Server"
         )
     global _default
     with _default_lock:

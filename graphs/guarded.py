@@ -27,7 +27,7 @@ def build_guarded_graph(
 
     ``context_schema``: what ``invoke(context=...)`` accepts. The nodes need a TaskContext;
     without one they raise a ConfigurationError, except under LangGraph Server, where
-    ``task_orchestrator.studio`` has them open one from the environment (``context_of``).
+    ``task_orchestrator.graphs.studio`` has them open one from the environment (``context_of``).
 
     Compile it with your checkpointer: ``build_guarded_graph().compile(checkpointer=...)``
     and invoke with ``context=open_context(...)``.

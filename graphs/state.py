@@ -1,4 +1,4 @@
-"""The task state schema, its input/output views and the finding type."""
+"""The task state schema and its input/output views."""
 
 from __future__ import annotations
 
@@ -8,17 +8,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from task_orchestrator.findings import Finding, Severity
 from task_orchestrator.literals import ActionKind, ApprovalChoice, TaskStatus
 
 __all__ = [
     "ApprovalDecision",
-    "Finding",
-    "Severity",
     "TaskInput",
     "TaskOutput",
     "TaskState",
-    "TaskStatus",
 ]
 
 

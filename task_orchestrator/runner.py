@@ -16,9 +16,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from task_orchestrator._sqlite import Database, Transaction, open_database
-from task_orchestrator.checkpoint import open_checkpointer, scrub
 from task_orchestrator.errors import ConfigurationError, UnknownTask
 from task_orchestrator.graphs import TaskContext, build_guarded_graph, open_context
+from task_orchestrator.graphs.checkpoint import open_checkpointer, scrub
 from task_orchestrator.graphs.state import TaskInput
 from task_orchestrator.nodes._common import TERMINAL
 from task_orchestrator.settings import Settings

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from task_orchestrator import hooks
-from task_orchestrator.testruns import claims_success, parse_test_summary
-from task_orchestrator.testruns import test_runner as runner_of
+from task_orchestrator.verifiers.testruns import claims_success, parse_test_summary
+from task_orchestrator.verifiers.testruns import test_runner as runner_of
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import pytest
 from pydantic import BaseModel
 
 from task_orchestrator import Finding, Settings, open_context
-from task_orchestrator.testruns import claims_success, parse_test_summary
 from task_orchestrator.verifiers import VerifyInput, available, get, run_verifiers, verifier
+from task_orchestrator.verifiers.testruns import claims_success, parse_test_summary
 from task_orchestrator.verifiers.transcript import check_transcript
 
 SESSION = Path(__file__).resolve().parents[2] / "shared" / "eval" / "claude_code" / "session.jsonl"

@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 
 from task_orchestrator.findings import Finding
-from task_orchestrator.testruns import test_runner
+from task_orchestrator.verifiers.testruns import test_runner
 from task_orchestrator.verifiers.transcript import Transcript, read_transcript
 
 __all__ = ["Change", "git_change", "review", "review_transcript"]

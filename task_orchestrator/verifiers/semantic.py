@@ -13,8 +13,8 @@ from pathlib import Path
 
 from task_orchestrator.findings import Finding
 from task_orchestrator.packages import PackageVerdict, check_imports, python_fences
-from task_orchestrator.testruns import claims_success, parse_test_summary, pipe_masks_exit
 from task_orchestrator.verifiers import VerifyInput, verifier
+from task_orchestrator.verifiers.testruns import claims_success, parse_test_summary, pipe_masks_exit
 
 __all__ = ["check_path", "code", "completeness", "package_findings", "paths", "python_blocks", "test_claims"]
 

@@ -9,8 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from task_orchestrator.findings import Finding
-from task_orchestrator.testruns import claims_success, is_test_command, parse_test_summary, pipe_masks_exit
 from task_orchestrator.verifiers import VerifyInput, verifier
+from task_orchestrator.verifiers.testruns import (
+    claims_success,
+    is_test_command,
+    parse_test_summary,
+    pipe_masks_exit,
+)
 
 __all__ = ["Transcript", "check_transcript", "read_transcript"]
 
