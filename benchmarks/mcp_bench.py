@@ -46,29 +46,24 @@ def populate(data: Path, n: int) -> None:
     s = Settings(data_dir=data, _env_file=None)
     mem = PersistentFailureMemory(s)
     now = time.time()
-    rows = [
-        (
-            f"id{i}",
-            f"sig{i}",
-            f"make target{i} -j4",
-            "command",
-            "command_failed",
-            "exit 2",
-            "",
-            "bench",
-            "[]",
-            now,
-            now,
-            1,
-            1,
-        )
+    rows = (
+        {
+            "id": f"id{i}",
+            "signature": f"sig{i}",
+            "action": f"make target{i} -j4",
+            "action_kind": "command",
+            "kind": "command_failed",
+            "error": "exit 2",
+            "lesson": "",
+            "project": "bench",
+            "tags": [],
+            "first_seen": now,
+            "last_seen": now,
+            "count": 1,
+        }
         for i in range(n)
-    ]
-    mem.store._conn.executemany(
-        "INSERT INTO failures (id, signature, action, action_kind, kind, error, lesson, project, "
-        "tags, first_seen, last_seen, count, embedded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        rows,
     )
+    mem.store.load(rows, embedded=True)
     rng = np.random.default_rng(1)
     vecs = rng.normal(size=(n, 384)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)

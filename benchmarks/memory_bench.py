@@ -31,40 +31,26 @@ from task_orchestrator.memory.store import FailureTable, PersistentFailureMemory
 
 def fill_sqlite(store: FailureTable, n: int) -> None:
     now = time.time()
-    rows = []
-    for i in range(n):
-        action = f"pytest tests/test_mod{i}.py -k case_{i * 7919 % 100003}"
-        rows.append(
-            (
-                f"id{i}",
-                signature(action),
-                action,
-                "command",
-                "command_failed",
-                "err",
-                "",
-                "bench",
-                "[]",
-                now,
-                now,
-                1,
-            )
-        )
-        if len(rows) == 50_000:
-            store._conn.executemany(
-                "INSERT INTO failures (id, signature, action, action_kind, kind,"
-                " error, lesson, project, tags, first_seen, last_seen, count) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
-            rows = []
-    if rows:
-        store._conn.executemany(
-            "INSERT INTO failures (id, signature, action, action_kind, kind, "
-            "error, lesson, project, tags, first_seen, last_seen, count) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
+
+    def rows():
+        for i in range(n):
+            action = f"pytest tests/test_mod{i}.py -k case_{i * 7919 % 100003}"
+            yield {
+                "id": f"id{i}",
+                "signature": signature(action),
+                "action": action,
+                "action_kind": "command",
+                "kind": "command_failed",
+                "error": "err",
+                "lesson": "",
+                "project": "bench",
+                "tags": [],
+                "first_seen": now,
+                "last_seen": now,
+                "count": 1,
+            }
+
+    store.load(rows())
     signature.cache_clear()
     normalize.cache_clear()
 
@@ -78,9 +64,9 @@ def exact_bench(root: Path, sizes: list[int], q: int) -> tuple[list, dict]:
         queries = [f"pytest tests/test_mod{i * 31 % n}.py -k case_{i}  " for i in range(q)]
         keys = [hashlib.blake2b(x.encode(), digest_size=16).hexdigest() for x in queries]
         base, ours = [], []
-        for k in keys:  # baseline: the bare indexed lookup of a precomputed key
+        for k in keys:  # baseline: the table's indexed lookup of a precomputed key
             t = time.perf_counter_ns()
-            mem.store._conn.execute("SELECT id FROM failures WHERE signature = ?", (k,)).fetchone()
+            mem.store.by_signature(k)
             base.append((time.perf_counter_ns() - t) / 1e3)
         for x in queries:  # ours: normalise + hash + lookup, nothing cached
             t = time.perf_counter_ns()

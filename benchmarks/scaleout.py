@@ -37,7 +37,7 @@ def _settings(data: Path, postgres: str | None, chroma: str | None) -> Settings:
 
 
 def exact_latency(db_settings: Settings, n_rows: int, n_calls: int) -> list[float]:
-    from task_orchestrator._sqlite import open_database
+    from task_orchestrator._db import open_database
 
     table_ = FailureTable(open_database(db_settings, "memory"))
     rows = [prepare(f"make target-{i} --jobs {i % 7}", error="no rule") for i in range(n_rows)]

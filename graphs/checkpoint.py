@@ -18,7 +18,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel
 
-from task_orchestrator._sqlite import PG_SCHEMA, Database, SqliteDatabase
+from task_orchestrator._db import PG_SCHEMA, Database, SqliteDatabase
 from task_orchestrator.memory.redact import redact
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ class TaskContext:
     #: Structured output the work must produce (checked by the ``schema`` verifier).
     output_schema: type[BaseModel] | None = None
     #: Where approved actions are journaled so a crash mid-run never runs one twice
-    #: (``runner.ExecutionJournal``; the Orchestrator sets it).
+    #: (``approvals.ExecutionJournal``; the Orchestrator sets it).
     executions: Any = None
 
     def close(self) -> None:

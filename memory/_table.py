@@ -10,10 +10,10 @@ import builtins
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from task_orchestrator._sqlite import Database, SqliteStore, Transaction
+from task_orchestrator._db import Database, SqlStore, Transaction
 from task_orchestrator.memory.normalize import blake2b, signature
 from task_orchestrator.memory.redact import redact
 
@@ -141,31 +141,31 @@ def _row(row: tuple) -> dict[str, Any]:
     return data
 
 
-class FailureTable(SqliteStore):
+class FailureTable(SqlStore):
     """Records, exact signatures, outcome counts and events (a SQLite file, or Postgres)."""
 
     def __init__(self, where: Database | Path | str, *, readonly: bool = False) -> None:
         super().__init__(where, SCHEMA, readonly=readonly)
-        if not readonly and "level" not in self._conn.columns("events"):
+        if not readonly and "level" not in self._db.columns("events"):
             # a store from before risk levels were logged
-            self._conn.execute("ALTER TABLE events ADD COLUMN level TEXT NOT NULL DEFAULT ''")
+            self._db.execute("ALTER TABLE events ADD COLUMN level TEXT NOT NULL DEFAULT ''")
         if not readonly:
             self._migrate_state_columns()
             # After the columns exist; through apply_schema, which serialises schema changes
             # across processes (a bare CREATE INDEX IF NOT EXISTS races on Postgres).
-            self._conn.apply_schema(STATE_INDEXES)
+            self._db.apply_schema(STATE_INDEXES)
 
     def _migrate_state_columns(self) -> None:
         """A store from before failures kept their state: add the columns and classify the old
         rows from their error text. Rows the hooks learned become advice from an earlier
         session (``LEGACY_SESSION``); rows recorded on purpose stay standing rules."""
-        have = self._conn.columns("failures")
+        have = self._db.columns("failures")
         if all(c in have for c in STATE_COLS):
             return
         from task_orchestrator.memory._failures import failure_class
 
-        with self._lock, Transaction(self._conn) as c:
-            have = self._conn.columns("failures")  # again, inside the write lock: another
+        with self._lock, Transaction(self._db) as c:
+            have = self._db.columns("failures")  # again, inside the write lock: another
             missing = [col for col in STATE_COLS if col not in have]  # process may have done it
             for col in missing:
                 c.execute(
@@ -194,8 +194,10 @@ class FailureTable(SqliteStore):
         rec = {**rec}
         now = rec.setdefault("last_seen", time.time())
         rec.setdefault("first_seen", now)
-        with self._lock, Transaction(self._conn) as c:
-            row = c.execute("SELECT id FROM failures WHERE signature = ?", (rec["signature"],)).fetchone()
+        with self._lock, Transaction(self._db) as c:
+            row = c.execute(
+                "SELECT id, tags FROM failures WHERE signature = ?", (rec["signature"],)
+            ).fetchone()
             if row is None:
                 rid = rec.get("id") or os.urandom(16).hex()
                 c.execute(
@@ -225,7 +227,7 @@ class FailureTable(SqliteStore):
                     "last_seen = CASE WHEN last_seen > ? THEN last_seen ELSE ? END, "
                     "error = CASE WHEN ? != '' THEN ? ELSE error END, "
                     "lesson = CASE WHEN ? != '' THEN ? ELSE lesson END, "
-                    f"{_SET_STATE} WHERE id = ?",
+                    f"tags = ?, {_SET_STATE} WHERE id = ?",
                     (
                         count,
                         now,
@@ -234,6 +236,7 @@ class FailureTable(SqliteStore):
                         rec.get("error", ""),
                         rec.get("lesson", ""),
                         rec.get("lesson", ""),
+                        json.dumps(sorted(set(json.loads(row[1])) | set(rec.get("tags", [])))),
                         *self._state(rec),
                         rid,
                     ),
@@ -252,7 +255,7 @@ class FailureTable(SqliteStore):
 
     def _one(self, column: str, value: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._conn.execute(_SELECT_BY[column], (value,)).fetchone()
+            row = self._db.execute(_SELECT_BY[column], (value,)).fetchone()
         return _row(row) if row else None
 
     def by_signature(self, sig: str) -> dict[str, Any] | None:
@@ -265,48 +268,63 @@ class FailureTable(SqliteStore):
         if not ids:
             return {}
         with self._lock:
-            rows = self._conn.execute(f"{_SELECT} WHERE id IN ({', '.join('?' * len(ids))})", ids).fetchall()
+            rows = self._db.execute(f"{_SELECT} WHERE id IN ({', '.join('?' * len(ids))})", ids).fetchall()
         return {r[0]: _row(r) for r in rows}
 
     def list(self, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._conn.execute(
+            rows = self._db.execute(
                 f"{_SELECT} ORDER BY last_seen DESC, id LIMIT ? OFFSET ?", (limit, offset)
             ).fetchall()
         return [_row(r) for r in rows]
+
+    def load(self, rows: Iterable[Mapping[str, Any]], *, embedded: bool = False) -> int:
+        """Insert complete failure rows as given, in one transaction: seeding a store (an
+        import, a benchmark's 100,000 rows) without a merge per row. Each row has the ``COLS``
+        (``tags`` a list); the state columns keep their defaults. A signature already stored
+        is an error (use ``upsert`` to merge repeats). Returns the number of rows."""
+        values = [
+            (*(json.dumps(r["tags"]) if c == "tags" else r[c] for c in COLS), int(embedded)) for r in rows
+        ]
+        sql = (
+            f"INSERT INTO failures ({', '.join(COLS)}, embedded) VALUES ({', '.join('?' * (len(COLS) + 1))})"
+        )
+        with self._lock, Transaction(self._db) as c:
+            c.executemany(sql, values)
+        return len(values)
 
     def delete(self, ids: Iterable[str]) -> int:
         ids = list(ids)
         if not ids:
             return 0
-        with self._lock, Transaction(self._conn) as c:
+        with self._lock, Transaction(self._db) as c:
             cur = c.execute(f"DELETE FROM failures WHERE id IN ({', '.join('?' * len(ids))})", ids)
             return cur.rowcount
 
     def count(self, *, unembedded: bool = False) -> int:
         sql = "SELECT COUNT(*) FROM failures" + (" WHERE embedded = 0" if unembedded else "")
         with self._lock:
-            return self._conn.execute(sql).fetchone()[0]
+            return self._db.execute(sql).fetchone()[0]
 
     def eviction_candidates(self, *, keep: int, older_than: float | None) -> builtins.list[str]:
         """Ids beyond the newest ``keep`` (by last_seen), plus any not seen since ``older_than``."""
         with self._lock:
             ids = [
                 r[0]
-                for r in self._conn.execute(
+                for r in self._db.execute(
                     "SELECT id FROM failures ORDER BY last_seen DESC, count DESC LIMIT -1 OFFSET ?", (keep,)
                 )
             ]
             if older_than is not None:
                 ids += [
                     r[0]
-                    for r in self._conn.execute("SELECT id FROM failures WHERE last_seen < ?", (older_than,))
+                    for r in self._db.execute("SELECT id FROM failures WHERE last_seen < ?", (older_than,))
                 ]
         return sorted(set(ids))
 
     def add_outcome(self, sig: str, *, ok: bool) -> None:
         col = "successes" if ok else "failures"
-        with self._lock, Transaction(self._conn) as c:
+        with self._lock, Transaction(self._db) as c:
             c.execute(
                 f"INSERT INTO outcomes (signature, {col}) VALUES (?, 1) "
                 f"ON CONFLICT(signature) DO UPDATE SET {col} = outcomes.{col} + 1",
@@ -315,13 +333,13 @@ class FailureTable(SqliteStore):
 
     def outcomes(self, sig: str) -> tuple[int, int]:
         with self._lock:
-            row = self._conn.execute(
+            row = self._db.execute(
                 "SELECT failures, successes FROM outcomes WHERE signature = ?", (sig,)
             ).fetchone()
         return (row[0], row[1]) if row else (0, 0)
 
     def log_event(self, event: str, sig: str, detail: str = "", level: str = "") -> None:
-        with self._lock, Transaction(self._conn) as c:
+        with self._lock, Transaction(self._db) as c:
             c.execute(
                 "INSERT INTO events (ts, event, signature, detail, level) VALUES (?,?,?,?,?)",
                 (time.time(), event, sig, redact(detail)[:500], level),
@@ -334,30 +352,51 @@ class FailureTable(SqliteStore):
 
     def events(self, since: float = 0.0) -> builtins.list[dict[str, Any]]:
         with self._lock:
-            rows = self._conn.execute(
+            rows = self._db.execute(
                 "SELECT ts, event, signature, detail, level FROM events WHERE ts >= ? ORDER BY id", (since,)
             ).fetchall()
         return [dict(zip(("ts", "event", "signature", "detail", "level"), r, strict=True)) for r in rows]
 
+    def recent_decisions(self, limit: int) -> builtins.list[tuple[str, str]]:
+        """(risk level, event) of the last ``limit`` checked / asked / blocked decisions."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT level, event FROM events WHERE event IN ('checked', 'asked', 'blocked') "
+                "ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [(str(level or ""), str(event)) for level, event in rows]
+
+    def most_frequent(self, limit: int = 10) -> builtins.list[dict[str, Any]]:
+        """The failures seen most often (then most recently): action, kind, count, lesson,
+        last_seen."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT action, kind, count, lesson, last_seen FROM failures "
+                "ORDER BY count DESC, last_seen DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [dict(zip(("action", "kind", "count", "lesson", "last_seen"), r, strict=True)) for r in rows]
+
     def mark_embedded(self, ids: builtins.list[str]) -> None:
-        with self._lock, Transaction(self._conn) as c:
+        with self._lock, Transaction(self._db) as c:
             c.executemany("UPDATE failures SET embedded = 1 WHERE id = ?", [(i,) for i in ids])
 
     def mark_all_unembedded(self) -> int:
         """Flag every row for re-embedding (its vectors are not in the index); the count."""
-        with self._lock, Transaction(self._conn) as c:
+        with self._lock, Transaction(self._db) as c:
             return c.execute("UPDATE failures SET embedded = 0 WHERE embedded = 1").rowcount
 
     def unembedded(self, limit: int = 1000) -> builtins.list[dict[str, Any]]:
         with self._lock:
-            rows = self._conn.execute(f"{_SELECT} WHERE embedded = 0 LIMIT ?", (limit,)).fetchall()
+            rows = self._db.execute(f"{_SELECT} WHERE embedded = 0 LIMIT ?", (limit,)).fetchall()
         return [_row(r) for r in rows]
 
     # -- sessions: what happened since a failure ----------------------------------------------
     def session(self, session: str) -> tuple[int, int, str]:
         """(steps, changes, last changing command) of a session; zeros for a new one."""
         with self._lock:
-            row = self._conn.execute(
+            row = self._db.execute(
                 "SELECT steps, changes, last_change FROM sessions WHERE session = ?", (session,)
             ).fetchone()
         return (int(row[0]), int(row[1]), str(row[2])) if row else (0, 0, "")
@@ -366,7 +405,7 @@ class FailureTable(SqliteStore):
         """Count one tool call of ``session`` (``change``: the call may change files or the
         environment, in words; None if it is read-only)."""
         changed = change is not None
-        with self._lock, Transaction(self._conn) as c:
+        with self._lock, Transaction(self._db) as c:
             c.execute(
                 "INSERT INTO sessions (session, steps, changes, last_change, updated) "
                 "VALUES (?, 1, ?, ?, ?) ON CONFLICT(session) DO UPDATE SET "
@@ -391,7 +430,7 @@ class FailureTable(SqliteStore):
     def empty(self) -> bool:
         """No failure is kept at all."""
         with self._lock:
-            return self._conn.execute("SELECT 1 FROM failures LIMIT 1").fetchone() is None
+            return self._db.execute("SELECT 1 FROM failures LIMIT 1").fetchone() is None
 
     def has_failures(self, workspace: str, action_kind: str | None = None) -> bool:
         """Is any failure (of ``action_kind``, if given) kept for this workspace or shared by
@@ -401,12 +440,10 @@ class FailureTable(SqliteStore):
         if action_kind is not None:
             sql, args = sql + " AND action_kind = ?", (workspace, action_kind)
         with self._lock:
-            return self._conn.execute(sql + " LIMIT 1", args).fetchone() is not None
+            return self._db.execute(sql + " LIMIT 1", args).fetchone() is not None
 
     def scopes(self) -> dict[str, int]:
         """How many failures each workspace keeps ('' = shared environment lessons)."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT workspace, COUNT(*) FROM failures GROUP BY workspace"
-            ).fetchall()
+            rows = self._db.execute("SELECT workspace, COUNT(*) FROM failures GROUP BY workspace").fetchall()
         return {str(w): int(n) for w, n in rows}

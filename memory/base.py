@@ -98,6 +98,11 @@ class FailureMemory(ABC):
     @abstractmethod
     def count(self) -> int: ...
 
+    def prune(self) -> int:
+        """Apply the store's cap and age limit now; the number of failures evicted (a memory
+        without limits keeps everything: 0)."""
+        return 0
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files and connections."""
 

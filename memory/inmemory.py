@@ -24,8 +24,19 @@ def prepare_record(failure: FailureRecord) -> FailureRecord:
 
 
 class InMemoryFailureMemory(FailureMemory):
-    def __init__(self, embedder: Embedder | None = None) -> None:
+    """Held in this process only (tests, notebooks, a graph's throwaway runs).
+
+    ``cap`` and ``max_age_days`` limit it as ``memory_cap`` and ``memory_max_age_days`` limit
+    the persistent store: over the cap a new record evicts the least recently seen down to 5%
+    below it; ``prune()`` also drops what was not seen for ``max_age_days``.
+    """
+
+    def __init__(
+        self, embedder: Embedder | None = None, *, cap: int | None = None, max_age_days: float | None = None
+    ) -> None:
         self.embedder = embedder
+        self.cap = cap
+        self.max_age_days = max_age_days
         self._by_sig: dict[str, FailureRecord] = {}
         self._by_id: dict[str, FailureRecord] = {}
         self._vectors: dict[str, np.ndarray] = {}
@@ -39,7 +50,7 @@ class InMemoryFailureMemory(FailureMemory):
             existing = self._by_sig.get(rec.signature)
             if existing is not None:
                 existing.count += 1
-                existing.last_seen = time.time()
+                existing.last_seen = max(existing.last_seen, rec.last_seen)
                 existing.error = rec.error or existing.error
                 existing.lesson = rec.lesson or existing.lesson
                 existing.tags = sorted(set(existing.tags) | set(rec.tags))
@@ -53,7 +64,24 @@ class InMemoryFailureMemory(FailureMemory):
                 sims = [float(v @ vec) for v in self._vectors.values()]
                 self._hubs[rec.id] = hubness(sims)
                 self._vectors[rec.id] = vec
+        if self.cap is not None and self.count() > self.cap:
+            self.prune()
         return rec.model_copy()
+
+    def prune(self) -> int:
+        """Apply the cap (keep the most recently seen) and the age limit; the number evicted."""
+        with self._lock:
+            newest = sorted(self._by_id.values(), key=lambda r: (r.last_seen, r.count), reverse=True)
+            keep = len(newest) if self.cap is None else self.cap
+            if len(newest) > keep:
+                keep -= max(1, keep // 20)
+            evict = {r.id for r in newest[keep:]}
+            if self.max_age_days is not None:
+                older = time.time() - self.max_age_days * 86400
+                evict |= {r.id for r in newest if r.last_seen < older}
+        for rid in evict:
+            self.forget(rid)
+        return len(evict)
 
     def check(self, action: str, *, action_kind: ActionKind = "command", k: int = 3) -> list[Match]:
         sig = signature(action, action_kind)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from task_orchestrator._sqlite import open_database
+from task_orchestrator._db import open_database
 from task_orchestrator.errors import ConfigurationError
 from task_orchestrator.memory._table import FailureTable, prepare
 from task_orchestrator.memory.base import ActionKind, FailureMemory, FailureRecord, Match

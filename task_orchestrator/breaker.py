@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from task_orchestrator._sqlite import Database, SqliteStore, Transaction, open_database
+from task_orchestrator._db import Database, SqlStore, Transaction, open_database
 from task_orchestrator.memory.redact import redact
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class BreakerStatus:
     retry_in_s: float | None
 
 
-class CircuitBreakers(SqliteStore):
+class CircuitBreakers(SqlStore):
     def __init__(
         self,
         where: Database | Path | str,
@@ -65,11 +65,12 @@ class CircuitBreakers(SqliteStore):
         failure_threshold: int = 3,
         reset_timeout_s: float = 30.0,
         clock: Callable[[], float] = time.time,
+        readonly: bool = False,
     ) -> None:
         self.failure_threshold = failure_threshold
         self.reset_timeout_s = reset_timeout_s
         self.clock = clock
-        super().__init__(where, _SCHEMA)
+        super().__init__(where, _SCHEMA, readonly=readonly)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> CircuitBreakers:
@@ -106,9 +107,9 @@ class CircuitBreakers(SqliteStore):
         """May a call to ``provider`` be made now? Claims the half-open probe if due."""
         now = self.clock()
         with self._lock:  # fast path: a plain read while the breaker is closed
-            if self._row(self._conn, provider)[0] == "closed":
+            if self._row(self._db, provider)[0] == "closed":
                 return True
-        with self._lock, Transaction(self._conn) as c:
+        with self._lock, Transaction(self._db) as c:
             state, failures, opened_at, probe_at, err = self._row(c, provider)
             if state == "closed":
                 return True
@@ -125,10 +126,10 @@ class CircuitBreakers(SqliteStore):
 
     def record_success(self, provider: str) -> None:
         with self._lock:  # nothing to write when already closed with no failures counted
-            state, failures, *_ = self._row(self._conn, provider)
+            state, failures, *_ = self._row(self._db, provider)
             if state == "closed" and failures == 0:
                 return
-        with self._lock, Transaction(self._conn) as c:
+        with self._lock, Transaction(self._db) as c:
             state, *_ = self._row(c, provider)
             event = None if state == "closed" else f"{state}->closed"
             self._write(c, provider, "closed", 0, None, None, None, event)
@@ -136,7 +137,7 @@ class CircuitBreakers(SqliteStore):
     def record_failure(self, provider: str, error: str) -> BreakerState:
         now = self.clock()
         error = redact(error)[:500]  # provider errors can echo a key back
-        with self._lock, Transaction(self._conn) as c:
+        with self._lock, Transaction(self._db) as c:
             state, failures, _opened, _probe, _err = self._row(c, provider)
             failures += 1
             if state == "half_open" or failures >= self.failure_threshold:
@@ -148,16 +149,18 @@ class CircuitBreakers(SqliteStore):
 
     def status(self, provider: str) -> BreakerStatus:
         with self._lock:
-            state, failures, opened_at, _probe, err = self._row(self._conn, provider)
+            state, failures, opened_at, _probe, err = self._row(self._db, provider)
         retry = None
         if state == "open" and opened_at is not None:
             retry = max(0.0, self.reset_timeout_s - (self.clock() - opened_at))
         return BreakerStatus(provider, state, failures, opened_at, err, retry)  # type: ignore[arg-type]
 
-    def events(self, limit: int = 100) -> list[dict]:
+    def events(self, limit: int = 100, *, since: float = 0.0) -> list[dict]:
+        """The latest transitions (newest first) since ``since``: ts, provider, transition, error."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT ts, provider, transition, error FROM breaker_events ORDER BY id DESC LIMIT ?",
-                (limit,),
+            rows = self._db.execute(
+                "SELECT ts, provider, transition, error FROM breaker_events WHERE ts >= ? "
+                "ORDER BY id DESC LIMIT ?",
+                (since, limit),
             ).fetchall()
         return [dict(zip(("ts", "provider", "transition", "error"), r, strict=True)) for r in rows]

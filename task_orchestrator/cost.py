@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from task_orchestrator._sqlite import Database, SqliteStore, Transaction, open_database
+from task_orchestrator._db import Database, SqlStore, Transaction, open_database
 from task_orchestrator.errors import BudgetExceeded, UnpricedModel
 from task_orchestrator.settings import ModelPrice, Settings
 
@@ -106,12 +106,12 @@ def _today(ts: float | None = None) -> str:
     return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).strftime("%Y-%m-%d")
 
 
-class CostLedger(SqliteStore):
+class CostLedger(SqlStore):
     """Append-only ledger of model calls, shared by all processes using one data directory."""
 
-    def __init__(self, where: Database | Path | str, settings: Settings) -> None:
+    def __init__(self, where: Database | Path | str, settings: Settings, *, readonly: bool = False) -> None:
         self.settings = settings
-        super().__init__(where, _SCHEMA)
+        super().__init__(where, _SCHEMA, readonly=readonly)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> CostLedger:
@@ -151,7 +151,7 @@ class CostLedger(SqliteStore):
     def record(self, task_id: str, provider: str, model: str, usage: Usage) -> float | None:
         cost = usage.cost(price_for(model, self.settings))
         now = time.time()
-        with self._lock, Transaction(self._conn) as c:
+        with self._lock, Transaction(self._db) as c:
             c.execute(
                 "INSERT INTO ledger (ts, day, task_id, provider, model, input_tokens, "
                 "output_tokens, cached_tokens, reasoning_tokens, cost_usd) "
@@ -174,7 +174,7 @@ class CostLedger(SqliteStore):
     def spent(self, *, task_id: str | None = None, day: str | None = None) -> float:
         where, args = ("task_id = ?", (task_id,)) if task_id is not None else ("day = ?", (day,))
         with self._lock:
-            row = self._conn.execute(
+            row = self._db.execute(
                 f"SELECT COALESCE(SUM(cost_usd), 0) FROM ledger WHERE {where}", args
             ).fetchone()
         return float(row[0])
@@ -183,7 +183,7 @@ class CostLedger(SqliteStore):
         """Per-model totals; ``cost_usd`` is None when any call of that model was unpriced."""
         where, args = ("WHERE task_id = ?", (task_id,)) if task_id else ("", ())
         with self._lock:
-            rows = self._conn.execute(
+            rows = self._db.execute(
                 "SELECT provider, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
                 "SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost_usd), "
                 "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) "
@@ -204,3 +204,25 @@ class CostLedger(SqliteStore):
             }
             for r in rows
         ]
+
+    def spend_per_day(self, since: float) -> list[tuple[str, str, float]]:
+        """(day, model, USD) of the calls since ``since``; unpriced calls count 0."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT day, model, SUM(COALESCE(cost_usd, 0)) FROM ledger WHERE ts >= ? GROUP BY day, model",
+                (since,),
+            ).fetchall()
+        return [(str(d), str(m), float(c)) for d, m, c in rows]
+
+    def spend_by_model(self, since: float) -> list[dict[str, Any]]:
+        """Per provider and model since ``since``, most expensive first: calls, tokens, the
+        priced calls' USD and how many calls had no price."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT provider, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
+                "SUM(COALESCE(cost_usd, 0)), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) "
+                "FROM ledger WHERE ts >= ? GROUP BY provider, model ORDER BY 6 DESC",
+                (since,),
+            ).fetchall()
+        keys = ("provider", "model", "calls", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls")
+        return [dict(zip(keys, r, strict=True)) for r in rows]

@@ -91,7 +91,7 @@ class HookConfig:
 
     def open_store(self, *, create: bool = False) -> FailureTable | None:
         if self.postgres_url:  # a team's shared memory
-            from task_orchestrator._sqlite import PostgresDatabase
+            from task_orchestrator._db import PostgresDatabase
 
             return FailureTable(PostgresDatabase(self.postgres_url, "memory"))
         if not create and not self.db.exists():

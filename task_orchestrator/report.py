@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import sqlite3
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from task_orchestrator._sqlite import open_database
+from task_orchestrator._db import Database, SqlStore, open_database
+from task_orchestrator.breaker import CircuitBreakers
+from task_orchestrator.cost import CostLedger
 from task_orchestrator.literals import RISK_LEVELS
+from task_orchestrator.memory._table import FailureTable
 from task_orchestrator.settings import Settings
 
 __all__ = ["ReportData", "collect", "render", "write_report"]
@@ -56,19 +59,29 @@ def _day(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d")
 
 
-def _rows(settings: Settings, store: str, sql: str, args: tuple = ()) -> list[tuple]:
-    """Rows of a read-only query, or [] when the store does not exist (yet)."""
-    if settings.postgres_url is None and not (Path(settings.data_dir) / f"{store}.sqlite").exists():
-        return []  # a report never creates a store
-    db = open_database(settings, store, readonly=True)
+_StoreT = TypeVar("_StoreT", bound=SqlStore)
+_T = TypeVar("_T")
+
+
+def _read(
+    settings: Settings,
+    name: str,
+    open_store: Callable[[Database], _StoreT],
+    read: Callable[[_StoreT], _T],
+) -> _T | None:
+    """``read(store)`` on the store ``name`` opened read-only; None when the store does not
+    exist yet (a report never creates one) or is from before the table or column read."""
+    if settings.postgres_url is None and not (Path(settings.data_dir) / f"{name}.sqlite").exists():
+        return None
+    store = open_store(open_database(settings, name, readonly=True))
     try:
-        return list(db.execute(sql, args).fetchall())
+        return read(store)
     except Exception as exc:
-        if "no such table" in str(exc) or "does not exist" in str(exc):
-            return []
+        if any(m in str(exc) for m in ("no such table", "no such column", "does not exist")):
+            return None
         raise
     finally:
-        db.close()
+        store.close()
 
 
 def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 500) -> ReportData:
@@ -78,74 +91,37 @@ def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 5
     since = now - days * 86400
     day_list = [_day(now - i * 86400) for i in range(days - 1, -1, -1)]
 
-    per_day: dict[str, Counter] = defaultdict(Counter)
-    for ts, event in _rows(settings, "memory", "SELECT ts, event FROM events WHERE ts >= ?", (since,)):
-        per_day[_day(ts)][event] += 1
+    def memory(read: Callable[[FailureTable], _T]) -> _T | None:
+        return _read(settings, "memory", lambda db: FailureTable(db, readonly=True), read)
 
-    top = [
-        dict(zip(("action", "kind", "count", "lesson", "last_seen"), r, strict=True))
-        for r in _rows(
-            settings,
-            "memory",
-            "SELECT action, kind, count, lesson, last_seen "
-            "FROM failures ORDER BY count DESC, last_seen DESC "
-            "LIMIT 10",
-        )
-    ]
-    stored = _rows(settings, "memory", "SELECT COUNT(*) FROM failures")
-    try:  # environment lessons (shared) against failures kept for one workspace
-        shared = _rows(settings, "memory", "SELECT COUNT(*) FROM failures WHERE workspace = ''")
-    except sqlite3.OperationalError:  # a store from before workspaces: every row is shared
+    per_day: dict[str, Counter] = defaultdict(Counter)
+    for e in memory(lambda t: t.events(since)) or []:
+        per_day[_day(e["ts"])][e["event"]] += 1
+    top = memory(lambda t: t.most_frequent(10)) or []
+    stored = memory(lambda t: t.count()) or 0
+    # environment lessons (shared) against failures kept for one workspace; a store from
+    # before workspaces shares every row
+    shared = memory(lambda t: t.scopes().get("", 0))
+    if shared is None:
         shared = stored
-    try:
-        levels_rows = _rows(
-            settings,
-            "memory",
-            "SELECT level, event FROM events WHERE event IN "
-            "('checked', 'asked', 'blocked') ORDER BY id DESC LIMIT ?",
-            (recent,),
-        )
-    except sqlite3.OperationalError:  # a store from before levels were logged
-        levels_rows = []
+    decisions = memory(lambda t: t.recent_decisions(recent)) or []
     # The command hook denies an exact repeat before rating it: that is its own bar.
-    levels = Counter(r[0] or ("exact repeat" if r[1] == "blocked" else "unknown") for r in levels_rows)
+    levels = Counter(
+        level or ("exact repeat" if event == "blocked" else "unknown") for level, event in decisions
+    )
+
+    def ledger(read: Callable[[CostLedger], _T]) -> _T | None:
+        return _read(settings, "ledger", lambda db: CostLedger(db, settings, readonly=True), read)
 
     cost_per_day: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for day, model, cost in _rows(
-        settings,
-        "ledger",
-        "SELECT day, model, SUM(COALESCE(cost_usd, 0)) FROM ledger WHERE ts >= ? GROUP BY day, model",
-        (since,),
-    ):
+    for day, model, cost in ledger(lambda lg: lg.spend_per_day(since)) or []:
         cost_per_day[model][day] += cost
-    by_model = [
-        dict(
-            zip(
-                ("provider", "model", "calls", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls"),
-                r,
-                strict=True,
-            )
-        )
-        for r in _rows(
-            settings,
-            "ledger",
-            "SELECT provider, model, COUNT(*), SUM(input_tokens), "
-            "SUM(output_tokens), SUM(COALESCE(cost_usd, 0)), "
-            "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM ledger "
-            "WHERE ts >= ? GROUP BY provider, model ORDER BY 6 DESC",
-            (since,),
-        )
-    ]
-    breaker_events = [
-        dict(zip(("ts", "provider", "transition", "error"), r, strict=True))
-        for r in _rows(
-            settings,
-            "breakers",
-            "SELECT ts, provider, transition, error FROM breaker_events "
-            "WHERE ts >= ? ORDER BY id DESC LIMIT 50",
-            (since,),
-        )
-    ]
+    by_model = ledger(lambda lg: lg.spend_by_model(since)) or []
+
+    def breakers(db: Database) -> CircuitBreakers:
+        return CircuitBreakers(db, readonly=True)
+
+    breaker_events = _read(settings, "breakers", breakers, lambda b: b.events(50, since=since)) or []
     return ReportData(
         generated=now,
         days=day_list,
@@ -153,10 +129,10 @@ def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 5
         blocked_per_day=[per_day[d]["blocked"] for d in day_list],
         asked_per_day=[per_day[d]["asked"] for d in day_list],
         top_failures=top,
-        failures_stored=stored[0][0] if stored else 0,
-        shared_lessons=shared[0][0] if shared else 0,
+        failures_stored=stored,
+        shared_lessons=shared,
         risk_levels=levels,
-        recent_actions=len(levels_rows),
+        recent_actions=len(decisions),
         cost_per_day={m: dict(v) for m, v in cost_per_day.items()},
         cost_by_model=by_model,
         breaker_events=breaker_events,

@@ -6,16 +6,14 @@ The CLI, the MCP server and notebooks use this; Python users may equally compile
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 import uuid
 from typing import Any, Literal, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
-from task_orchestrator._sqlite import Database, Transaction, open_database
+from task_orchestrator._db import open_database
+from task_orchestrator.approvals import ApprovalQueue, ExecutionJournal
 from task_orchestrator.errors import ConfigurationError, UnknownTask
 from task_orchestrator.graphs import TaskContext, build_guarded_graph, open_context
 from task_orchestrator.graphs.checkpoint import open_checkpointer, scrub
@@ -23,50 +21,11 @@ from task_orchestrator.graphs.state import TaskInput
 from task_orchestrator.nodes._common import TERMINAL
 from task_orchestrator.settings import Settings
 
-__all__ = ["ExecutionJournal", "Orchestrator"]
+__all__ = ["Orchestrator"]
 
 #: Each step's checkpoint is written before the next step starts, so a process killed at any
 #: point resumes from the step it was in (LangGraph's default, "async", may lose the last one).
 DURABILITY: Literal["sync", "async", "exit"] = "sync"
-
-_APPROVALS = """
-CREATE TABLE IF NOT EXISTS approvals (
-    thread_id TEXT PRIMARY KEY,
-    payload TEXT NOT NULL,
-    created REAL NOT NULL,
-    resolved REAL,
-    decision TEXT
-);
-CREATE TABLE IF NOT EXISTS executions (
-    key TEXT PRIMARY KEY,      -- thread : approved action : approval time : attempt
-    thread_id TEXT NOT NULL,
-    started REAL NOT NULL,
-    finished REAL
-);
-"""
-
-
-class ExecutionJournal:
-    """Approved actions started and finished, in the approvals' database (durable, shared)."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._lock = threading.Lock()
-
-    def claim(self, key: str, thread_id: str) -> bool:
-        """Record the start of ``key``; False if it started before (and may have run)."""
-        with self._lock, Transaction(self.db) as c:
-            if c.execute("SELECT 1 FROM executions WHERE key = ?", (key,)).fetchone():
-                return False
-            c.execute(
-                "INSERT INTO executions (key, thread_id, started) VALUES (?,?,?)",
-                (key, thread_id, time.time()),
-            )
-            return True
-
-    def finish(self, key: str) -> None:
-        with self._lock, Transaction(self.db) as c:
-            c.execute("UPDATE executions SET finished = ? WHERE key = ?", (time.time(), key))
 
 
 class Orchestrator:
@@ -80,9 +39,9 @@ class Orchestrator:
     ) -> None:
         self.settings = settings or (context.settings if context else Settings())
         self.context = context or open_context(self.settings, **context_kwargs)
-        self._conn = open_database(self.settings, "checkpoints")
-        self._conn.apply_schema(_APPROVALS)
-        self.checkpointer, self._close_checkpointer = open_checkpointer(self.settings, self._conn)
+        self.approvals = ApprovalQueue(open_database(self.settings, "checkpoints"))
+        # The SQLite checkpointer writes through the approval queue's connection (one file).
+        self.checkpointer, self._close_checkpointer = open_checkpointer(self.settings, self.approvals.db)
         # Its own connection: the checkpointer commits on the first one from other threads.
         self._journal = ExecutionJournal(open_database(self.settings, "checkpoints"))
         self.context.executions = self._journal
@@ -91,8 +50,8 @@ class Orchestrator:
     def close(self) -> None:
         self.context.close()
         self._close_checkpointer()
-        self._journal.db.close()
-        self._conn.close()
+        self._journal.close()
+        self.approvals.close()
 
     def __enter__(self) -> Orchestrator:
         return self
@@ -108,13 +67,7 @@ class Orchestrator:
         interrupts = result.pop("__interrupt__", None)
         if interrupts:
             payload = interrupts[0].value
-            with Transaction(self._conn) as c:
-                c.execute(
-                    "INSERT INTO approvals (thread_id, payload, created) VALUES (?,?,?) "
-                    "ON CONFLICT(thread_id) DO UPDATE SET payload=excluded.payload, "
-                    "resolved=NULL, decision=NULL",
-                    (thread_id, json.dumps(scrub(payload), default=str), time.time()),
-                )
+            self.approvals.put(thread_id, scrub(payload))
             result.update(status="waiting_for_approval", approval_request=payload)
         result["thread_id"] = thread_id
         return result
@@ -143,10 +96,8 @@ class Orchestrator:
         return self._settle(thread_id, dict(result))
 
     def pending(self) -> list[dict[str, Any]]:
-        rows = self._conn.execute(
-            "SELECT thread_id, payload, created FROM approvals WHERE resolved IS NULL ORDER BY created"
-        ).fetchall()
-        return [{"thread_id": t, "request": json.loads(p), "created": c} for t, p, c in rows]
+        """Tasks waiting for approval, oldest first."""
+        return self.approvals.pending()
 
     def recover(self, thread_id: str) -> dict[str, Any]:
         """Continue a run whose process died mid-step, from its last checkpoint.
@@ -168,15 +119,8 @@ class Orchestrator:
             thread_id, dict(self.graph.invoke(None, config, context=self.context, durability=DURABILITY))
         )
         if result.get("status") != "waiting_for_approval":
-            self._resolve(thread_id, "recovered")
+            self.approvals.resolve(thread_id, "recovered")
         return result
-
-    def _resolve(self, thread_id: str, decision: str) -> None:
-        with Transaction(self._conn) as c:
-            c.execute(
-                "UPDATE approvals SET resolved=?, decision=? WHERE thread_id=? AND resolved IS NULL",
-                (time.time(), decision, thread_id),
-            )
 
     def resume(self, thread_id: str, decision: dict[str, Any]) -> dict[str, Any]:
         """Resume a task waiting for approval with ``{"decision": "approve"|"reject"|"edit"}``."""
@@ -197,5 +141,5 @@ class Orchestrator:
         )
         result = self._settle(thread_id, dict(result))
         if result.get("status") != "waiting_for_approval":
-            self._resolve(thread_id, str(decision.get("decision")))
+            self.approvals.resolve(thread_id, str(decision.get("decision")))
         return result

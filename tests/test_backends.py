@@ -175,7 +175,7 @@ def test_opening_while_another_server_creates_the_schema(postgres_url):
 
     import psycopg
 
-    from task_orchestrator._sqlite import PG_SCHEMA, PostgresDatabase
+    from task_orchestrator._db import PG_SCHEMA, PostgresDatabase
     from task_orchestrator.memory._table import FailureTable
 
     other = psycopg.connect(postgres_url)  # a transaction: the schema is created, uncommitted
@@ -206,7 +206,7 @@ def test_servers_opening_at_once_all_get_the_workspace_index(postgres_url):
 
     import psycopg
 
-    from task_orchestrator._sqlite import PG_SCHEMA, PostgresDatabase
+    from task_orchestrator._db import PG_SCHEMA, PostgresDatabase
     from task_orchestrator.memory._table import FailureTable
 
     FailureTable(PostgresDatabase(postgres_url, "memory")).close()

@@ -21,23 +21,42 @@ from task_orchestrator.memory.embeddings import MiniLMEmbedder, make_embedder
 from task_orchestrator.memory.normalize import normalize, signature
 from task_orchestrator.memory.store import ChromaIndex, PersistentFailureMemory
 
+BACKENDS = ["inmemory", "embedded-chroma", "chroma-server", "postgres+chroma-server"]
 
-@pytest.fixture(params=["inmemory", "embedded-chroma", "chroma-server", "postgres+chroma-server"])
-def mem(request, tmp_path):
-    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
+
+def _open_memory(request, settings: Settings):
+    """The failure memory of one backend (the conformance suite runs each test on all four)."""
     if request.param == "inmemory":
-        m = InMemoryFailureMemory(make_embedder(settings))
-    elif request.param == "embedded-chroma":
-        m = PersistentFailureMemory(settings)
-    else:
-        update = {"chroma_url": request.getfixturevalue("chroma_server")}
-        if request.param.startswith("postgres"):
-            update["postgres_url"] = SecretStr(request.getfixturevalue("postgres_url"))
-        m = PersistentFailureMemory(settings.model_copy(update=update))
-        # a fresh collection per test on the shared server
-        m.index.client.delete_collection(m.index.collection.name)
-        m.index.close()
-        m._index = None
+        return InMemoryFailureMemory(
+            make_embedder(settings), cap=settings.memory_cap, max_age_days=settings.memory_max_age_days
+        )
+    if request.param == "embedded-chroma":
+        return PersistentFailureMemory(settings)
+    update = {"chroma_url": request.getfixturevalue("chroma_server")}
+    if request.param.startswith("postgres"):
+        update["postgres_url"] = SecretStr(request.getfixturevalue("postgres_url"))
+    m = PersistentFailureMemory(settings.model_copy(update=update))
+    # a fresh collection per test on the shared server
+    m.index.client.delete_collection(m.index.collection.name)
+    m.index.close()
+    m._index = None
+    return m
+
+
+@pytest.fixture(params=BACKENDS)
+def mem(request, tmp_path):
+    m = _open_memory(request, Settings(data_dir=tmp_path / "data", _env_file=None))
+    yield m
+    m.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def capped_mem(request, tmp_path):
+    """Each backend with a cap of 100 failures and an age limit of one day."""
+    settings = Settings(
+        data_dir=tmp_path / "data", memory_cap=100, memory_max_age_days=1, embedder="hashing", _env_file=None
+    )
+    m = _open_memory(request, settings)
     yield m
     m.close()
 
@@ -62,6 +81,41 @@ def test_repeat_increments_never_duplicates(mem):
     assert mem.count() == 1
     [rec] = mem.list()
     assert rec.count == 3
+
+
+def test_a_repeat_merges_tags_keeps_first_seen_and_the_latest_lesson(mem):
+    first = mem.record(FailureRecord(action="make deploy", error="permission denied", tags=["ci"]))
+    mem.record(
+        FailureRecord(action="make deploy", error="", lesson="run it as the deploy user", tags=["prod"])
+    )
+    [rec] = mem.list()
+    assert rec.tags == ["ci", "prod"]
+    assert rec.error == "permission denied"  # an empty error does not wipe the stored one
+    assert rec.lesson == "run it as the deploy user"
+    assert rec.first_seen == first.first_seen
+    assert rec.last_seen >= first.last_seen
+
+
+def test_the_cap_keeps_the_most_recently_seen(capped_mem):
+    now = time.time()
+    for i in range(130):
+        capped_mem.record(
+            FailureRecord(action=f"step-{i} failed", error="e", first_seen=now + i, last_seen=now + i)
+        )
+    capped_mem.prune()
+    # Over the cap the store evicts in batches down to 5% below it: 95..100 stay.
+    assert 95 <= capped_mem.count() <= 100
+    assert capped_mem.check_exact("step-129 failed") is not None
+    assert capped_mem.check_exact("step-5 failed") is None
+
+
+def test_the_age_limit_drops_what_was_not_seen_for_longer(capped_mem):
+    old = time.time() - 3 * 86400
+    capped_mem.record(FailureRecord(action="ancient failure", first_seen=old, last_seen=old))
+    capped_mem.record(FailureRecord(action="recent failure"))
+    assert capped_mem.prune() == 1
+    assert capped_mem.check_exact("ancient failure") is None
+    assert capped_mem.check_exact("recent failure") is not None
 
 
 def test_similar_failure_is_found_unrelated_is_far(mem):

@@ -240,7 +240,7 @@ def test_eight_openers_racing_on_a_new_database_all_get_a_wal_connection(tmp_pat
     import sqlite3
     import threading
 
-    from task_orchestrator._sqlite import connect
+    from task_orchestrator._db import connect
 
     failures: list[Exception] = []
 
@@ -346,7 +346,7 @@ def test_provider_faults_open_the_breaker_fall_back_heal_and_keep_the_budget(tmp
 def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path, monkeypatch):
     import sqlite3
 
-    from task_orchestrator import _sqlite
+    from task_orchestrator import _db
     from task_orchestrator.errors import StoreUnavailable
     from task_orchestrator.service import Service
 
@@ -358,7 +358,7 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path, monkeypatch):
     svc.close()
 
     # The disk fills up: SQLite may not grow the file by one more page (a real SQLITE_FULL).
-    real_connect = _sqlite.connect
+    real_connect = _db.connect
 
     def full_disk(path, **kwargs):
         conn = real_connect(path, **kwargs)
@@ -367,7 +367,7 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path, monkeypatch):
             conn.execute(f"PRAGMA max_page_count = {pages}")
         return conn
 
-    monkeypatch.setattr(_sqlite, "connect", full_disk)
+    monkeypatch.setattr(_db, "connect", full_disk)
     svc = Service(settings)
     with pytest.raises(StoreUnavailable, match=r"full.*free disk space"):
         for i in range(200):  # until the last free page is used up
@@ -399,7 +399,7 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path, monkeypatch):
     assert json.loads(out.getvalue())["hookSpecificOutput"]["permissionDecision"] == "deny"
 
     # Space is freed: everything recorded before is intact and writing works again.
-    monkeypatch.setattr(_sqlite, "connect", real_connect)
+    monkeypatch.setattr(_db, "connect", real_connect)
     check = sqlite3.connect(tmp_path / "data" / "memory.sqlite")
     assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     check.close()

@@ -14,7 +14,7 @@ from task_orchestrator import Settings
 from task_orchestrator.breaker import CircuitBreakers
 from task_orchestrator.cli import main
 from task_orchestrator.cost import CostLedger, Usage
-from task_orchestrator.report import LEVEL_COLOURS, PALETTE
+from task_orchestrator.report import LEVEL_COLOURS, PALETTE, collect
 from task_orchestrator.service import Service
 
 INJECTION = '<script>document.title="pwned"</script><img src=x onerror=alert(1)> rm -rf build'
@@ -139,3 +139,17 @@ def test_report_renders_in_headless_chromium(populated):
     assert pixels_of(LEVEL_COLOURS["critical"]) > 200
     assert pixels_of(LEVEL_COLOURS["low"]) > 200
     assert pixels_of(LEVEL_COLOURS["high"]) > 200
+
+
+def test_collect_reads_each_store_through_its_class_and_changes_no_file(populated):
+    data = populated / "data"
+    before = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in data.glob("*.sqlite")}
+    report = collect(Settings(data_dir=data, _env_file=None))
+    assert report.failures_stored == 2
+    assert report.top_failures[0]["action"] == "pip install reqeusts"
+    assert report.top_failures[0]["count"] == 3
+    assert report.recent_actions == 5  # the five checks
+    assert {r["model"] for r in report.cost_by_model} == {"gpt-5-mini", "gemini-2.5-flash"}
+    assert [e["transition"] for e in report.breaker_events] == ["closed->open"]
+    after = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in data.glob("*.sqlite")}
+    assert after == before

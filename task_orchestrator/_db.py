@@ -18,15 +18,15 @@ from pathlib import Path
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Self
 
     from task_orchestrator.settings import Settings
 
 __all__ = [
     "Database",
     "PostgresDatabase",
+    "SqlStore",
     "SqliteDatabase",
-    "SqliteStore",
     "Transaction",
     "connect",
     "open_database",
@@ -233,23 +233,31 @@ def as_database(where: Database | Path | str, *, readonly: bool = False) -> Data
     return where if isinstance(where, Database) else SqliteDatabase(where, readonly=readonly)
 
 
-class SqliteStore:
-    """A store's database (a SQLite file by default) with its schema applied, and a lock for
-    this process's threads. ``self._conn`` runs SQLite-flavoured SQL on either engine."""
+class SqlStore:
+    """A store's database (a SQLite file, or the shared Postgres) with its schema applied,
+    and a lock for this process's threads. ``self._db`` runs SQLite-flavoured SQL on either
+    engine. Opened ``readonly``, a store creates and changes nothing (the report reads so)."""
 
     def __init__(self, where: Database | Path | str, schema: str, *, readonly: bool = False) -> None:
-        self._conn = as_database(where, readonly=readonly)  # StoreUnavailable if it cannot open
+        self._db = as_database(where, readonly=readonly)  # StoreUnavailable if it cannot open
         try:
-            self._conn.apply_schema(schema)
+            if not readonly:
+                self._db.apply_schema(schema)
         except Exception as exc:
-            self._conn.close()
+            self._db.close()
             if _is_database_error(exc):
-                raise _unavailable(self._conn.name, exc) from exc
+                raise _unavailable(self._db.name, exc) from exc
             raise
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._conn.close()
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Transaction:
