@@ -1,7 +1,10 @@
 """The MCP server: task-orchestrator's tools for Claude Code (official SDK, stdio).
 
-Thin: every tool calls ``Service`` (graphs/, nodes/, memory/ do the work). Heavy
-imports happen on first use, so ``initialize`` answers as fast as a bare server.
+Thin: every tool calls ``Service`` (graphs/, nodes/, memory/ do the work). The tools are
+module-level functions that take ``Context[AppState]``: the state the lifespan opens once per
+server. They are plain functions, which the SDK runs in worker threads, except ``run_task``,
+which reports progress. Heavy imports happen on first use, so ``initialize`` answers as fast
+as a bare server.
 """
 
 from __future__ import annotations
@@ -9,39 +12,35 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from mcp_types import Tool, ToolAnnotations
+from pydantic import BaseModel, Field
 
 from task_orchestrator.literals import ActionKind, ApprovalChoice, Decision
 
 log = logging.getLogger("task_orchestrator.mcp")
 
 if TYPE_CHECKING:
+    from task_orchestrator.hooks import HookConfig
+    from task_orchestrator.service import Service
     from task_orchestrator.settings import Settings
 
-__all__ = ["build_server", "main"]
+__all__ = ["AppState", "build_server", "main"]
 
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
-
-
-def _untitled(schema: dict[str, Any]) -> None:
-    """Trim output schemas: every tools/list byte costs the agent context. Titles are
-    generated noise; ``required`` adds nothing since every field is always sent."""
-    schema.pop("title", None)
-    schema.pop("required", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
+_F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(json_schema_extra=_untitled)
+    """A tool's structured result (its schema compacted in tools/list, see ``_compact``)."""
 
 
 class MatchOut(_Out):
@@ -98,6 +97,46 @@ class Approval(_Out):
     action: str
     why: list[str]
     created: float
+
+
+class BreakerOut(_Out):
+    provider: str
+    state: str
+    failures: int
+    opened_at: float | None
+    last_error: str | None
+    retry_in_s: float | None
+
+
+class BudgetOut(_Out):
+    spent_today_usd: float
+    daily_budget_usd: float | None
+    task_budget_usd: float | None
+
+
+class MemoryOut(_Out):
+    failures: int
+    cap: int
+    shared_lessons: int
+    workspace_failures: int
+    workspaces: int
+
+
+class EventOut(_Out):
+    ts: float
+    event: str
+    signature: str
+    detail: str
+    level: str
+
+
+class StatusResult(_Out):
+    breakers: list[BreakerOut]
+    budget: BudgetOut
+    memory: MemoryOut
+    recent_blocks: list[EventOut]
+    pending_approvals: int
+    data_dir: str
 
 
 def _matches(matches) -> list[MatchOut]:
@@ -210,9 +249,413 @@ class _Readiness:
         self._ready.set()
 
 
+@dataclass
+class AppState:
+    """What the tools share for the server's lifetime: the lifespan's result.
+
+    The service (LangGraph, the stores, the embedding model) opens on the first tool that
+    needs it, or in the background when ``warm_up``; the hooks' configuration is read once.
+    """
+
+    settings: Settings | None
+    service_kwargs: dict[str, Any]
+    warm_up: bool
+    ready: _Readiness = field(init=False)
+    _service: Service | None = field(default=None, init=False)
+    _hook_config: HookConfig | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.ready = _Readiness(self.warm_up, lambda: self.service().warm_up(), self.hook_config)
+
+    def service(self) -> Service:
+        with self._lock:
+            if self._service is None:
+                from task_orchestrator.service import Service
+                from task_orchestrator.settings import Settings
+
+                self._service = Service(self.settings or Settings(), **self.service_kwargs)
+            return self._service
+
+    def hook_config(self) -> HookConfig:
+        """The hooks' view of the settings the service uses (``.env`` included), made once
+        (by the start-up thread when warming up)."""
+        with self._lock:
+            if self._hook_config is None:
+                from task_orchestrator.hooks import HookConfig
+                from task_orchestrator.settings import Settings
+
+                self._hook_config = HookConfig.from_settings(self.settings or Settings())
+            return self._hook_config
+
+    def close(self) -> None:
+        # a loader still opening the service is left to the process's exit, not waited for
+        if self._service is not None and not self.ready.loading:
+            self._service.close()
+
+
+def _state(ctx: Context[AppState]) -> AppState:
+    return ctx.request_context.lifespan_context
+
+
+def _run(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """``fn(*args, **kwargs)``. The library's own errors, bad values (pydantic's validation
+    errors included) and files that cannot be read are the caller's to fix: they come back as
+    tool errors with their message. Anything else is a bug, which the SDK reports as a bare
+    crash."""
+    from task_orchestrator.errors import TaskOrchestratorError
+
+    try:
+        return fn(*args, **kwargs)
+    except (TaskOrchestratorError, ValueError, OSError) as exc:
+        raise ToolError(str(exc)) from exc
+
+
+_TOOLS: list[tuple[Callable[..., Any], ToolAnnotations, bool | None]] = []
+
+
+def _tool(annotations: ToolAnnotations, *, structured_output: bool | None = None) -> Callable[[_F], _F]:
+    """Register a module-level tool (``build_server`` adds each to its server)."""
+
+    def register(fn: _F) -> _F:
+        _TOOLS.append((fn, annotations, structured_output))
+        return fn
+
+    return register
+
+
+# Only what differs from the protocol's defaults (not read-only, destructive, not idempotent).
+WRITE = ToolAnnotations(destructive_hint=False)
+DESTRUCTIVE = ToolAnnotations(destructive_hint=True)
+
+
+@_tool(READ)
+def check_action(
+    action: Annotated[
+        str,
+        Field(min_length=1, max_length=20_000, description="The shell command, tool call or task text"),
+    ],
+    ctx: Context[AppState],
+    action_kind: ActionKind = "command",
+) -> CheckResult:
+    """Before a risky action: allow/ask/deny, with reasons and matching past failures."""
+    d = _run(_state(ctx).service().check_action, action, action_kind)
+    return CheckResult(
+        decision=d.decision,
+        reasons=d.reasons,
+        advice=d.advice,
+        risk_level=d.risk.level,
+        matches=_matches(d.matches),
+        degraded=d.degraded,
+    )
+
+
+@_tool(WRITE)
+def record_failure(
+    action: Text,
+    error: Annotated[str, Field(max_length=50_000)],
+    ctx: Context[AppState],
+    lesson: Annotated[str, Field(max_length=2_000, description="What to do differently next time")] = "",
+    kind: Annotated[str, Field(min_length=1, max_length=64)] = "error",
+    action_kind: ActionKind = "command",
+    tags: Annotated[list[str], Field(max_length=20)] = [],  # noqa: B006
+) -> RecordResult:
+    """Remember a failure (and its lesson) so it is blocked next time. Secrets are redacted."""
+    rec = _run(
+        _state(ctx).service().record_failure,
+        action=action,
+        error=error,
+        lesson=lesson,
+        kind=kind,
+        action_kind=action_kind,
+        tags=tags,
+    )
+    return RecordResult(id=rec.id, count=rec.count, action=rec.action)
+
+
+@_tool(READ)
+def search_memory(
+    query: Text,
+    ctx: Context[AppState],
+    action_kind: ActionKind = "command",
+    k: Annotated[int, Field(ge=1, le=20)] = 5,
+) -> list[MatchOut]:
+    """Nearest past failures to a command or text, with errors and lessons."""
+    return _matches(_run(_state(ctx).service().search, query, action_kind, k))
+
+
+@_tool(ToolAnnotations(destructive_hint=True, idempotent_hint=True))
+def forget_failure(
+    record_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    ctx: Context[AppState],
+) -> bool:
+    """Delete one remembered failure by id. True if it existed."""
+    return _run(_state(ctx).service().forget, record_id)
+
+
+@_tool(READ)
+def verify_output(
+    output: Annotated[str, Field(max_length=200_000)],
+    ctx: Context[AppState],
+    task: Annotated[str, Field(max_length=20_000)] = "",
+    test_output: Annotated[str | None, Field(max_length=200_000)] = None,
+    test_exit_code: int | None = None,
+    test_command: str = "",
+    transcript_path: str | None = None,
+) -> VerifyResult:
+    """Before calling work done: cited paths exist, "tests pass" is backed by test output,
+    imports resolve, no placeholders; transcript_path checks a Claude Code session's
+    final claims against its own tool results."""
+    service = _state(ctx).service()
+    evidence: dict[str, Any] = {}
+    if test_output is not None:
+        evidence.update(test_output=test_output, test_exit_code=test_exit_code, test_command=test_command)
+    found = []
+    if output.strip() or not transcript_path:
+        found = _run(service.verify, output, task=task, evidence=evidence)
+    if transcript_path:
+        found = [*found, *_run(service.verify_transcript, transcript_path)]
+    return VerifyResult(passed=not any(f.blocking for f in found), findings=_findings(found))
+
+
+@_tool(WRITE)
+async def run_task(
+    task: Text,
+    ctx: Context[AppState],
+    action: Annotated[str | None, Field(max_length=20_000)] = None,
+    action_kind: ActionKind | None = None,
+    thread_id: Annotated[str | None, Field(max_length=128, pattern=r"^[\w.-]+$")] = None,
+) -> TaskResult:
+    """Run a guarded task. Returns result, findings and cost, or status
+    "waiting_for_approval" with a thread_id (then call resume_task)."""
+    service = _state(ctx).service
+    await ctx.report_progress(0, 1, "guarding and running the task")
+    r = await anyio.to_thread.run_sync(
+        lambda: _run(
+            lambda: service().run_task(task, action=action, action_kind=action_kind, thread_id=thread_id)
+        )
+    )
+    await ctx.report_progress(1, 1, r.get("status"))
+    return _task_result(r)
+
+
+@_tool(DESTRUCTIVE)
+def resume_task(
+    thread_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.-]+$")],
+    decision: ApprovalChoice,
+    ctx: Context[AppState],
+    action: Annotated[str | None, Field(max_length=20_000)] = None,
+    note: str | None = None,
+) -> TaskResult:
+    """A human's decision on a waiting task: approve runs it, reject never does, edit
+    replaces the action (checked again)."""
+    if decision == "edit" and not action:
+        raise ToolError("decision 'edit' needs the replacement `action`")
+    payload = {"decision": decision, "action": action, "note": note, "by": "mcp"}
+    return _task_result(_run(_state(ctx).service().resume, thread_id, payload))
+
+
+@_tool(READ)
+def list_approvals(ctx: Context[AppState]) -> list[Approval]:
+    """Tasks waiting for a human decision, oldest first."""
+    return [
+        Approval(
+            thread_id=p["thread_id"],
+            action=p["request"].get("action", ""),
+            why=p["request"].get("why", []),
+            created=p["created"],
+        )
+        for p in _run(_state(ctx).service().pending)
+    ]
+
+
+@_tool(READ)
+def status(ctx: Context[AppState]) -> StatusResult:
+    """Breakers, budget used today, memory size, recent blocks, pending approvals."""
+    return StatusResult.model_validate(_run(_state(ctx).service().status))
+
+
+@_tool(READ, structured_output=False)
+def pre_tool_use_hook(
+    ctx: Context[AppState],
+    tool_name: str = "Bash",
+    command: Annotated[str, Field(max_length=50_000)] = "",
+    file_path: str = "",
+    cwd: str = "",
+    session_id: str = "",
+    tool_input: Annotated[str, Field(description="The tool input as JSON")] = "",
+) -> str:
+    """Claude Code's mcp_tool PreToolUse hook (its decision JSON)."""
+    state = _state(ctx)
+    ready = state.ready
+    if ready.full:
+        service = state.service()
+        return json.dumps(
+            _run(service.hook_decision, tool_name, command, file_path, cwd, session_id, tool_input) or {}
+        )
+    from task_orchestrator.hooks import pre_tool_use, tool_input_of
+
+    event = {
+        "tool_name": tool_name,
+        "session_id": session_id,
+        "cwd": cwd,
+        "tool_input": tool_input_of(tool_name, tool_input, command, file_path),
+    }
+    out = _run(pre_tool_use, event, state.hook_config())
+    if _run(ready.stored_failures):  # similarity could have found something
+        ready.load_soon()
+        out = out or {"hookSpecificOutput": {"hookEventName": "PreToolUse"}}
+        spec = out["hookSpecificOutput"]
+        spec["additionalContext"] = " ".join(
+            x for x in (spec.get("additionalContext"), f"task-orchestrator: {_EARLY}.") if x
+        )
+    return json.dumps(out or {})
+
+
+@_tool(
+    ToolAnnotations(destructive_hint=False, open_world_hint=False),
+    structured_output=False,
+)
+def post_tool_use_hook(
+    ctx: Context[AppState],
+    hook_event_name: str = "PostToolUse",
+    tool_name: str = "Bash",
+    tool_input: str = "",
+    tool_response: str = "",
+    error: str = "",
+    is_interrupt: str = "",
+    session_id: str = "",
+    cwd: str = "",
+) -> str:
+    """Claude Code's mcp_tool PostToolUse(Failure) hooks: learns the outcome."""
+    from task_orchestrator.hooks import event_of_fields
+
+    event = event_of_fields(
+        hook_event_name, tool_name, tool_input, tool_response, error, is_interrupt, session_id, cwd
+    )
+    state = _state(ctx)
+    if state.ready.full:
+        _run(state.service().learn_from_hook, event)
+        return "{}"
+    from task_orchestrator.hooks import failure_of, post_tool_use
+
+    _run(post_tool_use, event, state.hook_config())  # straight into the table, as the command hook
+    if failure_of(event) is not None:
+        state.ready.load_soon()  # the next checks have something to compare with
+    return "{}"
+
+
+@_tool(READ, structured_output=False)
+def stop_hook(
+    ctx: Context[AppState],
+    transcript_path: str = "",
+    cwd: str = "",
+    stop_hook_active: str = "",
+    last_assistant_message: str = "",
+) -> str:
+    """Claude Code's mcp_tool Stop hook (its decision JSON)."""
+    from task_orchestrator.hooks import stop
+
+    active = stop_hook_active.strip() == "true"  # the client substitutes "true"/"false"
+    event = {
+        "transcript_path": transcript_path,
+        "cwd": cwd,
+        "stop_hook_active": active,
+        "last_assistant_message": last_assistant_message,
+    }
+    return json.dumps(_run(stop, event) or {})
+
+
+class _Server(MCPServer[AppState]):
+    """The SDK's server, with tools/list compacted: every byte of it costs the agent context."""
+
+    async def list_tools(self) -> list[Tool]:
+        return [_compact(tool) for tool in await super().list_tools()]
+
+
+def _compact(tool: Tool) -> Tool:
+    """A tool without generated schema titles, ``required`` lists of outputs (every field is
+    always sent), default ``additionalProperties`` and empty-string defaults (~20% of
+    tools/list), and without the docstrings' indentation in its description."""
+    return tool.model_copy(
+        update={
+            "description": " ".join((tool.description or "").split()),
+            "input_schema": _compact_schema(_inline_defs(tool.input_schema)),
+            "output_schema": _compact_schema(_inline_defs(tool.output_schema), output=True),
+        }
+    )
+
+
+def _compact_schema(node: Any, *, output: bool = False, top: bool = True) -> Any:
+    if isinstance(node, list):
+        return [_compact_schema(v, output=output, top=False) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = _nullable(node)
+    out = {}
+    for key, value in node.items():
+        if key == "type" and value == "object" and output and not top and "properties" in node:
+            continue  # a result's nested object: its properties say what it is
+        if key == "title" and isinstance(value, str):
+            continue
+        if key == "required" and output and isinstance(value, list):
+            continue
+        if key == "additionalProperties" and value is True and "object" in _types(node):
+            continue  # the JSON Schema default
+        if key == "default" and (value is None or (value == "" and node.get("type") == "string")):
+            continue  # an optional value: "required" already says it may be left out
+        if key == "properties" and isinstance(value, dict):
+            # property names are data here, not schema keywords: never dropped
+            out[key] = {name: _compact_schema(v, output=output, top=False) for name, v in value.items()}
+            continue
+        out[key] = _compact_schema(value, output=output, top=False)
+    return out
+
+
+def _inline_defs(schema: Any) -> Any:
+    """A schema whose ``$defs`` are each used once, with each written where it is used."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("$defs"), dict):
+        return schema
+    defs = schema["$defs"]
+    text = json.dumps(schema)
+    if any(text.count(f'"#/$defs/{name}"') != 1 for name in defs):
+        return schema  # a definition used twice (or by itself) stays a definition
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and len(node) == 1:
+            return inline(defs[ref.removeprefix("#/$defs/")])
+        return {k: inline(v) for k, v in node.items()}
+
+    return inline({k: v for k, v in schema.items() if k != "$defs"})
+
+
+def _types(node: dict[str, Any]) -> list[Any]:
+    kind = node.get("type")
+    return kind if isinstance(kind, list) else [kind]
+
+
+def _nullable(node: dict[str, Any]) -> dict[str, Any]:
+    """``{"anyOf": [{"type": "string", ...}, {"type": "null"}], ...}`` (pydantic's ``X | None``)
+    as ``{"type": ["string", "null"], ...}``: the same schema (a string keyword such as
+    ``maxLength`` constrains strings only), in half the bytes."""
+    branches = node.get("anyOf")
+    if not (isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches):
+        return node
+    [other] = [b for b in branches if b != {"type": "null"}]
+    if not isinstance(other.get("type"), str):
+        return node  # a $ref or a union of its own: left as it is
+    rest = {k: v for k, v in node.items() if k != "anyOf"}
+    return {**other, **rest, "type": [other["type"], "null"]}
+
+
 def build_server(
     settings: Settings | None = None, *, warm_up: bool = False, **service_kwargs: Any
-) -> MCPServer:
+) -> MCPServer[AppState]:
     """The server object (tests connect an in-memory client to it).
 
     ``warm_up`` (``serve``): hook calls never wait for the heavy parts. The rules and the
@@ -222,48 +665,19 @@ def build_server(
     say so when a stored failure might have matched; outcomes go straight into the table.
     """
 
-    configs: list[Any] = []
-    config_lock = threading.Lock()
-
-    def early_config():
-        """The hooks' view of the settings the service uses (``.env`` included), made once
-        (by the start-up thread when warming up)."""
-        with config_lock:
-            if not configs:
-                from task_orchestrator.hooks import HookConfig
-                from task_orchestrator.settings import Settings
-
-                configs.append(HookConfig.from_settings(settings or Settings()))
-            return configs[0]
-
     @asynccontextmanager
-    async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         # `initialize` is answered at once: the service (and pydantic-settings, ~0.1 s to
         # import) is created in the background or on the first tool call that needs it.
-        state: dict[str, Any] = {"service": None, "lock": threading.Lock()}
-        state["ready"] = _Readiness(warm_up, lambda: service_of(state).warm_up(), early_config)
+        state = AppState(settings, service_kwargs, warm_up)
         if warm_up:
-            state["ready"].start()
+            state.ready.start()
         try:
             yield state
         finally:
-            # a loader still opening the service is left to the process's exit, not waited for
-            if state["service"] is not None and not state["ready"].loading:
-                state["service"].close()
+            state.close()
 
-    def service_of(state: dict[str, Any]):
-        with state["lock"]:
-            if state["service"] is None:
-                from task_orchestrator.service import Service
-                from task_orchestrator.settings import Settings
-
-                state["service"] = Service(settings or Settings(), **service_kwargs)
-            return state["service"]
-
-    def readiness(ctx: Context) -> _Readiness:
-        return ctx.request_context.lifespan_context["ready"]
-
-    mcp = MCPServer(
+    mcp = _Server(
         "task-orchestrator",
         instructions=(
             "Safety layer for coding work. Call check_action before risky shell commands, "
@@ -272,271 +686,9 @@ def build_server(
         ),
         lifespan=lifespan,
     )
-
-    def svc(ctx: Context):
-        return service_of(ctx.request_context.lifespan_context)
-
-    async def call(fn, *args, **kwargs):
-        """Run ``fn`` in a worker thread. The library's own errors, bad values (pydantic's
-        validation errors included) and files that cannot be read are the caller's to fix and
-        come back as tool errors with their message; anything else is a bug and is reported
-        as one."""
-        from task_orchestrator.errors import TaskOrchestratorError
-
-        try:
-            return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
-        except (TaskOrchestratorError, ValueError, OSError) as exc:
-            raise ToolError(str(exc)) from exc
-
-    @mcp.tool(annotations=READ)
-    async def check_action(
-        action: Annotated[
-            str,
-            Field(min_length=1, max_length=20_000, description="The shell command, tool call or task text"),
-        ],
-        ctx: Context,
-        action_kind: ActionKind = "command",
-    ) -> CheckResult:
-        """Before a risky action: allow/ask/deny, with reasons and matching past failures."""
-        d = await call(svc(ctx).check_action, action, action_kind)
-        return CheckResult(
-            decision=d.decision,
-            reasons=d.reasons,
-            advice=d.advice,
-            risk_level=d.risk.level,
-            matches=_matches(d.matches),
-            degraded=d.degraded,
-        )
-
-    @mcp.tool(
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
-    )
-    async def record_failure(
-        action: Text,
-        error: Annotated[str, Field(max_length=50_000)],
-        ctx: Context,
-        lesson: Annotated[str, Field(max_length=2_000, description="What to do differently next time")] = "",
-        kind: Annotated[str, Field(min_length=1, max_length=64)] = "error",
-        action_kind: ActionKind = "command",
-        tags: Annotated[list[str], Field(max_length=20)] = [],  # noqa: B006
-    ) -> RecordResult:
-        """Remember a failure (and its lesson) so it is blocked next time. Secrets are redacted."""
-        rec = await call(
-            svc(ctx).record_failure,
-            action=action,
-            error=error,
-            lesson=lesson,
-            kind=kind,
-            action_kind=action_kind,
-            tags=tags,
-        )
-        return RecordResult(id=rec.id, count=rec.count, action=rec.action)
-
-    @mcp.tool(annotations=READ)
-    async def search_memory(
-        query: Text,
-        ctx: Context,
-        action_kind: ActionKind = "command",
-        k: Annotated[int, Field(ge=1, le=20)] = 5,
-    ) -> list[MatchOut]:
-        """Nearest past failures to a command or text, with errors and lessons."""
-        return _matches(await call(svc(ctx).search, query, action_kind, k))
-
-    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
-    async def forget_failure(
-        record_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
-        ctx: Context,
-    ) -> bool:
-        """Delete one remembered failure by id. True if it existed."""
-        return await call(svc(ctx).forget, record_id)
-
-    @mcp.tool(annotations=READ)
-    async def verify_output(
-        output: Annotated[str, Field(max_length=200_000)],
-        ctx: Context,
-        task: Annotated[str, Field(max_length=20_000)] = "",
-        test_output: Annotated[str | None, Field(max_length=200_000)] = None,
-        test_exit_code: int | None = None,
-        test_command: str = "",
-        transcript_path: str | None = None,
-    ) -> VerifyResult:
-        """Before calling work done: cited paths exist, "tests pass" is backed by test output,
-        imports resolve, no placeholders; transcript_path checks a Claude Code session's
-        final claims against its own tool results."""
-        evidence: dict[str, Any] = {}
-        if test_output is not None:
-            evidence.update(test_output=test_output, test_exit_code=test_exit_code, test_command=test_command)
-        found = []
-        if output.strip() or not transcript_path:
-            found = await call(svc(ctx).verify, output, task=task, evidence=evidence)
-        if transcript_path:
-            found = [*found, *await call(svc(ctx).verify_transcript, transcript_path)]
-        return VerifyResult(passed=not any(f.blocking for f in found), findings=_findings(found))
-
-    @mcp.tool(
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
-    )
-    async def run_task(
-        task: Text,
-        ctx: Context,
-        action: Annotated[str | None, Field(max_length=20_000)] = None,
-        action_kind: ActionKind | None = None,
-        thread_id: Annotated[str | None, Field(max_length=128, pattern=r"^[\w.-]+$")] = None,
-    ) -> TaskResult:
-        """Run a guarded task. Returns result, findings and cost, or status
-        "waiting_for_approval" with a thread_id (then call resume_task)."""
-        await ctx.report_progress(0, 1, "guarding and running the task")
-        r = await call(svc(ctx).run_task, task, action=action, action_kind=action_kind, thread_id=thread_id)
-        await ctx.report_progress(1, 1, r.get("status"))
-        return _task_result(r)
-
-    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False))
-    async def resume_task(
-        thread_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.-]+$")],
-        decision: ApprovalChoice,
-        ctx: Context,
-        action: Annotated[str | None, Field(max_length=20_000)] = None,
-        note: str | None = None,
-    ) -> TaskResult:
-        """A human's decision on a waiting task: approve runs it, reject never does, edit
-        replaces the action (checked again)."""
-        if decision == "edit" and not action:
-            raise ToolError("decision 'edit' needs the replacement `action`")
-        payload = {"decision": decision, "action": action, "note": note, "by": "mcp"}
-        return _task_result(await call(svc(ctx).resume, thread_id, payload))
-
-    @mcp.tool(annotations=READ)
-    async def list_approvals(ctx: Context) -> list[Approval]:
-        """Tasks waiting for a human decision, oldest first."""
-        return [
-            Approval(
-                thread_id=p["thread_id"],
-                action=p["request"].get("action", ""),
-                why=p["request"].get("why", []),
-                created=p["created"],
-            )
-            for p in await call(svc(ctx).pending)
-        ]
-
-    @mcp.tool(annotations=READ)
-    async def status(ctx: Context) -> dict[str, Any]:
-        """Breakers, budget used today, memory size, recent blocks, pending approvals."""
-        return await call(svc(ctx).status)
-
-    @mcp.tool(annotations=READ, structured_output=False)
-    async def pre_tool_use_hook(
-        ctx: Context,
-        tool_name: str = "Bash",
-        command: Annotated[str, Field(max_length=50_000)] = "",
-        file_path: str = "",
-        cwd: str = "",
-        session_id: str = "",
-        tool_input: Annotated[str, Field(description="The tool input as JSON")] = "",
-    ) -> str:
-        """Claude Code's mcp_tool PreToolUse hook (its decision JSON)."""
-        ready = readiness(ctx)
-        if not ready.full:
-            from task_orchestrator.hooks import pre_tool_use, tool_input_of
-
-            event = {
-                "tool_name": tool_name,
-                "session_id": session_id,
-                "cwd": cwd,
-                "tool_input": tool_input_of(tool_name, tool_input, command, file_path),
-            }
-            out = await call(pre_tool_use, event, early_config())
-            if await call(ready.stored_failures):  # similarity could have found something
-                ready.load_soon()
-                out = out or {"hookSpecificOutput": {"hookEventName": "PreToolUse"}}
-                spec = out["hookSpecificOutput"]
-                spec["additionalContext"] = " ".join(
-                    x for x in (spec.get("additionalContext"), f"task-orchestrator: {_EARLY}.") if x
-                )
-            return json.dumps(out or {})
-        return json.dumps(
-            await call(svc(ctx).hook_decision, tool_name, command, file_path, cwd, session_id, tool_input)
-            or {}
-        )
-
-    @mcp.tool(
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False),
-        structured_output=False,
-    )
-    async def post_tool_use_hook(
-        ctx: Context,
-        hook_event_name: str = "PostToolUse",
-        tool_name: str = "Bash",
-        tool_input: str = "",
-        tool_response: str = "",
-        error: str = "",
-        is_interrupt: str = "",
-        session_id: str = "",
-        cwd: str = "",
-    ) -> str:
-        """Claude Code's mcp_tool PostToolUse(Failure) hooks: learns the outcome."""
-        from task_orchestrator.hooks import event_of_fields
-
-        event = event_of_fields(
-            hook_event_name, tool_name, tool_input, tool_response, error, is_interrupt, session_id, cwd
-        )
-        ready = readiness(ctx)
-        if not ready.full:  # straight into the table, as the command hook
-            from task_orchestrator.hooks import failure_of, post_tool_use
-
-            await call(post_tool_use, event, early_config())
-            if failure_of(event) is not None:
-                ready.load_soon()  # the next checks have something to compare with
-        else:
-            await call(svc(ctx).learn_from_hook, event)
-        return "{}"
-
-    @mcp.tool(annotations=READ, structured_output=False)
-    async def stop_hook(
-        ctx: Context,
-        transcript_path: str = "",
-        cwd: str = "",
-        stop_hook_active: str = "",
-        last_assistant_message: str = "",
-    ) -> str:
-        """Claude Code's mcp_tool Stop hook (its decision JSON)."""
-        from task_orchestrator.hooks import stop
-
-        active = stop_hook_active.strip() == "true"  # the client substitutes "true"/"false"
-        event = {
-            "transcript_path": transcript_path,
-            "cwd": cwd,
-            "stop_hook_active": active,
-            "last_assistant_message": last_assistant_message,
-        }
-        return json.dumps(await call(stop, event) or {})
-
-    _compact_schemas(mcp)
+    for fn, hints, structured_output in _TOOLS:
+        mcp.add_tool(fn, annotations=hints, structured_output=structured_output)
     return mcp
-
-
-def _strip_titles(node: Any) -> None:
-    if isinstance(node, dict):
-        if isinstance(node.get("title"), str):
-            del node["title"]
-        if node.get("additionalProperties") is True and node.get("type") == "object":
-            del node["additionalProperties"]  # the JSON Schema default
-        if node.get("default") == "" and node.get("type") == "string":
-            del node["default"]  # an optional text: "required" already says it may be left out
-        for value in node.values():
-            _strip_titles(value)
-    elif isinstance(node, list):
-        for value in node:
-            _strip_titles(value)
-
-
-def _compact_schemas(mcp: MCPServer) -> None:
-    """Remove auto-generated schema titles from every tool (about 15% of tools/list), and the
-    docstrings' indentation from their descriptions."""
-    manager = getattr(mcp, "_tool_manager", None)
-    for tool in manager.list_tools() if manager is not None else []:
-        tool.description = " ".join((tool.description or "").split())
-        _strip_titles(tool.parameters)
-        _strip_titles(getattr(tool.fn_metadata, "output_schema", None))
 
 
 def main() -> None:

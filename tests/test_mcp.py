@@ -48,6 +48,20 @@ async def test_tools_are_listed_small_and_annotated(server):
         assert by["check_action"].annotations.read_only_hint is True
         assert by["forget_failure"].annotations.destructive_hint is True
         assert by["resume_task"].annotations.destructive_hint is True
+        # status is typed like every other result: its schema names what it reports
+        assert set(by["status"].output_schema["properties"]) == {
+            "breakers",
+            "budget",
+            "memory",
+            "recent_blocks",
+            "pending_approvals",
+            "data_dir",
+        }
+        assert by["status"].output_schema["properties"]["memory"]["properties"]["failures"] == {
+            "type": "integer"
+        }
+        # pydantic's nullable anyOf, compacted to a type list
+        assert by["run_task"].input_schema["properties"]["thread_id"]["type"] == ["string", "null"]
 
 
 @pytest.mark.anyio
