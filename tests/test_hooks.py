@@ -367,7 +367,8 @@ def test_decisions_are_logged_with_their_risk_levels(env, tmp_path, monkeypatch)
 
     cwd = str(tmp_path)
     monkeypatch.setenv("TASK_ORCHESTRATOR_DATA_DIR", env["TASK_ORCHESTRATOR_DATA_DIR"])
-    Service(Settings()).record_failure(action="make deploy-prod", error="no rule to make target")
+    with Service(Settings()) as svc:
+        svc.record_failure(action="make deploy-prod", error="no rule to make target")
     for cmd in ("pytest -q", "git push --force origin feature/x", "make deploy-prod"):
         run_hook("pre-tool-use", event("Bash", {"command": cmd}, cwd), env)
     store = FailureTable(Path(env["TASK_ORCHESTRATOR_DATA_DIR"]) / "memory.sqlite")
@@ -387,7 +388,8 @@ def test_a_failed_log_write_never_allows_an_exact_repeat(tmp_path, monkeypatch):
     from task_orchestrator.memory._table import FailureTable
 
     monkeypatch.setenv("TASK_ORCHESTRATOR_DATA_DIR", str(tmp_path / "data"))
-    Service(Settings()).record_failure(action="make deploy-prod", error="no rule to make target")
+    with Service(Settings()) as svc:
+        svc.record_failure(action="make deploy-prod", error="no rule to make target")
 
     def full_disk(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")

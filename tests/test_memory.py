@@ -43,6 +43,21 @@ def _open_memory(request, settings: Settings):
     return m
 
 
+@pytest.fixture
+def opened():
+    """``opened(settings, ...)``: a PersistentFailureMemory closed when the test ends, so the
+    tests that open several (or reopen one) let go of every file and lock."""
+    memories: list[PersistentFailureMemory] = []
+
+    def open_memory(settings: Settings, **kwargs) -> PersistentFailureMemory:
+        memories.append(PersistentFailureMemory(settings, **kwargs))
+        return memories[-1]
+
+    yield open_memory
+    for m in memories:
+        m.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def mem(request, tmp_path):
     m = _open_memory(request, Settings(data_dir=tmp_path / "data", _env_file=None))
@@ -161,12 +176,12 @@ def test_secrets_are_redacted_before_storage(mem):
 
 
 # -- the persistent store ----------------------------------------------------------------
-def test_persistent_memory_survives_reopen(tmp_path):
+def test_persistent_memory_survives_reopen(tmp_path, opened):
     s = Settings(data_dir=tmp_path / "d", _env_file=None)
-    m = PersistentFailureMemory(s)
+    m = opened(s)
     m.record(FailureRecord(action="terraform apply -auto-approve", error="state locked"))
     m.close()
-    again = PersistentFailureMemory(s)
+    again = opened(s)
     assert again.check_exact("terraform  apply -auto-approve") is not None
     assert again.check("terraform apply --auto-approve")[0].record.error == "state locked"
 
@@ -193,16 +208,16 @@ def test_close_lets_go_of_the_table_and_the_index_lock(tmp_path):
     assert not ours & _open_files()  # (the index's lock file was kept open until the process ended)
 
 
-def test_exact_check_does_not_open_chroma(tmp_path):
+def test_exact_check_does_not_open_chroma(tmp_path, opened):
     s = Settings(data_dir=tmp_path / "d", _env_file=None)
-    PersistentFailureMemory(s).record(FailureRecord(action="make release", error="dirty tree"))
-    fresh = PersistentFailureMemory(s)
+    opened(s).record(FailureRecord(action="make release", error="dirty tree"))
+    fresh = opened(s)
     assert fresh.check_exact("make release") is not None
     assert fresh._index is None
     assert fresh._embedder is None
 
 
-def test_a_rerun_command_is_not_embedded_again(tmp_path, monkeypatch):
+def test_a_rerun_command_is_not_embedded_again(tmp_path, monkeypatch, opened):
     from task_orchestrator.memory import store as store_mod
     from task_orchestrator.memory.embeddings import HashingEmbedder
 
@@ -217,7 +232,7 @@ def test_a_rerun_command_is_not_embedded_again(tmp_path, monkeypatch):
     monkeypatch.setattr(store_mod, "QUERY_VECTOR_CACHE", 2)
     s = Settings(data_dir=tmp_path / "d", _env_file=None)
     emb = Counting()
-    m = PersistentFailureMemory(s, embedder=emb)
+    m = opened(s, embedder=emb)
     m.record(FailureRecord(action="npm run build --prod", error="out of memory"))
     first = m.check("npm  run build --prod ")  # normalises to the recorded command
     emb.texts.clear()
@@ -230,9 +245,9 @@ def test_a_rerun_command_is_not_embedded_again(tmp_path, monkeypatch):
     assert emb.texts == ["cargo test", "go vet ./...", "npm run build --prod"]
 
 
-def test_cap_and_age_limit(tmp_path):
+def test_cap_and_age_limit(tmp_path, opened):
     s = Settings(data_dir=tmp_path / "d", memory_cap=100, memory_max_age_days=1, _env_file=None)
-    m = PersistentFailureMemory(s, embedder=make_embedder(s.model_copy(update={"embedder": "hashing"})))
+    m = opened(s, embedder=make_embedder(s.model_copy(update={"embedder": "hashing"})))
     old = time.time() - 3 * 86400
     m.record(FailureRecord(action="ancient failure", first_seen=old, last_seen=old))
     for i in range(120):
@@ -246,13 +261,13 @@ def test_cap_and_age_limit(tmp_path):
     assert m.check_exact("step-5 failed") is None
 
 
-def test_export_import_roundtrip(tmp_path):
+def test_export_import_roundtrip(tmp_path, opened):
     s1 = Settings(data_dir=tmp_path / "a", _env_file=None)
-    a = PersistentFailureMemory(s1)
+    a = opened(s1)
     a.record(FailureRecord(action="docker compose up", error="port 5432 in use", tags=["db"]))
     a.record(FailureRecord(action="docker compose up", error="port 5432 in use"))
     lines = list(a.export_jsonl())
-    b = PersistentFailureMemory(Settings(data_dir=tmp_path / "b", _env_file=None))
+    b = opened(Settings(data_dir=tmp_path / "b", _env_file=None))
     assert b.import_jsonl(lines) == 1
     [rec] = b.list()
     assert rec.count == 2
@@ -271,9 +286,9 @@ def _writer(data_dir: str, worker: int, n: int) -> None:
     m.close()
 
 
-def test_concurrent_processes_lose_nothing(tmp_path):
+def test_concurrent_processes_lose_nothing(tmp_path, opened):
     data = str(tmp_path / "d")
-    PersistentFailureMemory(Settings(data_dir=data, embedder="hashing", _env_file=None)).close()
+    opened(Settings(data_dir=data, embedder="hashing", _env_file=None)).close()
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(data, w, 100)) for w in range(4)]
     for p in procs:
@@ -281,7 +296,7 @@ def test_concurrent_processes_lose_nothing(tmp_path):
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
-    m = PersistentFailureMemory(Settings(data_dir=data, embedder="hashing", _env_file=None))
+    m = opened(Settings(data_dir=data, embedder="hashing", _env_file=None))
     recs = m.list(limit=1000)
     assert len(recs) == 50
     assert sum(r.count for r in recs) == 400
@@ -409,11 +424,11 @@ def test_bad_chroma_url_is_a_clear_error(tmp_path):
 
 
 # -- pruning at the cap (issue 15, item 8) --------------------------------------------------
-def _capped(tmp_path, cap: int) -> PersistentFailureMemory:
+def _capped(opened, tmp_path, cap: int) -> PersistentFailureMemory:
     from task_orchestrator.memory.embeddings import HashingEmbedder
 
     s = Settings(data_dir=tmp_path / "d", memory_cap=cap, _env_file=None)
-    return PersistentFailureMemory(s, embedder=HashingEmbedder())
+    return opened(s, embedder=HashingEmbedder())
 
 
 def _nth_failure(i: int, t0: float) -> FailureRecord:
@@ -427,8 +442,8 @@ def _nth_failure(i: int, t0: float) -> FailureRecord:
     )
 
 
-def test_cap_is_never_exceeded_and_the_oldest_leave_sqlite_and_the_index(tmp_path):
-    m = _capped(tmp_path, 100)
+def test_cap_is_never_exceeded_and_the_oldest_leave_sqlite_and_the_index(tmp_path, opened):
+    m = _capped(opened, tmp_path, 100)
     t0 = time.time() - 3600
     ids = []
     for i in range(160):
@@ -446,8 +461,8 @@ def test_cap_is_never_exceeded_and_the_oldest_leave_sqlite_and_the_index(tmp_pat
     assert m.check_exact(_nth_failure(0, t0).action) is None
 
 
-def test_pruning_at_the_cap_evicts_in_batches_not_per_record(tmp_path):
-    m = _capped(tmp_path, 100)
+def test_pruning_at_the_cap_evicts_in_batches_not_per_record(tmp_path, opened):
+    m = _capped(opened, tmp_path, 100)
     t0 = time.time() - 3600
     for i in range(100):
         m.record(_nth_failure(i, t0))
@@ -471,12 +486,12 @@ def test_pruning_at_the_cap_evicts_in_batches_not_per_record(tmp_path):
     assert sum(deletes) == 100 + past - m.count()
 
 
-def test_prune_refreshes_the_evicted_items_neighbours_like_a_full_refresh(tmp_path):
+def test_prune_refreshes_the_evicted_items_neighbours_like_a_full_refresh(tmp_path, opened):
     import numpy as np
 
     from task_orchestrator.memory.similarity import HUB_K
 
-    m = _capped(tmp_path, 200)
+    m = _capped(opened, tmp_path, 200)
     t0 = time.time() - 3600
     ids = [m.record(_nth_failure(i, t0)).id for i in range(150)]
     index = m.index

@@ -77,7 +77,7 @@ def test_kill_9_while_an_approved_action_runs_never_runs_it_twice(tmp_path):
     proc = _orchestrator_process(data, f"orch.resume({thread!r}, {{'decision': 'approve'}})")
     _wait_for_line(marker, "start rm -rf /data/cache", proc)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.communicate(timeout=30)  # reaps it and closes its pipes
     hold.unlink()
 
     # A new process recovers the run from its checkpoint: the interrupted approved action is
@@ -99,7 +99,7 @@ def test_kill_9_mid_step_of_a_routine_task_resumes_from_the_checkpoint(tmp_path)
     )
     _wait_for_line(marker, "start echo hi", proc)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.communicate(timeout=30)  # reaps it and closes its pipes
     hold.unlink()
     got = _recover(data, "t-routine")
     assert got["status"] == "succeeded"
