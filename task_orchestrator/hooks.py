@@ -297,8 +297,11 @@ def verdict_json(verdict: Verdict) -> dict[str, Any] | None:
     return out
 
 
-def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | None:
-    """Claude Code's decision JSON, or None to allow silently."""
+def pre_tool_use(
+    event: dict[str, Any], config: HookConfig, store: FailureTable | None = None
+) -> dict[str, Any] | None:
+    """Claude Code's decision JSON, or None to allow silently. ``store``: a failure table the
+    caller keeps open (the server's light path); by default one is opened for this call."""
     tool = str(event.get("tool_name", ""))
     if tool.startswith(OWN_TOOLS):
         return None  # the safety layer's own tools execute nothing; never block asking it
@@ -308,11 +311,13 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
     if not action_of_tool(tool, tool_input)[0].strip():
         return None
     session, cwd = str(event.get("session_id") or ""), str(event.get("cwd") or "")
-    try:
-        store = config.open_store(create=bool(session))
-    except Exception as exc:  # never brick the agent; the rules still apply
-        _warn_unreadable(exc)
-        store = None
+    owned = store is None
+    if owned:
+        try:
+            store = config.open_store(create=bool(session))
+        except Exception as exc:  # never brick the agent; the rules still apply
+            _warn_unreadable(exc)
+            store = None
     if store is None:
         return rules_only(tool, tool_input, cwd, config)
     try:
@@ -321,7 +326,8 @@ def pre_tool_use(event: dict[str, Any], config: HookConfig) -> dict[str, Any] | 
         _warn_unreadable(exc)
         return rules_only(tool, tool_input, cwd, config)
     finally:
-        store.close()
+        if owned:
+            store.close()
 
 
 def _log(store: FailureTable, decision: str, sig: str, detail: str, level: str) -> None:
@@ -526,9 +532,13 @@ def event_of_fields(
     return event
 
 
-def post_tool_use(event: dict[str, Any], config: HookConfig) -> None:
-    """Record a failing Bash call; count a success of a command that has failed before."""
+def post_tool_use(event: dict[str, Any], config: HookConfig, store: FailureTable | None = None) -> None:
+    """Record a failing Bash call; count a success of a command that has failed before.
+    ``store``: a failure table the caller keeps open; by default one is opened for this call."""
     if event.get("tool_name") != "Bash":
+        return
+    if store is not None:
+        learn(event, store, config.project, str(config.data_dir))
         return
     store = config.open_store(create=failure_of(event) is not None)
     if store is None:

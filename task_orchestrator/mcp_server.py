@@ -29,6 +29,7 @@ log = logging.getLogger("task_orchestrator.mcp")
 
 if TYPE_CHECKING:
     from task_orchestrator.hooks import HookConfig
+    from task_orchestrator.memory._table import FailureTable
     from task_orchestrator.service import Service
     from task_orchestrator.settings import Settings
 
@@ -188,9 +189,10 @@ class _Readiness:
     memory has nothing to compare with, so a session that records no failure never pays for
     the model (~1.2 s of CPU on these 2 cores, next to the client)."""
 
-    def __init__(self, enabled: bool, load, config) -> None:
+    def __init__(self, enabled: bool, load, config, store) -> None:
         self.enabled = enabled
         self._load, self._config = load, config  # load(): the service, with similarity warm
+        self._store = store  # store(): the failure table kept open, or None if there is none yet
         self._ready = threading.Event()
         self._loader: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -221,13 +223,8 @@ class _Readiness:
             log.warning("warm-up failed (%s: %s)", type(exc).__name__, exc)
 
     def stored_failures(self) -> bool:
-        store = self._config().open_store()
-        if store is None:
-            return False
-        try:
-            return not store.empty()
-        finally:
-            store.close()
+        store = self._store()
+        return store is not None and not store.empty()
 
     def load_soon(self) -> None:
         with self._lock:
@@ -263,10 +260,13 @@ class AppState:
     ready: _Readiness = field(init=False)
     _service: Service | None = field(default=None, init=False)
     _hook_config: HookConfig | None = field(default=None, init=False)
+    _hook_store: FailureTable | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
-        self.ready = _Readiness(self.warm_up, lambda: self.service().warm_up(), self.hook_config)
+        self.ready = _Readiness(
+            self.warm_up, lambda: self.service().warm_up(), self.hook_config, self.hook_store
+        )
 
     def service(self) -> Service:
         with self._lock:
@@ -288,7 +288,18 @@ class AppState:
                 self._hook_config = HookConfig.from_settings(self.settings or Settings())
             return self._hook_config
 
+    def hook_store(self, *, create: bool = False) -> FailureTable | None:
+        """The failure table the light hook path reads and writes, opened once and kept (a
+        command hook opens it per call); None while there is none and ``create`` is False."""
+        config = self.hook_config()
+        with self._lock:
+            if self._hook_store is None:
+                self._hook_store = config.open_store(create=create)
+            return self._hook_store
+
     def close(self) -> None:
+        if self._hook_store is not None:
+            self._hook_store.close()
         # a loader still opening the service is left to the process's exit, not waited for
         if self._service is not None and not self.ready.loading:
             self._service.close()
@@ -296,6 +307,15 @@ class AppState:
 
 def _state(ctx: Context[AppState]) -> AppState:
     return ctx.request_context.lifespan_context
+
+
+def _light_store(state: AppState, *, create: bool) -> FailureTable | None:
+    """The kept failure table, or None (the hook then opens one itself, or answers from the
+    rules when there is none and it says so, as a command hook does)."""
+    try:
+        return state.hook_store(create=create)
+    except Exception:  # the hook function opens it again and reports why it cannot
+        return None
 
 
 def _run(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
@@ -501,7 +521,7 @@ def pre_tool_use_hook(
         "cwd": cwd,
         "tool_input": tool_input_of(tool_name, tool_input, command, file_path),
     }
-    out = _run(pre_tool_use, event, state.hook_config())
+    out = _run(pre_tool_use, event, state.hook_config(), _light_store(state, create=bool(session_id)))
     if _run(ready.stored_failures):  # similarity could have found something
         ready.load_soon()
         out = out or {"hookSpecificOutput": {"hookEventName": "PreToolUse"}}
@@ -539,7 +559,9 @@ def post_tool_use_hook(
         return "{}"
     from task_orchestrator.hooks import failure_of, post_tool_use
 
-    _run(post_tool_use, event, state.hook_config())  # straight into the table, as the command hook
+    # straight into the table, as the command hook
+    store = _light_store(state, create=failure_of(event) is not None)
+    _run(post_tool_use, event, state.hook_config(), store)
     if failure_of(event) is not None:
         state.ready.load_soon()  # the next checks have something to compare with
     return "{}"
