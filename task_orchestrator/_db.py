@@ -251,7 +251,8 @@ class SqlStore:
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:  # after a write another thread has under way, not in the middle of it
+            self._db.close()
 
     def __enter__(self) -> Self:
         return self
