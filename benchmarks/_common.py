@@ -64,3 +64,21 @@ def peer_hook() -> Path | None:
 
 def emit(name: str, figures: dict) -> None:
     print(json.dumps({"benchmark": name, **figures}, sort_keys=True))
+
+
+def failure_row(i: int, action: str, signature: str, error: str, now: float) -> dict:
+    """One complete failure-table row for FailureTable.load (seeding a benchmark's store)."""
+    return {
+        "id": f"id{i}",
+        "signature": signature,
+        "action": action,
+        "action_kind": "command",
+        "kind": "command_failed",
+        "error": error,
+        "lesson": "",
+        "project": "bench",
+        "tags": [],
+        "first_seen": now,
+        "last_seen": now,
+        "count": 1,
+    }

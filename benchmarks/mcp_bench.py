@@ -21,7 +21,7 @@ import numpy as np
 from mcp import Client, StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import emit, median, parser, pct, table
+from _common import emit, failure_row, median, parser, pct, table
 
 from task_orchestrator import Settings
 from task_orchestrator.memory.store import PersistentFailureMemory
@@ -46,23 +46,7 @@ def populate(data: Path, n: int) -> None:
     s = Settings(data_dir=data, _env_file=None)
     mem = PersistentFailureMemory(s)
     now = time.time()
-    rows = (
-        {
-            "id": f"id{i}",
-            "signature": f"sig{i}",
-            "action": f"make target{i} -j4",
-            "action_kind": "command",
-            "kind": "command_failed",
-            "error": "exit 2",
-            "lesson": "",
-            "project": "bench",
-            "tags": [],
-            "first_seen": now,
-            "last_seen": now,
-            "count": 1,
-        }
-        for i in range(n)
-    )
+    rows = (failure_row(i, f"make target{i} -j4", f"sig{i}", "exit 2", now) for i in range(n))
     mem.store.load(rows, embedded=True)
     rng = np.random.default_rng(1)
     vecs = rng.normal(size=(n, 384)).astype(np.float32)

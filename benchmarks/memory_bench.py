@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import emit, parser, pct, table
+from _common import emit, failure_row, parser, pct, table
 
 from task_orchestrator import Settings
 from task_orchestrator.memory import FailureRecord
@@ -35,20 +35,7 @@ def fill_sqlite(store: FailureTable, n: int) -> None:
     def rows():
         for i in range(n):
             action = f"pytest tests/test_mod{i}.py -k case_{i * 7919 % 100003}"
-            yield {
-                "id": f"id{i}",
-                "signature": signature(action),
-                "action": action,
-                "action_kind": "command",
-                "kind": "command_failed",
-                "error": "err",
-                "lesson": "",
-                "project": "bench",
-                "tags": [],
-                "first_seen": now,
-                "last_seen": now,
-                "count": 1,
-            }
+            yield failure_row(i, action, signature(action), "err", now)
 
     store.load(rows())
     signature.cache_clear()
