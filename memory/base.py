@@ -17,6 +17,7 @@ __all__ = [
     "Match",
     "RiskAssessment",
     "RiskAssessor",
+    "kept_after_prune",
 ]
 
 
@@ -61,6 +62,13 @@ class RiskAssessment(BaseModel):
     #: Failure statistics learned for this action signature (failures, successes).
     failures: int = 0
     successes: int = 0
+
+
+def kept_after_prune(count: int, cap: int) -> int:
+    """How many failures a prune keeps of ``count`` against ``cap``: up to the cap all of
+    them; over it, down to a low-water mark 5% below the cap (at least one fewer), so at the
+    cap pruning runs once per 5% of the cap in new failures, not on every one."""
+    return cap - max(1, cap // 20) if count > cap else cap
 
 
 class FailureMemory(ABC):

@@ -9,7 +9,7 @@ import uuid
 import numpy as np
 
 from task_orchestrator.memory._table import prepare
-from task_orchestrator.memory.base import ActionKind, FailureMemory, FailureRecord, Match
+from task_orchestrator.memory.base import ActionKind, FailureMemory, FailureRecord, Match, kept_after_prune
 from task_orchestrator.memory.embeddings import Embedder
 from task_orchestrator.memory.normalize import normalize, signature
 from task_orchestrator.memory.similarity import HUB_K, adjusted_distance, hubness
@@ -72,9 +72,7 @@ class InMemoryFailureMemory(FailureMemory):
         """Apply the cap (keep the most recently seen) and the age limit; the number evicted."""
         with self._lock:
             newest = sorted(self._by_id.values(), key=lambda r: (r.last_seen, r.count), reverse=True)
-            keep = len(newest) if self.cap is None else self.cap
-            if len(newest) > keep:
-                keep -= max(1, keep // 20)
+            keep = len(newest) if self.cap is None else kept_after_prune(len(newest), self.cap)
             evict = {r.id for r in newest[keep:]}
             if self.max_age_days is not None:
                 older = time.time() - self.max_age_days * 86400

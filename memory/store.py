@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 from task_orchestrator._db import open_database
 from task_orchestrator.errors import ConfigurationError
 from task_orchestrator.memory._table import FailureTable, prepare
-from task_orchestrator.memory.base import ActionKind, FailureMemory, FailureRecord, Match
+from task_orchestrator.memory.base import ActionKind, FailureMemory, FailureRecord, Match, kept_after_prune
 from task_orchestrator.memory.embeddings import Embedder, embedder_name, make_embedder
 from task_orchestrator.memory.normalize import normalize, signature
 from task_orchestrator.memory.similarity import HUB_K, adjusted_distance, hubness
@@ -401,9 +401,7 @@ class PersistentFailureMemory(FailureMemory):
         self._since_prune = 0
         s = self.settings
         older = time.time() - s.memory_max_age_days * 86400 if s.memory_max_age_days else None
-        keep = s.memory_cap
-        if self.store.count() > keep:
-            keep -= max(1, keep // 20)
+        keep = kept_after_prune(self.store.count(), s.memory_cap)
         ids = self.store.eviction_candidates(keep=keep, older_than=older)
         if ids:
             self.store.delete(ids)

@@ -10,11 +10,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from task_orchestrator.graphs.state import TaskState
-from task_orchestrator.literals import TERMINAL_STATUSES
 from task_orchestrator.memory.base import ActionKind
 from task_orchestrator.memory.normalize import signature
-
-TERMINAL = TERMINAL_STATUSES
 
 N = TypeVar("N", bound=str)
 

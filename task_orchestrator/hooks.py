@@ -537,16 +537,14 @@ def post_tool_use(event: dict[str, Any], config: HookConfig, store: FailureTable
     ``store``: a failure table the caller keeps open; by default one is opened for this call."""
     if event.get("tool_name") != "Bash":
         return
-    if store is not None:
-        learn(event, store, config.project, str(config.data_dir))
-        return
-    store = config.open_store(create=failure_of(event) is not None)
-    if store is None:
+    table = store if store is not None else config.open_store(create=failure_of(event) is not None)
+    if table is None:
         return
     try:
-        learn(event, store, config.project, str(config.data_dir))
+        learn(event, table, config.project, str(config.data_dir))
     finally:
-        store.close()
+        if store is None:  # opened here for this call
+            table.close()
 
 
 def _last_tool_line(session: Any) -> int:

@@ -451,9 +451,7 @@ async def run_task(
     service = _state(ctx).service
     await ctx.report_progress(0, 1, "guarding and running the task")
     r = await anyio.to_thread.run_sync(
-        lambda: _run(
-            lambda: service().run_task(task, action=action, action_kind=action_kind, thread_id=thread_id)
-        )
+        lambda: _run(service().run_task, task, action=action, action_kind=action_kind, thread_id=thread_id)
     )
     await ctx.report_progress(1, 1, r.get("status"))
     return _task_result(r)
@@ -559,10 +557,10 @@ def post_tool_use_hook(
         return "{}"
     from task_orchestrator.hooks import failure_of, post_tool_use
 
+    failed = failure_of(event) is not None
     # straight into the table, as the command hook
-    store = _light_store(state, create=failure_of(event) is not None)
-    _run(post_tool_use, event, state.hook_config(), store)
-    if failure_of(event) is not None:
+    _run(post_tool_use, event, state.hook_config(), _light_store(state, create=failed))
+    if failed:
         state.ready.load_soon()  # the next checks have something to compare with
     return "{}"
 

@@ -18,7 +18,7 @@ from task_orchestrator.errors import ConfigurationError, UnknownTask
 from task_orchestrator.graphs import TaskContext, build_guarded_graph, open_context
 from task_orchestrator.graphs.checkpoint import open_checkpointer, scrub
 from task_orchestrator.graphs.state import TaskInput
-from task_orchestrator.nodes._common import TERMINAL
+from task_orchestrator.literals import TERMINAL_STATUSES
 from task_orchestrator.settings import Settings
 
 __all__ = ["Orchestrator"]
@@ -108,7 +108,7 @@ class Orchestrator:
         """
         config = self._config(thread_id)
         snapshot = self.graph.get_state(config)
-        finished = snapshot.values.get("status") in TERMINAL
+        finished = snapshot.values.get("status") in TERMINAL_STATUSES
         if not snapshot.values or (finished and not snapshot.next):
             raise UnknownTask(f"thread {thread_id!r} has no unfinished run to recover")
         if any(t.interrupts for t in snapshot.tasks):

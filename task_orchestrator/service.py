@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from functools import cached_property
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from task_orchestrator.memory import FailureRecord, GateDecision, assess_action
 from task_orchestrator.memory.base import ActionKind
@@ -18,6 +19,11 @@ from task_orchestrator.memory.store import PersistentFailureMemory
 from task_orchestrator.settings import Settings
 
 __all__ = ["Service"]
+
+if TYPE_CHECKING:
+    from task_orchestrator.hooks import HookConfig
+
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +52,17 @@ class Service:
         self._tasks = threading.Lock()
         self._similarity_loading: threading.Thread | None = None
 
+    def _open_once(self, name: str, open_it: Callable[[], _T]) -> _T:
+        """``open_it()`` once for the attribute ``name``: two threads asking first at the
+        same time get one object, not two."""
+        with self._opening:
+            if name not in self.__dict__:
+                self.__dict__[name] = open_it()
+            return self.__dict__[name]
+
     @cached_property
     def memory(self) -> PersistentFailureMemory:
-        with self._opening:  # two first calls in two threads open one memory, not two
-            if "memory" not in self.__dict__:
-                self.__dict__["memory"] = PersistentFailureMemory(self.settings)
-            return self.__dict__["memory"]
+        return self._open_once("memory", lambda: PersistentFailureMemory(self.settings))
 
     @cached_property
     def risk(self) -> RuleRiskAssessor:
@@ -61,12 +72,18 @@ class Service:
     def orchestrator(self):
         from task_orchestrator.runner import Orchestrator
 
-        with self._opening:
-            if "orchestrator" not in self.__dict__:
-                self.__dict__["orchestrator"] = Orchestrator(
-                    self.settings, memory=self.memory, risk=self.risk, **self._orchestrator_kwargs
-                )
-            return self.__dict__["orchestrator"]
+        def open_orchestrator() -> Orchestrator:
+            kwargs = self._orchestrator_kwargs
+            return Orchestrator(self.settings, memory=self.memory, risk=self.risk, **kwargs)
+
+        return self._open_once("orchestrator", open_orchestrator)
+
+    @cached_property
+    def hook_config(self) -> HookConfig:
+        """The hooks' view of these settings, made once (the hook tools ask on every call)."""
+        from task_orchestrator.hooks import HookConfig
+
+        return HookConfig.from_settings(self.settings)
 
     def __enter__(self) -> Service:
         return self
@@ -232,11 +249,11 @@ class Service:
     def learn_from_hook(self, event: dict[str, Any]) -> None:
         """PostToolUse / PostToolUseFailure through the running server (an ``mcp_tool`` hook):
         the same ``hooks.learn`` as the command hook, with no process per call."""
-        from task_orchestrator.hooks import HookConfig, failure_of, learn
+        from task_orchestrator.hooks import failure_of, learn
 
         if event.get("tool_name") != "Bash":
             return
-        config = HookConfig.from_settings(self.settings)
+        config = self.hook_config
         learn(event, self.memory.store, config.project, str(config.data_dir))
         if failure_of(event) is not None:
             self._load_similarity_soon()
@@ -256,7 +273,6 @@ class Service:
         installed by older versions."""
         from task_orchestrator.hooks import (
             OWN_TOOLS,
-            HookConfig,
             _warn_unreadable,
             action_of_tool,
             judge,
@@ -270,7 +286,7 @@ class Service:
         tool_input = tool_input_of(tool_name, tool_input_json, command, file_path)
         if not action_of_tool(tool_name, tool_input)[0].strip() or not tool_input:
             return None
-        config = HookConfig.from_settings(self.settings)
+        config = self.hook_config
         try:
             store = self.memory.store
         except Exception as exc:  # a broken store: the rules alone, as the command hook
