@@ -242,9 +242,24 @@ class ChromaIndex:
                 self._lockfile.close()
                 self._lockfile = None
             elif self._url:
-                close = getattr(self.client, "close", None)  # (not in ClientAPI's type)
-                if close is not None:
-                    close()
+                _close_http_client(self.client)
+
+
+def _close_http_client(client: Any) -> None:
+    """Close a Chroma ``HttpClient`` with its connections. ``close()`` releases the systems of
+    the client and of its admin client (each its own, with its own HTTP session) and stops
+    those no other client holds; chromadb (1.5) leaves a stopped system's HTTP session open,
+    so the sockets of each system that has really stopped are closed here."""
+    close = getattr(client, "close", None)  # (not in ClientAPI's type)
+    if close is None:
+        return
+    parts = [client, getattr(client, "_admin_client", None)]
+    systems = [(getattr(c, "_system", None), getattr(c, "_server", None)) for c in parts]
+    close()
+    for system, server in systems:
+        session = getattr(server, "_session", None)
+        if system is not None and getattr(system, "_running", True) is False and session is not None:
+            session.close()
 
 
 class PersistentFailureMemory(FailureMemory):
