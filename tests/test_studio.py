@@ -110,33 +110,35 @@ def test_langgraph_dev_serves_the_guarded_task_to_its_interrupt_and_resumes(dev_
     from langgraph_sdk import get_sync_client
 
     url, openai = dev_server
-    client = get_sync_client(url=url)
-    assistants = client.assistants.search(graph_id="guarded_task")
-    assert assistants, "langgraph.json's guarded_task graph is not served"
+    with get_sync_client(url=url) as client:
+        assistants = client.assistants.search(graph_id="guarded_task")
+        assert assistants, "langgraph.json's guarded_task graph is not served"
 
-    thread = client.threads.create()
-    first = client.runs.wait(
-        thread["thread_id"],
-        "guarded_task",
-        input={
-            "task": "publish the rebased branch",
-            "action": "git push --force origin main",
-            "action_kind": "command",
-        },
-    )
-    state = client.threads.get_state(thread["thread_id"])
-    interrupts = [i for t in state["tasks"] for i in t.get("interrupts", [])]
-    assert len(interrupts) == 1, (first, state)
-    payload = interrupts[0]["value"]
-    assert payload["action"] == "git push --force origin main"
-    assert payload["risk"]["level"] in ("high", "critical"), payload
-    assert openai.requests == [], "the work ran before a human approved it"
+        thread = client.threads.create()
+        first = client.runs.wait(
+            thread["thread_id"],
+            "guarded_task",
+            input={
+                "task": "publish the rebased branch",
+                "action": "git push --force origin main",
+                "action_kind": "command",
+            },
+        )
+        state = client.threads.get_state(thread["thread_id"])
+        interrupts = [i for t in state["tasks"] for i in t.get("interrupts", [])]
+        assert len(interrupts) == 1, (first, state)
+        payload = interrupts[0]["value"]
+        assert payload["action"] == "git push --force origin main"
+        assert payload["risk"]["level"] in ("high", "critical"), payload
+        assert openai.requests == [], "the work ran before a human approved it"
 
-    final = client.runs.wait(
-        thread["thread_id"], "guarded_task", command={"resume": {"decision": "approve", "by": "studio-test"}}
-    )
-    assert final["status"] == "succeeded", final
-    assert final["output"].startswith("Force-pushed")
-    assert final["approval"]["decision"] == "approve"
-    assert len(openai.requests) == 1
-    assert client.threads.get_state(thread["thread_id"])["next"] == []
+        final = client.runs.wait(
+            thread["thread_id"],
+            "guarded_task",
+            command={"resume": {"decision": "approve", "by": "studio-test"}},
+        )
+        assert final["status"] == "succeeded", final
+        assert final["output"].startswith("Force-pushed")
+        assert final["approval"]["decision"] == "approve"
+        assert len(openai.requests) == 1
+        assert client.threads.get_state(thread["thread_id"])["next"] == []
