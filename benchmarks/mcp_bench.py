@@ -1,8 +1,13 @@
-"""MCP server start-up, tools/list size, check-action round trip, and command-hook latency.
+"""MCP server start-up, tools/list size, check-action round trip, and hook latency.
 
+`task-orchestrator serve` relays to the user's guard service: its start-up is measured with the
+service running (what every session but the first pays) and cold (the relay starts it). The
+hooks: a PreToolUse request to the guard service over its socket, a Pre + Post pair, and the
+in-process fallback (`task-orchestrator hook pre-tool-use`, a Python process per call).
 Baselines measured in the same run: a bare MCPServer with one echo tool (start-up), and a
-bare `python -c pass` (hook start-up). Targets: start-up <= 1.15x bare; tools/list <= 8 KB;
-check_action p50 <= 5 ms with 10k failures stored; hook (exact-hash hit) <= 2x bare Python.
+bare `python -c pass` (hook start-up). Targets: start-up with the service running <= 150 ms
+and <= 1.15x bare; tools/list <= 8 KB; check_action p50 <= 5 ms with 10k failures stored;
+in-process hook (exact-hash hit) <= 2x bare Python.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from mcp import Client, StdioServerParameters
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit, failure_row, median, parser, pct, table
 
-from task_orchestrator import Settings
+from task_orchestrator import Settings, guard_client
 from task_orchestrator.memory.store import PersistentFailureMemory
 
 BARE = textwrap.dedent("""
@@ -95,32 +100,17 @@ async def round_trips(data: Path, q: int, spaced: int) -> dict[str, list[float]]
             t = time.perf_counter()  # the agent runs it again: a similarity check, cached embedding
             await client.call_tool("check_action", {"action": f"pytest tests/unit/test_{i}.py -x"})
             out["rerun"].append(time.perf_counter() - t)
-        # The mcp_tool PreToolUse hook as `hooks install` wires it (older servers take only
-        # the command and cwd): a new command each time, in a session that moves on.
-        [hook_tool] = [t for t in tools if t.name == "pre_tool_use_hook"]
-        props = hook_tool.input_schema.get("properties", {})
+        # The PreToolUse hook as the thin client sends it to the guard service: a new command
+        # each time, in a session that moves on, then an exact repeat of a recorded failure.
         for i in range(q):
             cmd = f"sed -n '{i},+20p' src/module_{i}.py"
-            args = {"tool_name": "Bash", "command": cmd, "cwd": str(data)}
-            if "tool_input" in props:
-                args = {
-                    "tool_name": "Bash",
-                    "tool_input": json.dumps({"command": cmd}),
-                    "session_id": "bench-session",
-                    "cwd": str(data),
-                }
             t = time.perf_counter()
-            await client.call_tool("pre_tool_use_hook", args)
+            guard_client.request(data, "pre-tool-use", _pre_event(cmd, data), timeout=10)
             out["hook"].append(time.perf_counter() - t)
-            # an exact repeat of a recorded failure (denied by both versions)
-            args = (
-                {**args, "command": "npm run e2e"}
-                if "tool_input" not in props
-                else {**args, "tool_input": json.dumps({"command": "npm run e2e"})}
-            )
             t = time.perf_counter()
-            await client.call_tool("pre_tool_use_hook", args)
+            answer = guard_client.request(data, "pre-tool-use", _pre_event("npm run e2e", data), timeout=10)
             out["hook_recorded"].append(time.perf_counter() - t)
+            assert b'"deny"' in answer, answer
         for i in range(spaced):  # as hook calls come: seconds apart, so caches have gone cold
             await anyio.sleep(0.5)
             t = time.perf_counter()
@@ -129,29 +119,43 @@ async def round_trips(data: Path, q: int, spaced: int) -> dict[str, list[float]]
     return out
 
 
-async def light_pairs(data: Path, q: int) -> list[float]:
-    """The default install's hot path with nothing learned yet: `serve` answers the mcp_tool
+def _pre_event(command: str, data: Path) -> bytes:
+    event = {
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": command},
+        "session_id": "bench-session",
+        "cwd": str(data),
+    }
+    return json.dumps(event).encode()
+
+
+def light_pairs(data: Path, q: int) -> list[float]:
+    """The default install's hot path with nothing learned yet: the guard service answers the
     PreToolUse and PostToolUse hooks from the failure table and the rules (no model, no
     Chroma). Seconds per Pre + Post pair of one harmless Bash call."""
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "task_orchestrator.cli", "serve"],
-        env={**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(data)},
-    )
     pairs = []
-    async with Client(params, read_timeout_seconds=120) as client:
-        for i in range(q + 5):  # the first five warm up
-            tool_input = json.dumps({"command": f"ls -la src/dir{i}"})
-            response = json.dumps({"stdout": "ok", "stderr": "", "interrupted": False})
-            base = {"tool_name": "Bash", "tool_input": tool_input, "session_id": "bench", "cwd": str(data)}
-            t = time.perf_counter()
-            await client.call_tool("pre_tool_use_hook", base)
-            await client.call_tool(
-                "post_tool_use_hook", {**base, "hook_event_name": "PostToolUse", "tool_response": response}
-            )
-            if i >= 5:
-                pairs.append(time.perf_counter() - t)
+    for i in range(q + 5):  # the first five warm up
+        pre = json.loads(_pre_event(f"ls -la src/dir{i}", data))
+        post = {**pre, "hook_event_name": "PostToolUse", "tool_response": {"stdout": "ok", "stderr": ""}}
+        t = time.perf_counter()
+        guard_client.request(data, "pre-tool-use", json.dumps(pre).encode(), timeout=10)
+        guard_client.request(data, "post-tool-use", json.dumps(post).encode(), timeout=10)
+        if i >= 5:
+            pairs.append(time.perf_counter() - t)
     return pairs
+
+
+def stop_guard(data: Path) -> None:
+    """The guard service ``serve`` started for ``data`` outlives the benchmark unless stopped."""
+    try:
+        guard_client.request(data, "shutdown", timeout=10)
+    except guard_client.GuardUnavailable:
+        return
+    for _ in range(200):
+        if not guard_client.endpoint_path(data).exists():
+            return
+        time.sleep(0.05)
 
 
 def hook_latency(data: Path, n: int) -> tuple[list[float], list[float]]:
@@ -195,16 +199,25 @@ def main() -> None:
             args=["-m", "task_orchestrator.cli", "serve"],
             env={**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(root / "s")},
         )
-        bare_t, ours_t = [], []
-        for _ in range(runs):  # interleaved, so both see the same machine
-            bare_t.append(anyio.run(startup, bare_p))
-            ours_t.append(anyio.run(startup, ours_p))
-        ratio = median(ours_t) / median(bare_t)
-        n = 1_000 if args.quick else 10_000
-        populate(root / "rt", n)
-        rt = anyio.run(round_trips, root / "rt", 30 if args.quick else 200, 6 if args.quick else 40)
-        hb, hh = hook_latency(root / "rt", 5 if args.quick else 20)
-        light = anyio.run(light_pairs, root / "light", 50 if args.quick else 300)
+        bare_t, ours_t, cold_t = [], [], []
+        try:
+            for _ in range(runs):  # interleaved, so both see the same machine
+                bare_t.append(anyio.run(startup, bare_p))
+                stop_guard(root / "s")  # the relay starts the service
+                cold_t.append(anyio.run(startup, ours_p))
+                ours_t.append(anyio.run(startup, ours_p))  # the service runs
+            ratio = median(ours_t) / median(bare_t)
+            n = 1_000 if args.quick else 10_000
+            populate(root / "rt", n)
+            rt = anyio.run(round_trips, root / "rt", 30 if args.quick else 200, 6 if args.quick else 40)
+            hb, hh = hook_latency(root / "rt", 5 if args.quick else 20)
+            (root / "light").mkdir()
+            guard_client.spawn(root / "light")
+            assert guard_client.wait_until_up(root / "light", 60), "the guard service did not start"
+            light = light_pairs(root / "light", 50 if args.quick else 300)
+        finally:
+            for d in ("s", "rt", "light"):
+                stop_guard(root / d)
     size = rt["size"][0]
     hook_ratio = median(hh) / median(hb)
     table(
@@ -212,11 +225,18 @@ def main() -> None:
         ["measure", "baseline", "task-orchestrator", "target", ""],
         [
             [
-                "spawn -> initialized (median s)",
+                "spawn -> initialized, guard service running (median s)",
                 f"{median(bare_t):.3f} (bare MCPServer)",
                 f"{median(ours_t):.3f} ({ratio:.2f}x)",
-                "<= 1.15x",
-                "ok" if ratio <= 1.15 else "MISSED",
+                "<= 0.150 s, <= 1.15x",
+                "ok" if ratio <= 1.15 and median(ours_t) <= 0.150 else "MISSED",
+            ],
+            [
+                "spawn -> initialized, guard service started by serve (median s)",
+                "",
+                f"{median(cold_t):.3f}",
+                "(reported)",
+                "",
             ],
             ["tools/list payload", "", f"{size} bytes", "<= 8192", "ok" if size <= 8192 else "MISSED"],
             [
@@ -248,28 +268,28 @@ def main() -> None:
                 "",
             ],
             [
-                f"mcp_tool PreToolUse hook, new command, {n:,} stored (p50 / p99 ms)",
+                f"guard PreToolUse request, new command, {n:,} stored (p50 / p99 ms)",
                 "",
                 f"{pct(rt['hook'], 50) * 1e3:.2f} / {pct(rt['hook'], 99) * 1e3:.2f}",
                 "(reported)",
                 "",
             ],
             [
-                f"mcp_tool PreToolUse hook, recorded failure, {n:,} stored (p50 / p99 ms)",
+                f"guard PreToolUse request, recorded failure, {n:,} stored (p50 / p99 ms)",
                 "",
                 f"{pct(rt['hook_recorded'], 50) * 1e3:.2f} / {pct(rt['hook_recorded'], 99) * 1e3:.2f}",
                 "(reported)",
                 "",
             ],
             [
-                "mcp_tool Pre + PostToolUse pair, nothing learned yet (p50 / p99 ms)",
+                "guard Pre + PostToolUse requests, nothing learned yet (p50 / p99 ms)",
                 "",
                 f"{pct(light, 50) * 1e3:.2f} / {pct(light, 99) * 1e3:.2f}",
                 "(reported)",
                 "",
             ],
             [
-                "command hook, exact-hash hit (median ms)",
+                "in-process hook (fallback), exact-hash hit (median ms)",
                 f"{median(hb) * 1e3:.1f} (python -c pass)",
                 f"{median(hh) * 1e3:.1f} ({hook_ratio:.2f}x)",
                 "<= 2x",
@@ -283,15 +303,16 @@ def main() -> None:
             "startup_bare_s": round(median(bare_t), 3),
             "startup_s": round(median(ours_t), 3),
             "startup_ratio": round(ratio, 2),
+            "startup_cold_s": round(median(cold_t), 3),
             "tools_list_bytes": size,
             "stored": n,
             "check_exact_p50_ms": round(pct(rt["exact"], 50) * 1e3, 2),
             "check_similarity_p50_ms": round(pct(rt["similarity"], 50) * 1e3, 2),
             "check_rerun_p50_ms": round(pct(rt["rerun"], 50) * 1e3, 2),
             "check_spaced_p50_ms": round(pct(rt["spaced"], 50) * 1e3, 2),
-            "mcp_hook_new_p50_ms": round(pct(rt["hook"], 50) * 1e3, 2),
-            "mcp_hook_recorded_p50_ms": round(pct(rt["hook_recorded"], 50) * 1e3, 2),
-            "mcp_light_pair_p50_ms": round(pct(light, 50) * 1e3, 2),
+            "guard_hook_new_p50_ms": round(pct(rt["hook"], 50) * 1e3, 2),
+            "guard_hook_recorded_p50_ms": round(pct(rt["hook_recorded"], 50) * 1e3, 2),
+            "guard_pair_p50_ms": round(pct(light, 50) * 1e3, 2),
             "hook_bare_ms": round(median(hb) * 1e3, 1),
             "hook_ms": round(median(hh) * 1e3, 1),
             "hook_ratio": round(hook_ratio, 2),

@@ -1,12 +1,12 @@
 """Replay real agent runs through the hooks and judge every decision by what really happened.
 
-    python benchmarks/replay.py [--quick] [--data FILE ...] [--transport mcp_tool|command]
+    python benchmarks/replay.py [--quick] [--data FILE ...] [--transport guard|command]
                                 [--modes fresh,kept] [--features OUT.jsonl]
 
 Each recorded run goes through the same entry points the installed hooks use: PreToolUse
-(``Service.hook_decision``, what the ``mcp_tool`` hook calls on ``task-orchestrator serve``, or
-``hooks.pre_tool_use``, the ``command`` hook), then, unless denied, PostToolUse /
-PostToolUseFailure (``hooks.post_tool_use``) with the recorded result, in a fresh workspace
+(``Guard.decide``, what the guard service answers the thin hook client, similarity included,
+or ``hooks.pre_tool_use``, the in-process fallback and ``--transport command``), then, unless
+denied, PostToolUse / PostToolUseFailure with the recorded result, in a fresh workspace
 folder per run that the recorded commands never touched. The memory is either fresh per run or
 kept across the runs of one repository (what a user gets).
 
@@ -148,45 +148,38 @@ class Replayer:
     def __init__(self, data_dir: Path, transport: str, embedder=None) -> None:
         self.dir, self.transport = data_dir, transport
         self.config = hooks.HookConfig({"TASK_ORCHESTRATOR_DATA_DIR": str(data_dir)})
-        self.svc = None
-        if transport == "mcp_tool":
+        self.guard = None
+        if transport == "guard":
+            from task_orchestrator.guard import Guard
             from task_orchestrator.memory.store import PersistentFailureMemory
-            from task_orchestrator.service import Service
             from task_orchestrator.settings import Settings
 
             settings = Settings(data_dir=data_dir, _env_file=None)
-            self.svc = Service(settings)
-            self.svc.__dict__["memory"] = PersistentFailureMemory(settings, embedder=embedder)
+            self.guard = Guard(data_dir, settings=settings)
+            memory = PersistentFailureMemory(settings, embedder=embedder)
+            self.guard.state.service().__dict__["memory"] = memory
+            self.guard.similarity.load_now()  # a service that has run a while: similarity warm
         self.store = FailureTable(data_dir / "memory.sqlite")  # the harness's own view
 
     def pre(self, event: dict) -> dict | None:
-        if self.svc is not None:
-            ti = event["tool_input"]
-            params = self.svc.hook_decision.__code__.co_varnames
-            if "tool_input_json" in params:  # what the installed mcp_tool entry sends
-                return self.svc.hook_decision(
-                    event["tool_name"],
-                    cwd=event["cwd"],
-                    session_id=event["session_id"],
-                    tool_input_json=json.dumps(ti),
-                )
-            # an older server (the baseline): the fields its hook entries passed
-            return self.svc.hook_decision(
-                event["tool_name"], str(ti.get("command") or ""), str(ti.get("file_path") or ""), event["cwd"]
-            )
+        if self.guard is not None:
+            return self.guard.decide("pre-tool-use", event)
         return hooks.pre_tool_use(event, self.config)
 
     def post(self, event: dict) -> None:
-        hooks.post_tool_use(event, self.config)
+        if self.guard is not None:
+            self.guard.decide("post-tool-use", event)
+        else:
+            hooks.post_tool_use(event, self.config)
 
     def similar(self, command: str, workspace: str) -> list[tuple[dict, float]]:
-        if self.svc is None or not hasattr(self.svc, "similar_rows"):
+        if self.guard is None:
             return []
-        return self.svc.similar_rows(command, "command", workspace)
+        return self.guard.state.service().similar_rows(command, "command", workspace)
 
     def close(self) -> None:
-        if self.svc is not None:
-            self.svc.close()
+        if self.guard is not None:
+            self.guard.close()
         self.store.close()
 
 
@@ -476,7 +469,7 @@ def stop_row(runs: list[Run]) -> dict:
 def main() -> None:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, action="append", help="runs or Claude Code sessions")
-    p.add_argument("--transport", choices=["mcp_tool", "command"], default="mcp_tool")
+    p.add_argument("--transport", choices=["guard", "command"], default="guard")
     p.add_argument("--modes", default="fresh,kept")
     p.add_argument("--features", type=Path, help="write match features and labels (JSONL)")
     p.add_argument("--seed", type=int, default=7)
@@ -506,7 +499,7 @@ def main() -> None:
         sample = [r for r in agent if r.repo in keep]
         runs = [r for r in runs if r.repo == "claude-code"][:2] + rnd.sample(sample, min(24, len(sample)))
     embedder = None
-    if args.transport == "mcp_tool":
+    if args.transport == "guard":
         from task_orchestrator.memory.embeddings import make_embedder
         from task_orchestrator.settings import Settings
 

@@ -7,6 +7,7 @@ tool call and must start with the standard library only.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -44,9 +45,83 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from task_orchestrator.mcp_server import main as serve
+    if args.in_process:
+        from task_orchestrator.mcp_server import main as serve_here
 
-    serve()
+        serve_here()
+        return 0
+    from task_orchestrator.mcp_relay import main as relay
+
+    return relay()
+
+
+def _cmd_guard(args: argparse.Namespace) -> int:
+    from task_orchestrator import guard_client
+
+    data_dir = guard_client.data_dir_of()
+    if args.action == "run":
+        from task_orchestrator.guard import main as run
+
+        return run(
+            ["--data-dir", str(data_dir)] + ([] if args.idle_s is None else ["--idle-s", str(args.idle_s)])
+        )
+    if args.action == "start":
+        guard_client.spawn_soon(data_dir, every_s=0)
+        if not guard_client.wait_until_up(data_dir, 30.0):
+            print(f"task-orchestrator: the guard service did not start; see {data_dir / 'guard' / 'log'}")
+            return 1
+    elif args.action == "stop":
+        return 0 if _stop_guard(data_dir) else 1
+    return _print_guard_status(data_dir, as_json=args.json)
+
+
+def _stop_guard(data_dir: Path) -> bool:
+    import time
+
+    from task_orchestrator import guard_client
+
+    try:
+        pid = guard_client.read_endpoint(data_dir).pid
+        guard_client.request(data_dir, "shutdown", timeout=5.0)
+    except guard_client.GuardUnavailable as exc:
+        print(f"no guard service answers for {data_dir} ({exc})")
+        return True
+    for _ in range(200):  # it finishes the requests under way, then exits
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print(f"stopped the guard service (pid {pid})")
+            return True
+        time.sleep(0.05)
+    print(f"the guard service (pid {pid}) has not exited after 10 s")
+    return False
+
+
+def _print_guard_status(data_dir: Path, *, as_json: bool) -> int:
+    from task_orchestrator import guard_client
+
+    try:
+        st = json.loads(guard_client.request(data_dir, "status", timeout=5.0))
+    except guard_client.GuardUnavailable as exc:
+        st = {"running": False, "why": str(exc), "data_dir": str(data_dir)}
+    else:
+        st = {"running": True, **st}
+    if as_json:
+        print(json.dumps(st, indent=2))
+        return 0
+    if not st["running"]:
+        print(f"guard service: not running ({st['why']}); the first hook that needs it starts it")
+        return 0
+    calls = ", ".join(f"{k} {v}" for k, v in sorted(st["calls"].items())) or "none"
+    fallbacks = ", ".join(f"{k} {v}" for k, v in sorted(st["fallbacks_24h"].items())) or "none"
+    print(
+        f"guard service: running, pid {st['pid']}, version {st['version']}, up {st['uptime_s']:.0f} s\n"
+        f"  data dir: {st['data_dir']}\n"
+        f"  sessions served: {st['sessions']}; calls: {calls}\n"
+        f"  hooks judged in-process in the last 24 h (why): {fallbacks}\n"
+        f"  similarity search: {st['similarity']}; MCP sessions open: {st['mcp_sessions']}\n"
+        f"  exits after {st['idle_exit_s']:.0f} s idle"
+    )
     return 0
 
 
@@ -57,9 +132,10 @@ def _cmd_hook(args: argparse.Namespace) -> int:
 
 
 def _cmd_hooks(args: argparse.Namespace) -> int:
-    from task_orchestrator.hooks_install import install, settings_path, uninstall
+    from task_orchestrator.hooks_install import install, mcp_tool_hooks, settings_path, uninstall
 
     path = settings_path(args.scope)
+    migrating = args.action == "install" and mcp_tool_hooks(path)
     if args.action == "install":
         diff = install(path, args.transport, dry_run=args.dry_run)
     else:
@@ -67,6 +143,18 @@ def _cmd_hooks(args: argparse.Namespace) -> int:
     print(diff or f"{path}: nothing to change")
     if not args.dry_run and diff:
         print(f"{'updated' if args.action == 'install' else 'removed our hooks from'} {path}")
+    if migrating:
+        print(
+            f"replaced {migrating} mcp_tool hook(s) of an older version: those let every call run "
+            "when the MCP server was not connected; the command hooks fail closed"
+        )
+    if args.action == "install" and args.transport == "guard":
+        print(
+            "the hooks ask the guard service (started on demand, one per user and data directory) "
+            "and judge in-process when it cannot answer: they need no MCP server. The MCP server "
+            "(claude mcp add task-orchestrator -- task-orchestrator serve) adds the tools "
+            "(check_action, run_task, approvals, status...)"
+        )
     return 0
 
 
@@ -220,11 +308,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", help="keep the demo's stores here (default: a temp dir)")
     demo.set_defaults(fn=_cmd_demo)
 
-    sub.add_parser("serve", help="start the MCP server on stdio").set_defaults(fn=_cmd_serve)
+    serve = sub.add_parser("serve", help="the MCP server on stdio (relayed to the guard service)")
+    serve.add_argument(
+        "--in-process", action="store_true", help="serve in this process instead of the guard service"
+    )
+    serve.set_defaults(fn=_cmd_serve)
 
-    hook = sub.add_parser("hook", help="a Claude Code hook (JSON on stdin)")
-    hook.add_argument("event", choices=["pre-tool-use", "post-tool-use", "stop"])
+    from task_orchestrator.events import EVENTS
+
+    hook = sub.add_parser("hook", help="judge a Claude Code hook event in this process (JSON on stdin)")
+    hook.add_argument("event", choices=list(EVENTS))
     hook.set_defaults(fn=_cmd_hook)
+
+    guard = sub.add_parser("guard", help="the guard service that answers the hooks of every session")
+    guard.add_argument("action", choices=["start", "status", "stop", "run"], nargs="?", default="status")
+    guard.add_argument("--json", action="store_true", help="status as JSON")
+    guard.add_argument("--idle-s", type=float, help="run: exit after this many seconds idle")
+    guard.set_defaults(fn=_cmd_guard)
 
     hooks = sub.add_parser("hooks", help="install/uninstall the Claude Code hooks")
     hooks.add_argument("action", choices=["install", "uninstall"])
@@ -240,7 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", dest="scope", action="store_const", const="user", help="~/.claude/settings.json"
     )
     hooks.set_defaults(scope="project")
-    hooks.add_argument("--transport", choices=["mcp_tool", "command"], default="mcp_tool")
+    hooks.add_argument(
+        "--transport",
+        choices=["guard", "command"],
+        default="guard",
+        help="guard (default): the thin client and the guard service; command: a Python process per call",
+    )
     hooks.add_argument("--dry-run", action="store_true", help="show the diff, change nothing")
     hooks.set_defaults(fn=_cmd_hooks)
 
@@ -286,6 +391,10 @@ def main(argv: list[str] | None = None) -> int:
         from task_orchestrator.hooks import main as hook
 
         return hook(argv[1])
+    if argv == ["serve"]:  # each session starts it: the relay imports the standard library only
+        from task_orchestrator.mcp_relay import main as relay
+
+        return relay()
     args = build_parser().parse_args(argv)
     from task_orchestrator.errors import TaskOrchestratorError
 

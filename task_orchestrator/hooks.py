@@ -1,11 +1,13 @@
 """Claude Code hooks: PreToolUse (deny/ask/allow), PostToolUse (learn), Stop (claims).
 
-The ``command`` transport (``task-orchestrator hook pre-tool-use``) starts a Python process
-per tool call, so this module imports only the standard library and the light parts of
-the memory (exact-hash table, normalisation, risk rules): no pydantic, numpy or Chroma.
-It checks exact repeats and the risk rules; the ``mcp_tool`` transport (the running MCP
-server) adds similarity search. Fail-safe: if the store cannot be read, routine actions
-are allowed with a warning on stderr, and what the rules call critical is still denied.
+One function per event (``task_orchestrator.events`` lists them), called by the guard service
+for every session of a user (``task_orchestrator.guard``: the failure table kept open, the
+similarity search warm) and in-process by the thin hook client's fallback when the service is
+absent, slow or failing (and by ``--transport command``). The in-process path starts a Python
+process per call, so this module imports only the standard library and the light parts of the
+memory (exact-hash table, normalisation, risk rules): no pydantic, numpy or Chroma. Fail-safe:
+if the store cannot be read, routine actions are allowed with a warning on stderr, and what the
+rules call critical is still denied.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 
 from task_orchestrator.memory._decide import SessionState, Verdict
-from task_orchestrator.memory._rules import RISK_ORDER, combine, decision_for, rule_level, text_level
+from task_orchestrator.memory._rules import RISK_ORDER, combine, decision_for, rule_level
 from task_orchestrator.memory._shellrules import tool_path_risk
 from task_orchestrator.memory._table import LEGACY_SESSION, FailureTable, prepare
 from task_orchestrator.memory.normalize import signature
@@ -33,7 +35,6 @@ __all__ = [
     "action_of_tool",
     "change_of",
     "decision_json",
-    "event_of_fields",
     "failure_of",
     "judge",
     "learn",
@@ -44,7 +45,6 @@ __all__ = [
     "rules_only",
     "stop",
     "target_risk",
-    "tool_input_of",
     "verdict_json",
     "write_advice",
     "written_text",
@@ -298,10 +298,12 @@ def verdict_json(verdict: Verdict) -> dict[str, Any] | None:
 
 
 def pre_tool_use(
-    event: dict[str, Any], config: HookConfig, store: FailureTable | None = None
+    event: dict[str, Any], config: HookConfig, store: FailureTable | None = None, similar: Any = None
 ) -> dict[str, Any] | None:
     """Claude Code's decision JSON, or None to allow silently. ``store``: a failure table the
-    caller keeps open (the server's light path); by default one is opened for this call."""
+    caller keeps open (the guard service); by default one is opened for this call.
+    ``similar(action, kind, workspace)``: past failures near the action (the service, once its
+    similarity search is loaded)."""
     tool = str(event.get("tool_name", ""))
     if tool.startswith(OWN_TOOLS):
         return None  # the safety layer's own tools execute nothing; never block asking it
@@ -321,7 +323,10 @@ def pre_tool_use(
     if store is None:
         return rules_only(tool, tool_input, cwd, config)
     try:
-        return verdict_json(judge(tool, tool_input, session=session, cwd=cwd, config=config, store=store))
+        verdict = judge(
+            tool, tool_input, session=session, cwd=cwd, config=config, store=store, similar=similar
+        )
+        return verdict_json(verdict)
     except Exception as exc:
         _warn_unreadable(exc)
         return rules_only(tool, tool_input, cwd, config)
@@ -465,73 +470,6 @@ def learn(event: dict[str, Any], store: FailureTable, project: str = "default", 
     store.add_outcome(sig, ok=False)  # statistics per command, whatever its scope
 
 
-def tool_input_of(
-    tool_name: str, tool_input_json: str = "", command: str = "", file_path: str = ""
-) -> dict[str, Any]:
-    """The tool input an ``mcp_tool`` hook received as ``${tool_input}`` (JSON), or, from hook
-    entries of older versions, as ``command``/``file_path``. Text that is not JSON is judged
-    as it is (the rules read it) rather than let through."""
-    out: dict[str, Any] = {}
-    if tool_input_json.strip():
-        try:
-            parsed = json.loads(tool_input_json)
-        except ValueError as exc:
-            print(
-                f"task-orchestrator: tool_input is not JSON ({exc}); the hook entry should pass "
-                '"${tool_input}"; judging the raw text',
-                file=sys.stderr,
-            )
-            parsed = {"command" if tool_name == "Bash" else "value": tool_input_json}
-        out = parsed if isinstance(parsed, dict) else {"value": parsed}
-    if command:
-        out["command"] = command
-    if file_path:
-        out["file_path"] = file_path
-    return out
-
-
-def event_of_fields(
-    hook_event_name: str,
-    tool_name: str,
-    tool_input: str = "",
-    tool_response: str = "",
-    error: str = "",
-    is_interrupt: str = "",
-    session_id: str = "",
-    cwd: str = "",
-) -> dict[str, Any]:
-    """The hook event a command hook reads on stdin, rebuilt from the ``${...}`` fields an
-    ``mcp_tool`` hook receives (as the client 2.1.330 substitutes them: ``tool_input`` and
-    ``tool_response`` as JSON, ``error`` as "Exit code N\n<output>", ``is_interrupt`` as
-    "true"/"false")."""
-
-    def parsed(text: str) -> Any:
-        if not text.strip():
-            return None
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text  # a plain string is still evidence (failure_of reads "Exit code N")
-
-    event: dict[str, Any] = {
-        "hook_event_name": hook_event_name or "PostToolUse",
-        "tool_name": tool_name,
-        "session_id": session_id,
-        "cwd": cwd,
-        "tool_input": {},
-    }
-    given = parsed(tool_input)
-    if isinstance(given, dict):  # anything else names no command: nothing to learn
-        event["tool_input"] = given
-    if tool_response.strip():
-        event["tool_response"] = parsed(tool_response)
-    if error:
-        event["error"] = error
-    if is_interrupt.strip().lower() in ("true", "1"):
-        event["is_interrupt"] = True
-    return event
-
-
 def post_tool_use(event: dict[str, Any], config: HookConfig, store: FailureTable | None = None) -> None:
     """Record a failing Bash call; count a success of a command that has failed before.
     ``store``: a failure table the caller keeps open; by default one is opened for this call."""
@@ -602,51 +540,48 @@ def stop(event: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def main(event_name: str, stdin: Any = None, stdout: Any = None) -> int:
-    """Entry point of ``task-orchestrator hook <event>``: JSON on stdin, decision on stdout."""
+    """Entry point of ``task-orchestrator hook <event>``: JSON on stdin, decision on stdout,
+    judged in this process. The thin client (``task-orchestrator-hook``) comes here when the
+    guard service cannot answer, and says why in ``TASK_ORCHESTRATOR_GUARD_FALLBACK``: the
+    fallback is logged and the service started for the next call."""
+    from task_orchestrator.events import EVENTS, config_from_env, handle, read_event
+
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
+    if event_name not in EVENTS:
+        print(f"task-orchestrator: unknown hook {event_name!r} (one of {', '.join(EVENTS)})", file=sys.stderr)
+        return 0
     try:
-        raw = stdin.read()
-        event = json.loads(raw) if raw.strip() else {}
-        if not isinstance(event, dict):
-            raise ValueError("hook input must be a JSON object")
+        event = read_event(stdin.read())
     except ValueError as exc:
         print(f"task-orchestrator: unreadable hook input ({exc}); allowing", file=sys.stderr)
         return 0
-    try:
-        config = HookConfig()
-    except ValueError as exc:
-        print(f"task-orchestrator: {exc}", file=sys.stderr)
-        config = HookConfig({})
-    try:
-        if event_name == "pre-tool-use":
-            out = pre_tool_use(event, config)
-        elif event_name == "post-tool-use":
-            out = None
-            post_tool_use(event, config)
-        elif event_name == "stop":
-            out = stop(event)
-        else:
-            print(f"task-orchestrator: unknown hook {event_name!r}", file=sys.stderr)
-            return 0
-    except Exception as exc:  # a broken safety layer must not brick the agent
-        print(f"task-orchestrator: hook {event_name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        if event_name == "pre-tool-use":  # but critical actions stay denied
-            tool_input = event.get("tool_input") or {}
-            text = action_of_tool(
-                str(event.get("tool_name", "")), tool_input if isinstance(tool_input, dict) else {}
-            )[2]
-            try:
-                level, reasons = rule_level(text, cwd=str(event.get("cwd") or "") or None)
-            except Exception:
-                level, reasons = text_level(text)
-            if decision_for(level, config.ask_at, config.deny_at) == "deny":
-                stdout.write(
-                    json.dumps(
-                        decision_json("deny", f"task-orchestrator: {level} risk: {', '.join(reasons)}")
-                    )
-                )
-        return 0
+    config = config_from_env()
+    out = handle(event_name, event, config)
     if out is not None:
         stdout.write(json.dumps(out))
+        stdout.flush()
+    reason = os.environ.get("TASK_ORCHESTRATOR_GUARD_FALLBACK")
+    if reason:
+        _after_fallback(config, event_name, reason)
     return 0
+
+
+def _after_fallback(config: HookConfig, event_name: str, reason: str) -> None:
+    """Log why the thin client judged in-process, and start the service for the next call."""
+    from task_orchestrator import guard_client
+
+    try:
+        store = config.open_store(create=True)
+        if store is not None:
+            try:
+                store.log_event("fallback", "", f"{event_name}: {reason[:200]}")
+            finally:
+                store.close()
+    except Exception as exc:
+        print(f"task-orchestrator: could not log the fallback ({type(exc).__name__}: {exc})", file=sys.stderr)
+    if reason.split(":")[0] != "busy":
+        try:
+            guard_client.spawn_soon(config.data_dir)
+        except Exception as exc:
+            print(f"task-orchestrator: could not start the guard service ({exc})", file=sys.stderr)

@@ -1,8 +1,13 @@
 """``task-orchestrator hooks install|uninstall``: merge our hook entries into Claude Code settings.
 
-Idempotent (installing twice changes nothing), never clobbers other settings or hooks,
-and uninstall removes exactly the entries this tool adds (recognised by their command
-or their ``mcp_tool`` server name).
+The entries come from the event table (``task_orchestrator.events``). By default each is a
+``command`` hook running the thin client ``task-orchestrator-hook``, which asks the guard
+service and, when it cannot answer, judges in-process: the hooks fail closed and need no MCP
+server. ``--transport command`` runs ``task-orchestrator hook EVENT`` (a Python process per
+call, no service). Idempotent (installing twice changes nothing), never clobbers other
+settings or hooks; install replaces earlier entries of ours (the ``mcp_tool`` hooks of older
+versions included, which let every call run when the server was not connected), and
+uninstall removes exactly the entries this tool adds.
 """
 
 from __future__ import annotations
@@ -16,111 +21,72 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["hook_entries", "install", "is_ours", "settings_path", "uninstall"]
+from task_orchestrator.events import EVENTS
+
+__all__ = [
+    "Transport",
+    "client_path",
+    "hook_entries",
+    "install",
+    "is_ours",
+    "mcp_tool_hooks",
+    "settings_path",
+    "uninstall",
+]
 
 SERVER = "task-orchestrator"
-PRE_MATCHER = "Bash|Write|Edit|MultiEdit|NotebookEdit|mcp__.*"
+CLIENT = "task-orchestrator-hook"
+Transport = Literal["guard", "command"]
 
 
-def _exe() -> str:
-    found = shutil.which("task-orchestrator")
-    if found:
-        return shlex.quote(str(Path(found).resolve()))
+def _beside_python(name: str) -> Path | None:
+    """``name`` in this interpreter's scripts folder, else on PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return here
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+def client_path() -> Path:
+    exe = _beside_python(CLIENT)
+    if exe is None:
+        raise FileNotFoundError(
+            f"the hook client {CLIENT} is not installed beside {sys.executable} nor on PATH: "
+            "reinstall task-orchestrator (pip install task-orchestrator)"
+        )
+    return exe
+
+
+def _cli() -> str:
+    exe = _beside_python("task-orchestrator")
+    if exe is not None:
+        return shlex.quote(str(exe))
     return f"{shlex.quote(sys.executable)} -m task_orchestrator.cli"
 
 
-def _cmd(event: str, timeout: int) -> dict[str, Any]:
-    return {"type": "command", "command": f"{_exe()} hook {event}", "timeout": timeout}
-
-
-def hook_entries(transport: Literal["command", "mcp_tool"] = "mcp_tool") -> dict[str, list]:
-    """The hook groups to add, per Claude Code event."""
-    post = [{"matcher": "Bash", "hooks": [_cmd("post-tool-use", 15)]}]
-    entries: dict[str, list] = {
-        "PostToolUse": post,
-        "PostToolUseFailure": copy.deepcopy(post),
-        "Stop": [{"hooks": [_cmd("stop", 30)]}],
-    }
+def _command(event: str, transport: Transport) -> dict[str, Any]:
+    spec = EVENTS[event]
     if transport == "command":
-        entries["PreToolUse"] = [{"matcher": PRE_MATCHER, "hooks": [_cmd("pre-tool-use", 10)]}]
-    else:  # the running MCP server answers: no process per call, similarity included
+        return {"type": "command", "command": f"{_cli()} hook {event}", "timeout": spec.timeout_s}
+    client = shlex.quote(str(client_path()))
+    command = f"{client} {event} {spec.wait_s:g}"
+    if event == "pre-tool-use":  # a missing client must not let every call through
+        command += (
+            f" || {{ echo 'task-orchestrator: its hook client {client} did not run; reinstall "
+            "task-orchestrator, or remove its hooks: task-orchestrator hooks uninstall' >&2; exit 2; }"
+        )
+    return {"type": "command", "command": command, "timeout": spec.timeout_s}
 
-        def mcp(matcher: str, tool_input: dict[str, str]) -> dict[str, Any]:
-            return {
-                "matcher": matcher,
-                "hooks": [
-                    {"type": "mcp_tool", "server": SERVER, "tool": "pre_tool_use_hook", "input": tool_input}
-                ],
-            }
 
-        # The same tools and the same facts as the command hook: the whole tool input (the
-        # client substitutes it as JSON), and the session and working directory, so the
-        # server judges a repeat by what the session did since it failed (memory/_decide.py).
-        entries["PreToolUse"] = [
-            mcp(
-                PRE_MATCHER,
-                {
-                    "tool_name": "${tool_name}",
-                    "tool_input": "${tool_input}",
-                    "session_id": "${session_id}",
-                    "cwd": "${cwd}",
-                },
-            ),
-        ]
-        # Outcomes through the server too (no Python process per Bash call): the client
-        # substitutes the whole tool response on success and "Exit code N\n..." on failure.
-        learned = {
-            "hook_event_name": "${hook_event_name}",
-            "tool_name": "${tool_name}",
-            "tool_input": "${tool_input}",
-            "session_id": "${session_id}",
-            "cwd": "${cwd}",
-        }
-        entries["PostToolUse"] = [
-            {
-                "matcher": "Bash",
-                "hooks": [
-                    {
-                        "type": "mcp_tool",
-                        "server": SERVER,
-                        "tool": "post_tool_use_hook",
-                        "input": {**learned, "tool_response": "${tool_response}"},
-                    }
-                ],
-            }
-        ]
-        entries["PostToolUseFailure"] = [
-            {
-                "matcher": "Bash",
-                "hooks": [
-                    {
-                        "type": "mcp_tool",
-                        "server": SERVER,
-                        "tool": "post_tool_use_hook",
-                        "input": {**learned, "error": "${error}", "is_interrupt": "${is_interrupt}"},
-                    }
-                ],
-            }
-        ]
-        # The Stop check in the server as well: no Python process at the end of each turn.
-        entries["Stop"] = [
-            {
-                "hooks": [
-                    {
-                        "type": "mcp_tool",
-                        "server": SERVER,
-                        "tool": "stop_hook",
-                        "input": {
-                            "transcript_path": "${transcript_path}",
-                            "cwd": "${cwd}",
-                            "stop_hook_active": "${stop_hook_active}",
-                            "last_assistant_message": "${last_assistant_message}",
-                        },
-                        "timeout": 30,
-                    }
-                ]
-            }
-        ]
+def hook_entries(transport: Transport = "guard") -> dict[str, list]:
+    """The hook groups to add, per Claude Code event."""
+    entries: dict[str, list] = {}
+    for spec in EVENTS.values():
+        for claude_event, matcher in spec.entries:
+            group: dict[str, Any] = {"matcher": matcher} if matcher else {}
+            group["hooks"] = [_command(spec.name, transport)]
+            entries.setdefault(claude_event, []).append(group)
     return entries
 
 
@@ -132,7 +98,26 @@ def is_ours(hook: dict[str, Any]) -> bool:
             "stop_hook",
         )
     cmd = str(hook.get("command", ""))
+    if CLIENT in cmd:
+        return True
     return " hook " in cmd and ("task-orchestrator" in cmd or "task_orchestrator" in cmd)
+
+
+def mcp_tool_hooks(path: Path) -> int:
+    """How many ``mcp_tool`` hooks of ours (older versions' default) ``path`` holds."""
+    try:
+        hooks = _load(path).get("hooks") or {}
+    except ValueError:
+        return 0
+    return sum(
+        1
+        for groups in hooks.values()
+        if isinstance(groups, list)
+        for group in groups
+        if isinstance(group, dict)
+        for h in group.get("hooks", [])
+        if isinstance(h, dict) and h.get("type") == "mcp_tool" and is_ours(h)
+    )
 
 
 def settings_path(scope: Literal["project", "user"], project_dir: Path | None = None) -> Path:
@@ -186,9 +171,7 @@ def _write(path: Path, before: dict, after: dict, dry_run: bool) -> str:
     return diff
 
 
-def install(
-    path: Path, transport: Literal["command", "mcp_tool"] = "mcp_tool", *, dry_run: bool = False
-) -> str:
+def install(path: Path, transport: Transport = "guard", *, dry_run: bool = False) -> str:
     """Merge our entries (replacing any earlier ones of ours); returns the diff."""
     before = _load(path)
     after = _without_ours(before)

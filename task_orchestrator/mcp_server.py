@@ -1,20 +1,22 @@
-"""The MCP server: task-orchestrator's tools for Claude Code (official SDK, stdio).
+"""The MCP server: task-orchestrator's tools for Claude Code (official SDK).
 
 Thin: every tool calls ``Service`` (graphs/, nodes/, memory/ do the work). The tools are
-module-level functions that take ``Context[AppState]``: the state the lifespan opens once per
-server. They are plain functions, which the SDK runs in worker threads, except ``run_task``,
-which reports progress. Heavy imports happen on first use, so ``initialize`` answers as fast
-as a bare server.
+module-level functions that take ``Context[AppState]``: the state the lifespan hands over. In
+the guard service (``task_orchestrator.guard``) one server object and one ``AppState`` serve
+every session (``serve_stream``), relayed from ``task-orchestrator serve``'s stdio; ``main``
+serves one session on this process's stdio (the relay's fallback). The tools are plain
+functions, which the SDK runs in worker threads, except ``run_task``, which reports progress.
+The hooks are not tools here: they are command hooks answered by the guard service.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import threading
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
@@ -23,17 +25,16 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import Tool, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from task_orchestrator._state import AppState
+from task_orchestrator._version import __version__
 from task_orchestrator.literals import ActionKind, ApprovalChoice, Decision
 
 log = logging.getLogger("task_orchestrator.mcp")
 
 if TYPE_CHECKING:
-    from task_orchestrator.hooks import HookConfig
-    from task_orchestrator.memory._table import FailureTable
-    from task_orchestrator.service import Service
     from task_orchestrator.settings import Settings
 
-__all__ = ["AppState", "build_server", "main"]
+__all__ = ["AppState", "build_server", "main", "serve_stream"]
 
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -175,147 +176,8 @@ def _task_result(r: dict[str, Any]) -> TaskResult:
 READ = ToolAnnotations(read_only_hint=True)
 
 
-_EARLY = (
-    "similarity search is still loading: this call was checked for exact repeats and by the risk rules only"
-)
-
-
-class _Readiness:
-    """Whether the hooks take the full path (the service: exact, rules and similarity) or the
-    light one (the failure table and the rules, as the command hook: no model, no Chroma).
-
-    Light until the similarity search is loaded, which happens in the background: at start-up
-    when the memory holds any failure, else once the first failure is learned. An empty
-    memory has nothing to compare with, so a session that records no failure never pays for
-    the model (~1.2 s of CPU on these 2 cores, next to the client)."""
-
-    def __init__(self, enabled: bool, load, config, store) -> None:
-        self.enabled = enabled
-        self._load, self._config = load, config  # load(): the service, with similarity warm
-        self._store = store  # store(): the failure table kept open, or None if there is none yet
-        self._ready = threading.Event()
-        self._loader: threading.Thread | None = None
-        self._lock = threading.Lock()
-        if not enabled:
-            self._ready.set()
-
-    @property
-    def full(self) -> bool:
-        return self._ready.is_set()
-
-    @property
-    def loading(self) -> bool:
-        return self._loader is not None and self._loader.is_alive()
-
-    def start(self) -> None:
-        """At start-up: the rules and parser now; the similarity search if failures exist."""
-        threading.Thread(target=self._start, name="warm-up", daemon=True).start()
-
-    def _start(self) -> None:
-        try:
-            from task_orchestrator.memory._rules import rule_level
-
-            self._config()  # the settings, read once
-            rule_level("cd /tmp && ls -la | head -n 3")  # parser and rule tables, compiled
-            if self.stored_failures():
-                self.load_soon()
-        except Exception as exc:  # the light path still answers; the full one loads on demand
-            log.warning("warm-up failed (%s: %s)", type(exc).__name__, exc)
-
-    def stored_failures(self) -> bool:
-        store = self._store()
-        return store is not None and not store.empty()
-
-    def load_soon(self) -> None:
-        with self._lock:
-            if self._loader is not None or self.full:
-                return
-            self._loader = threading.Thread(target=self._load_all, name="similarity-warm-up", daemon=True)
-            self._loader.start()
-
-    def _load_all(self) -> None:
-        try:
-            self._load()
-        except Exception as exc:
-            log.warning(
-                "loading the similarity search failed (%s: %s); checks stay on exact repeats and rules",
-                type(exc).__name__,
-                exc,
-            )
-            return
-        self._ready.set()
-
-
-@dataclass
-class AppState:
-    """What the tools share for the server's lifetime: the lifespan's result.
-
-    The service (LangGraph, the stores, the embedding model) opens on the first tool that
-    needs it, or in the background when ``warm_up``; the hooks' configuration is read once.
-    """
-
-    settings: Settings | None
-    service_kwargs: dict[str, Any]
-    warm_up: bool
-    ready: _Readiness = field(init=False)
-    _service: Service | None = field(default=None, init=False)
-    _hook_config: HookConfig | None = field(default=None, init=False)
-    _hook_store: FailureTable | None = field(default=None, init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-
-    def __post_init__(self) -> None:
-        self.ready = _Readiness(
-            self.warm_up, lambda: self.service().warm_up(), self.hook_config, self.hook_store
-        )
-
-    def service(self) -> Service:
-        with self._lock:
-            if self._service is None:
-                from task_orchestrator.service import Service
-                from task_orchestrator.settings import Settings
-
-                self._service = Service(self.settings or Settings(), **self.service_kwargs)
-            return self._service
-
-    def hook_config(self) -> HookConfig:
-        """The hooks' view of the settings the service uses (``.env`` included), made once
-        (by the start-up thread when warming up)."""
-        with self._lock:
-            if self._hook_config is None:
-                from task_orchestrator.hooks import HookConfig
-                from task_orchestrator.settings import Settings
-
-                self._hook_config = HookConfig.from_settings(self.settings or Settings())
-            return self._hook_config
-
-    def hook_store(self, *, create: bool = False) -> FailureTable | None:
-        """The failure table the light hook path reads and writes, opened once and kept (a
-        command hook opens it per call); None while there is none and ``create`` is False."""
-        config = self.hook_config()
-        with self._lock:
-            if self._hook_store is None:
-                self._hook_store = config.open_store(create=create)
-            return self._hook_store
-
-    def close(self) -> None:
-        if self._hook_store is not None:
-            self._hook_store.close()
-        # a loader still opening the service is left to the process's exit, not waited for
-        if self._service is not None and not self.ready.loading:
-            self._service.close()
-
-
 def _state(ctx: Context[AppState]) -> AppState:
     return ctx.request_context.lifespan_context
-
-
-def _light_store(state: AppState, *, create: bool) -> FailureTable | None:
-    """The kept failure table, or None (the hook then opens one itself, or answers from the
-    rules when there is none and it says so, as a command hook does)."""
-    try:
-        return state.hook_store(create=create)
-    except Exception:  # the hook function opens it again and reports why it cannot
-        return None
 
 
 def _run(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
@@ -493,99 +355,6 @@ def status(ctx: Context[AppState]) -> StatusResult:
     return StatusResult.model_validate(_run(_state(ctx).service().status))
 
 
-@_tool(READ, structured_output=False)
-def pre_tool_use_hook(
-    ctx: Context[AppState],
-    tool_name: str = "Bash",
-    command: Annotated[str, Field(max_length=50_000)] = "",
-    file_path: str = "",
-    cwd: str = "",
-    session_id: str = "",
-    tool_input: Annotated[str, Field(description="The tool input as JSON")] = "",
-) -> str:
-    """Claude Code's mcp_tool PreToolUse hook (its decision JSON)."""
-    state = _state(ctx)
-    ready = state.ready
-    if ready.full:
-        service = state.service()
-        return json.dumps(
-            _run(service.hook_decision, tool_name, command, file_path, cwd, session_id, tool_input) or {}
-        )
-    from task_orchestrator.hooks import pre_tool_use, tool_input_of
-
-    event = {
-        "tool_name": tool_name,
-        "session_id": session_id,
-        "cwd": cwd,
-        "tool_input": tool_input_of(tool_name, tool_input, command, file_path),
-    }
-    out = _run(pre_tool_use, event, state.hook_config(), _light_store(state, create=bool(session_id)))
-    if _run(ready.stored_failures):  # similarity could have found something
-        ready.load_soon()
-        out = out or {"hookSpecificOutput": {"hookEventName": "PreToolUse"}}
-        spec = out["hookSpecificOutput"]
-        spec["additionalContext"] = " ".join(
-            x for x in (spec.get("additionalContext"), f"task-orchestrator: {_EARLY}.") if x
-        )
-    return json.dumps(out or {})
-
-
-@_tool(
-    ToolAnnotations(destructive_hint=False, open_world_hint=False),
-    structured_output=False,
-)
-def post_tool_use_hook(
-    ctx: Context[AppState],
-    hook_event_name: str = "PostToolUse",
-    tool_name: str = "Bash",
-    tool_input: str = "",
-    tool_response: str = "",
-    error: str = "",
-    is_interrupt: str = "",
-    session_id: str = "",
-    cwd: str = "",
-) -> str:
-    """Claude Code's mcp_tool PostToolUse(Failure) hooks: learns the outcome."""
-    from task_orchestrator.hooks import event_of_fields
-
-    event = event_of_fields(
-        hook_event_name, tool_name, tool_input, tool_response, error, is_interrupt, session_id, cwd
-    )
-    state = _state(ctx)
-    if state.ready.full:
-        _run(state.service().learn_from_hook, event)
-        return "{}"
-    from task_orchestrator.hooks import failure_of, post_tool_use
-
-    failed = failure_of(event) is not None
-    # straight into the table, as the command hook
-    _run(post_tool_use, event, state.hook_config(), _light_store(state, create=failed))
-    if failed:
-        state.ready.load_soon()  # the next checks have something to compare with
-    return "{}"
-
-
-@_tool(READ, structured_output=False)
-def stop_hook(
-    ctx: Context[AppState],
-    transcript_path: str = "",
-    cwd: str = "",
-    stop_hook_active: str = "",
-    last_assistant_message: str = "",
-) -> str:
-    """Claude Code's mcp_tool Stop hook (its decision JSON)."""
-    from task_orchestrator.hooks import stop
-
-    active = stop_hook_active.strip() == "true"  # the client substitutes "true"/"false"
-    event = {
-        "transcript_path": transcript_path,
-        "cwd": cwd,
-        "stop_hook_active": active,
-        "last_assistant_message": last_assistant_message,
-    }
-    return json.dumps(_run(stop, event) or {})
-
-
 class _Server(MCPServer[AppState]):
     """The SDK's server, with tools/list compacted: every byte of it costs the agent context."""
 
@@ -674,31 +443,30 @@ def _nullable(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_server(
-    settings: Settings | None = None, *, warm_up: bool = False, **service_kwargs: Any
+    settings: Settings | None = None, *, state: AppState | None = None, **service_kwargs: Any
 ) -> MCPServer[AppState]:
     """The server object (tests connect an in-memory client to it).
 
-    ``warm_up`` (``serve``): hook calls never wait for the heavy parts. The rules and the
-    parser load at start-up; the service with the embedding model and the vector index loads
-    in the background when a failure is stored (see ``_Readiness``). Until then hook calls
-    are answered from the exact-repeat table and the rules, as the command hook answers, and
-    say so when a stored failure might have matched; outcomes go straight into the table.
+    ``state``: an ``AppState`` that outlives the sessions (the guard service's, shared by
+    every relayed session and by its hooks); by default each run opens its own and closes
+    it at the end. ``initialize`` is answered at once either way: the service (LangGraph, the
+    stores, the embedding model) opens on the first tool call that needs it.
     """
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        # `initialize` is answered at once: the service (and pydantic-settings, ~0.1 s to
-        # import) is created in the background or on the first tool call that needs it.
-        state = AppState(settings, service_kwargs, warm_up)
-        if warm_up:
-            state.ready.start()
-        try:
+        if state is not None:
             yield state
+            return
+        own = AppState(settings, service_kwargs)
+        try:
+            yield own
         finally:
-            state.close()
+            own.close()
 
     mcp = _Server(
         "task-orchestrator",
+        version=__version__,
         instructions=(
             "Safety layer for coding work. Call check_action before risky shell commands, "
             "record_failure when something fails (with the lesson), verify_output before "
@@ -711,5 +479,24 @@ def build_server(
     return mcp
 
 
+async def serve_stream(server: MCPServer[AppState], sock: socket.socket) -> None:
+    """One MCP session over a connected socket carrying stdio's newline-delimited JSON-RPC."""
+    from io import TextIOWrapper
+
+    from mcp.server.stdio import stdio_server
+
+    reader = TextIOWrapper(sock.makefile("rb"), encoding="utf-8", errors="replace")
+    writer = TextIOWrapper(sock.makefile("wb"), encoding="utf-8")
+    try:
+        async with stdio_server(anyio.wrap_file(reader), anyio.wrap_file(writer)) as (read, write):
+            low = server._lowlevel_server
+            await low.run(read, write, low.create_initialization_options())
+    finally:
+        for f in (reader, writer):
+            with contextlib.suppress(OSError, ValueError):
+                f.close()
+
+
 def main() -> None:
-    build_server(warm_up=True).run("stdio")
+    """One MCP session on this process's stdio, with its own service."""
+    build_server().run("stdio")

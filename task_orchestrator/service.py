@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from task_orchestrator.memory import FailureRecord, GateDecision, assess_action
 from task_orchestrator.memory.base import ActionKind
@@ -19,9 +19,6 @@ from task_orchestrator.memory.store import PersistentFailureMemory
 from task_orchestrator.settings import Settings
 
 __all__ = ["Service"]
-
-if TYPE_CHECKING:
-    from task_orchestrator.hooks import HookConfig
 
 _T = TypeVar("_T")
 
@@ -50,7 +47,6 @@ class Service:
         # the parts once and one that lets tasks take turns on the orchestrator.
         self._opening = threading.RLock()
         self._tasks = threading.Lock()
-        self._similarity_loading: threading.Thread | None = None
 
     def _open_once(self, name: str, open_it: Callable[[], _T]) -> _T:
         """``open_it()`` once for the attribute ``name``: two threads asking first at the
@@ -78,13 +74,6 @@ class Service:
 
         return self._open_once("orchestrator", open_orchestrator)
 
-    @cached_property
-    def hook_config(self) -> HookConfig:
-        """The hooks' view of these settings, made once (the hook tools ask on every call)."""
-        from task_orchestrator.hooks import HookConfig
-
-        return HookConfig.from_settings(self.settings)
-
     def __enter__(self) -> Service:
         return self
 
@@ -92,8 +81,6 @@ class Service:
         self.close()
 
     def close(self) -> None:
-        if self._similarity_loading is not None:
-            self._similarity_loading.join(30)  # never close a memory a loader is opening
         for name in ("orchestrator", "memory"):
             obj = self.__dict__.pop(name, None)
             if obj is not None:
@@ -205,7 +192,7 @@ class Service:
             "workspaces": len(scopes),
         }
 
-    # -- the mcp_tool hook ---------------------------------------------------------------------
+    # -- the guard service's similarity search ------------------------------------------------
     def similar_rows(self, action: str, kind: str, workspace: str, k: int = 8) -> list[tuple[dict, float]]:
         """Past failures near ``action`` (not exact repeats) of this workspace or shared ones,
         within the advice distance, as (row, distance)."""
@@ -223,94 +210,14 @@ class Service:
     def warm_up(self) -> None:
         """Load what the first check would otherwise load on a hook's path: the failure
         table, the risk rules and the shell parser, and, when any failure is stored, the
-        embedding model and the vector index. ``serve`` runs this in the background at
-        start-up."""
+        embedding model and the vector index."""
         from task_orchestrator.memory._rules import rule_level
 
         rule_level("cd /tmp && ls -la | head -n 3")
         if not self.memory.store.empty():  # with nothing stored, nothing to compare: no model
-            self._load_similarity()
+            self.load_similarity()
 
-    def _load_similarity(self) -> None:
+    def load_similarity(self) -> None:
         """The embedding model and the vector index (~1.2 s of CPU here)."""
         self.memory.embedder.embed(["warm up"])
         self.memory.index  # noqa: B018 (opens the vector index)
-
-    def _load_similarity_soon(self) -> None:
-        """Load the similarity search in the background once a first failure is kept, so the
-        check that first needs it does not pay for it."""
-        if self.memory._embedder is not None or self._similarity_loading is not None:
-            return
-        self._similarity_loading = threading.Thread(
-            target=self._load_similarity, daemon=True, name="similarity-warm-up"
-        )
-        self._similarity_loading.start()
-
-    def learn_from_hook(self, event: dict[str, Any]) -> None:
-        """PostToolUse / PostToolUseFailure through the running server (an ``mcp_tool`` hook):
-        the same ``hooks.learn`` as the command hook, with no process per call."""
-        from task_orchestrator.hooks import failure_of, learn
-
-        if event.get("tool_name") != "Bash":
-            return
-        config = self.hook_config
-        learn(event, self.memory.store, config.project, str(config.data_dir))
-        if failure_of(event) is not None:
-            self._load_similarity_soon()
-
-    def hook_decision(
-        self,
-        tool_name: str,
-        command: str = "",
-        file_path: str = "",
-        cwd: str = "",
-        session_id: str = "",
-        tool_input_json: str = "",
-    ) -> dict[str, Any] | None:
-        """PreToolUse decision JSON with the full memory (exact + similar), or None to allow:
-        the same ``hooks.judge`` as the command hook, plus similarity. ``tool_input_json`` is
-        the whole tool input (``${tool_input}``); ``command``/``file_path`` serve hook entries
-        installed by older versions."""
-        from task_orchestrator.hooks import (
-            OWN_TOOLS,
-            _warn_unreadable,
-            action_of_tool,
-            judge,
-            rules_only,
-            tool_input_of,
-            verdict_json,
-        )
-
-        if tool_name.startswith(OWN_TOOLS):
-            return None  # the safety layer's own tools execute nothing
-        tool_input = tool_input_of(tool_name, tool_input_json, command, file_path)
-        if not action_of_tool(tool_name, tool_input)[0].strip() or not tool_input:
-            return None
-        config = self.hook_config
-        try:
-            store = self.memory.store
-        except Exception as exc:  # a broken store: the rules alone, as the command hook
-            _warn_unreadable(exc)
-            return rules_only(tool_name, tool_input, cwd, config)
-
-        def similar(action: str, kind: str, workspace: str) -> list[tuple[dict, float]]:
-            try:
-                return self.similar_rows(action, kind, workspace)
-            except Exception as exc:  # similarity is advice; exact and rules still decide
-                log.warning("similarity check failed: %s", exc)
-                return []
-
-        try:
-            verdict = judge(
-                tool_name,
-                tool_input,
-                session=session_id,
-                cwd=cwd,
-                config=config,
-                store=store,
-                similar=similar,
-            )
-        except Exception as exc:  # a hook error lets the call run: the rules must still hold
-            _warn_unreadable(exc)
-            return rules_only(tool_name, tool_input, cwd, config)
-        return verdict_json(verdict)

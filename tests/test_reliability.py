@@ -4,6 +4,7 @@ that nothing ran twice."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -121,9 +122,13 @@ def _children_running(pattern: str) -> list[int]:
 
 
 @pytest.mark.anyio
-async def test_kill_9_the_mcp_server_while_a_task_waits_for_approval(tmp_path):
+@pytest.mark.parametrize("serve", ["relayed to the guard service", "in process"])
+async def test_kill_9_the_mcp_server_while_a_task_waits_for_approval(tmp_path, serve):
+    """SIGKILL the process that runs the tools (the guard service, or an in-process server)."""
     from _servers import FakeOpenAI
     from mcp import Client, StdioServerParameters
+
+    from task_orchestrator import guard_client
 
     with FakeOpenAI(["Cache wiped: 412 files removed."]) as openai:
         env = {
@@ -134,9 +139,8 @@ async def test_kill_9_the_mcp_server_while_a_task_waits_for_approval(tmp_path):
             "OPENAI_API_KEY": "sk-test-fake",
             "OPENAI_BASE_URL": openai.url,
         }
-        params = StdioServerParameters(
-            command=sys.executable, args=["-m", "task_orchestrator.cli", "serve"], env=env
-        )
+        args = ["-m", "task_orchestrator.cli", "serve"] + (["--in-process"] if serve == "in process" else [])
+        params = StdioServerParameters(command=sys.executable, args=args, env=env)
         thread = None
         try:
             async with Client(params, read_timeout_seconds=120) as client:
@@ -145,9 +149,12 @@ async def test_kill_9_the_mcp_server_while_a_task_waits_for_approval(tmp_path):
                 )
                 thread = r.structured_content["thread_id"]
                 assert r.structured_content["status"] == "waiting_for_approval"
-                servers = _children_running("task_orchestrator.cli serve")
-                assert len(servers) == 1
-                os.kill(servers[0], signal.SIGKILL)
+                if serve == "in process":
+                    servers = _children_running("task_orchestrator.cli serve")
+                    assert len(servers) == 1
+                    os.kill(servers[0], signal.SIGKILL)
+                else:
+                    os.kill(guard_client.read_endpoint(tmp_path / "data").pid, signal.SIGKILL)
                 time.sleep(0.5)
         except BaseException as exc:  # the client notices its server died
             if thread is None:
@@ -163,6 +170,8 @@ async def test_kill_9_the_mcp_server_while_a_task_waits_for_approval(tmp_path):
             again = await client.call_tool("resume_task", {"thread_id": thread, "decision": "approve"})
             assert again.is_error  # a replayed approval
         assert len(openai.requests) == 1  # the approved work ran exactly once
+        with contextlib.suppress(guard_client.GuardUnavailable):  # the one the relay started again
+            guard_client.request(tmp_path / "data", "shutdown", timeout=10)
 
 
 @pytest.fixture

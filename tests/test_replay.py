@@ -74,7 +74,7 @@ def test_an_unchanged_repeat_is_a_right_denial_and_a_rerun_after_sed_is_not_deni
     assert replay.summary(stats)["memory_wrong_denials"] == 0
 
 
-@pytest.mark.parametrize("transport", ["command", "mcp_tool"])
+@pytest.mark.parametrize("transport", ["command", "guard"])
 def test_a_denial_of_a_command_that_then_succeeds_is_counted_wrong(tmp_path, transport, monkeypatch):
     """Force a denial the memory would not make (a standing rule) and check it is judged wrong."""
     from task_orchestrator.memory import _decide
@@ -100,7 +100,7 @@ def test_a_denial_of_a_command_that_then_succeeds_is_counted_wrong(tmp_path, tra
         ]
     )
     embedder = None
-    if transport == "mcp_tool":
+    if transport == "guard":
         from task_orchestrator.memory.embeddings import make_embedder
         from task_orchestrator.settings import Settings
 

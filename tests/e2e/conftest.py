@@ -47,10 +47,17 @@ def _tool_exe() -> str:
 
 
 class Session:
-    """One isolated HOME + workspace + data directory, with the server and hooks installed."""
+    """One isolated HOME + workspace + data directory, with the hooks installed and (unless
+    ``mcp`` is None) the MCP server registered: ``mcp="serve"`` the real one, ``"broken"`` a
+    registration whose command cannot start (a moved or broken installation)."""
 
     def __init__(
-        self, claude: Path, root: Path, transport: str, server_env: dict[str, str] | None = None
+        self,
+        claude: Path,
+        root: Path,
+        transport: str,
+        server_env: dict[str, str] | None = None,
+        mcp: str | None = "serve",
     ) -> None:
         self.claude, self.home, self.ws, self.data = claude, root / "home", root / "ws", root / "data"
         for d in (self.home, self.ws, self.data):
@@ -59,6 +66,8 @@ class Session:
             **os.environ,
             "HOME": str(self.home),
             "ANTHROPIC_API_KEY": "sk-ant-e2e-dummy",
+            # without a base URL `claude mcp list` retries DNS lookups of the real API for ~18 s
+            "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
             "DISABLE_TELEMETRY": "1",
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "TASK_ORCHESTRATOR_DATA_DIR": str(self.data),
@@ -67,21 +76,24 @@ class Session:
         for var in ("GOOGLE_API_KEY", "OPENAI_API_KEY", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):
             self.env.pop(var, None)
         exe = _tool_exe()
-        extra = [a for k, v in (server_env or {}).items() for a in ("-e", f"{k}={v}")]
-        self.run(
-            [
-                str(claude),
-                "mcp",
-                "add",
-                "task-orchestrator",
-                "-e",
-                f"TASK_ORCHESTRATOR_DATA_DIR={self.data}",
-                *extra,
-                "--",
-                exe,
-                "serve",
-            ]
-        )
+        if mcp is not None:
+            extra = [a for k, v in (server_env or {}).items() for a in ("-e", f"{k}={v}")]
+            command = (
+                [exe, "serve"] if mcp == "serve" else [str(root / "moved-venv" / "bin" / "task-orchestrator")]
+            )
+            self.run(
+                [
+                    str(claude),
+                    "mcp",
+                    "add",
+                    "task-orchestrator",
+                    "-e",
+                    f"TASK_ORCHESTRATOR_DATA_DIR={self.data}",
+                    *extra,
+                    "--",
+                    *command,
+                ]
+            )
         self.run([exe, "hooks", "install", "--transport", transport])
 
     def run(self, cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -112,12 +124,38 @@ class Session:
         assert proc.returncode == 0, proc.stderr[-2000:]
         return json.loads(proc.stdout), api
 
+    def guard(self) -> dict | None:
+        """The guard service's status (None when none answers)."""
+        proc = subprocess.run(
+            [_tool_exe(), "guard", "status", "--json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        st = json.loads(proc.stdout)
+        return st if st.get("running") else None
+
+    def stop_guard(self) -> None:
+        subprocess.run([_tool_exe(), "guard", "stop"], env=self.env, capture_output=True, timeout=60)
+
+    def failures(self) -> list[dict]:
+        out = self.run([_tool_exe(), "memory", "export", "-"]).stdout
+        return [json.loads(x) for x in out.splitlines() if x.strip()]
+
 
 @pytest.fixture
 def session_factory(claude_bin, tmp_path):
     counter = iter(range(100))
+    made: list[Session] = []
 
-    def make(transport: str = "command", server_env: dict[str, str] | None = None) -> Session:
-        return Session(claude_bin, tmp_path / f"s{next(counter)}", transport, server_env)
+    def make(
+        transport: str = "guard", server_env: dict[str, str] | None = None, mcp: str | None = "serve"
+    ) -> Session:
+        s = Session(claude_bin, tmp_path / f"s{next(counter)}", transport, server_env, mcp)
+        made.append(s)
+        return s
 
-    return make
+    yield make
+    for s in made:  # the guard services the sessions started end with the test
+        s.stop_guard()

@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-from .conftest import _tool_exe
-
 pytestmark = pytest.mark.e2e
 
 
@@ -41,9 +39,9 @@ def test_server_connects_and_check_action_answers(session_factory):
     "transport, command",
     [
         ("command", "rm -rf ./*"),
-        ("mcp_tool", "rm -rf ./*"),
+        ("guard", "rm -rf ./*"),
         ("command", "sh -c 'cd src/.. && rm -rf *'"),
-        ("mcp_tool", "eval 'rm -rf \"$PWD\"/*'"),
+        ("guard", "eval 'rm -rf \"$PWD\"/*'"),
     ],
 )
 def test_critical_command_is_denied_before_it_runs(session_factory, transport, command):
@@ -69,15 +67,15 @@ def _requests_text(api) -> str:
 def test_learning_across_sessions(session_factory):
     """A failure of one session is explained in the next (it runs, with the lesson), and a
     close variant gets the matching past failure as context: advice, never a wall."""
-    s = session_factory("mcp_tool")
+    s = session_factory("guard")
     failing = "ls /definitely/not/here/task-orchestrator-e2e"
     s.ask("list it", [("tool", "Bash", {"command": failing, "description": "list"}), ("text", "It failed.")])
     result, api = s.ask(
         "list it again",
         [
             ("tool", "Bash", {"command": failing, "description": "list"}),
-            # the similarity search loads in the background when the server starts (about 1.5 s
-            # here); a check before that is judged by exact repeats and rules (test_mcp.py)
+            # the guard service loads the similarity search in the background once a failure is
+            # kept (about 1.5 s here); a check before that is judged by exact repeats and rules
             ("tool", "Bash", {"command": "sleep 3", "description": "wait"}),
             ("tool", "Bash", {"command": failing + "/", "description": "list"}),
             ("text", "Told twice."),
@@ -92,7 +90,7 @@ def test_learning_across_sessions(session_factory):
     assert "No such file" in seen
 
 
-@pytest.mark.parametrize("transport", ["command", "mcp_tool"])
+@pytest.mark.parametrize("transport", ["command", "guard"])
 def test_an_agent_that_edits_a_script_and_reruns_it_is_not_blocked(session_factory, transport):
     s = session_factory(transport)
     (s.ws / "repro.py").write_text("raise SystemExit('bug reproduced: total is 3, expected 4')\n")
@@ -114,7 +112,7 @@ def test_an_agent_that_edits_a_script_and_reruns_it_is_not_blocked(session_facto
     assert "failed before" in _requests_text(api)
 
 
-@pytest.mark.parametrize("transport", ["command", "mcp_tool"])
+@pytest.mark.parametrize("transport", ["command", "guard"])
 def test_an_unchanged_failing_rerun_is_told_why_and_denied(session_factory, transport):
     s = session_factory(transport)
     (s.ws / "repro.py").write_text("raise SystemExit('bug reproduced: total is 3, expected 4')\n")
@@ -133,7 +131,7 @@ def test_an_unchanged_failing_rerun_is_told_why_and_denied(session_factory, tran
     assert "Nothing that could change its outcome" in reason
 
 
-@pytest.mark.parametrize("transport", ["command", "mcp_tool"])
+@pytest.mark.parametrize("transport", ["command", "guard"])
 def test_a_hallucinated_install_is_denied_and_a_python_write_gets_package_advice(session_factory, transport):
     s = session_factory(transport)
     install = "pip install --target ./vendor numpyy"
@@ -161,17 +159,15 @@ def test_a_hallucinated_install_is_denied_and_a_python_write_gets_package_advice
     assert "did you mean numpy" in seen
 
 
-def test_outcomes_reach_the_memory_through_the_server_with_no_hook_process(session_factory):
-    # the default install learns through mcp_tool PostToolUse/PostToolUseFailure hooks; the
-    # fields the server relies on (exit code, stdout and stderr, interrupted) come as the
-    # client substitutes them
-    s = session_factory("mcp_tool")
+def test_outcomes_reach_the_memory_through_the_guard_service(session_factory):
+    # the default install: every event a command hook running the thin client, which hands the
+    # event to the guard service; the fields it relies on (exit code, stdout and stderr) come
+    # as the client sends them
+    s = session_factory("guard")
     settings = json.loads((s.ws / ".claude" / "settings.json").read_text())
-    post = [
-        h for e in ("PostToolUse", "PostToolUseFailure") for g in settings["hooks"][e] for h in g["hooks"]
-    ]
-    assert post
-    assert all(h["type"] == "mcp_tool" for h in post)
+    ours = [h for e in settings["hooks"].values() for g in e for h in g["hooks"]]
+    assert ours
+    assert all(h["type"] == "command" and "task-orchestrator-hook" in h["command"] for h in ours)
     failing = [f"echo out{i}; echo 'err{i}: no such thing' >&2; exit {i % 3 + 1}" for i in range(10)]
     script = [("tool", "Bash", {"command": c, "description": "try"}) for c in failing]
     script += [
@@ -179,14 +175,14 @@ def test_outcomes_reach_the_memory_through_the_server_with_no_hook_process(sessi
         ("text", "Done."),
     ]
     s.ask("try things", script)
-    rows = [
-        json.loads(x) for x in s.run([_tool_exe(), "memory", "export", "-"]).stdout.splitlines() if x.strip()
-    ]
-    by_action = {r["action"]: r for r in rows}
+    by_action = {r["action"]: r for r in s.failures()}
     assert set(by_action) == set(failing)  # all ten failures, and the success not among them
     first = by_action[failing[0]]
     assert "Exit code 1" in first["error"]
     assert "err0: no such thing" in first["error"]
+    st = s.guard()
+    assert st is not None  # the first hook call found none and started it
+    assert st["calls"]["post-tool-use"] >= 10  # the later calls were answered by the service
 
 
 def test_high_risk_action_is_asked_and_does_not_run_headless(session_factory):
@@ -207,13 +203,13 @@ def test_high_risk_action_is_asked_and_does_not_run_headless(session_factory):
     assert "a human should confirm" in reason
 
 
-@pytest.mark.parametrize("transport", ["command", "mcp_tool"])
+@pytest.mark.parametrize("transport", ["command", "guard"])
 def test_stop_hook_blocks_a_false_tests_pass(session_factory, transport):
-    # with mcp_tool the client substitutes ${transcript_path} and ${stop_hook_active} for the
-    # server's stop_hook, and reads its answer as a command hook's JSON
+    # through the guard service (the thin client hands it the Stop event) or in-process
     s = session_factory(transport)
     stop = json.loads((s.ws / ".claude" / "settings.json").read_text())["hooks"]["Stop"][0]["hooks"][0]
-    assert stop["type"] == ("mcp_tool" if transport == "mcp_tool" else "command")
+    assert stop["type"] == "command"
+    assert ("task-orchestrator-hook" in stop["command"]) == (transport == "guard")
     (s.ws / "test_calc.py").write_text("def test_add():\n    assert 1 + 1 == 3\n")
     run = "python -m pytest -q -p no:cacheprovider test_calc.py"
     result, api = s.ask(

@@ -1,0 +1,240 @@
+"""Reaching the guard service: where it listens, how to ask it, how to start it.
+
+One guard service runs per user and data directory (``task_orchestrator.guard``). It listens
+on a loopback port and answers only requests that carry the secret it wrote into a private
+runtime directory, ``<data dir>/guard`` (mode 0700; the endpoint file 0600), so another local
+user can neither read the secret nor get an answer. The endpoint file is one line the shell
+client (``task-orchestrator-hook``) reads with a builtin: ``PORT SECRET VERSION PID``.
+
+The wire protocol, one request per connection::
+
+    TO1 <secret> <client version> <verb> <body bytes>\\n<body>
+    -> ok\\n<answer>            (then the service closes the connection)
+    -> <error word> <detail>\\n (denied, version, busy, invalid, failed)
+
+``mcp`` is the one verb that keeps the connection: after ``ok`` it carries the MCP session's
+JSON-RPC lines both ways (``task-orchestrator serve`` relays its stdio to it).
+
+Standard library only: the hook fallback and ``serve`` import this on every start.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import sys
+import time
+from pathlib import Path
+
+from task_orchestrator._version import __version__
+
+__all__ = [
+    "MAX_BODY",
+    "PROTOCOL",
+    "Endpoint",
+    "GuardUnavailable",
+    "connect",
+    "data_dir_of",
+    "endpoint_path",
+    "env_fingerprint",
+    "read_endpoint",
+    "request",
+    "runtime_dir",
+    "spawn",
+    "spawn_soon",
+    "wait_until_up",
+]
+
+PROTOCOL = "TO1"
+MAX_BODY = 32 * 1024 * 1024  # a Write's content or a long tool output fits; more is refused
+MAX_HEADER = 512
+
+
+class Endpoint:
+    """Where the service listens, the secret it answers to, its version and process id."""
+
+    __slots__ = ("pid", "port", "secret", "version")
+
+    def __init__(self, port: int, secret: str, version: str, pid: int) -> None:
+        self.port, self.secret, self.version, self.pid = port, secret, version, pid
+
+    def line(self) -> str:
+        return f"{self.port} {self.secret} {self.version} {self.pid}\n"
+
+
+class GuardUnavailable(Exception):
+    """The service could not answer; ``reason`` is one word (absent, refused, timeout,
+    version, denied, busy, invalid, failed) for the fallback log and ``guard status``."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+# What configures a service and its tools: a session whose MCP server was registered with other
+# values (``claude mcp add -e OPENAI_API_KEY=...``) is served in its own process, not by a
+# service started with different ones.
+_CONFIG_PREFIXES = ("TASK_ORCHESTRATOR_", "OPENAI_", "GOOGLE_", "GEMINI_", "LANGSMITH_", "LANGCHAIN_")
+_NOT_CONFIG = ("TASK_ORCHESTRATOR_DATA_DIR", "TASK_ORCHESTRATOR_GUARD_FALLBACK")
+
+
+def env_fingerprint(env: dict[str, str] | None = None) -> str:
+    """A hash of the settings and provider variables in ``env`` (no value leaves the process)."""
+    from hashlib import blake2b
+
+    items = (os.environ if env is None else env).items()
+    pairs = sorted(f"{k}={v}" for k, v in items if k.startswith(_CONFIG_PREFIXES) and k not in _NOT_CONFIG)
+    return blake2b("\0".join(pairs).encode(), digest_size=16).hexdigest()
+
+
+def data_dir_of(env: dict[str, str] | None = None) -> Path:
+    """The data directory the hooks use (as ``HookConfig`` reads it)."""
+    value = (os.environ if env is None else env).get("TASK_ORCHESTRATOR_DATA_DIR")
+    return Path(value or "~/.task-orchestrator").expanduser().absolute()
+
+
+def runtime_dir(data_dir: Path, *, create: bool = False) -> Path:
+    """``<data_dir>/guard``, private to this user (0700). Created when asked; a folder that
+    another user owns, or that others can read, is refused rather than used."""
+    d = data_dir / "guard"
+    if create:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    st = os.lstat(d)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise PermissionError(f"{d} is not a folder of this user: remove it and start the guard again")
+    if st.st_mode & 0o077:
+        os.chmod(d, 0o700)  # ours, too open: close it before anything secret goes in
+    return d
+
+
+def endpoint_path(data_dir: Path) -> Path:
+    return data_dir / "guard" / "endpoint"
+
+
+def read_endpoint(data_dir: Path) -> Endpoint:
+    try:
+        text = endpoint_path(data_dir).read_text()
+    except OSError as exc:
+        raise GuardUnavailable("absent", "no guard service runs for this data directory") from exc
+    parts = text.split()
+    if len(parts) != 4 or not parts[0].isdigit() or not parts[3].isdigit():
+        raise GuardUnavailable("absent", "the endpoint file is unreadable")
+    return Endpoint(int(parts[0]), parts[1], parts[2], int(parts[3]))
+
+
+def connect(data_dir: Path, verb: str, body: bytes = b"", *, timeout: float = 1.0) -> socket.socket:
+    """A connection to the service with ``verb`` sent and its ``ok`` read (the caller reads
+    the answer, or for ``mcp`` the session). Raises ``GuardUnavailable``."""
+    ep = read_endpoint(data_dir)
+    if ep.version != __version__:
+        raise GuardUnavailable("version", f"the service is {ep.version}, this client {__version__}")
+    try:
+        sock = socket.create_connection(("127.0.0.1", ep.port), timeout=timeout)
+    except TimeoutError as exc:
+        raise GuardUnavailable("timeout", "connecting") from exc
+    except OSError as exc:
+        raise GuardUnavailable("refused", str(exc)) from exc
+    try:
+        sock.sendall(f"{PROTOCOL} {ep.secret} {__version__} {verb} {len(body)}\n".encode() + body)
+        status = _readline(sock)
+    except TimeoutError as exc:
+        sock.close()
+        raise GuardUnavailable("timeout", f"no answer within {timeout:g} s") from exc
+    except OSError as exc:
+        sock.close()
+        raise GuardUnavailable("refused", str(exc)) from exc
+    if status != "ok":
+        sock.close()
+        word, _, detail = status.partition(" ")
+        raise GuardUnavailable(word or "failed", detail or "the service closed the connection")
+    return sock
+
+
+def _readline(sock: socket.socket) -> str:
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        line += chunk
+        if len(line) > MAX_HEADER:
+            break
+    return line.decode("utf-8", "replace").strip()
+
+
+def request(data_dir: Path, verb: str, body: bytes = b"", *, timeout: float = 1.0) -> bytes:
+    """The service's answer to one request. Raises ``GuardUnavailable``."""
+    deadline = time.monotonic() + timeout
+    sock = connect(data_dir, verb, body, timeout=timeout)
+    chunks = []
+    try:
+        while True:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except TimeoutError as exc:
+        raise GuardUnavailable("timeout", f"the answer took over {timeout:g} s") from exc
+    except OSError as exc:
+        raise GuardUnavailable("refused", str(exc)) from exc
+    finally:
+        sock.close()
+    return b"".join(chunks)
+
+
+def spawn(data_dir: Path) -> None:
+    """Start a service for ``data_dir`` in the background and return at once. It takes over
+    from a hung or outdated one, or exits if a healthy one runs (``guard.main``)."""
+    rt = runtime_dir(data_dir, create=True)
+    log = os.open(rt / "log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        # posix_spawn, not Popen: nothing of the child is kept (it outlives this process),
+        # and a new session keeps it out of reach of the client's signals
+        os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-m", "task_orchestrator.guard", "--data-dir", str(data_dir)],
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, log, 1),
+                (os.POSIX_SPAWN_DUP2, log, 2),
+            ],
+            setsid=True,
+        )
+    finally:
+        os.close(log)
+
+
+def spawn_soon(data_dir: Path, *, every_s: float = 3.0) -> bool:
+    """``spawn`` unless one was started in the last ``every_s`` seconds (a burst of calls
+    that find no service starts one, not one each). True if it started one."""
+    data_dir = data_dir.expanduser().absolute()
+    stamp = runtime_dir(data_dir, create=True) / "spawned"
+    try:
+        if time.time() - stamp.stat().st_mtime < every_s:
+            return False
+    except FileNotFoundError:
+        pass
+    stamp.touch()
+    spawn(data_dir)
+    return True
+
+
+def wait_until_up(data_dir: Path, timeout: float) -> bool:
+    """Whether a service of this version answers within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            request(data_dir, "ping", timeout=min(1.0, max(0.05, deadline - time.monotonic())))
+            return True
+        except GuardUnavailable:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
