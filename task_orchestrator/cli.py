@@ -159,12 +159,18 @@ def _cmd_hooks(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from task_orchestrator import guard_client
+
     svc = _service()
     try:
         st = svc.status()
     finally:
         svc.close()
     if args.json:
+        try:
+            st["guard"] = json.loads(guard_client.request(guard_client.data_dir_of(), "status", timeout=5.0))
+        except guard_client.GuardUnavailable as exc:
+            st["guard"] = {"running": False, "why": str(exc)}
         print(json.dumps(st, indent=2, default=str))
         return 0
     _table(
@@ -202,7 +208,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
             ]
         ],
     )
-    return 0
+    print()
+    return _print_guard_status(guard_client.data_dir_of(), as_json=False)
 
 
 def _cmd_approvals(args: argparse.Namespace) -> int:

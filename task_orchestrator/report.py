@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,6 +54,8 @@ class ReportData:
     cost_by_model: list[dict[str, Any]]
     breaker_events: list[dict[str, Any]]
     shared_lessons: int = 0  # environment lessons and recorded failures every workspace shares
+    guard: dict[str, Any] | None = None  # the running guard service's status, if one answers
+    fallbacks: Counter = field(default_factory=Counter)  # why hooks judged in-process
 
 
 def _day(ts: float) -> str:
@@ -95,8 +98,11 @@ def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 5
         return _read(settings, "memory", lambda db: FailureTable(db, readonly=True), read)
 
     per_day: dict[str, Counter] = defaultdict(Counter)
+    fallbacks: Counter = Counter()
     for e in memory(lambda t: t.events(since)) or []:
         per_day[_day(e["ts"])][e["event"]] += 1
+        if e["event"] == "fallback":  # "pre-tool-use: timeout" -> timeout
+            fallbacks[str(e["detail"]).split(": ", 1)[-1].split(":")[0]] += 1
     top = memory(lambda t: t.most_frequent(10)) or []
     stored = memory(lambda t: t.count()) or 0
     # environment lessons (shared) against failures kept for one workspace; a store from
@@ -136,7 +142,18 @@ def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 5
         cost_per_day={m: dict(v) for m, v in cost_per_day.items()},
         cost_by_model=by_model,
         breaker_events=breaker_events,
+        guard=_guard_status(Path(settings.data_dir)),
+        fallbacks=fallbacks,
     )
+
+
+def _guard_status(data_dir: Path) -> dict[str, Any] | None:
+    from task_orchestrator import guard_client
+
+    try:
+        return json.loads(guard_client.request(data_dir.expanduser().absolute(), "status", timeout=2.0))
+    except (guard_client.GuardUnavailable, ValueError):
+        return None
 
 
 # -- drawing ------------------------------------------------------------------------------------
@@ -339,6 +356,21 @@ def render(data: ReportData) -> str:
         ],
         "No breaker incidents: every provider call went through.",
     )
+    if data.guard is not None:
+        g = data.guard
+        calls = ", ".join(f"{k} {v}" for k, v in sorted(g["calls"].items())) or "none"
+        service = _table(
+            ["pid", "version", "up (s)", "sessions served", "calls", "similarity search"],
+            [[g["pid"], g["version"], round(g["uptime_s"]), g["sessions"], calls, g["similarity"]]],
+            "",
+        )
+    else:
+        service = "<p>No guard service runs now; the first hook that needs one starts it.</p>"
+    fallback_table = _table(
+        ["why the service could not answer", "hook calls judged in-process"],
+        [[why, n] for why, n in data.fallbacks.most_common()],
+        "None: every hook call in this period was answered by the guard service.",
+    )
     cards = "".join(
         f'<div class="card" id="card-{key}"><span class="muted">{_e(label)}</span><b>{_e(value)}</b></div>'
         for key, label, value in (
@@ -363,6 +395,7 @@ def render(data: ReportData) -> str:
 <section id="risk"><h2>Risk levels of recent actions</h2>{risk}</section>
 <section id="cost"><h2>Cost per day and per model</h2>{cost}{cost_table}</section>
 <section id="breakers"><h2>Breaker incidents</h2>{breakers}</section>
+<section id="guard"><h2>Guard service</h2>{service}{fallback_table}</section>
 </body></html>
 """
 

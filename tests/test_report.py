@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,51 @@ def test_collect_reads_each_store_through_its_class_and_changes_no_file(populate
     assert [e["transition"] for e in report.breaker_events] == ["closed->open"]
     after = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in data.glob("*.sqlite")}
     assert after == before
+
+
+def test_status_and_report_show_the_guard_service_and_why_hooks_judged_in_process(tmp_path, monkeypatch):
+    """A fallback logged by the thin client's in-process path shows up with its reason; the
+    running service shows its pid and what it served."""
+    import json
+
+    from task_orchestrator import guard_client
+    from task_orchestrator.memory._table import FailureTable
+    from task_orchestrator.report import render
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("TASK_ORCHESTRATOR_DATA_DIR", str(data))
+    data.mkdir()
+    table = FailureTable(data / "memory.sqlite")
+    table.log_event("fallback", "", "pre-tool-use: timeout")
+    table.log_event("fallback", "", "post-tool-use: refused")
+    table.log_event("fallback", "", "pre-tool-use: timeout")
+    table.close()
+    page = render(collect(Settings(data_dir=data, _env_file=None)))
+    assert "No guard service runs now" in page
+    assert re.search(r"<td>timeout</td>\s*<td>2</td>", page), page[-2000:]
+    guard_client.spawn(data)
+    try:
+        assert guard_client.wait_until_up(data, 60)
+        event = {
+            "tool_name": "Bash",
+            "tool_input": {"command": "ls"},
+            "session_id": "s1",
+            "cwd": str(tmp_path),
+        }
+        guard_client.request(data, "pre-tool-use", json.dumps(event).encode(), timeout=10)
+        pid = guard_client.read_endpoint(data).pid
+        page = render(collect(Settings(data_dir=data, _env_file=None)))
+        assert f"<td>{pid}</td>" in page
+        assert "pre-tool-use 1" in page
+        out = subprocess.run(
+            [sys.executable, "-m", "task_orchestrator.cli", "status"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=os.environ,
+        ).stdout
+        assert f"guard service: running, pid {pid}" in out
+        assert "sessions served: 1" in out
+        assert "timeout 2" in out  # the hooks judged in-process in the last 24 h, and why
+    finally:
+        guard_client.request(data, "shutdown", timeout=10)
