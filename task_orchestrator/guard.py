@@ -145,7 +145,8 @@ class Guard:
         self.calls: collections.Counter[str] = collections.Counter()
         self.refused: collections.Counter[str] = collections.Counter()
         self._mcp: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the counters: held for microseconds
+        self._mcp_lock = threading.Lock()  # building the SDK server (~0.6 s to import it)
         self.active = 0
         self.mcp_sessions = 0
         self.last_request = time.monotonic()
@@ -254,7 +255,7 @@ class Guard:
     # -- MCP sessions ------------------------------------------------------------------------
     def mcp_server(self) -> Any:
         """The SDK server every relayed MCP session shares (with this process's service)."""
-        with self._lock:
+        with self._mcp_lock:
             if self._mcp is None:
                 from task_orchestrator.mcp_server import build_server
 

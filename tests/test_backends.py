@@ -230,3 +230,82 @@ def test_servers_opening_at_once_all_get_the_workspace_index(postgres_url):
         for t in threads:
             t.join(60)
     assert errors == []
+
+
+def test_the_guard_service_serves_the_team_backends(postgres_url, chroma_server, tmp_path):
+    """One guard service on PostgreSQL and a Chroma server: the thin client's calls are judged,
+    a failure lands in the shared database, and similar failures are found through Chroma."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from task_orchestrator import guard_client
+    from task_orchestrator._db import PostgresDatabase
+    from task_orchestrator.memory._table import FailureTable
+
+    data, ws = tmp_path / "data", tmp_path / "ws"
+    ws.mkdir()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TASK_ORCHESTRATOR_")},
+        "TASK_ORCHESTRATOR_DATA_DIR": str(data),
+        "TASK_ORCHESTRATOR_POSTGRES_URL": postgres_url,
+        "TASK_ORCHESTRATOR_CHROMA_URL": chroma_server,
+    }
+    client = shutil.which("task-orchestrator-hook") or str(
+        Path(sys.executable).parent / "task-orchestrator-hook"
+    )
+
+    def hook(name: str, event: dict) -> str:
+        event = {"session_id": "team-1", "cwd": str(ws), **event}
+        proc = subprocess.run(
+            [client, name, "2"], input=json.dumps(event), env=env, capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        guard_client.spawn(data)
+        assert guard_client.wait_until_up(data, 60)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    try:
+        failing = "docker compose -f deploy/team-stack.yml up -d postgres-replica"
+        hook(
+            "post-tool-use",
+            {
+                "hook_event_name": "PostToolUseFailure",
+                "tool_name": "Bash",
+                "tool_input": {"command": failing},
+                "error": "Exit code 1\nservice postgres-replica: undefined volume replica-data",
+            },
+        )
+        table = FailureTable(PostgresDatabase(postgres_url, "memory"))
+        try:
+            assert [r["action"] for r in table.list()] == [failing]
+        finally:
+            table.close()
+        deny = hook(
+            "pre-tool-use",
+            {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "rm -rf ~"}},
+        )
+        assert json.loads(deny)["hookSpecificOutput"]["permissionDecision"] == "deny"
+        for _ in range(600):  # the similarity search loads in the background after the failure
+            st = json.loads(guard_client.request(data, "status", timeout=10))
+            if st["similarity"] == "loaded":
+                break
+            time.sleep(0.1)
+        assert st["similarity"] == "loaded", st
+        variant = failing.replace("docker compose", "docker-compose")
+        advice = hook(
+            "pre-tool-use",
+            {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": variant}},
+        )
+        assert "undefined volume replica-data" in advice
+        assert st["calls"]["pre-tool-use"] == 1 and st["calls"]["post-tool-use"] == 1  # no fallback
+    finally:
+        guard_client.request(data, "shutdown", timeout=10)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -495,4 +496,27 @@ def test_the_similarity_model_loads_only_once_a_failure_is_kept(tmp_path):
         assert guard.similarity.state == "loaded"
         assert guard.state.service().memory._embedder is not None
     finally:
+        guard.close()
+
+
+def test_the_guard_never_tells_the_model_about_its_own_state(tmp_path, monkeypatch):
+    """While the similarity search is not loaded, a call is judged by exact repeats and the
+    rules, and the model hears nothing about it: notes carry lessons only."""
+    from task_orchestrator.service import Service
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    guard = Guard(tmp_path / "data", settings=Settings(data_dir=tmp_path / "data", _env_file=None))
+    monkeypatch.setattr(Service, "load_similarity", lambda self: time.sleep(30))  # never ready in time
+    try:
+        failed = _failure("./deploy.sh --prod", "Exit code 2\nmissing AWS_PROFILE", str(ws))
+        guard.decide("post-tool-use", failed)
+        assert guard.similarity.state == "loading"
+        assert guard.decide("pre-tool-use", event("Bash", {"command": "ls -la"}, str(ws))) is None
+        repeat = guard.decide("pre-tool-use", {**event("Bash", {"command": "./deploy.sh --prod"}, str(ws))})
+        text = json.dumps(repeat)
+        assert "missing AWS_PROFILE" in text  # the lesson
+        assert "loading" not in text and "similarity" not in text
+    finally:
+        guard.similarity._loader = None  # the sleeping loader is not waited for
         guard.close()
