@@ -7,7 +7,6 @@ tool call and must start with the standard library only.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -86,15 +85,29 @@ def _stop_guard(data_dir: Path) -> bool:
     except guard_client.GuardUnavailable as exc:
         print(f"no guard service answers for {data_dir} ({exc})")
         return True
-    for _ in range(200):  # it finishes the requests under way, then exits
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+    for _ in range(200):  # it finishes the requests under way, lets go of its lock, and exits
+        if not guard_client.holds_lock(data_dir) and _exited(pid):
             print(f"stopped the guard service (pid {pid})")
             return True
         time.sleep(0.05)
     print(f"the guard service (pid {pid}) has not exited after 10 s")
     return False
+
+
+def _exited(pid: int) -> bool:
+    """Whether ``pid`` has exited: gone, or a zombie its parent (a ``serve`` relay that started
+    it, say) has not reaped yet."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: its lock, let go, says it stopped serving
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
 def _print_guard_status(data_dir: Path, *, as_json: bool) -> int:

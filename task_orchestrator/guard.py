@@ -26,6 +26,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -284,10 +285,11 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = False
     block_on_close = False
-    request_queue_size = 128
+    request_queue_size = 1024  # a full queue drops connections silently: bash's connect waits minutes
 
-    def __init__(self, guard: Guard, secret: str) -> None:
-        self.guard, self.secret = guard, secret
+    def __init__(self, guard: Guard, secret: str, token: str) -> None:
+        self.guard, self.secret, self.token = guard, secret, token
+        self.ok = f"ok {token}\n".encode()
         super().__init__(("127.0.0.1", 0), _Handler)
 
 
@@ -318,7 +320,7 @@ class _Handler(socketserver.BaseRequestHandler):
     def _serve(self, guard: Guard, sock: socket.socket) -> None:
         header = _read_line(sock)
         parts = header.split(" ")
-        if len(parts) != 5 or parts[0] != PROTOCOL or not parts[4].isdigit():
+        if len(parts) != 5 or parts[0] != PROTOCOL or not (parts[4].isascii() and parts[4].isdigit()):
             self._refuse(guard, "invalid", "not a guard request")
             return
         _, secret, version, verb, size = parts
@@ -336,7 +338,7 @@ class _Handler(socketserver.BaseRequestHandler):
             if body.decode("ascii", "replace") != guard.env:
                 self._refuse(guard, "env", "the session's settings differ from the service's")
                 return
-            sock.sendall(b"ok\n")
+            sock.sendall(self.server.ok)
             guard.serve_mcp(sock)
             return
         try:
@@ -348,7 +350,7 @@ class _Handler(socketserver.BaseRequestHandler):
             log.exception("request %s failed", verb)
             self._refuse(guard, "failed", f"{type(exc).__name__}")
             return
-        sock.sendall(b"ok\n" + answer)
+        sock.sendall(self.server.ok + answer)
         if guard.stopping.is_set():
             threading.Thread(target=self.server.shutdown, daemon=True).start()
 
@@ -388,9 +390,13 @@ def _poll_lock(fd: int, timeout: float) -> bool:
             time.sleep(0.05)
 
 
+_GUARD_COMMAND = re.compile(rb"task_orchestrator\.guard\b|task[-_]orchestrator(?:\.cli)? guard run\b")
+
+
 def _is_guard_process(pid: int) -> bool:
-    """Whether ``pid`` is a guard service (an endpoint file may outlive its process and the
-    pid be reused: never signal a process that is not ours)."""
+    """Whether ``pid`` is a guard service, started by a hook (``python -m
+    task_orchestrator.guard``) or by hand (``task-orchestrator guard run``): an endpoint file
+    may outlive its process and the pid be reused, so never signal a process that is not ours."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
@@ -402,7 +408,7 @@ def _is_guard_process(pid: int) -> bool:
             ).stdout
         except (OSError, subprocess.SubprocessError):
             return False
-    return b"task_orchestrator.guard" in cmdline
+    return _GUARD_COMMAND.search(cmdline) is not None
 
 
 def _ping(data_dir: Path, timeout: float) -> tuple[str, int] | None:
@@ -422,7 +428,11 @@ def _ping(data_dir: Path, timeout: float) -> tuple[str, int] | None:
     finally:
         sock.close()
     lines = reply.decode("utf-8", "replace").split("\n", 1)
-    if lines[0] != "ok" or len(lines) < 2 or len(lines[1].split()) != 2:
+    # a service of this version proves itself with its token; another version's is only asked
+    # its version (then asked to stop, or killed), never trusted with a decision
+    if lines[0] != f"ok {ep.token}" and not (ep.version != __version__ and lines[0].split()[:1] == ["ok"]):
+        return None
+    if len(lines) < 2 or len(lines[1].split()) != 2:
         return None
     version, pid = lines[1].split()
     return version, int(pid)
@@ -494,9 +504,9 @@ def serve(data_dir: Path, *, idle_s: float = DEFAULT_IDLE_S) -> int:
             if not _poll_lock(lock_fd, 0) and not _take_over(data_dir, lock_fd):
                 return 0
             guard = Guard(data_dir, idle_s=idle_s)
-            secret = secrets.token_hex(32)
-            server = _Server(guard, secret)
-            _write_endpoint(rt, Endpoint(server.server_address[1], secret, __version__, os.getpid()))
+            secret, token = secrets.token_hex(32), secrets.token_hex(16)
+            server = _Server(guard, secret, token)
+            _write_endpoint(rt, Endpoint(server.server_address[1], secret, __version__, os.getpid(), token))
         finally:
             fcntl.flock(start_fd, fcntl.LOCK_UN)
         log.info("guard service %s listening (pid %d, data %s)", __version__, os.getpid(), data_dir)

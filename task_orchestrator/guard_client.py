@@ -4,13 +4,15 @@ One guard service runs per user and data directory (``task_orchestrator.guard``)
 on a loopback port and answers only requests that carry the secret it wrote into a private
 runtime directory, ``<data dir>/guard`` (mode 0700; the endpoint file 0600), so another local
 user can neither read the secret nor get an answer. The endpoint file is one line the shell
-client (``task-orchestrator-hook``) reads with a builtin: ``PORT SECRET VERSION PID``.
+client (``task-orchestrator-hook``) reads with a builtin: ``PORT SECRET VERSION PID TOKEN``.
+The service answers with the token, which only the process that wrote the file knows: a
+process listening on a dead service's port cannot pass for it.
 
 The wire protocol, one request per connection::
 
     TO1 <secret> <client version> <verb> <body bytes>\\n<body>
-    -> ok\\n<answer>            (then the service closes the connection)
-    -> <error word> <detail>\\n (denied, version, busy, invalid, failed)
+    -> ok <token>\\n<answer>    (then the service closes the connection)
+    -> <error word> <detail>\\n (denied, version, busy, invalid, failed, env)
 
 ``mcp`` is the one verb that keeps the connection: after ``ok`` it carries the MCP session's
 JSON-RPC lines both ways (``task-orchestrator serve`` relays its stdio to it).
@@ -38,6 +40,7 @@ __all__ = [
     "data_dir_of",
     "endpoint_path",
     "env_fingerprint",
+    "holds_lock",
     "read_endpoint",
     "request",
     "runtime_dir",
@@ -52,15 +55,16 @@ MAX_HEADER = 512
 
 
 class Endpoint:
-    """Where the service listens, the secret it answers to, its version and process id."""
+    """Where the service listens, the secret it answers to, its version and process id, and
+    the token it answers with."""
 
-    __slots__ = ("pid", "port", "secret", "version")
+    __slots__ = ("pid", "port", "secret", "token", "version")
 
-    def __init__(self, port: int, secret: str, version: str, pid: int) -> None:
-        self.port, self.secret, self.version, self.pid = port, secret, version, pid
+    def __init__(self, port: int, secret: str, version: str, pid: int, token: str) -> None:
+        self.port, self.secret, self.version, self.pid, self.token = port, secret, version, pid, token
 
     def line(self) -> str:
-        return f"{self.port} {self.secret} {self.version} {self.pid}\n"
+        return f"{self.port} {self.secret} {self.version} {self.pid} {self.token}\n"
 
 
 class GuardUnavailable(Exception):
@@ -122,10 +126,13 @@ def read_endpoint(data_dir: Path) -> Endpoint:
         text = endpoint_path(data_dir).read_text()
     except OSError as exc:
         raise GuardUnavailable("absent", "no guard service runs for this data directory") from exc
-    parts = text.split()
-    if len(parts) != 4 or not parts[0].isdigit() or not parts[3].isdigit():
+    # PORT SECRET VERSION first in every version, so another version's file still says which
+    parts = text.split() + [""] * 5
+    port, secret, version, pid, token = parts[:5]
+    numbers = all(p.isascii() and p.isdigit() for p in (port, pid))
+    if not numbers or not secret or not version or (version == __version__ and not token):
         raise GuardUnavailable("absent", "the endpoint file is unreadable")
-    return Endpoint(int(parts[0]), parts[1], parts[2], int(parts[3]))
+    return Endpoint(int(port), secret, version, int(pid), token)
 
 
 def connect(data_dir: Path, verb: str, body: bytes = b"", *, timeout: float = 1.0) -> socket.socket:
@@ -134,6 +141,12 @@ def connect(data_dir: Path, verb: str, body: bytes = b"", *, timeout: float = 1.
     ep = read_endpoint(data_dir)
     if ep.version != __version__:
         raise GuardUnavailable("version", f"the service is {ep.version}, this client {__version__}")
+    try:
+        os.kill(ep.pid, 0)
+    except ProcessLookupError as exc:
+        raise GuardUnavailable("stale", f"the service (pid {ep.pid}) is gone") from exc
+    except PermissionError as exc:  # a pid reused by another user's process
+        raise GuardUnavailable("stale", f"pid {ep.pid} is not this user's service") from exc
     try:
         sock = socket.create_connection(("127.0.0.1", ep.port), timeout=timeout)
     except TimeoutError as exc:
@@ -149,9 +162,11 @@ def connect(data_dir: Path, verb: str, body: bytes = b"", *, timeout: float = 1.
     except OSError as exc:
         sock.close()
         raise GuardUnavailable("refused", str(exc)) from exc
-    if status != "ok":
+    if status != f"ok {ep.token}":
         sock.close()
         word, _, detail = status.partition(" ")
+        if word == "ok":
+            raise GuardUnavailable("impostor", f"port {ep.port} is not answered by the service")
         raise GuardUnavailable(word or "failed", detail or "the service closed the connection")
     return sock
 
@@ -210,6 +225,24 @@ def spawn(data_dir: Path) -> None:
         )
     finally:
         os.close(log)
+
+
+def holds_lock(data_dir: Path) -> bool:
+    """Whether a service holds the data directory's lock (one that has exited does not, even
+    before its parent has reaped it)."""
+    import fcntl
+
+    try:
+        fd = os.open(data_dir / "guard" / "lock", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases it if this took it
+    return False
 
 
 def spawn_soon(data_dir: Path, *, every_s: float = 3.0) -> bool:
