@@ -658,7 +658,9 @@ def test_silent_clients_do_not_hold_up_the_others(service, data_dir, env, ws):
             s.close()
 
 
-def test_too_many_connections_get_busy_and_the_client_still_decides(service, data_dir, env, ws):
+@contextlib.contextmanager
+def all_connections_taken(data_dir: Path):
+    """Hold as many idle connections as the service serves at once, until it answers busy."""
     from task_orchestrator.guard import MAX_CONNECTIONS
 
     port = guard_client.read_endpoint(data_dir).port
@@ -672,11 +674,17 @@ def test_too_many_connections_get_busy_and_the_client_still_decides(service, dat
                 return s.recv(100).startswith(b"busy ")
 
         wait_for(busy, 10, "a connection past the limit is answered busy")
-        assert decision(hook("pre-tool-use", pre("rm -rf ~", ws), env, wait_s=0.5)) == "deny"
-        assert "pre-tool-use: busy" in fallbacks(data_dir)
+        yield
     finally:
         for s in held:
             s.close()
+
+
+def test_too_many_connections_get_busy_and_the_client_still_decides(service, data_dir, env, ws):
+
+    with all_connections_taken(data_dir):
+        assert decision(hook("pre-tool-use", pre("rm -rf ~", ws), env, wait_s=0.5)) == "deny"
+        assert "pre-tool-use: busy" in fallbacks(data_dir)
     still_answers(data_dir, service.pid)
     assert guard_pids(data_dir) == [service.pid]  # busy is no reason to start another
     assert status(data_dir)["refused"]["busy"] >= 2
@@ -686,21 +694,10 @@ def test_a_large_request_refused_early_still_gets_a_decision(service, data_dir, 
     """A service that answers before reading the whole request (busy, over the size limit)
     closes on a client still writing it: the client must judge in-process, not die of
     SIGPIPE (Claude Code runs the tool call when a hook dies)."""
-    from task_orchestrator.guard import MAX_CONNECTIONS
 
-    port = guard_client.read_endpoint(data_dir).port
     event = pre("rm -rf ~", ws)
     event["tool_input"]["description"] = "clean up " * 250_000  # 2.2 MB: more than a socket buffers
-    held = []
-    try:
-        for _ in range(MAX_CONNECTIONS):
-            held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
-
-        def busy() -> bool:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                return s.recv(100).startswith(b"busy ")
-
-        wait_for(busy, 10, "a connection past the limit is answered busy")
+    with all_connections_taken(data_dir):
         proc = subprocess.run(
             [HOOK, "pre-tool-use", "3"],
             input=json.dumps(event),
@@ -711,9 +708,6 @@ def test_a_large_request_refused_early_still_gets_a_decision(service, data_dir, 
         )
         assert proc.returncode == 0, f"the thin client died (exit {proc.returncode}): {proc.stderr}"
         assert decision(proc) == "deny"
-    finally:
-        for s in held:
-            s.close()
 
 
 def test_runtime_files_are_private_and_loopback_only(service, data_dir):

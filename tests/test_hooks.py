@@ -301,16 +301,7 @@ def test_hooks_install_migrates_an_mcp_tool_install_of_an_older_version(tmp_path
             }
         )
     )
-    env = {**os.environ, "HOME": str(tmp_path)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "task_orchestrator.cli", "hooks", "install"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = hooks_install(tmp_path)
     assert "replaced 2 mcp_tool hook(s)" in proc.stdout
     assert "need no MCP server" in proc.stdout
     after = json.loads(path.read_text())["hooks"]
@@ -319,17 +310,22 @@ def test_hooks_install_migrates_an_mcp_tool_install_of_an_older_version(tmp_path
     assert [h["type"] for g in after["Stop"] for h in g["hooks"]] == ["command"]
 
 
-def test_hooks_install_cli_writes_project_settings(tmp_path):
-    env = {**os.environ, "HOME": str(tmp_path)}
+def hooks_install(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """``task-orchestrator hooks install ARGS`` run in ``folder`` (also its HOME)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "task_orchestrator.cli", "hooks", "install", "--transport", "command"],
-        cwd=tmp_path,
-        env=env,
+        [sys.executable, "-m", "task_orchestrator.cli", "hooks", "install", *args],
+        cwd=folder,
+        env={**os.environ, "HOME": str(folder)},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_hooks_install_cli_writes_project_settings(tmp_path):
+    hooks_install(tmp_path, "--transport", "command")
     settings = json.loads((tmp_path / ".claude" / "settings.json").read_text())
     assert "hook pre-tool-use" in settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
 

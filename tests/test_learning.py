@@ -36,23 +36,9 @@ def ws(tmp_path):
     return d
 
 
-def pre(config, ws, tool: str, tool_input: dict, session: str = SESSION):
-    return hooks.pre_tool_use(
-        {
-            "session_id": session,
-            "cwd": str(ws),
-            "hook_event_name": "PreToolUse",
-            "tool_name": tool,
-            "tool_input": tool_input,
-            "tool_use_id": "toolu_1",
-        },
-        config,
-    )
-
-
-def guard_pre(guard, ws, tool_input: dict, tool: str = "Bash", session: str = SESSION):
-    """What the guard service answers to a PreToolUse event (similarity included once loaded)."""
-    event = {
+def pre_event(ws, tool: str, tool_input: dict, session: str = SESSION) -> dict:
+    """The PreToolUse input Claude Code sends."""
+    return {
         "session_id": session,
         "cwd": str(ws),
         "hook_event_name": "PreToolUse",
@@ -60,7 +46,16 @@ def guard_pre(guard, ws, tool_input: dict, tool: str = "Bash", session: str = SE
         "tool_input": tool_input,
         "tool_use_id": "toolu_1",
     }
-    return guard.decide("pre-tool-use", event)
+
+
+def pre(config, ws, tool: str, tool_input: dict, session: str = SESSION):
+    """What the in-process hook (the thin client's fallback) answers."""
+    return hooks.pre_tool_use(pre_event(ws, tool, tool_input, session), config)
+
+
+def guard_pre(guard, ws, tool_input: dict, tool: str = "Bash", session: str = SESSION):
+    """What the guard service answers (similarity included once loaded)."""
+    return guard.decide("pre-tool-use", pre_event(ws, tool, tool_input, session))
 
 
 def bash(config, ws, command: str, *, code: int = 0, output: str = "", session: str = SESSION):
