@@ -53,6 +53,11 @@ TRANSFORM_SHA256 = "aa1ff99ba072139cbd4cea1c47a88f159e1f352684dff48c2c667440e845
 WCCN_RIDGE = 1e-3  # chosen by 2-fold cross-validation over paraphrase groups (0.5e-3 .. 2e-3 alike)
 
 
+# Threads an embedding may use; None: up to four, one a core (the guard service sets it to
+# leave a core to the rule checks of other sessions while it embeds).
+MAX_THREADS: int | None = None
+
+
 class Embedder(Protocol):
     name: str
     dim: int
@@ -120,8 +125,10 @@ class MiniLMEmbedder:
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         opts = ort.SessionOptions()
         # One query is one small matrix chain: two threads cut its latency ~40% here (2 cores:
-        # 9.2 -> 5.5 ms p50); more than four gains nothing for texts this short.
-        opts.intra_op_num_threads = min(4, os.cpu_count() or 1)
+        # 9.2 -> 5.5 ms p50); more than four gains nothing for texts this short. The guard
+        # service, which answers every session's rule checks too, keeps a core for them
+        # (``MAX_THREADS``).
+        opts.intra_op_num_threads = max(1, min(4, MAX_THREADS or os.cpu_count() or 1))
         opts.inter_op_num_threads = 1
         # Idle worker threads must sleep, not spin: spinning ones steal the few cores from Chroma,
         # SQLite and the next query (2 cores: p50 10.0 -> 7.6 ms, p99 23 -> 10 ms per query).

@@ -26,6 +26,7 @@ import hmac
 import json
 import logging
 import os
+import queue
 import re
 import secrets
 import signal
@@ -51,6 +52,7 @@ __all__ = ["Guard", "main"]
 log = logging.getLogger("task_orchestrator.guard")
 
 MAX_CONNECTIONS = 256  # beyond this a request is answered "busy" and its client judges in-process
+WORKERS = 16  # threads answering requests: a slow one (a Stop check) never holds up the rest
 READ_TIMEOUT_S = 5.0  # a request's header and body must arrive within this (a slow client is dropped)
 DEFAULT_IDLE_S = 1800.0
 
@@ -68,6 +70,9 @@ class _Similarity:
         self._state = state
         self._ready = threading.Event()
         self._loader: threading.Thread | None = None
+        self._embedder_thread: threading.Thread | None = None
+        self._pending = threading.Event()
+        self._closing = False
         self._lock = threading.Lock()
         self.error = ""
 
@@ -93,6 +98,24 @@ class _Similarity:
 
         return similar
 
+    def learned(self) -> None:
+        """A failure was stored: load the search, or embed the new row in the background, so
+        the next session's search does not do it on a hook's path."""
+        if not self._ready.is_set():
+            self.load_soon()
+            return
+        self._pending.set()
+        with self._lock:
+            if self._embedder_thread is None:
+                self._embedder_thread = threading.Thread(target=self._embed_pending, daemon=True)
+                self._embedder_thread.start()
+
+    def _embed_pending(self) -> None:
+        memory = self._state.service().memory
+        while self._pending.wait() and not self._closing:
+            self._pending.clear()
+            memory._catch_up()  # logs and goes on when it cannot embed
+
     def load_soon(self) -> None:
         with self._lock:
             if self._loader is not None or self._ready.is_set():
@@ -101,6 +124,10 @@ class _Similarity:
             self._loader.start()
 
     def _load(self) -> None:
+        from task_orchestrator.memory import embeddings
+
+        # a search must leave a core to the rule checks of the other sessions
+        embeddings.MAX_THREADS = max(1, (os.cpu_count() or 2) - 1)
         try:
             self._state.service().load_similarity()
         except Exception as exc:
@@ -117,6 +144,14 @@ class _Similarity:
     def join(self, timeout: float) -> None:
         if self._loader is not None:
             self._loader.join(timeout)
+
+    def stop(self, timeout: float) -> None:
+        """Wait for the loader and the background embedding: never close a memory they use."""
+        self._closing = True
+        self._pending.set()
+        self.join(timeout)
+        if self._embedder_thread is not None:
+            self._embedder_thread.join(timeout)
 
 
 class Guard:
@@ -179,10 +214,11 @@ class Guard:
 
     def idle(self) -> bool:
         with self._lock:
-            return self.active == 0 and time.monotonic() - self.last_request > self.idle_s
+            busy = self.active or self.mcp_sessions
+            return not busy and time.monotonic() - self.last_request > self.idle_s
 
     def close(self) -> None:
-        self.similarity.join(30)  # never close a memory its loader is opening
+        self.similarity.stop(30)
         self.state.close()
         if self.store is not None:
             self.store.close()
@@ -221,7 +257,7 @@ class Guard:
             from task_orchestrator.hooks import failure_of
 
             if event.get("tool_name") == "Bash" and failure_of(event) is not None:
-                self.similarity.load_soon()  # the next checks have something to compare with
+                self.similarity.learned()  # the next checks have something to compare with
         return out
 
     def status(self) -> dict[str, Any]:
@@ -277,20 +313,64 @@ class Guard:
         except Exception as exc:  # one session's end never stops the service
             log.info("MCP session ended: %s: %s", type(exc).__name__, exc)
         finally:
+            sock.close()
             with self._lock:
                 self.mcp_sessions -= 1
+                self.last_request = time.monotonic()
 
 
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
+class _Server(socketserver.TCPServer):
+    """Accepts on one thread and hands each connection to an idle worker of a pool (a thread
+    started per request costs about a tenth of a millisecond, a fifth of a rule check), or,
+    when every worker is busy (slow clients, Stop checks), to a thread of its own, so no
+    request waits for another."""
+
     allow_reuse_address = False
-    block_on_close = False
     request_queue_size = 1024  # a full queue drops connections silently: bash's connect waits minutes
 
     def __init__(self, guard: Guard, secret: str, token: str) -> None:
         self.guard, self.secret, self.token = guard, secret, token
         self.ok = f"ok {token}\n".encode()
+        self.waiting: queue.SimpleQueue[tuple[socket.socket, Any]] = queue.SimpleQueue()
+        self.idle_workers = 0
+        self._detached: set[int] = set()
+        self._idle_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
+        for i in range(WORKERS):
+            threading.Thread(target=self._work, name=f"guard-worker-{i}", daemon=True).start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._idle_lock:
+            pooled = self.idle_workers > 0
+            if pooled:
+                self.idle_workers -= 1
+        if pooled:
+            self.waiting.put((request, client_address))
+        else:
+            threading.Thread(target=self._answer, args=(request, client_address), daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            with self._idle_lock:
+                self.idle_workers += 1
+            self._answer(*self.waiting.get())
+
+    def _answer(self, request: Any, address: Any) -> None:
+        try:
+            self.finish_request(request, address)
+        except Exception:
+            log.exception("a request failed")
+        finally:
+            with self._idle_lock:
+                detached = id(request) in self._detached
+                self._detached.discard(id(request))
+            if not detached:
+                self.shutdown_request(request)
+
+    def detach(self, request: socket.socket) -> None:
+        """Leave ``request`` open when its handler returns (an MCP session's thread owns it)."""
+        with self._idle_lock:
+            self._detached.add(id(request))
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -318,7 +398,7 @@ class _Handler(socketserver.BaseRequestHandler):
             self.request.sendall(f"{word} {detail}\n".encode())
 
     def _serve(self, guard: Guard, sock: socket.socket) -> None:
-        header = _read_line(sock)
+        header, start = _read_header(sock)
         parts = header.split(" ")
         if len(parts) != 5 or parts[0] != PROTOCOL or not (parts[4].isascii() and parts[4].isdigit()):
             self._refuse(guard, "invalid", "not a guard request")
@@ -333,13 +413,15 @@ class _Handler(socketserver.BaseRequestHandler):
         if int(size) > MAX_BODY:
             self._refuse(guard, "invalid", f"request over {MAX_BODY} bytes")
             return
-        body = _read_exact(sock, int(size))
+        body = _read_exact(sock, int(size), start)
         if verb == "mcp":
             if body.decode("ascii", "replace") != guard.env:
                 self._refuse(guard, "env", "the session's settings differ from the service's")
                 return
             sock.sendall(self.server.ok)
-            guard.serve_mcp(sock)
+            # a session lasts as long as the client's: on a thread of its own, not a worker's
+            self.server.detach(sock)
+            threading.Thread(target=guard.serve_mcp, args=(sock,), name="mcp-session", daemon=True).start()
             return
         try:
             answer = guard.answer(verb, body)
@@ -355,20 +437,25 @@ class _Handler(socketserver.BaseRequestHandler):
             threading.Thread(target=self.server.shutdown, daemon=True).start()
 
 
-def _read_line(sock: socket.socket) -> str:
-    line = bytearray()
-    while not line.endswith(b"\n"):
-        chunk = sock.recv(1)
+def _read_header(sock: socket.socket) -> tuple[str, bytes]:
+    """The header line, and the bytes of the body that came with it (usually all of it)."""
+    data = bytearray()
+    while (end := data.find(b"\n")) < 0:
+        if len(data) > MAX_HEADER:
+            raise ConnectionError("header too long")
+        chunk = sock.recv(65536)
         if not chunk:
             raise ConnectionError("closed before the end of the header")
-        line += chunk
-        if len(line) > MAX_HEADER:
-            raise ConnectionError("header too long")
-    return line[:-1].decode("utf-8", "replace")
+        data += chunk
+    if end > MAX_HEADER:
+        raise ConnectionError("header too long")
+    return data[:end].decode("utf-8", "replace"), bytes(data[end + 1 :])
 
 
-def _read_exact(sock: socket.socket, size: int) -> bytes:
-    data = bytearray()
+def _read_exact(sock: socket.socket, size: int, start: bytes = b"") -> bytes:
+    if len(start) > size:
+        raise ConnectionError("more bytes than the header announced")
+    data = bytearray(start)
     while len(data) < size:
         chunk = sock.recv(min(1 << 20, size - len(data)))
         if not chunk:

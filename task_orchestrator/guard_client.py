@@ -68,8 +68,10 @@ class Endpoint:
 
 
 class GuardUnavailable(Exception):
-    """The service could not answer; ``reason`` is one word (absent, refused, timeout,
-    version, denied, busy, invalid, failed) for the fallback log and ``guard status``."""
+    """The service could not answer; ``reason`` is one word for the fallback log and ``guard
+    status``: absent (no endpoint file), stale (its process is gone), refused (nothing
+    listens), timeout, impostor (the port is answered without the service's token), or the
+    service's own refusal (version, denied, busy, invalid, failed, env)."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
