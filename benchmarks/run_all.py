@@ -18,6 +18,7 @@ BENCHMARKS = [
     "memory_bench.py",
     "eval_memory.py",
     "mcp_bench.py",
+    "guard_load.py",
     "reliability.py",
     "e2e_latency.py",
     "scaleout.py",

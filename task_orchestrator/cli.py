@@ -132,7 +132,8 @@ def _print_guard_status(data_dir: Path, *, as_json: bool) -> int:
         f"  data dir: {st['data_dir']}\n"
         f"  sessions served: {st['sessions']}; calls: {calls}\n"
         f"  hooks judged in-process in the last 24 h (why): {fallbacks}\n"
-        f"  similarity search: {st['similarity']}; MCP sessions open: {st['mcp_sessions']}\n"
+        f"  similarity search: {st['similarity']} ({st['similarity_skipped_busy']} skipped while "
+        f"another ran); MCP sessions open: {st['mcp_sessions']}\n"
         f"  exits after {st['idle_exit_s']:.0f} s idle"
     )
     return 0

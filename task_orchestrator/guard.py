@@ -53,6 +53,7 @@ log = logging.getLogger("task_orchestrator.guard")
 
 MAX_CONNECTIONS = 256  # beyond this a request is answered "busy" and its client judges in-process
 WORKERS = 16  # threads answering requests: a slow one (a Stop check) never holds up the rest
+SEARCH_WAIT_S = 0.25  # a similarity search that cannot start by then is skipped (it is advice)
 READ_TIMEOUT_S = 5.0  # a request's header and body must arrive within this (a slow client is dropped)
 DEFAULT_IDLE_S = 1800.0
 
@@ -64,10 +65,17 @@ class BadRequest(ValueError):
 class _Similarity:
     """The similarity search, loaded in the background once a failure is stored: until then
     decisions come from exact repeats and the rules (the agent is not told: nothing of its
-    own could have matched, or the model is still loading; ``status`` says which)."""
+    own could have matched, or the model is still loading; ``status`` says which).
+
+    One search (or background embedding) runs at a time, on one core: the rule checks of the
+    other sessions keep the rest of the machine. A search that cannot start within
+    ``SEARCH_WAIT_S`` is skipped (similarity is advice; exact repeats and the rules still
+    decide) and counted for ``status``."""
 
     def __init__(self, state: AppState) -> None:
         self._state = state
+        self._slot = threading.Semaphore(1)
+        self.skipped = 0
         self._ready = threading.Event()
         self._loader: threading.Thread | None = None
         self._embedder_thread: threading.Thread | None = None
@@ -90,11 +98,18 @@ class _Similarity:
         service = self._state.service()
 
         def similar(action: str, kind: str, workspace: str) -> list[tuple[dict[str, Any], float]]:
+            if not service.memory.store.has_failures(workspace, kind):
+                return []  # nothing could match: no search, and no wait for one
+            if not self._slot.acquire(timeout=SEARCH_WAIT_S):
+                self.skipped += 1
+                return []
             try:
                 return service.similar_rows(action, kind, workspace)
             except Exception as exc:  # advice only: exact repeats and rules still decide
                 log.warning("similarity search failed: %s", exc)
                 return []
+            finally:
+                self._slot.release()
 
         return similar
 
@@ -114,7 +129,8 @@ class _Similarity:
         memory = self._state.service().memory
         while self._pending.wait() and not self._closing:
             self._pending.clear()
-            memory._catch_up()  # logs and goes on when it cannot embed
+            with self._slot:
+                memory._catch_up()  # logs and goes on when it cannot embed
 
     def load_soon(self) -> None:
         with self._lock:
@@ -129,7 +145,9 @@ class _Similarity:
         # a search must leave a core to the rule checks of the other sessions
         embeddings.MAX_THREADS = max(1, (os.cpu_count() or 2) - 1)
         try:
-            self._state.service().load_similarity()
+            service = self._state.service()
+            service.load_similarity()
+            service.memory._catch_up()  # rows the hooks stored meanwhile: not on a search's path
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             log.warning("loading the similarity search failed (%s); checks use exact repeats and rules", exc)
@@ -284,6 +302,7 @@ class Guard:
                 "fallbacks_since_start": dict(since_start),
                 "fallbacks_24h": dict(day),
                 "similarity": self.similarity.state,
+                "similarity_skipped_busy": self.similarity.skipped,
                 "connections": self.active,
                 "mcp_sessions": self.mcp_sessions,
                 "idle_exit_s": self.idle_s,
@@ -604,6 +623,10 @@ def serve(data_dir: Path, *, idle_s: float = DEFAULT_IDLE_S) -> int:
 
 
 def _run(guard: Guard, server: _Server, rt: Path) -> int:
+    # A rule check waits for the interpreter lock while a search's Python parts hold it: hand
+    # it over every millisecond, not every five (the default), so a check is never queued long.
+    sys.setswitchinterval(0.001)
+
     def stop(*_: object) -> None:
         guard.stopping.set()
         threading.Thread(target=server.shutdown, daemon=True).start()

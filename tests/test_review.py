@@ -119,3 +119,29 @@ def test_new_tests_in_a_test_folder_are_not_scratch(repo):
     (repo / "tests" / "fixtures" / "logo.png").write_bytes(b"\x89PNG")
     path = _session(repo, [("python -m pytest -q tests", 0)])
     assert [f.code for f in review_transcript(path)] == []
+
+
+def test_the_reviewer_never_runs_a_program_the_repository_configures(tmp_path):
+    """git runs ``core.fsmonitor`` from the repository's own config on ``git status``: the
+    reviewer (run by the guard service for every session) turns it off."""
+    import os
+    import stat
+    import subprocess
+
+    from task_orchestrator.verifiers.review import git_change
+
+    repo, marker = tmp_path / "repo", tmp_path / "ran"
+    repo.mkdir()
+    hook = tmp_path / "fsmonitor.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(hook.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1"}
+    for args in (["init", "-q"], ["config", "core.fsmonitor", str(hook)]):
+        subprocess.run(["git", *args], cwd=repo, check=True, env=env)
+    (repo / "new.py").write_text("x = 1\n")
+    subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, env=env, check=False)
+    assert marker.exists()  # plain git status runs it
+    marker.unlink()
+    change = git_change(str(repo))
+    assert change is not None and change.added == ["new.py"]
+    assert not marker.exists()

@@ -65,7 +65,9 @@ def git_change(cwd: str) -> Change | None:
             return None
         root = top.stdout.strip()
         out = subprocess.run(
-            ["git", "-C", root, "status", "--porcelain=v1", "-z", "-uall"],
+            # a repository's own configuration never makes the reviewer (the guard service,
+            # for every session of the user) run a program: no fsmonitor hook
+            ["git", "-c", "core.fsmonitor=false", "-C", root, "status", "--porcelain=v1", "-z", "-uall"],
             capture_output=True,
             text=True,
             timeout=_GIT_TIMEOUT_S,
