@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -197,6 +198,10 @@ def _write(data: bytes) -> None:
 def relay(sock: socket.socket) -> None:
     """Copy stdin to the service and its answers to stdout until the client or the service
     (with no successor) ends the session."""
+    # The client ends a session with SIGINT and waits for the process: nothing is buffered
+    # here (answers go out with os.write), so exit at once rather than unwind the interpreter.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: os._exit(0))
     sock.settimeout(None)
     r = _Relay(sock)
     threading.Thread(target=r.pump_stdin, daemon=True).start()
