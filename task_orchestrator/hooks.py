@@ -507,14 +507,18 @@ def stop(event: dict[str, Any]) -> dict[str, Any] | None:
     # result (a turn's final message comes after its tool results).
     final = event.get("last_assistant_message")
     final = final.strip() if isinstance(final, str) and not final.startswith("${") else ""
-    for _ in range(10):  # at most 1 s, only while it looks stale
+    deadline = time.monotonic() + 1.0  # at most 1 s, only while it looks stale
+    size = os.path.getsize(path)
+    while time.monotonic() < deadline:
         if final:
             if session.final_text.strip() == final:
                 break
         elif session.final_line > _last_tool_line(session):
             break
-        time.sleep(0.1)
-        session = read_transcript(path)
+        time.sleep(0.01)  # the client's next write comes within tens of ms: seen at once
+        if os.path.getsize(path) != size:  # read again only what has grown
+            size = os.path.getsize(path)
+            session = read_transcript(path)
     if final and final != session.final_text.strip():
         session.final_text = final
         session.final_line = max(session.final_line, _last_tool_line(session)) + 1

@@ -516,3 +516,67 @@ def test_the_guard_never_tells_the_model_about_its_own_state(tmp_path, monkeypat
     finally:
         guard.similarity._loader = None  # the sleeping loader is not waited for
         guard.close()
+
+
+def _transcript_lines(runs: list[tuple[str, str]], final: str | None) -> list[dict]:
+    lines = []
+    for i, (command, output) in enumerate(runs):
+        call = {"type": "tool_use", "id": f"t{i}", "name": "Bash", "input": {"command": command}}
+        result = {"type": "tool_result", "tool_use_id": f"t{i}", "content": output}
+        lines += [
+            {"type": "assistant", "message": {"content": [call]}},
+            {"type": "user", "message": {"content": [result]}},
+        ]
+    if final is not None:
+        lines.append({"type": "assistant", "message": {"content": [{"type": "text", "text": final}]}})
+    return lines
+
+
+def _write_transcript(path: Path, lines: list[dict]) -> None:
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+def test_the_guard_stop_check_reads_the_final_message_the_client_hands_over(tmp_path):
+    """A contradicted claim is blocked, once per turn; the final message may come as a field
+    before the client has written it into the transcript."""
+    guard = Guard(tmp_path / "data", settings=Settings(data_dir=tmp_path / "data", _env_file=None))
+    transcript = tmp_path / "t.jsonl"
+    failing = [("python -m pytest -q", "1 failed, 3 passed in 0.2s")]
+    fields = {"transcript_path": str(transcript), "cwd": str(tmp_path), "session_id": "s1"}
+    try:
+        _write_transcript(transcript, _transcript_lines(failing, "Done: all tests pass."))
+        out = guard.decide("stop", {**fields, "stop_hook_active": False})
+        assert out["decision"] == "block" and "1 failed" in out["reason"]
+        assert guard.decide("stop", {**fields, "stop_hook_active": True}) is None  # no loop
+        _write_transcript(transcript, _transcript_lines(failing, None))  # not written yet
+        claim = {"stop_hook_active": False, "last_assistant_message": "Done: all tests pass."}
+        assert guard.decide("stop", {**fields, **claim})["decision"] == "block"
+        honest = {"stop_hook_active": False, "last_assistant_message": "1 test still fails."}
+        assert guard.decide("stop", {**fields, **honest}) is None
+    finally:
+        guard.close()
+
+
+def test_an_honest_claim_is_not_blocked_while_the_transcript_catches_up(tmp_path):
+    """The client writes its transcript in batches: the passing rerun and the final message
+    arrive after the Stop hook has started. The check waits (a bounded second) until the
+    transcript ends with the final message it was handed, and judges that."""
+    import threading
+
+    transcript = tmp_path / "t.jsonl"
+    runs = [("python -m pytest -q", "1 failed, 3 passed in 0.2s")]
+    _write_transcript(transcript, _transcript_lines(runs, None))
+    final = "Fixed the off-by-one; all tests pass."
+    later = _transcript_lines([*runs, ("python -m pytest -q", "4 passed in 0.2s")], final)
+    writer = threading.Timer(0.3, _write_transcript, (transcript, later))
+    writer.start()
+    try:
+        t0 = time.monotonic()
+        out = hooks.stop(
+            {"transcript_path": str(transcript), "cwd": str(tmp_path), "last_assistant_message": final}
+        )
+        waited = time.monotonic() - t0
+    finally:
+        writer.join()
+    assert out is None  # judged on the passing rerun, not the stale failing run
+    assert 0.25 <= waited < 1.0  # it waited for the write, and not the whole second
