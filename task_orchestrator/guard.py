@@ -147,6 +147,8 @@ class _Similarity:
         try:
             service = self._state.service()
             service.load_similarity()
+            if self._closing:
+                return
             service.memory._catch_up()  # rows the hooks stored meanwhile: not on a search's path
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"

@@ -503,7 +503,10 @@ def test_the_guard_never_tells_the_model_about_its_own_state(tmp_path, monkeypat
     ws = tmp_path / "ws"
     ws.mkdir()
     guard = Guard(tmp_path / "data", settings=Settings(data_dir=tmp_path / "data", _env_file=None))
-    monkeypatch.setattr(Service, "load_similarity", lambda self: time.sleep(30))  # never ready in time
+    import threading
+
+    release = threading.Event()
+    monkeypatch.setattr(Service, "load_similarity", lambda self: release.wait(60))  # loading...
     try:
         failed = _failure("./deploy.sh --prod", "Exit code 2\nmissing AWS_PROFILE", str(ws))
         guard.decide("post-tool-use", failed)
@@ -514,8 +517,8 @@ def test_the_guard_never_tells_the_model_about_its_own_state(tmp_path, monkeypat
         assert "missing AWS_PROFILE" in text  # the lesson
         assert "loading" not in text and "similarity" not in text
     finally:
-        guard.similarity._loader = None  # the sleeping loader is not waited for
-        guard.close()
+        release.set()
+        guard.close()  # waits for the loader
 
 
 def _transcript_lines(runs: list[tuple[str, str]], final: str | None) -> list[dict]:
