@@ -25,6 +25,10 @@ import threading
 from task_orchestrator import guard_client
 from task_orchestrator.guard_client import GuardUnavailable
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 __all__ = ["main", "relay"]
 
 START_WAIT_S = 15.0  # a cold service imports the SDK before it answers: ~1-2 s here
@@ -124,8 +128,11 @@ class _Relay:
             except OSError:  # the service went away: wait for its successor, then send it there
                 with self.changed:
                     self.pending.pop(key or "", None)
-                    if not self.changed.wait_for(lambda g=generation: self.generation != g, timeout=60):
+                    if not self.changed.wait_for(self._moved_on(generation), timeout=60):
                         return
+
+    def _moved_on(self, generation: int) -> Callable[[], bool]:
+        return lambda: self.generation != generation
 
     # -- service to client ------------------------------------------------------------------
     def pump_socket(self) -> None:
@@ -195,13 +202,17 @@ def _write(data: bytes) -> None:
         view = view[os.write(1, view) :]
 
 
+def _exit_now(*_: object) -> None:
+    os._exit(0)
+
+
 def relay(sock: socket.socket) -> None:
     """Copy stdin to the service and its answers to stdout until the client or the service
     (with no successor) ends the session."""
     # The client ends a session with SIGINT and waits for the process: nothing is buffered
     # here (answers go out with os.write), so exit at once rather than unwind the interpreter.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: os._exit(0))
+        signal.signal(sig, _exit_now)
     sock.settimeout(None)
     r = _Relay(sock)
     threading.Thread(target=r.pump_stdin, daemon=True).start()
