@@ -523,18 +523,9 @@ def _ping(data_dir: Path, timeout: float) -> tuple[str, int] | None:
     """(version, pid) of the service answering, or None."""
     try:
         ep = guard_client.read_endpoint(data_dir)
-        sock = socket.create_connection(("127.0.0.1", ep.port), timeout=timeout)
+        reply = guard_client.exchange(ep, "ping", timeout=timeout)
     except (GuardUnavailable, OSError):
         return None
-    try:
-        sock.sendall(f"{PROTOCOL} {ep.secret} {__version__} ping 0\n".encode())
-        reply = b""
-        while chunk := sock.recv(256):
-            reply += chunk
-    except OSError:
-        return None
-    finally:
-        sock.close()
     lines = reply.decode("utf-8", "replace").split("\n", 1)
     # a service of this version proves itself with its token; another version's is only asked
     # its version (then asked to stop, or killed), never trusted with a decision
@@ -572,14 +563,8 @@ def _take_over(data_dir: Path, lock_fd: int) -> bool:
 
 
 def _send_shutdown(data_dir: Path) -> None:
-    try:
-        ep = guard_client.read_endpoint(data_dir)
-        with socket.create_connection(("127.0.0.1", ep.port), timeout=2.0) as sock:
-            sock.sendall(f"{PROTOCOL} {ep.secret} {__version__} shutdown 0\n".encode())
-            while sock.recv(256):
-                pass
-    except (GuardUnavailable, OSError):
-        pass
+    with contextlib.suppress(GuardUnavailable, OSError):
+        guard_client.exchange(guard_client.read_endpoint(data_dir), "shutdown", timeout=2.0)
 
 
 def _write_endpoint(rt: Path, endpoint: Endpoint) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "data_dir_of",
     "endpoint_path",
     "env_fingerprint",
+    "exchange",
     "holds_lock",
     "read_endpoint",
     "request",
@@ -150,13 +151,12 @@ def connect(data_dir: Path, verb: str, body: bytes = b"", *, timeout: float = 1.
     except PermissionError as exc:  # a pid reused by another user's process
         raise GuardUnavailable("stale", f"pid {ep.pid} is not this user's service") from exc
     try:
-        sock = socket.create_connection(("127.0.0.1", ep.port), timeout=timeout)
+        sock = _send(ep, verb, body, timeout)
     except TimeoutError as exc:
         raise GuardUnavailable("timeout", "connecting") from exc
     except OSError as exc:
         raise GuardUnavailable("refused", str(exc)) from exc
     try:
-        sock.sendall(f"{PROTOCOL} {ep.secret} {__version__} {verb} {len(body)}\n".encode() + body)
         status = _readline(sock)
     except TimeoutError as exc:
         sock.close()
@@ -171,6 +171,27 @@ def connect(data_dir: Path, verb: str, body: bytes = b"", *, timeout: float = 1.
             raise GuardUnavailable("impostor", f"port {ep.port} is not answered by the service")
         raise GuardUnavailable(word or "failed", detail or "the service closed the connection")
     return sock
+
+
+def _send(ep: Endpoint, verb: str, body: bytes, timeout: float) -> socket.socket:
+    """A connection to ``ep`` with one request sent (raises ``OSError``)."""
+    sock = socket.create_connection(("127.0.0.1", ep.port), timeout=timeout)
+    try:
+        sock.sendall(f"{PROTOCOL} {ep.secret} {__version__} {verb} {len(body)}\n".encode() + body)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def exchange(ep: Endpoint, verb: str, *, timeout: float) -> bytes:
+    """Everything ``ep`` answers to ``verb``, judged by nobody: for talking to a service of
+    another version (its version, a request to stop). Raises ``OSError``."""
+    with _send(ep, verb, b"", timeout) as sock:
+        reply = b""
+        while chunk := sock.recv(256):
+            reply += chunk
+    return reply
 
 
 def _readline(sock: socket.socket) -> str:
