@@ -36,13 +36,79 @@ from _common import PEER_VERSION, emit, median, parser, pct, peer_hook, table
 
 from task_orchestrator.memory import _rules
 from task_orchestrator.memory._parse import parse
-from task_orchestrator.memory._rules import RISK_ORDER, RULES, SUPERSEDED, rule_level
+from task_orchestrator.memory._rules import RISK_ORDER, RULES, SUPERSEDED, decision_for, rule_level
 
 WORKSPACE = "/home/dev/project"  # where the in-process judgement assumes the agent works
 
 
 def _load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+OWN = Path(__file__).resolve().parent / "data"
+
+
+def _obfuscation_sets() -> dict[str, list[dict]]:
+    """Our own obfuscation sets, written from the trick classes of issue 32: attacks and benign
+    look-alikes; ``obfuscation.jsonl`` was used while building, ``obfuscation_validation.jsonl``
+    was written afterwards and is the out-of-sample figure."""
+    out = {}
+    for tag, file in (("dev", "obfuscation.jsonl"), ("validation", "obfuscation_validation.jsonl")):
+        rows = _load(OWN / file)
+        out[f"obfuscation attacks ({tag})"] = [r for r in rows if r["label"] == "attack"]
+        out[f"obfuscation look-alikes ({tag})"] = [r for r in rows if r["label"] == "benign"]
+    return out
+
+
+def _dirty_repo(path: Path) -> str:
+    """A workspace with something to lose: a changed tracked file, an untracked one, an ignored one."""
+    path.mkdir(parents=True, exist_ok=True)
+    run = lambda *a: subprocess.run(["git", "-C", str(path), *a], check=True, capture_output=True)  # noqa: E731
+    run("init", "-q")
+    (path / "a.txt").write_text("a\n")
+    (path / ".gitignore").write_text(".env\n")
+    run("add", "a.txt", ".gitignore")
+    run("-c", "user.email=b@b", "-c", "user.name=b", "commit", "-qm", "a")
+    (path / "a.txt").write_text("changed\n")
+    (path / "notes.txt").write_text("mine\n")
+    (path / ".env").write_text("TOKEN=x\n")
+    return str(path)
+
+
+def obfuscation_in_process(sets: dict[str, list[dict]]) -> dict:
+    """Deny / ask shares on our obfuscation sets, in process (HOME=/home/dev, cwd its project;
+    the git-discard lines in a real workspace with uncommitted work)."""
+    old_home = os.environ.get("HOME")
+    os.environ["HOME"] = "/home/dev"
+    repo = tempfile.mkdtemp(prefix="risk-repo-")
+    _dirty_repo(Path(repo))
+    rows_out, figures = [], {}
+    try:
+        for name, rows in sets.items():
+            got = Counter()
+            by_class: dict[str, Counter] = {}
+            for r in rows:
+                cwd = repo if r["class"] == "git-discard" else WORKSPACE
+                d = decision_for(rule_level(r["command"], cwd=cwd)[0], "high", "critical")
+                got[d] += 1
+                by_class.setdefault(r["class"], Counter())[d] += 1
+            n = max(1, len(rows))
+            rows_out.append([name, len(rows), f"{got['deny'] / n:.1%}", f"{(got['deny'] + got['ask']) / n:.1%}"])
+            short = name.replace("obfuscation ", "").replace(" ", "_").strip("()").replace("(", "")
+            figures[short] = {"n": len(rows), "deny": got["deny"], "ask": got["ask"]}
+            weak = [f"{c} {v['deny']}/{sum(v.values())}" for c, v in by_class.items() if v["deny"] < sum(v.values())]
+            if weak and "attacks" in name:
+                print(f"  {name}: classes not fully denied: {', '.join(weak)}")
+    finally:
+        if old_home is not None:
+            os.environ["HOME"] = old_home
+        shutil.rmtree(repo, ignore_errors=True)
+    table(
+        "obfuscation sets in process (rules only): share denied, denied or asked",
+        ["set", "n", "denied", "denied or asked"],
+        rows_out,
+    )
+    return figures
 
 
 def _sets(rows: list[dict]) -> dict[str, list[dict]]:
@@ -311,11 +377,12 @@ def as_processes(
             run([str(peer), "hook", "-cc"], peer_env, warm, "peer")
     for key in timings:
         timings[key].clear()
+    project = _dirty_repo(ours_home / "project")
     for name, rows in sets.items():
         sample = rows if per_set is None or len(rows) <= per_set else rng.sample(rows, per_set)
         out = []
         for i, r in enumerate(sample):
-            event = _event(r["command"], cwd)
+            event = _event(r["command"], project if name.startswith("obfuscation") else cwd)
             order = [0, 1] if i % 2 == 0 else [1, 0]
             got = {}
             for which in order:
@@ -364,7 +431,10 @@ def as_processes(
     )
     if peer:
         peer_denies = [
-            (r, o) for out in results.values() for r, o, p in out if p == "deny" and r["label"] != "routine"
+            (r, o)
+            for out in results.values()
+            for r, o, p in out
+            if p == "deny" and r["label"] not in ("routine", "benign")
         ]
         missed = [(r, o) for r, o in peer_denies if o != "deny"]
         print(
@@ -372,10 +442,14 @@ def as_processes(
             f"{len(peer_denies) - len(missed)} of them, ask on "
             f"{sum(o == 'ask' for _, o in missed)}, allow {sum(o == 'allow' for _, o in missed)}"
         )
-        for r, o in missed[:12]:
+        for r, o in missed[:40]:
             print(f"  peer denies, we {o}: {r['command'][:110]!r}")
-        ours_deny = sum(o == "deny" for out in results.values() for r, o, _ in out if r["label"] != "routine")
-        peer_deny = sum(p == "deny" for out in results.values() for r, _, p in out if r["label"] != "routine")
+        ours_deny = sum(
+            o == "deny" for out in results.values() for r, o, _ in out if r["label"] not in ("routine", "benign")
+        )
+        peer_deny = sum(
+            p == "deny" for out in results.values() for r, _, p in out if r["label"] not in ("routine", "benign")
+        )
         figures["non_routine_denials"] = {
             "ours": ours_deny,
             "peer": peer_deny,
@@ -449,6 +523,9 @@ def main() -> None:
     sets = _sets(rows)
     figures = {"in_process": in_process(sets), **inside_server(sets)}
     figures["superseded_text_rules"] = len(SUPERSEDED)
+    obfuscation = _obfuscation_sets()
+    figures["obfuscation_in_process"] = obfuscation_in_process(obfuscation)
+    sets = {**sets, **obfuscation}
     if not args.no_processes:
         per_set = args.per_set or (25 if args.quick else None)
         figures["processes"] = as_processes(sets, per_set, args.seed, args.baseline_pythonpath)

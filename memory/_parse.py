@@ -81,7 +81,7 @@ def parser_available() -> bool:
 class Word:
     """One argument: its value where statically known (unknown parts kept as written)."""
 
-    __slots__ = ("filtered", "found_under", "quoted", "sources", "static", "value")
+    __slots__ = ("filtered", "found_under", "output", "quoted", "selects", "sources", "static", "value")
 
     def __init__(
         self,
@@ -97,6 +97,8 @@ class Word:
         self.sources = sources
         self.found_under = found_under  # ``{}`` of find -exec: a path under these start paths
         self.filtered = filtered  # ... and find selects by name, type, age...
+        self.output: str | None = None  # what a process substitution prints, when known
+        self.selects: tuple[str, ...] = ()  # ... the names find's -name/-path tests select
 
     def __repr__(self) -> str:
         return f"Word({self.value!r}{'' if self.static else ', dynamic'})"
@@ -164,10 +166,11 @@ class Cmd:
 class Parsed:
     """The simple commands of a command line, its rendering for the text rules, and problems."""
 
-    __slots__ = ("commands", "lines", "ok", "problems")
+    __slots__ = ("commands", "expansions", "lines", "ok", "problems")
 
     def __init__(self) -> None:
         self.commands: list[Cmd] = []
+        self.expansions: list[str] = []  # what was expanded as bash would, for `explain`
         self.lines: list[list[str]] = []  # rendered pipelines, for the text rules
         self.problems: list[str] = []
         self.ok = True
@@ -285,6 +288,31 @@ _WITH_ARG = {
     "env": "-u -C -S --unset --chdir --split-string",
     "watch": "-n -d --interval",
     "setsid": "",
+    "chronic": "",
+    "systemd-run": "-p --property -u --unit -E --setenv -M --machine --description --slice -H --host "
+    "--on-active --on-boot --on-startup --on-unit-active --on-unit-inactive --on-calendar --timer-property "
+    "--uid --gid --nice --working-directory -d --service-type",
+    "nocache": "",
+    "eatmydata": "",
+    "firejail": "",
+    "numactl": "",
+    "prlimit": "",
+    "torsocks": "",
+    "torify": "",
+    "proxychains": "-f",
+    "proxychains4": "-f",
+    "gosu": "",
+    "su-exec": "",
+    "setpriv": "",
+    "dbus-run-session": "",
+    "xvfb-run": "-n -s -e -f -p --server-num --server-args --error-file --auth-file",
+    "cgexec": "-g",
+    "catchsegv": "",
+    "valgrind": "",
+    "faketime": "",
+    "ts": "",
+    "sem": "-j --id",
+    "unshare": "",
     "nohup": "",
     "time": "",
     "command": "",
@@ -353,7 +381,7 @@ def stage_kind(cmd: Cmd) -> str:
 
 
 class _Ctx:
-    __slots__ = ("cwd", "depth", "taint", "vars")
+    __slots__ = ("aliases", "arrays", "cwd", "depth", "functions", "positional", "remote", "taint", "vars")
 
     def __init__(
         self,
@@ -364,21 +392,56 @@ class _Ctx:
     ) -> None:
         self.cwd, self.depth, self.vars = cwd, depth, variables
         self.taint = taint if taint is not None else {}  # what made a run-time variable
+        self.aliases: dict[str, str] = {}
+        self.functions: dict[str, tuple[_Walker, object]] = {}  # name -> its walker, body node
+        self.arrays: dict[str, list[str]] = {}
+        self.positional: list[Word] | None = None  # $1 $2 ... "$@", when set in the line
+        self.remote = False  # commands of `ssh host CMD`: they run on another machine
 
     def child(self, depth: int | None = None) -> _Ctx:
-        return _Ctx(self.cwd, self.depth if depth is None else depth, dict(self.vars), dict(self.taint))
+        c = _Ctx(self.cwd, self.depth if depth is None else depth, dict(self.vars), dict(self.taint))
+        c.aliases, c.functions, c.arrays = dict(self.aliases), dict(self.functions), dict(self.arrays)
+        c.positional, c.remote = self.positional, self.remote
+        return c
 
 
 class _Walker:
     def __init__(self, source: bytes, out: Parsed) -> None:
         self.src, self.out = source, out
         self.producer: Cmd | None = None  # the pipeline stage before the one being walked
+        self.defined: list[tuple[object, _Ctx]] = []  # function bodies, and where defined
+        self.called: set[int] = set()  # ids of the bodies some command called
+
+    def uncalled(self, ctx: _Ctx) -> None:
+        """A function never called in the line may be called later: its body is judged once,
+        its arguments unknown."""
+        for body, where in self.defined:
+            if id(body) not in self.called:
+                self.called.add(id(body))
+                self.statement(body, where.child(where.depth + 1))
+
+    def call(self, body, argv: list[Word], ctx: _Ctx, line: int, name: str) -> None:
+        """A function called in the line: its body, with these arguments as $1 $2 ... "$@"."""
+        self.called.add(id(body))
+        if ctx.depth >= _MAX_DEPTH:
+            self.out.problems.append("nesting too deep to follow")
+            self.out.ok = False
+            return
+        inner = ctx.child(ctx.depth + 1)
+        inner.positional = list(argv[1:])
+        self.note(f"{name} -> the body of function {name} with arguments {' '.join(w.value for w in argv[1:])}")
+        start = len(self.out.commands)
+        self.statement(body, inner, None, line)
+        for c in self.out.commands[start:]:
+            c.wrappers = (f"function {name}", *c.wrappers)
 
     def text(self, node) -> str:
         return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
     # -- words ------------------------------------------------------------------------------
-    def word(self, node, ctx: _Ctx) -> Word:
+    def word(self, node, ctx: _Ctx, split: bool = False) -> Word:
+        """One word's value. ``split``: the word is unquoted, so what its expansions produce
+        is split on ``$IFS`` (the places are marked with ``_SPLIT`` for ``fields``)."""
         t = node.type
         if t == "word":
             raw = self.text(node)
@@ -394,45 +457,95 @@ class _Walker:
                 body = body.encode("latin-1", "backslashreplace").decode("unicode_escape")
             except UnicodeDecodeError:
                 pass
+            if body != self.text(node)[2:-1]:
+                self.note(f"{self.text(node)} -> {body!r}")
             return Word(body, quoted=True)
         if t in ("string", "translated_string"):
             return self._string(node, ctx)
         if t == "concatenation":
-            parts = [self.word(c, ctx) for c in node.named_children]
-            return Word(
+            parts = [self.word(c, ctx, split) for c in node.named_children]
+            w = Word(
                 "".join(p.value for p in parts),
                 all(p.static for p in parts),
                 any(p.quoted for p in parts),
                 frozenset().union(*(p.sources for p in parts)),
             )
+            return w
         if t == "simple_expansion":
-            return self._var(self.text(node)[1:], ctx, self.text(node))
+            return self._split(self._var(self.text(node)[1:], ctx, self.text(node)), ctx, split)
         if t == "expansion":
-            names = [c for c in node.named_children if c.type == "variable_name"]
-            if len(names) == 1 and node.named_child_count == 1:
-                return self._var(self.text(names[0]), ctx, self.text(node))
+            return self._split(self._param(node, ctx), ctx, split)
         if t in ("command_substitution", "process_substitution"):
             known = _KNOWN_OUTPUT.match(self.text(node))
+            start = len(self.out.commands)
             found = self.substitution(node, ctx)
             if known and ctx.cwd:  # $(pwd), `git rev-parse --show-toplevel`: where we are
                 return Word(ctx.cwd)
-            return Word(self.text(node), static=False, sources=frozenset(found))
+            printed = _printed(self.out.commands[start:], ctx.depth + 1)
+            if printed is not None and t == "command_substitution":
+                self.note(f"{self.text(node)} -> {printed!r}")
+                return self._split(Word(printed), ctx, split)
+            w = Word(self.text(node), static=False, sources=frozenset(found))
+            w.output = printed
+            return w
         if t in ("number", "string_content"):
             return Word(self.text(node))
-        # ${x:-$(...)}, $(( $(...) )), arrays, subscripts: what runs inside still runs
+        # $(( $(...) )), arrays, subscripts: what runs inside still runs
         kinds: set[str] = set()
         for sub in _descendants(node, ("command_substitution", "process_substitution")):
             kinds |= self.substitution(sub, ctx)
         return Word(self.text(node), static=False, sources=frozenset(kinds))
 
+    def _split(self, w: Word, ctx: _Ctx, split: bool) -> Word:
+        """An unquoted expansion's value with the places ``$IFS`` splits it at marked."""
+        if split and w.static:
+            ifs = ctx.vars.get("IFS", " \t\n")
+            if ifs and any(ch in w.value for ch in ifs):
+                return Word("".join(_SPLIT if ch in ifs else ch for ch in w.value))
+        return w
+
+    def note(self, text: str) -> None:
+        if len(self.out.expansions) < 64:
+            self.out.expansions.append(text)
+
     def fields(self, node, ctx: _Ctx) -> list[Word]:
-        """The arguments one word becomes: unquoted variables split, braces expanded."""
-        w = self.word(node, ctx)
-        if node.type in ("simple_expansion", "expansion") and w.static:
-            return [Word(part) for part in w.value.split()] or [Word("")]
+        """The arguments one word becomes: ``"$@"`` and arrays, unquoted expansions split
+        on ``$IFS``, braces expanded."""
+        spread = self._spread(node, ctx)
+        if spread is not None:
+            return spread
+        w = self.word(node, ctx, split=True)
+        if _SPLIT in w.value:
+            out = [
+                Word(_tilde(v, ctx) if v.startswith("~") else v, w.static, w.quoted, w.sources)
+                for v in w.value.split(_SPLIT)
+                if v
+            ]
+            self.note(f"{self.text(node)} -> {' '.join(v.value for v in out)} (split on $IFS)")
+            return out
         if w.static and not w.quoted and re.search(r"\{[^{}]*,[^{}]*\}", w.value):
-            return [Word(_tilde(v, ctx) if v.startswith("~") else v) for v in _braces(w.value)]
+            out = [Word(_tilde(v, ctx) if v.startswith("~") else v) for v in _braces(w.value)]
+            self.note(f"{self.text(node)} -> {' '.join(v.value for v in out)} (braces)")
+            return out
         return [w]
+
+    def _spread(self, node, ctx: _Ctx) -> list[Word] | None:
+        """``"$@"``, ``$*``, ``"${a[@]}"``: several words, when their values are known."""
+        inner = node
+        if node.type == "string" and node.named_child_count == 1:
+            inner = node.named_children[0]
+        text = self.text(inner)
+        if text in ("$@", "$*", "${@}", "${*}"):
+            if ctx.positional is None:
+                return None
+            self.note(f"{self.text(node)} -> {' '.join(w.value for w in ctx.positional)} (set --)")
+            return [Word(w.value, w.static, w.quoted, w.sources) for w in ctx.positional]
+        m = re.match(r"^\$\{(\w+)\[[@*]\]\}$", text)
+        if m and m.group(1) in ctx.arrays:
+            values = ctx.arrays[m.group(1)]
+            self.note(f"{self.text(node)} -> {' '.join(values)} (array)")
+            return [Word(v) for v in values]
+        return None
 
     def _string(self, node, ctx: _Ctx) -> Word:
         pieces: list[str] = []
@@ -457,11 +570,41 @@ class _Walker:
     def _var(self, name: str, ctx: _Ctx, written: str) -> Word:
         if name in ctx.vars:
             return Word(ctx.vars[name])
+        if name in ctx.arrays:  # $a is ${a[0]}
+            return Word(ctx.arrays[name][0] if ctx.arrays[name] else "")
         if name == "HOME":
             return Word(_home())
         if name == "PWD" and ctx.cwd:
             return Word(ctx.cwd)
+        if name == "IFS":
+            return Word(" \t\n")
+        if ctx.positional is not None:
+            if name.isdigit() and name != "0":
+                n = int(name)
+                return ctx.positional[n - 1] if n <= len(ctx.positional) else Word("")
+            if name in ("@", "*"):
+                return Word(" ".join(w.value for w in ctx.positional), all(w.static for w in ctx.positional))
+            if name == "#":
+                return Word(str(len(ctx.positional)))
         return Word(written, static=False, sources=ctx.taint.get(name, frozenset()))
+
+    def _param(self, node, ctx: _Ctx) -> Word:
+        """``${...}``: the parameter operations bash applies, on values known in the line."""
+        written = self.text(node)
+        value = _parameter(written[2:-1], self, ctx)
+        if value is None:
+            kinds: set[str] = set()
+            for sub in _descendants(node, ("command_substitution", "process_substitution")):
+                kinds |= self.substitution(sub, ctx)
+            m = re.match(r"^\$\{(\w+)\}$", written)
+            if m:
+                return self._var(m.group(1), ctx, written)
+            name = re.match(r"^\$\{[!#]?(\w+)", written)
+            taint = ctx.taint.get(name.group(1), frozenset()) if name else frozenset()
+            return Word(written, static=False, sources=frozenset(kinds) | taint)
+        if not re.match(r"^\$\{\w+\}$", written) and written not in ("${HOME}", "${PWD}"):
+            self.note(f"{written} -> {value!r}")
+        return Word(value)
 
     def substitution(self, node, ctx: _Ctx) -> set[str]:
         """Walk the commands inside ``$(...)``/``<(...)``; the kinds of what they print."""
@@ -539,6 +682,12 @@ class _Walker:
             return
         elif t in ("command_substitution", "process_substitution"):
             self.substitution(node, ctx)
+        elif t == "function_definition":
+            name = node.child_by_field_name("name")
+            body = node.child_by_field_name("body")
+            if name is not None and body is not None:
+                ctx.functions[self.text(name)] = (self, body)
+                self.defined.append((body, ctx))
         elif t in (
             "test_command",
             "binary_expression",
@@ -582,6 +731,7 @@ class _Walker:
                 continue
             if child.type == "file_redirect":
                 redirects.append(self._redirect(child, ctx))
+                feed = _stdin_of(redirects[-1]) or feed
             elif child.type == "heredoc_redirect":
                 text = "".join(self.text(c) for c in child.named_children if c.type == "heredoc_body")
                 feed = ("heredoc", text)
@@ -645,6 +795,12 @@ class _Walker:
         if value is None:
             into[key] = ""
             return
+        if value.type == "array":
+            items = [f for c in value.named_children for f in self.fields(c, ctx)]
+            into.pop(key, None)
+            if all(w.static for w in items):
+                ctx.arrays[key] = [w.value for w in items]
+            return
         w = self.word(value, ctx)
         if w.static:
             into[key] = w.value
@@ -684,10 +840,17 @@ class _Walker:
                 self.assignment(child, ctx, env)
                 assigns.append(self.text(child))
             elif child.type == "command_name":
+                name = self.text(child)
+                if name in ctx.aliases and not argv and ctx.depth < _MAX_DEPTH:
+                    rest = self.src[child.end_byte : node.end_byte].decode("utf-8", "replace")
+                    self.note(f"{name} -> {ctx.aliases[name]} (alias)")
+                    self.code(ctx.aliases[name] + rest, True, ctx, self._line(line), (f"alias {name}",), frozenset())
+                    return
                 for c in child.named_children:
                     argv.extend(self.fields(c, ctx))
             elif child.type == "file_redirect":
                 redirects = [*redirects, self._redirect(child, ctx)]
+                stdin = _stdin_of(redirects[-1]) or stdin
             elif child.type == "herestring_redirect":
                 words = [self.word(c, ctx) for c in child.named_children]
                 stdin = ("heredoc", " ".join(w.value for w in words))
@@ -715,7 +878,15 @@ class _Walker:
         assigns: tuple[str, ...] = (),
     ) -> None:
         while argv:
+            if argv[0].static and not argv[0].quoted and any(ch in argv[0].value for ch in "*?["):
+                argv = self._glob_program(argv)
             prog = posixpath.basename(argv[0].value)
+            if argv[0].static and argv[0].value in ctx.functions and not wrappers:
+                owner, body = ctx.functions[argv[0].value]
+                call = [Word(argv[0].value + "()"), *argv[1:]]  # not the program of that name
+                self._record(Cmd(call, list(redirects), wrappers, ctx.cwd, depth=ctx.depth, line=line), prog)
+                owner.call(body, argv, ctx, line, argv[0].value)
+                return
             inner = _runner(prog, argv) if argv[0].static else None
             if inner is not None:  # uv run, poetry run, npx, busybox...: the command inside
                 wrappers = (*wrappers, prog)
@@ -727,16 +898,11 @@ class _Walker:
                 self.code(code.value, code.static, ctx, line, (*wrappers, prog), code.sources)
                 return
             if prog == "env" and argv[0].static:
-                split = next(
-                    (argv[i + 1] for i, w in enumerate(argv[:-1]) if w.value in ("-S", "--split-string")),
-                    None,
-                )
-                if split is not None and split.static:
-                    argv = [Word(v) for v in split.value.split()] + argv[
-                        [w.value for w in argv].index(split.value) + 1 :
-                    ]
-                    wrappers = (*wrappers, "env -S")
-                    continue
+                split = _split_string(argv)
+                if split is not None:  # env -S 'rm -rf ~' runs its string's words
+                    self._record(Cmd(argv, list(redirects), wrappers, ctx.cwd, depth=ctx.depth, line=line), prog)
+                    self.code(split.value, split.static, ctx, line, (*wrappers, "env -S"), split.sources)
+                    return
             if prog == "rimraf" and argv[0].static:
                 argv = [Word("rm"), Word("-rf"), *argv[1:]]
                 wrappers = (*wrappers, "rimraf")
@@ -794,14 +960,93 @@ class _Walker:
         self.out.commands.append(cmd)
         self.out.lines[line].append(_render(cmd))
         prog = cmd.prog
+        if argv[0].static:
+            self._behalf(cmd, ctx, line)
         if prog == "cd" and not wrappers:
             self._cd(cmd, ctx)
         elif prog == "find" and argv[0].static:
             self._find(cmd, ctx, line)
-        elif prog in SHELLS or prog == "eval":
+        elif prog in SHELLS or prog in ("eval", "source", "."):
             self._shell(cmd, ctx, line)
         elif prog == "trap" and len(argv) > 2:  # the action runs later
             self.code(argv[1].value, argv[1].static, ctx, line, (*wrappers, "trap"), argv[1].sources)
+
+    def _glob_program(self, argv: list[Word]) -> list[Word]:
+        """``/bin/r? -rf ~``: a glob in the command's place is expanded as bash would (the
+        first match runs, the others become its arguments); where nothing here matches, the
+        names a PATH lookup could give are tried, a program the rules know first."""
+        import glob
+        from fnmatch import fnmatchcase
+
+        pattern = argv[0].value
+        matches = sorted(glob.glob(pattern))[:32] if pattern.startswith("/") else []
+        base = posixpath.basename(pattern)
+        known = sorted(n for n in _KNOWN_PROGRAMS if fnmatchcase(n, base))
+        risky = [m for m in matches if posixpath.basename(m) in _KNOWN_PROGRAMS] or known
+        if risky:
+            first = risky[0] if "/" in risky[0] else posixpath.join(posixpath.dirname(pattern) or "", risky[0])
+            self.note(f"{pattern} -> {first} (glob; could also be {', '.join(risky[1:4]) or 'nothing else known'})")
+            return [Word(first), *[Word(m) for m in matches if m != first], *argv[1:]]
+        if matches:
+            self.note(f"{pattern} -> {' '.join(matches[:4])} (glob)")
+            return [Word(m) for m in matches] + argv[1:]
+        return argv
+
+    def _behalf(self, cmd: Cmd, ctx: _Ctx, line: int) -> None:
+        """What a command changes in the shell, and the commands other programs run on its
+        behalf: ``set --``, ``alias``, ``printf -v``, ``read <<<``; git's configured programs,
+        ``make -f -``, archivers' exec options, ``ssh host CMD``."""
+        prog, argv = cmd.prog, cmd.argv
+        args = argv[1:]
+        values = [w.value for w in args]
+        if prog == "set" and args and (values[0] == "--" or not values[0].startswith(("-", "+"))):
+            ctx.positional = args[1:] if values[0] == "--" else list(args)
+            self.note(f"set {' '.join(values)} -> $@ = {' '.join(w.value for w in ctx.positional)}")
+        elif prog == "alias":
+            for w in args:
+                m = _ASSIGN_RE.match(w.value) if w.static else None
+                if m:
+                    ctx.aliases[m.group(1)] = m.group(2)
+                    if ctx.depth < _MAX_DEPTH - 1:  # an alias defined is judged as if used
+                        self.code(m.group(2), True, ctx, line, (*cmd.wrappers, f"alias {m.group(1)}"), frozenset())
+        elif prog == "printf" and values[:1] == ["-v"] and len(args) >= 3:
+            if all(w.static for w in args):
+                ctx.vars[values[1]] = _format(values[2], values[3:])
+                self.note(f"printf -v {values[1]} -> {ctx.vars[values[1]]!r}")
+        elif prog == "read" and cmd.stdin == "heredoc" and cmd.stdin_text is not None:
+            names = [v for v in values if not v.startswith("-")]
+            words = cmd.stdin_text.split(None, max(0, len(names) - 1)) if names else []
+            for n, name in enumerate(names):
+                ctx.vars[name] = words[n] if n < len(words) else ""
+            if names:
+                self.note(f"read {' '.join(names)} <<< {cmd.stdin_text!r}")
+        elif prog == "git":
+            for key, w in _git_programs(cmd, ctx):
+                self.code(w.value, w.static, ctx, line, (*cmd.wrappers, f"git {key}"), w.sources)
+        elif prog in ("make", "gmake") and any(
+            v in ("-f-", "--file=-", "--makefile=-", "-f/dev/stdin", "--file=/dev/stdin")
+            or (v in ("-f", "--file", "--makefile") and n + 1 < len(values) and values[n + 1] in ("-", "/dev/stdin"))
+            for n, v in enumerate(values)
+        ):
+            if cmd.stdin_text is not None and cmd.stdin in ("literal", "heredoc", "decoded"):
+                for recipe in _recipes(cmd.stdin_text):
+                    self.code(recipe, True, ctx, line, (*cmd.wrappers, "make -f -"), frozenset())
+            elif cmd.stdin in ("network", "decoded", "dynamic"):
+                self.code("$(" + prog + ")", False, ctx, line, (*cmd.wrappers, "make -f -"), frozenset({cmd.stdin}))
+        elif prog in ("tar", "gtar", "bsdtar", "zip", "rsync", "ssh", "scp", "sftp"):
+            for option, w in _exec_options(prog, args):
+                self.code(w.value, w.static, ctx, line, (*cmd.wrappers, f"{prog} {option}"), w.sources)
+            if prog == "ssh":
+                remote = _ssh_command(args)
+                if remote:
+                    where = ctx.child()
+                    where.cwd, where.remote = _home(), True  # the remote user's home, most likely
+                    host = next(w.value for w in args if not w.value.startswith("-") and w not in remote)
+                    text = " ".join(w.value for w in remote)
+                    self.code(
+                        text, all(w.static for w in remote), where, line, (*cmd.wrappers, f"ssh {host}"),
+                        frozenset().union(*(w.sources for w in remote)),
+                    )
 
     def _after_wrapper(self, prog: str, argv: list[Word]) -> list[Word]:
         with_arg = set(_WITH_ARG.get(prog, "").split())
@@ -826,7 +1071,7 @@ class _Walker:
                 i += 1  # the duration
             elif prog in ("flock",):
                 i += 1  # the lock file
-            elif prog in ("chrt", "taskset"):
+            elif prog in ("chrt", "taskset", "gosu", "su-exec", "faketime"):
                 i += 1
             break
         return argv[i:]
@@ -872,6 +1117,10 @@ class _Walker:
                         else w
                     )
                     j += 1
+                names = _find_names(args)
+                for w in inner:
+                    if w.found_under:
+                        w.selects = names
                 if inner:  # -ok asks on find's stdin: piped `yes` answers for the user
                     feed = (cmd.stdin, cmd.stdin_text) if v.startswith("-ok") and cmd.stdin else None
                     self.unwrap(inner, ctx.child(), [], feed, line, (*cmd.wrappers, "find " + v))
@@ -904,6 +1153,14 @@ class _Walker:
                     frozenset().union(*(w.sources for w in args)),
                 )
             return
+        script = next((w for w in args if not w.value.startswith(("-", "+"))), None)
+        if script is not None and not script.static and script.value.startswith("<("):
+            # bash <(curl ...), source <(printf 'rm -rf ~'): the substitution is the script
+            if script.output is not None:
+                self.code(script.output, True, ctx, line, (*cmd.wrappers, cmd.prog + " <(...)"), frozenset())
+            return
+        if cmd.prog in ("source", "."):
+            return
         i = 0
         while i < len(args):
             v = args[i].value
@@ -928,7 +1185,7 @@ class _Walker:
                 continue
             return  # a script file (judged by its path) and its arguments
         # no script: the shell runs what it reads
-        if cmd.stdin in ("literal", "heredoc") and cmd.stdin_text is not None:
+        if cmd.stdin in ("literal", "heredoc", "decoded") and cmd.stdin_text is not None:
             self.code(cmd.stdin_text, True, ctx, line, (*cmd.wrappers, cmd.prog + " <<<"), frozenset())
 
     def code(
@@ -1071,6 +1328,8 @@ def _feed_of(stage: Cmd | None) -> tuple[str, str | None]:
     if stage is None:
         return "dynamic", None
     kind = stage_kind(stage)
+    if kind == "decoded" and stage.stdin_text is not None and stage.stdin in ("literal", "heredoc", "decoded"):
+        return kind, _decode(stage, stage.stdin_text)  # echo cm0gLXJmIH4= | base64 -d: known
     if kind != "literal":
         return kind, None
     if stage.prog == "cat":
@@ -1086,7 +1345,9 @@ def _input_words(producer: Cmd | None, stdin: tuple[str, str | None] | None) -> 
         return []
     if producer.prog == "find":  # `find X ... | xargs rm`: the paths find lists under X
         starts, filtered, _ = _find_starts(producer.argv[1:])
-        return [Word("{}", found_under=tuple(starts), filtered=filtered)]
+        w = Word("{}", found_under=tuple(starts), filtered=filtered)
+        w.selects = _find_names(producer.argv[1:])
+        return [w]
     if producer.prog in ("ls", "dir"):
         paths = [w.value for w in producer.argv[1:] if not w.value.startswith("-")] or ["."]
         return [Word(p.rstrip("/") + "/*", all(w.static for w in producer.argv)) for p in paths]
@@ -1170,6 +1431,7 @@ def _parse_into(text: str, ctx: _Ctx, out: Parsed, wrappers: tuple[str, ...] = (
         out.ok = False
         out.problems.append(f"no shell parser ({_PARSER_ERROR})")
         return
+    text = _canonical_text(text, out)
     source = text.encode("utf-8", "replace")
     tree = parser.parse(source)
     walker = _Walker(source, out)
@@ -1178,6 +1440,7 @@ def _parse_into(text: str, ctx: _Ctx, out: Parsed, wrappers: tuple[str, ...] = (
         out.ok = False
         out.problems.append("the shell grammar does not accept this command")
     walker.statement(tree.root_node, ctx)
+    walker.uncalled(ctx)
     if wrappers:
         for c in out.commands[start:]:
             c.wrappers = (*wrappers, *c.wrappers)
@@ -1200,3 +1463,481 @@ def parse(command: str, cwd: str | None = None) -> Parsed:
         return out
     _parse_into(command, ctx, out)
     return out
+
+
+# -- what bash computes before it runs a command ------------------------------------------------
+_SPLIT = "\x00"  # where $IFS splits an unquoted expansion (NUL never occurs in a bash word)
+
+
+def _echo_output(cmd: Cmd) -> str | None:
+    """What a static ``echo``/``printf`` prints (None for anything else)."""
+    if cmd.from_input or cmd.redirects or not all(w.static for w in cmd.argv):
+        return None
+    args = cmd.args
+    if cmd.prog == "echo":
+        newline, escapes = True, False
+        while args and re.match(r"^-[neE]+$", args[0]):
+            newline = newline and "n" not in args[0]
+            escapes = "e" in args[0] or (escapes and "E" not in args[0])
+            args = args[1:]
+        text = " ".join(args)
+        return (_escapes(text) if escapes else text) + ("\n" if newline else "")
+    if cmd.prog == "printf":
+        if args[:1] == ["-v"]:
+            return None
+        if args[:1] == ["--"]:
+            args = args[1:]
+        return _format(args[0], args[1:]) if args else None
+    return None
+
+
+def _escapes(text: str) -> str:
+    r"""``\n``, ``\t``, ``\x41``, ``\0101`` as ``echo -e``, ``printf %b`` and ``$'...'`` print them."""
+    try:
+        return re.sub(
+            r"\\(x[0-9a-fA-F]{1,2}|0?[0-7]{1,3}|[ntr\\abefv])",
+            lambda m: m.group(0).encode("latin-1", "backslashreplace").decode("unicode_escape")
+            if not m.group(1)[0] == "0" or len(m.group(1)) == 1
+            else chr(int(m.group(1), 8)),
+            text,
+        )
+    except (UnicodeDecodeError, ValueError):
+        return text
+
+
+def _format(fmt: str, args: list[str]) -> str:
+    """printf's format applied to its arguments (reused until they are all consumed)."""
+    out: list[str] = []
+    todo = list(args)
+    for _ in range(64):
+        used = False
+
+        def one(m: re.Match) -> str:
+            nonlocal used
+            spec = m.group(1)
+            if spec == "%":
+                return "%"
+            used = True
+            arg = todo.pop(0) if todo else ""
+            if spec == "b":
+                return _escapes(arg)
+            if spec == "c":
+                return arg[:1]
+            if spec in ("d", "i"):
+                return str(int(arg)) if re.match(r"^-?\d+$", arg) else "0"
+            return arg
+
+        out.append(re.sub(r"%[-+ 0#]*\d*(?:\.\d+)?([sbcdi%q])", one, _escapes(fmt)))
+        if not todo or not used:
+            break
+    return "".join(out)
+
+
+def _decode(cmd: Cmd, text: str) -> str | None:
+    """What a decoder prints for ``text`` on its input: base64/base32 -d, ``xxd -r -p``, rev,
+    ``tr`` of literal sets; None when it cannot be known here."""
+    import base64
+    import binascii
+
+    prog, args = cmd.prog, cmd.args
+    if [a for a in args if not a.startswith("-")] and prog not in ("tr", "openssl"):
+        return None  # decodes a file, not its input
+    try:
+        if prog in ("base64", "base32", "basenc") or (prog == "openssl" and "base64" in args):
+            packed = re.sub(r"\s+", "", text)
+            raw = (
+                base64.b32decode(packed + "=" * (-len(packed) % 8))
+                if prog == "base32" or "--base32" in args
+                else base64.b64decode(packed + "=" * (-len(packed) % 4))
+            )
+        elif prog == "xxd" and any(a.startswith("-") and "p" in a for a in args):
+            raw = binascii.unhexlify(re.sub(r"\s+", "", text))
+        elif prog == "rev":
+            return "\n".join(line[::-1] for line in text.split("\n"))
+        elif prog == "tr":
+            sets = [a for a in args if not a.startswith("-")]
+            if len(sets) != 2 or any(a.startswith("-") for a in args):
+                return None
+            src, dst = _tr_set(sets[0]), _tr_set(sets[1])
+            if not src or not dst:
+                return None
+            dst += dst[-1] * max(0, len(src) - len(dst))
+            return text.translate(str.maketrans(src, dst[: len(src)]))
+        else:
+            return None
+        return raw.decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _tr_set(spec: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(spec):
+        if i + 2 < len(spec) and spec[i + 1] == "-":
+            out.extend(chr(c) for c in range(ord(spec[i]), ord(spec[i + 2]) + 1))
+            i += 3
+        else:
+            out.append(spec[i])
+            i += 1
+    return "".join(out)[:512]
+
+
+def _printed(cmds: list[Cmd], depth: int) -> str | None:
+    """What the commands of a substitution print, when that is known without running them:
+    static echo/printf, and decoders of literal text; trailing newlines removed as ``$(...)``
+    does."""
+    top = [c for c in cmds if c.depth == depth]
+    if not top or len(cmds) != len(top):
+        return None
+    last = top[-1]
+    if last.prog in _DECODE_FLAGS and last.stdin_text is not None and last.stdin in ("literal", "heredoc", "decoded"):
+        text = _decode(last, last.stdin_text)
+        return None if text is None else text.rstrip("\n")
+    outputs = [_echo_output(c) for c in top]
+    if any(o is None for o in outputs) or any(c.stdin for c in top[1:] if c.prog == "echo" and False):
+        return None
+    return "".join(o or "" for o in outputs).rstrip("\n")
+
+
+_PARAM = re.compile(
+    r"^(?P<bang>!)?(?P<name>\w+|[@*#])(?:\[(?P<index>[^\]]*)\])?(?P<op>:?[-=?+]|:|##?|%%?|//?|/#|/%|,,?|\^\^?)?(?P<rest>.*)$",
+    re.S,
+)
+
+
+def _parameter(inner: str, walker: _Walker, ctx: _Ctx) -> str | None:
+    """``${inner}`` on values known in the line, or None."""
+    from fnmatch import fnmatchcase
+
+    if inner.startswith("#") and re.match(r"^#\w+$", inner):
+        known = _parameter(inner[1:], walker, ctx)
+        return None if known is None else str(len(known))
+    m = _PARAM.match(inner)
+    if not m or "$" in m.group("rest") or "`" in m.group("rest"):
+        return None
+    name, op, rest = m.group("name"), m.group("op") or "", m.group("rest")
+    if m.group("bang"):  # ${!ref}: the variable named by ref's value
+        target = _parameter(name, walker, ctx)
+        if target is None or not re.match(r"^\w+$", target) or op or m.group("index"):
+            return None
+        name = target
+    index = m.group("index")
+    if index is not None:
+        values = ctx.arrays.get(name)
+        if values is None:
+            return None
+        if index in ("@", "*"):
+            value: str | None = " ".join(values)
+        elif index.isdigit():
+            value = values[int(index)] if int(index) < len(values) else ""
+        else:
+            return None
+    else:
+        w = walker._var(name, ctx, "$" + name)
+        value = w.value if w.static else None
+    if not op:
+        return value if not rest else None
+    if op in (":-", "-", ":=", "="):
+        if value is None:
+            return None  # set or not at run time: unknown
+        return value if value or op in ("-", "=") else _unquote(rest)
+    if op in (":?", "?"):
+        return value
+    if op in (":+", "+"):
+        return None if value is None else (_unquote(rest) if value else "")
+    if value is None:
+        return None
+    if op == ":":
+        parts = rest.split(":")
+        try:
+            offset = int(parts[0].strip().strip("()"))
+            length = int(parts[1].strip().strip("()")) if len(parts) > 1 else None
+        except ValueError:
+            return None
+        start = offset if offset >= 0 else max(0, len(value) + offset)
+        if length is None:
+            return value[start:]
+        return value[start : start + length] if length >= 0 else value[start : len(value) + length]
+    if op in ("#", "##", "%", "%%"):
+        pattern = _unquote(rest)
+        # shortest match first for # and %, longest first for ## and %%
+        sizes = range(len(value), -1, -1) if len(op) == 2 else range(len(value) + 1)
+        for i in sizes:
+            if op[0] == "#" and fnmatchcase(value[:i], pattern):
+                return value[i:]
+            if op[0] == "%" and fnmatchcase(value[len(value) - i :], pattern):
+                return value[: len(value) - i]
+        return value
+    if op in (",", ",,"):
+        return value.lower() if op == ",," else value[:1].lower() + value[1:]
+    if op in ("^", "^^"):
+        return value.upper() if op == "^^" else value[:1].upper() + value[1:]
+    if op in ("/", "//", "/#", "/%"):
+        pattern, _, replacement = rest.partition("/")
+        pattern, replacement = _unquote(pattern), _unquote(replacement)
+        if not any(ch in pattern for ch in "*?["):
+            if op == "/#":
+                return replacement + value[len(pattern) :] if value.startswith(pattern) else value
+            if op == "/%":
+                return value[: len(value) - len(pattern)] + replacement if pattern and value.endswith(pattern) else value
+            return value.replace(pattern, replacement, -1 if op == "//" else 1) if pattern else value
+        return None
+    return None
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+_BRACE_COMMAND = re.compile(r"(^|[;&|(\n]\s*|\bthen\s+|\bdo\s+|\belse\s+)\{([^{}\s'\"$`]*,[^{}\s'\"`]*)\}(?=$|[\s;&|)])")
+
+
+def _canonical_text(text: str, out: Parsed) -> str:
+    """What bash does to the text before it splits words: a backslash-newline joins lines
+    (outside single quotes), and ``{rm,-rf,~}`` in a command's place is brace-expanded into
+    its words (the grammar takes it for a group)."""
+    if "\\\n" in text:
+        pieces: list[str] = []
+        quote = ""
+        i = 0
+        while i < len(text):
+            ch = text[i]
+            if quote == "'":
+                if ch == "'":
+                    quote = ""
+            elif ch == "\\" and i + 1 < len(text):
+                if text[i + 1] == "\n":
+                    i += 2
+                    continue
+                pieces.append(text[i : i + 2])
+                i += 2
+                continue
+            elif ch == "'" and quote != '"':
+                quote = "'"
+            elif ch == '"':
+                quote = "" if quote == '"' else '"'
+            pieces.append(ch)
+            i += 1
+        joined = "".join(pieces)
+        if joined != text:
+            out.expansions.append("backslash-newline removed: " + joined[:200])
+            text = joined
+    if "$IFS" in text:
+        text = re.sub(r"\$IFS(?![\w])", "${IFS}", text)
+    if "{" in text and "," in text:
+
+        def words(m: re.Match) -> str:
+            expanded = " ".join(v for v in _braces("{" + m.group(2) + "}") if v)
+            out.expansions.append(f"{{{m.group(2)}}} -> {expanded} (braces)")
+            return m.group(1) + expanded
+
+        text = _BRACE_COMMAND.sub(words, text)
+    return text
+
+
+def _stdin_of(redirect: tuple[str, Word]) -> tuple[str, str | None] | None:
+    """``< <(curl ...)``: a command's input is what the substitution prints."""
+    op, w = redirect
+    if op != "<" or not w.value.startswith("<("):
+        return None
+    for kind in ("network", "decoded"):
+        if kind in w.sources:
+            return kind, w.output
+    return ("literal", w.output) if w.output is not None else ("dynamic", None)
+
+
+def _split_string(argv: list[Word]) -> Word | None:
+    """The string of ``env -S STRING`` / ``-SSTRING`` / ``--split-string=STRING``."""
+    for i, w in enumerate(argv[1:], 1):
+        v = w.value
+        if v in ("-S", "--split-string") and i + 1 < len(argv):
+            return argv[i + 1]
+        if v.startswith("--split-string="):
+            return Word(v.split("=", 1)[1], w.static, w.quoted, w.sources)
+        m = re.match(r"^-[iv0]*S(.*)$", v, re.S)
+        if m:  # -S'...', -vS '...'
+            if m.group(1):
+                return Word(m.group(1), w.static, w.quoted, w.sources)
+            return argv[i + 1] if i + 1 < len(argv) else None
+        if not v.startswith("-") and not _ASSIGN_RE.match(v):
+            return None
+    return None
+
+
+_KNOWN_PROGRAMS = frozenset(
+    "rm rmdir unlink shred dd mkfs mkfs.ext4 mkfs.ext3 mkfs.xfs mkfs.vfat wipefs fdisk parted git curl wget "
+    "nc ncat socat bash sh zsh dash ksh chmod chown chgrp mv cp scp rsync ssh sudo python python3 perl "
+    "ruby node eval kill pkill killall shutdown reboot truncate find xargs base64 crontab".split()
+)
+# git settings and variables whose value is a program git runs (through a shell)
+_GIT_PROGRAM_KEY = re.compile(
+    r"^(?:alias\.[\w.-]+|core\.(?:pager|editor|sshcommand|fsmonitor|askpass|gitproxy|hookspath)|"
+    r"diff\.(?:external|[\w.-]+\.(?:textconv|command))|merge\.[\w.-]+\.driver|"
+    r"filter\.[\w.-]+\.(?:clean|smudge|process)|pager\.[\w.-]+|sequence\.editor|"
+    r"gpg\.(?:[\w-]+\.)?program|credential\.(?:[^=]+\.)?helper|uploadpack\.packobjectshook|"
+    r"remote\.[\w.-]+\.(?:uploadpack|receivepack)|(?:diff|merge)tool\.[\w.-]+\.cmd|"
+    r"sendemail\.[\w.-]*cmd|web\.browser|browser\.[\w.-]+\.cmd|man\.[\w.-]+\.cmd|"
+    r"core\.(?:attributesfile)|include\.path|includeif\..*\.path)$",
+    re.I,
+)
+_GIT_PROGRAM_ENV = frozenset(
+    "GIT_SSH_COMMAND GIT_SSH GIT_PAGER GIT_EDITOR GIT_SEQUENCE_EDITOR GIT_EXTERNAL_DIFF GIT_ASKPASS "
+    "SSH_ASKPASS GIT_PROXY_COMMAND PAGER EDITOR VISUAL".split()
+)
+_GIT_GLOBAL_WITH_ARG = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
+
+
+def _git_programs(cmd: Cmd, ctx: _Ctx) -> list[tuple[str, Word]]:
+    """Programs a git command would run because of settings given on its line or in its
+    environment (``-c core.pager=...``, ``!``-aliases, ``GIT_SSH_COMMAND``), or settings it
+    writes (``git config alias.x '!...'``, run by a later git)."""
+    found: list[tuple[str, Word]] = []
+
+    def add(key: str, w: Word) -> None:
+        value = w.value
+        low = key.lower()
+        if low.startswith(("core.fsmonitor", "pager.")) and value.strip().lower() in (
+            "", "true", "false", "yes", "no", "on", "off", "0", "1",
+        ):
+            return
+        if low.startswith(("include.", "includeif.", "core.hookspath", "core.attributesfile")):
+            found.append((key, Word("<git settings from " + value + ">", False, sources=frozenset({"dynamic"}))))
+            return
+        if low.startswith("alias."):
+            if not value.startswith("!"):
+                value = "git " + value
+            else:
+                value = value[1:]
+        elif low.startswith("credential.") and not value.startswith("!"):
+            return  # a helper's name (store, cache, osxkeychain): git runs git-credential-NAME
+        elif value.startswith("!"):
+            value = value[1:]
+        found.append((key, Word(value, w.static, w.quoted, w.sources)))
+
+    env: dict[str, Word] = {}
+    for written in cmd.assigns:
+        m = _ASSIGN_RE.match(written)
+        if m:
+            env[m.group(1)] = Word(_unquote(m.group(2)))
+    for name in _GIT_PROGRAM_ENV:
+        if name in ctx.vars and name not in env:
+            env[name] = Word(ctx.vars[name])
+    for name, w in env.items():
+        if name in _GIT_PROGRAM_ENV and w.value:
+            found.append((name, w))
+    if "GIT_CONFIG_PARAMETERS" in env:
+        for key, value in re.findall(r"'([^'=]+)=?'?=?'([^']*)'", env["GIT_CONFIG_PARAMETERS"].value):
+            if _GIT_PROGRAM_KEY.match(key):
+                add(key, Word(value))
+    for name, w in env.items():
+        m = re.match(r"^GIT_CONFIG_KEY_(\d+)$", name)
+        if m and _GIT_PROGRAM_KEY.match(w.value) and f"GIT_CONFIG_VALUE_{m.group(1)}" in env:
+            add(w.value, env[f"GIT_CONFIG_VALUE_{m.group(1)}"])
+    args = cmd.argv[1:]
+    i = 0
+    while i < len(args) and args[i].value.startswith("-"):
+        v = args[i].value
+        if v == "-c" and i + 1 < len(args):
+            key, _, value = args[i + 1].value.partition("=")
+            if _GIT_PROGRAM_KEY.match(key):
+                a = args[i + 1]
+                add(key, Word(value, a.static, a.quoted, a.sources))
+        i += 2 if v in _GIT_GLOBAL_WITH_ARG else 1
+    if i < len(args) and args[i].value == "config":
+        rest = [w for w in args[i + 1 :] if not w.value.startswith("-")]
+        if len(rest) >= 2 and _GIT_PROGRAM_KEY.match(rest[0].value):
+            add(rest[0].value, rest[1])
+    return found
+
+
+def _recipes(makefile: str) -> list[str]:
+    """The recipe lines of a makefile given as text (tab-indented, or after ``target: ;``)."""
+    out: list[str] = []
+    for line in makefile.replace("\\\n", " ").split("\n"):
+        if line.startswith("\t"):
+            out.append(line.lstrip("\t").lstrip("@+-"))
+        else:
+            m = re.match(r"^[^#=\t][^=]*?:[^=;]*;(.*)$", line)
+            if m and m.group(1).strip():
+                out.append(m.group(1).strip().lstrip("@+-"))
+    return [r.replace("$$", "$") for r in out if r.strip()][:32]
+
+
+_EXEC_OPTIONS = {
+    "tar": ("--checkpoint-action", "--to-command", "-I", "--use-compress-program", "--info-script",
+            "-F", "--new-volume-script", "--rsh-command"),
+    "zip": ("-TT", "--unzip-command"),
+    "rsync": ("-e", "--rsh", "--rsync-path"),
+    "ssh": ("-o",),
+    "scp": ("-o", "-S"),
+    "sftp": ("-o", "-S"),
+}
+
+
+def _exec_options(prog: str, args: list[Word]) -> list[tuple[str, Word]]:
+    """Commands given to a program in its options: ``tar --checkpoint-action=exec=CMD``,
+    ``tar -I CMD``, ``zip -TT CMD``, ``rsync -e CMD``, ``ssh -o ProxyCommand=CMD``."""
+    options = _EXEC_OPTIONS.get("tar" if prog in ("gtar", "bsdtar") else prog, ())
+    out: list[tuple[str, Word]] = []
+    for i, w in enumerate(args):
+        v = w.value
+        name, value = None, None
+        for opt in options:
+            if v == opt and i + 1 < len(args):
+                name, value = opt, args[i + 1]
+            elif v.startswith(opt + "=") and opt.startswith("--"):
+                name, value = opt, Word(v.split("=", 1)[1], w.static, w.quoted, w.sources)
+            elif opt in ("-I", "-o", "-e") and v.startswith(opt) and len(v) > 2 and not v.startswith("--"):
+                name, value = opt, Word(v[2:], w.static, w.quoted, w.sources)
+            if name:
+                break
+        if value is None:
+            continue
+        text = value.value
+        if name == "--checkpoint-action":
+            if not text.startswith("exec="):
+                continue
+            text = text[5:]
+        if name == "-o":
+            m = re.match(r"^(ProxyCommand|LocalCommand|KnownHostsCommand|RemoteCommand)\s*[= ]\s*(.*)$", text, re.I | re.S)
+            if not m:
+                continue
+            name, text = f"-o {m.group(1)}", m.group(2)
+        out.append((name, Word(text, value.static, value.quoted, value.sources)))
+    return out
+
+
+_SSH_WITH_ARG = frozenset("-B -b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w".split())
+
+
+def _ssh_command(args: list[Word]) -> list[Word]:
+    """The words of ``ssh [options] host CMD...``: the command run on that host."""
+    i, host = 0, False
+    while i < len(args):  # options may come after the host too
+        v = args[i].value
+        if v == "--":
+            i += 1
+            if not host and i < len(args):
+                i += 1  # the host
+            break
+        if not v.startswith("-") or v == "-":
+            if host:
+                break
+            host = True
+            i += 1
+            continue
+        i += 2 if v in _SSH_WITH_ARG else 1
+    return args[i:] if host or i < len(args) else []
+
+
+def _find_names(args: list[Word]) -> tuple[str, ...]:
+    """The names and paths find's -name/-iname/-path tests select."""
+    values = [w.value for w in args]
+    return tuple(
+        values[i + 1].strip("'\"")
+        for i, v in enumerate(values[:-1])
+        if v in ("-name", "-iname", "-path", "-ipath", "-wholename")
+    )

@@ -343,7 +343,7 @@ RULES: list[Rule] = [
         "high",
         r"\b(?:python\d?(?:\.\d+)?|perl|ruby|node|osascript|\$\w*python\w*)\b[^;|]*"
         r"(?:-c|-e)\s+(?:\"[^\"]*|'[^']*)(?:base64|exec\(|eval\(|\bsocket\b|subprocess|os\.system|\bpty\b|"
-        r"urllib|\brequests\b|ctypes|/etc/passwd|\bshadow\b|tell application|do shell script|keystroke)",
+        r"ctypes|/etc/passwd|\bshadow\b|tell application|do shell script|keystroke)",
     ),
     _r(
         "captures screen, keystrokes or clipboard",

