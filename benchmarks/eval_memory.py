@@ -30,7 +30,7 @@ from _common import emit, table
 
 from task_orchestrator.memory.embeddings import MiniLMEmbedder, fit_wccn, load_transform, transformed
 from task_orchestrator.memory.normalize import normalize
-from task_orchestrator.memory.risk import RuleRiskAssessor
+from task_orchestrator.risk.assessor import RuleRiskAssessor
 from task_orchestrator.memory.similarity import HUB_K, HUB_WEIGHT
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "eval"

@@ -34,9 +34,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PEER_VERSION, emit, median, parser, pct, peer_hook, table
 
-from task_orchestrator.memory import _rules
-from task_orchestrator.memory._parse import parse
-from task_orchestrator.memory._rules import RISK_ORDER, RULES, SUPERSEDED, decision_for, rule_level
+from task_orchestrator.risk import text as _rules
+from task_orchestrator.risk.shell import parse
+from task_orchestrator.risk.text import RISK_ORDER, RULES, SUPERSEDED, decision_for, rule_level
 
 WORKSPACE = "/home/dev/project"  # where the in-process judgement assumes the agent works
 

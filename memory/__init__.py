@@ -39,7 +39,7 @@ _WHERE = {
     "GateDecision": "gate",
     "assess_action": "gate",
     "InMemoryFailureMemory": "inmemory",
-    "RuleRiskAssessor": "risk",
+    "RuleRiskAssessor": "task_orchestrator.risk.assessor",
     "PersistentFailureMemory": "store",
 }
 
@@ -54,6 +54,6 @@ def default_memory(settings: Settings) -> FailureMemory:
 
 
 def default_risk(settings: Settings, memory: FailureMemory | None) -> RiskAssessor:
-    from task_orchestrator.memory.risk import RuleRiskAssessor
+    from task_orchestrator.risk.assessor import RuleRiskAssessor
 
     return RuleRiskAssessor(memory)

@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 
 from task_orchestrator.memory._failures import depends_on_outside
-from task_orchestrator.memory._rules import decision_for
+from task_orchestrator.risk.text import decision_for
 from task_orchestrator.memory.normalize import blake2b
 
 TYPE_CHECKING = False

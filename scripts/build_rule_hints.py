@@ -1,4 +1,4 @@
-"""Write memory/_rule_hints.py: for each text rule, strings one of which every match contains.
+"""Write task_orchestrator/risk/_hints.py: for each text rule, strings one of which every match contains.
 
 A hook process would otherwise compile every text rule's pattern (~10 ms) to judge one
 command. With the hints, ``_rules.text_level`` skips a rule when none of its strings occurs
@@ -59,7 +59,7 @@ def required(items) -> set[str] | None:
 
 
 def hints() -> dict[str, tuple[bool, tuple[str, ...]]]:
-    from task_orchestrator.memory._rules import RULES
+    from task_orchestrator.risk.text import RULES
 
     out = {}
     for rule in RULES:
@@ -74,7 +74,7 @@ def hints() -> dict[str, tuple[bool, tuple[str, ...]]]:
 
 
 def main() -> None:
-    from task_orchestrator.memory._rules import rules_hash
+    from task_orchestrator.risk.text import rules_hash
 
     table = hints()
     from pprint import pformat
@@ -87,7 +87,7 @@ def main() -> None:
         "HINTS: dict[str, tuple[bool, tuple[str, ...]]] = "
         + pformat(dict(sorted(table.items())), width=100, compact=True),
     ]
-    target = ROOT / "memory" / "_rule_hints.py"
+    target = ROOT / "task_orchestrator" / "risk" / "_hints.py"
     target.write_text("\n".join(lines) + "\n")
     print(f"wrote {target} ({len(table)} rules with hints)")
 

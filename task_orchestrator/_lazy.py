@@ -15,7 +15,8 @@ def lazy_getattr(package: str, where: dict[str, str]) -> Callable[[str], Any]:
 
     def __getattr__(name: str) -> Any:
         if name in where:
-            return getattr(importlib.import_module(f".{where[name]}", package), name)
+            module = where[name]  # a submodule, or an absolute module name
+            return getattr(importlib.import_module(module if "." in module else f".{module}", package), name)
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return __getattr__

@@ -12,7 +12,7 @@ import sys
 
 from task_orchestrator import hooks
 from task_orchestrator.hooks import HookConfig, action_of_tool, decision_json
-from task_orchestrator.memory._rules import decision_for, rule_level, text_level
+from task_orchestrator.risk.text import decision_for, rule_level, text_level
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -212,7 +212,7 @@ class Guard:
     def warm_up(self) -> None:
         """The rules and the shell parser now; the similarity search if a failure is stored;
         the MCP SDK, so that a session's ``initialize`` is answered at once."""
-        from task_orchestrator.memory._rules import rule_level
+        from task_orchestrator.risk.text import rule_level
 
         rule_level("cd /tmp && ls -la | head -n 3")
         if self.store is not None and not self.store.empty():

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from task_orchestrator.memory._decide import SessionState, Verdict
-from task_orchestrator.memory._rules import RISK_ORDER, combine, decision_for, rule_level
-from task_orchestrator.memory._shellrules import tool_path_risk
+from task_orchestrator.risk.text import RISK_ORDER, combine, decision_for, rule_level
+from task_orchestrator.risk.engine import tool_path_risk
 from task_orchestrator.memory._table import LEGACY_SESSION, FailureTable, prepare
 from task_orchestrator.memory.normalize import signature
 from task_orchestrator.memory.redact import redact

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 
 from task_orchestrator.memory import FailureRecord, GateDecision, assess_action
 from task_orchestrator.memory.base import ActionKind
-from task_orchestrator.memory.risk import RuleRiskAssessor
+from task_orchestrator.risk.assessor import RuleRiskAssessor
 from task_orchestrator.memory.store import PersistentFailureMemory
 from task_orchestrator.settings import Settings
 
@@ -211,7 +211,7 @@ class Service:
         """Load what the first check would otherwise load on a hook's path: the failure
         table, the risk rules and the shell parser, and, when any failure is stored, the
         embedding model and the vector index."""
-        from task_orchestrator.memory._rules import rule_level
+        from task_orchestrator.risk.text import rule_level
 
         rule_level("cd /tmp && ls -la | head -n 3")
         if not self.memory.store.empty():  # with nothing stored, nothing to compare: no model

@@ -20,7 +20,7 @@ from task_orchestrator.literals import RiskLevel
 __all__ = ["ModelPrice", "ProviderName", "RiskLevel", "Settings"]
 
 ProviderName = Literal["gemini", "openai"]
-from task_orchestrator.memory._rules import RISK_ORDER  # noqa: E402
+from task_orchestrator.risk.text import RISK_ORDER  # noqa: E402
 
 
 class ModelPrice(BaseModel):

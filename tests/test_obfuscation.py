@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from task_orchestrator.memory._parse import parse
-from task_orchestrator.memory._rules import rule_level
+from task_orchestrator.risk.shell import parse
+from task_orchestrator.risk.text import rule_level
 
 HOME = "/home/dev"
 WORKSPACE = "/home/dev/project"
@@ -174,9 +174,9 @@ def repo(tmp_path):
 
 
 def _fresh_state():
-    from task_orchestrator.memory import _shellrules
+    from task_orchestrator.risk import engine
 
-    _shellrules._STATE_CACHE.clear()
+    engine._STATE_CACHE.clear()
 
 
 DISCARDS = [

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from task_orchestrator import hooks
-from task_orchestrator.memory import _parse
-from task_orchestrator.memory._parse import parse
-from task_orchestrator.memory._rules import rule_level
+from task_orchestrator.risk import shell as _parse
+from task_orchestrator.risk.shell import parse
+from task_orchestrator.risk.text import rule_level
 
 WS = "/home/dev/project"
 
@@ -430,7 +430,7 @@ def test_the_command_hook_denies_a_wrapped_delete(tmp_path, monkeypatch):
 def test_the_rule_hints_are_fresh():
     """Rules changed without `python scripts/build_rule_hints.py`: the hints would be ignored
     and every hook process would compile every pattern again."""
-    from task_orchestrator.memory import _rule_hints, _rules
+    from task_orchestrator.risk import _hints as _rule_hints, text as _rules
 
     assert _rule_hints.SOURCE_HASH == _rules.rules_hash()
     assert _rules._hints()  # in use
@@ -442,7 +442,7 @@ def test_the_hints_never_hide_a_match():
     import json
     from pathlib import Path
 
-    from task_orchestrator.memory._rules import RULES, _hints
+    from task_orchestrator.risk.text import RULES, _hints
 
     texts = [line for line in Path(__file__).read_text().splitlines()]
     data = Path(__file__).resolve().parents[2] / "shared" / "eval" / "command_risk.jsonl"
@@ -463,7 +463,7 @@ def test_the_hints_never_hide_a_match():
 
 
 def test_a_routine_command_compiles_no_pattern():
-    from task_orchestrator.memory._rules import RULES
+    from task_orchestrator.risk.text import RULES
 
     for rule in RULES:
         rule._compiled = None

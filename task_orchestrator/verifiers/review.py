@@ -111,7 +111,7 @@ def _written_paths(call_name: str, tool_input: dict, cwd: str) -> list[str]:
     if call_name != "Bash":
         return []
     try:
-        from task_orchestrator.memory._parse import parse
+        from task_orchestrator.risk.shell import parse
 
         parsed = parse(str(tool_input.get("command", "")), cwd)
     except Exception:

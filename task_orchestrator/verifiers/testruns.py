@@ -149,7 +149,7 @@ def test_runner(command: str) -> str | None:
     quoted text are data: ``pip install pytest`` or ``cat > test_x.py <<EOF`` is no test run);
     None when it runs none."""
     try:
-        from task_orchestrator.memory._parse import parse
+        from task_orchestrator.risk.shell import parse
 
         parsed = parse(command)
     except Exception:

@@ -424,12 +424,12 @@ _HINTS: dict[str, tuple[bool, tuple[str, ...]]] | None = None
 
 
 def _hints() -> dict[str, tuple[bool, tuple[str, ...]]]:
-    """Strings one of which every match of a rule contains (memory/_rule_hints.py), so that
+    """Strings one of which every match of a rule contains (task_orchestrator/risk/_hints.py), so that
     a hook process compiles only the patterns that could match; none if the file is stale."""
     global _HINTS
     if _HINTS is None:
         try:
-            from task_orchestrator.memory._rule_hints import HINTS, SOURCE_HASH
+            from task_orchestrator.risk._hints import HINTS, SOURCE_HASH
 
             _HINTS = HINTS if SOURCE_HASH == rules_hash() else {}
         except ImportError:
@@ -461,8 +461,8 @@ def text_level(
 
 
 def _findings(command: str, cwd: str | None, depth: int) -> list[tuple[str, str]]:
-    from task_orchestrator.memory._parse import parse
-    from task_orchestrator.memory._shellrules import judge_commands
+    from task_orchestrator.risk.shell import parse
+    from task_orchestrator.risk.engine import judge_commands
 
     if depth > _MAX_NESTING:
         return [("high", "the command could not be analysed (nested commands too deep to follow)")]

@@ -24,8 +24,8 @@ import os
 import posixpath
 import re
 
-from task_orchestrator.memory._installs import install_findings
-from task_orchestrator.memory._parse import INTERPRETERS, NETWORK, SHELLS, Cmd, Parsed, Word, _home
+from task_orchestrator.risk.installs import install_findings
+from task_orchestrator.risk.shell import INTERPRETERS, NETWORK, SHELLS, Cmd, Parsed, Word, _home
 
 __all__ = ["CREDENTIAL_PATH", "judge_commands", "path_class", "tool_path_risk"]
 
@@ -1117,7 +1117,7 @@ def _credential_search(cmd: Cmd, ws: str | None) -> list[Finding]:
     """find/locate/fd for key files outside the workspace (inside it, a listing is routine)."""
     args = cmd.args
     if cmd.prog == "find":
-        from task_orchestrator.memory._parse import _find_starts
+        from task_orchestrator.risk.shell import _find_starts
 
         starts = _find_starts(cmd.argv[1:])[0]
         if all(path_class(s, cmd.cwd, ws) in ("inside", "workspace", "git", "temp") for s in starts):

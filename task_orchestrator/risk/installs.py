@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 
-from task_orchestrator.memory._parse import Cmd
+from task_orchestrator.risk.shell import Cmd
 
 __all__ = ["install_findings", "install_targets"]
 
