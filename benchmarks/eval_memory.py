@@ -30,8 +30,8 @@ from _common import emit, table
 
 from task_orchestrator.memory.embeddings import MiniLMEmbedder, fit_wccn, load_transform, transformed
 from task_orchestrator.memory.normalize import normalize
-from task_orchestrator.risk.assessor import RuleRiskAssessor
 from task_orchestrator.memory.similarity import HUB_K, HUB_WEIGHT
+from task_orchestrator.risk.assessor import RuleRiskAssessor
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
 KEYWORD_BASELINE = re.compile(r"rm\s+-rf|sudo|chmod|curl|wget|\bdd\b|mkfs|kill|shred|\|\s*sh\b")

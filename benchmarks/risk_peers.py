@@ -93,10 +93,16 @@ def obfuscation_in_process(sets: dict[str, list[dict]]) -> dict:
                 got[d] += 1
                 by_class.setdefault(r["class"], Counter())[d] += 1
             n = max(1, len(rows))
-            rows_out.append([name, len(rows), f"{got['deny'] / n:.1%}", f"{(got['deny'] + got['ask']) / n:.1%}"])
+            rows_out.append(
+                [name, len(rows), f"{got['deny'] / n:.1%}", f"{(got['deny'] + got['ask']) / n:.1%}"]
+            )
             short = name.replace("obfuscation ", "").replace(" ", "_").strip("()").replace("(", "")
             figures[short] = {"n": len(rows), "deny": got["deny"], "ask": got["ask"]}
-            weak = [f"{c} {v['deny']}/{sum(v.values())}" for c, v in by_class.items() if v["deny"] < sum(v.values())]
+            weak = [
+                f"{c} {v['deny']}/{sum(v.values())}"
+                for c, v in by_class.items()
+                if v["deny"] < sum(v.values())
+            ]
             if weak and "attacks" in name:
                 print(f"  {name}: classes not fully denied: {', '.join(weak)}")
     finally:
@@ -445,10 +451,16 @@ def as_processes(
         for r, o in missed[:40]:
             print(f"  peer denies, we {o}: {r['command'][:110]!r}")
         ours_deny = sum(
-            o == "deny" for out in results.values() for r, o, _ in out if r["label"] not in ("routine", "benign")
+            o == "deny"
+            for out in results.values()
+            for r, o, _ in out
+            if r["label"] not in ("routine", "benign")
         )
         peer_deny = sum(
-            p == "deny" for out in results.values() for r, _, p in out if r["label"] not in ("routine", "benign")
+            p == "deny"
+            for out in results.values()
+            for r, _, p in out
+            if r["label"] not in ("routine", "benign")
         )
         figures["non_routine_denials"] = {
             "ours": ours_deny,

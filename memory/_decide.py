@@ -28,8 +28,8 @@ import os
 from pathlib import Path
 
 from task_orchestrator.memory._failures import depends_on_outside
-from task_orchestrator.risk.text import decision_for
 from task_orchestrator.memory.normalize import blake2b
+from task_orchestrator.risk.text import decision_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@ tool call and must start with the standard library only.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -310,6 +311,19 @@ def _cmd_memory(args: argparse.Namespace) -> int:
         svc.close()
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from task_orchestrator.risk.explain import explain, list_rules
+
+    if args.rules:
+        print(list_rules(as_json=args.json))
+        return 0
+    if not args.command:
+        print("task-orchestrator explain: give a command ('rm -rf ~') or --rules", file=sys.stderr)
+        return 2
+    print(explain(args.command, args.cwd or os.getcwd(), as_json=args.json))
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from task_orchestrator.report import write_report
     from task_orchestrator.settings import Settings
@@ -398,6 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
     m_sub.add_parser("import").add_argument("file")
     m_sub.add_parser("reembed", help="embed every failure whose vector is not in the index yet")
     mem.set_defaults(fn=_cmd_memory)
+
+    ex = sub.add_parser("explain", help="how the gate reads a command, its findings by rule id, the policy")
+    ex.add_argument("command", nargs="?", help="a shell command, quoted")
+    ex.add_argument("--cwd", help="the folder it would run in (default: this one)")
+    ex.add_argument("--json", action="store_true")
+    ex.add_argument("--rules", action="store_true", help="list every rule by pack")
+    ex.set_defaults(fn=_cmd_explain)
 
     report = sub.add_parser("report", help="one self-contained HTML page with plots")
     report.add_argument("--out", default="report.html", help="where to write it (report.html)")

@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 from task_orchestrator.memory._decide import SessionState, Verdict
-from task_orchestrator.risk.text import RISK_ORDER, combine, decision_for, rule_level
-from task_orchestrator.risk.engine import tool_path_risk
 from task_orchestrator.memory._table import LEGACY_SESSION, FailureTable, prepare
 from task_orchestrator.memory.normalize import signature
 from task_orchestrator.memory.redact import redact
+from task_orchestrator.risk.engine import tool_path_risk
+from task_orchestrator.risk.text import RISK_ORDER, combine, decision_for, rule_level
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from typing import Any, TypeVar, cast
 
 from task_orchestrator.memory import FailureRecord, GateDecision, assess_action
 from task_orchestrator.memory.base import ActionKind
-from task_orchestrator.risk.assessor import RuleRiskAssessor
 from task_orchestrator.memory.store import PersistentFailureMemory
+from task_orchestrator.risk.assessor import RuleRiskAssessor
 from task_orchestrator.settings import Settings
 
 __all__ = ["Service"]

@@ -426,8 +426,8 @@ def test_a_chroma_server_that_goes_away_degrades_then_catches_up(tmp_path):
     from _servers import start_chroma
 
     from task_orchestrator.memory import FailureRecord, assess_action
-    from task_orchestrator.risk.assessor import RuleRiskAssessor
     from task_orchestrator.memory.store import PersistentFailureMemory
+    from task_orchestrator.risk.assessor import RuleRiskAssessor
 
     url, proc = start_chroma(tmp_path / "chroma")
     port = int(url.rsplit(":", 1)[1])

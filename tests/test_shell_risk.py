@@ -430,7 +430,8 @@ def test_the_command_hook_denies_a_wrapped_delete(tmp_path, monkeypatch):
 def test_the_rule_hints_are_fresh():
     """Rules changed without `python scripts/build_rule_hints.py`: the hints would be ignored
     and every hook process would compile every pattern again."""
-    from task_orchestrator.risk import _hints as _rule_hints, text as _rules
+    from task_orchestrator.risk import _hints as _rule_hints
+    from task_orchestrator.risk import text as _rules
 
     assert _rule_hints.SOURCE_HASH == _rules.rules_hash()
     assert _rules._hints()  # in use

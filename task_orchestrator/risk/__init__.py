@@ -17,6 +17,4 @@ from task_orchestrator._lazy import lazy_getattr
 
 __all__ = ["RuleRiskAssessor", "parse", "rule_level"]
 
-__getattr__ = lazy_getattr(
-    __name__, {"RuleRiskAssessor": "assessor", "parse": "shell", "rule_level": "text"}
-)
+__getattr__ = lazy_getattr(__name__, {"RuleRiskAssessor": "assessor", "parse": "shell", "rule_level": "text"})

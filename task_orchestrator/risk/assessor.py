@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from task_orchestrator.risk.text import RULES, Rule, combine, rule_level, text_level
 from task_orchestrator.memory.base import ActionKind, FailureMemory, RiskAssessment, RiskAssessor, RiskLevel
+from task_orchestrator.risk.text import RULES, Rule, combine, rule_level, text_level
 
 __all__ = ["RULES", "RuleRiskAssessor"]
 

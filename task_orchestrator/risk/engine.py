@@ -23,13 +23,14 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from contextvars import ContextVar
 
 from task_orchestrator.risk.installs import install_findings
 from task_orchestrator.risk.shell import INTERPRETERS, NETWORK, SHELLS, Cmd, Parsed, Word, _home
 
 __all__ = ["CREDENTIAL_PATH", "judge_commands", "path_class", "tool_path_risk"]
 
-Finding = tuple[str, str]  # (level, reason)
+Finding = tuple[str, str, str]  # (level, reason, rule id): the rules are listed in risk/packs/
 _INSTALLERS = frozenset({"pip", "pip3", "uv", "poetry", "pipx", "npm", "pnpm", "yarn", "bun"})
 
 
@@ -104,6 +105,8 @@ _HARMLESS_DEV = (
     "/proc/self/fd/",
 )
 _BLOCK_DEVICE = _LazyRe(r"^/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|disk|rdisk|md|dm-|mapper/|loop|sr)")
+# the gate's own policy files: an agent editing them is asked about (risk/policy.py)
+_POLICY_FILE = _LazyRe(r"(?:^|/)(?:\.task-orchestrator\.toml|task-orchestrator/policy\.toml)$")
 _STARTUP = _LazyRe(
     r"(?:^|/)\.(?:bashrc|bash_profile|bash_login|bash_aliases|profile|zshrc|zshenv|zprofile|"
     r"zlogin|zlogout|bash_logout|kshrc|mkshrc|cshrc|tcshrc|login|logout|xonshrc|yashrc|"
@@ -175,6 +178,10 @@ _HOME_CHILDREN = (
 )
 
 
+# Folders a policy lets the agent delete in (``delete_ok``), for the judgement under way.
+DELETE_OK: ContextVar[tuple[str, ...]] = ContextVar("delete_ok", default=())
+
+
 def path_class(value: str, cwd: str | None, workspace: str | None) -> str:
     """root / home / system / workspace / git / inside / temp / outside / unknown / device.
 
@@ -243,6 +250,9 @@ def _path_class(value: str, cwd: str | None, workspace: str | None) -> str:
         )
     if base in (home, "/home", "/Users", "/root"):
         return "home"  # also when the workspace contains it (cwd /home, HOME=/home/me)
+    for folder in DELETE_OK.get():
+        if base == folder or base.startswith(folder + "/"):
+            return "inside"  # a folder the policy lets the agent delete in
     ws = posixpath.normpath(workspace) if workspace else None
     if ws and ws != "/":
         if base == ws:
@@ -363,6 +373,18 @@ _CLASS_NAME = {
 }
 
 
+# a command word that is one command substitution, other than a lookup of a program by name
+_COMPUTED_PROGRAM = _LazyRe(
+    r"^[\"]?(?:\$\(|`)(?!\s*(?:which|command\s+-v|type\s+-[pP]|realpath|readlink|pwd|git\s+rev-parse)\b)"
+    r"[^)`]*(?:\)|`)[\"]?$"
+)
+
+
+def _delete_id(cls: str, recursive: bool) -> str:
+    """The rule of a delete: by what it reaches, and whether it recurses."""
+    return f"deletes.{'recursive-' if recursive else ''}{cls}"
+
+
 def _worst(findings: list[Finding]) -> str:
     return max((f[0] for f in findings), key=_ORDER.__getitem__, default="low")
 
@@ -374,22 +396,24 @@ def _rm(cmd: Cmd, ws: str | None) -> list[Finding]:
         w.found_under and not w.filtered for w in operands
     )
     if "--no-preserve-root" in flags:
-        return [("critical", "recursive delete with --no-preserve-root")]
+        return [("critical", "recursive delete with --no-preserve-root", "deletes.no-preserve-root")]
     out = []
     for cls, value in _targets(cmd, operands, cmd.cwd, ws):
         level = _DELETE_LEVEL.get((cls, recursive))
         if level:
             kind = "recursive delete" if recursive else "delete"
-            out.append((level, f"{kind} of {_CLASS_NAME[cls]} ({value})"))
+            out.append((level, f"{kind} of {_CLASS_NAME[cls]} ({value})", _delete_id(cls, recursive)))
     if cmd.from_input and recursive and not operands:
-        out.append(("medium", "recursive delete of paths read from input"))
+        out.append(("medium", "recursive delete of paths read from input", "deletes.from-input"))
     confirmed = (
         flags & {"-i", "--interactive"} or any(w.startswith("find -ok") for w in cmd.wrappers)
     ) and cmd.stdin is None
     if confirmed:  # the program asks before each file (and nothing answers for the user)
         out = [
-            ("medium" if lvl in ("high", "critical") else lvl, f"{why}, confirmed per file")
-            for lvl, why in out
+            ("medium", f"{why}, confirmed per file", "deletes.confirmed-per-file")
+            if lvl in ("high", "critical")
+            else (lvl, f"{why}, confirmed per file", rule)
+            for lvl, why, rule in out
         ]
     return out
 
@@ -441,13 +465,16 @@ def git_state(cwd: str | None, ignored: bool = False) -> dict[str, int] | None:
     return state
 
 
-def _at_stake(what: str, count: int | None, action: str, known_level: str = "high") -> list[Finding]:
+def _at_stake(
+    what: str, count: int | None, action: str, rule: str, known_level: str = "high"
+) -> list[Finding]:
     """A command that throws away uncommitted work: critical when the repository shows
     some, nothing when it shows none, ``known_level`` when it cannot be read."""
     if count is None:
-        return [(known_level, f"{action} (the repository's state could not be read)")]
+        unread = "git.discards-unread-state" if known_level == "high" else rule
+        return [(known_level, f"{action} (the repository's state could not be read)", unread)]
     if count:
-        return [("critical", f"{action}: {count} {what} would be lost for good")]
+        return [("critical", f"{action}: {count} {what} would be lost for good", rule)]
     return []
 
 
@@ -457,8 +484,11 @@ def _shred(cmd: Cmd, ws: str | None) -> list[Finding]:
     operands = [w for w in cmd.argv[1:] if not w.value.startswith("-")]
     for cls, value in _targets(cmd, operands, cmd.cwd, ws):
         if secret_path(value) or cls in ("root", "home", "system", "device", "workspace", "git"):
-            return [("critical", f"{cmd.prog} destroys {'a credential' if secret_path(value) else _CLASS_NAME[cls]} for good ({value})")]
-    return [("high", f"{cmd.prog} destroys file contents")]
+            what = "a credential" if secret_path(value) else _CLASS_NAME[cls]
+            return [
+                ("critical", f"{cmd.prog} destroys {what} for good ({value})", "deletes.shred-irreplaceable")
+            ]
+    return [("high", f"{cmd.prog} destroys file contents", "deletes.shred")]
 
 
 def _git(cmd: Cmd, ws: str | None, stashed: bool = False) -> list[Finding]:
@@ -467,7 +497,11 @@ def _git(cmd: Cmd, ws: str | None, stashed: bool = False) -> list[Finding]:
     where = cmd.cwd
     while i < len(args) and args[i].startswith("-"):
         if args[i] == "-C" and i + 1 < len(args):
-            where = posixpath.normpath(posixpath.join(where or "", args[i + 1])) if (where or args[i + 1].startswith("/")) else None
+            where = (
+                posixpath.normpath(posixpath.join(where or "", args[i + 1]))
+                if (where or args[i + 1].startswith("/"))
+                else None
+            )
         elif args[i] in ("--git-dir", "--work-tree") or args[i].startswith(("--git-dir=", "--work-tree=")):
             where = None  # another repository than the folder's
         i += 2 if args[i] in ("-C", "-c", "--git-dir", "--work-tree", "--namespace") else 1
@@ -480,57 +514,102 @@ def _git(cmd: Cmd, ws: str | None, stashed: bool = False) -> list[Finding]:
     paths = rest[rest.index("--") + 1 :] if "--" in rest else []
     roots = {".", "*", ":/", "./", ":/*", ws or ".", cmd.cwd or "."}
     whole = lambda ps: any(p.rstrip("/") in roots or p in roots for p in ps)  # noqa: E731
-    state: dict[str, int] | None | bool = False  # read on first need
+    read: list[dict[str, int] | None] = []  # the repository's state, read on first need
 
     def count(kind: str, ignored: bool = False) -> int | None:
-        nonlocal state
-        if state is False or ignored:
-            state = git_state(where, ignored)
-        if state is None or state is False:
+        if not read or ignored:
+            read[:] = [git_state(where, ignored)]
+        state = read[0]
+        if state is None:
             return None
         return sum(state[k] for k in kind.split("+"))
 
     if sub == "reset" and "--hard" in flags:
-        found = _at_stake("changed files", count("tracked"), "git reset --hard discards uncommitted changes", "critical")
-        return found or [("medium", "git reset --hard (nothing uncommitted to lose now)")]
+        found = _at_stake(
+            "changed files",
+            count("tracked"),
+            "git reset --hard discards uncommitted changes",
+            "git.discards-changes",
+            "critical",
+        )
+        return found or [
+            ("medium", "git reset --hard (nothing uncommitted to lose now)", "git.reset-hard-clean")
+        ]
     if sub == "checkout":
         if whole(paths) or (not paths and whole(rest)):
             return _at_stake(
-                "changed files", count("tracked"), "git checkout of the whole tree discards uncommitted changes", "critical"
+                "changed files",
+                count("tracked"),
+                "git checkout of the whole tree discards uncommitted changes",
+                "git.discards-changes",
+                "critical",
             )
         if "-f" in flags or "--force" in flags:
-            return _at_stake("changed files", count("tracked"), "git checkout --force discards uncommitted changes")
+            return _at_stake(
+                "changed files",
+                count("tracked"),
+                "git checkout --force discards uncommitted changes",
+                "git.discards-changes",
+            )
         if paths:
-            return [("medium", "git checkout -- reverts uncommitted changes to " + ", ".join(paths))]
+            return [
+                (
+                    "medium",
+                    "git checkout -- reverts uncommitted changes to " + ", ".join(paths),
+                    "git.reverts-files",
+                )
+            ]
         return []
     if sub == "switch" and ({"-f", "--force", "--discard-changes"} & flags):
-        return _at_stake("changed files", count("tracked"), "git switch --discard-changes drops uncommitted changes")
+        return _at_stake(
+            "changed files",
+            count("tracked"),
+            "git switch --discard-changes drops uncommitted changes",
+            "git.discards-changes",
+        )
     if sub == "rm" and "--cached" not in flags and whole([a for a in rest if not a.startswith("-")]):
-        return [("critical", "git rm of the whole tree deletes the working files")]
+        return [("critical", "git rm of the whole tree deletes the working files", "git.removes-whole-tree")]
     if sub == "read-tree" and "--reset" in flags and "-u" in flags:
-        return [("critical", "git read-tree -u --reset discards uncommitted changes")]
+        return [
+            ("critical", "git read-tree -u --reset discards uncommitted changes", "git.removes-whole-tree")
+        ]
     if sub == "restore":
         if ("--staged" in flags or "-S" in flags) and not ({"--worktree", "-W"} & flags):
             return []
         targets = [a for a in rest if not a.startswith("-")]
         if whole(targets):
             return _at_stake(
-                "changed files", count("tracked"), "git restore of the whole tree discards uncommitted changes", "critical"
+                "changed files",
+                count("tracked"),
+                "git restore of the whole tree discards uncommitted changes",
+                "git.discards-changes",
+                "critical",
             )
-        return [("medium", "git restore reverts uncommitted changes to " + ", ".join(targets))]
+        return [
+            (
+                "medium",
+                "git restore reverts uncommitted changes to " + ", ".join(targets),
+                "git.reverts-files",
+            )
+        ]
     if sub == "clean":
         short = {c for a in rest if a.startswith("-") and not a.startswith("--") for c in a[1:]}
         if ("f" in short or "--force" in flags) and "n" not in short and "--dry-run" not in flags:
             ignored = "x" in short or "X" in short
             kinds = "untracked+ignored" if ignored else "untracked"
-            return _at_stake("untracked files" + (" or ignored files" if ignored else ""), count(kinds, ignored), "git clean deletes untracked files")
+            return _at_stake(
+                "untracked files" + (" or ignored files" if ignored else ""),
+                count(kinds, ignored),
+                "git clean deletes untracked files",
+                "git.deletes-untracked",
+            )
         return []
     if sub == "stash" and rest[:1] in (["clear"], ["drop"]):
         n = count("stashes")
         if stashed and n is not None:
             n += count("tracked+untracked") or 0  # stashed earlier in this line, then dropped
         what = "every stash" if rest[:1] == ["clear"] else "a stash"
-        return _at_stake("stashed changes", n, f"git stash {rest[0]} drops {what}")
+        return _at_stake("stashed changes", n, f"git stash {rest[0]} drops {what}", "git.drops-stash")
     if sub == "push":
         lease = any(a.startswith(("--force-with-lease", "--force-if-includes")) for a in rest)
         force = not lease and (
@@ -539,18 +618,20 @@ def _git(cmd: Cmd, ws: str | None, stashed: bool = False) -> list[Finding]:
         if force:  # asked, not denied: the remote keeps a reflog, and a human may mean it
             refs = {a.lstrip("+").split(":")[-1] for a in rest if not a.startswith("-")}
             shared = " of a shared branch" if refs & _MAIN_BRANCHES else ""
-            return [("high", f"force push rewrites a remote branch{shared}")]
+            return [("high", f"force push rewrites a remote branch{shared}", "git.force-push")]
         if "--delete" in flags or "-d" in flags:
-            return [("medium", "git push --delete removes a remote branch")]
+            return [("medium", "git push --delete removes a remote branch", "git.deletes-remote-branch")]
         return []
     if sub == "branch" and ("-D" in flags or ({"--delete", "-d"} & flags and {"--force", "-f"} & flags)):
-        return [("high", "git branch -D deletes a branch with unmerged commits")]
+        return [
+            ("high", "git branch -D deletes a branch with unmerged commits", "git.deletes-unmerged-branch")
+        ]
     if sub in ("filter-branch", "filter-repo"):
-        return [("high", f"git {sub} rewrites history")]
+        return [("high", f"git {sub} rewrites history", "git.rewrites-history")]
     if (sub == "reflog" and rest[:1] == ["expire"]) or (sub == "update-ref" and "-d" in flags):
-        return [("high", f"git {sub} drops history")]
+        return [("high", f"git {sub} drops history", "git.drops-history")]
     if sub == "gc" and any(a.startswith("--prune=now") for a in rest):
-        return [("high", "git gc --prune=now drops unreachable commits")]
+        return [("high", "git gc --prune=now drops unreachable commits", "git.drops-history")]
     return []
 
 
@@ -562,23 +643,37 @@ def _perms(cmd: Cmd, ws: str | None) -> list[Finding]:
     world = False
     if cmd.prog == "chmod":
         if re.match(r"^(?:[ua]*\+[rwxX]*s|[4567][0-7]{3}$)", spec):
-            out.append(("high", f"chmod {spec} sets setuid"))
+            out.append(("high", f"chmod {spec} sets setuid", "permissions.setuid"))
         elif re.match(r"^(?:[go]*\+[rwxX]*s|2[0-7]{3}$)", spec):
-            out.append(("medium", f"chmod {spec} sets setgid"))
+            out.append(("medium", f"chmod {spec} sets setgid", "permissions.setgid"))
         world = bool(re.match(r"^0?[0-7]{2}[2367]$|^[ugo]*[oa][ugo]*[+=][rwxXst]*w", spec))
     elif re.match(r"^(?:root|0)(?::|$)", spec):
-        out.append(("medium", f"{cmd.prog} to root"))
+        out.append(("medium", f"{cmd.prog} to root", "permissions.to-root"))
     for cls, value in _targets(cmd, operands[1:], cmd.cwd, ws):
         if cls in ("root", "home", "system") and recursive and cmd.prog != "chgrp":
-            out.append(("critical", f"recursive {cmd.prog} of {_CLASS_NAME[cls]} ({value})"))
+            out.append(
+                (
+                    "critical",
+                    f"recursive {cmd.prog} of {_CLASS_NAME[cls]} ({value})",
+                    "permissions.recursive-system",
+                )
+            )
         elif cls in ("root", "home", "system") and world:
-            out.append(("critical", f"world-writable {_CLASS_NAME[cls]} ({value})"))
+            out.append(
+                (
+                    "critical",
+                    f"world-writable {_CLASS_NAME[cls]} ({value})",
+                    "permissions.world-writable-system",
+                )
+            )
         elif world:
-            out.append(("medium", f"world-writable permissions ({value})"))
+            out.append(("medium", f"world-writable permissions ({value})", "permissions.world-writable"))
         elif recursive and cls in ("outside", "home-file", "unknown-root", "workspace"):
-            out.append(("medium", f"recursive {cmd.prog} of {_CLASS_NAME[cls]} ({value})"))
+            out.append(
+                ("medium", f"recursive {cmd.prog} of {_CLASS_NAME[cls]} ({value})", "permissions.recursive")
+            )
         elif cls == "system" and cmd.prog == "chown":
-            out.append(("high", f"{cmd.prog} of a system path ({value})"))
+            out.append(("high", f"{cmd.prog} of a system path ({value})", "permissions.chown-system"))
     return out
 
 
@@ -598,7 +693,11 @@ def _sync_delete(cmd: Cmd, ws: str | None) -> list[Finding]:
         return []
     cls, value = _targets(cmd, operands[-1:], cmd.cwd, ws)[0]
     level = _DELETE_LEVEL.get((cls, True))
-    return [(level, f"rsync --delete empties {_CLASS_NAME[cls]} ({value})")] if level else []
+    return (
+        [(level, f"rsync --delete empties {_CLASS_NAME[cls]} ({value})", _delete_id(cls, True))]
+        if level
+        else []
+    )
 
 
 def _moves(cmd: Cmd, ws: str | None) -> list[Finding]:
@@ -607,9 +706,9 @@ def _moves(cmd: Cmd, ws: str | None) -> list[Finding]:
     out: list[Finding] = []
     for cls, value in _targets(cmd, operands[:-1], cmd.cwd, ws):
         if cls in ("root", "home", "system"):
-            out.append(("high", f"moves {_CLASS_NAME[cls]} away ({value})"))
+            out.append(("high", f"moves {_CLASS_NAME[cls]} away ({value})", "deletes.moves-away"))
         elif cls in ("workspace", "git"):  # recoverable: moved, not deleted
-            out.append(("medium", f"moves {_CLASS_NAME[cls]} away ({value})"))
+            out.append(("medium", f"moves {_CLASS_NAME[cls]} away ({value})", "deletes.moves-workspace"))
     return out
 
 
@@ -628,13 +727,15 @@ def _remote_copy(cmd: Cmd) -> list[Finding]:
         return []
     if not _REMOTE.match(operands[-1].value):
         if any(_REMOTE.match(w.value) for w in operands[:-1]):
-            return [("medium", f"copies files from a remote host ({operands[0].value})")]
+            return [
+                ("medium", f"copies files from a remote host ({operands[0].value})", "network.remote-copy")
+            ]
         return []
     for w in operands[:-1]:
         hit = next((p for p in word_paths(w) if secret_path(p)), None)
         if hit:
-            return [("critical", f"copies credentials to a remote host ({hit})")]
-    return [("medium", f"copies files to a remote host ({operands[-1].value})")]
+            return [("critical", f"copies credentials to a remote host ({hit})", "credentials.sends")]
+    return [("medium", f"copies files to a remote host ({operands[-1].value})", "network.remote-copy")]
 
 
 # Programs that change the host's configuration, services, kernel, accounts or schedule: a
@@ -743,10 +844,10 @@ def _system_change(cmd: Cmd) -> list[Finding]:
     if cmd.prog == "crontab":  # `crontab file` installs a table; -l only lists it
         installs = [a for a in args if not a.startswith("-")] or "-" in args
         if installs or {"-r", "-i"} & set(args):
-            return [("high", "changes the system's configuration (crontab)")]
+            return [("high", "changes the system's configuration (crontab)", "system.configuration")]
         return []
     if cmd.prog == "sysctl" and any("=" in a for a in args):
-        return [("high", "changes the system's configuration (sysctl)")]
+        return [("high", "changes the system's configuration (sysctl)", "system.configuration")]
     flags = {a.split("=", 1)[0] for a in args}
     if (
         spec is None
@@ -755,7 +856,13 @@ def _system_change(cmd: Cmd) -> list[Finding]:
         )
     ) or (spec is not None and flags & spec):
         what = next((a for a in args if spec and a.split("=", 1)[0] in spec), "")
-        return [("high", f"changes the system's configuration ({cmd.prog} {what}".rstrip() + ")")]
+        return [
+            (
+                "high",
+                f"changes the system's configuration ({cmd.prog} {what}".rstrip() + ")",
+                "system.configuration",
+            )
+        ]
     return []
 
 
@@ -800,9 +907,17 @@ def _cloud(cmd: Cmd) -> list[Finding]:
         return []
     words = [a for a in cmd.args if not a.startswith("-")][:4]
     if any(_CLOUD_SECRET.match(w) for w in words):
-        return [("high", f"reads credentials or keys ({cmd.prog} {' '.join(words[:3])})")]
+        return [
+            ("high", f"reads credentials or keys ({cmd.prog} {' '.join(words[:3])})", "cloud.reads-secrets")
+        ]
     if any(_CLOUD_VERB.match(w) for w in words):
-        return [("high", f"changes cloud or cluster resources ({cmd.prog} {' '.join(words[:3])})")]
+        return [
+            (
+                "high",
+                f"changes cloud or cluster resources ({cmd.prog} {' '.join(words[:3])})",
+                "cloud.changes-resources",
+            )
+        ]
     return []
 
 
@@ -849,11 +964,11 @@ def _sends(cmd: Cmd) -> list[Finding]:
             or {"POST", "PUT"} & set(method)
             or any(a.startswith(("--post-data", "--post-file", "--body-data")) for a in args)
         ):
-            return [("high", f"sends data to a remote host ({prog} upload)")]
+            return [("high", f"sends data to a remote host ({prog} upload)", "network.upload")]
     if prog in ("dig", "nslookup", "host", "drill") and any(
         not w.static and re.search(r"[)`][\w-]*\.[\w-]+", w.value) for w in cmd.argv[1:]
     ):
-        return [("high", "sends data to a remote host (inside DNS queries)")]
+        return [("high", "sends data to a remote host (inside DNS queries)", "network.dns-exfiltration")]
     return []
 
 
@@ -870,7 +985,7 @@ def _history(cmd: Cmd) -> list[Finding]:
         hides = any(a.startswith("-") and "c" in a[1:] for a in args)
     elif cmd.prog == "set":
         hides = "+o" in args and "history" in args
-    return [("high", "hides shell history")] if hides else []
+    return [("high", "hides shell history", "system.hides-history")] if hides else []
 
 
 def _remote_access(cmd: Cmd) -> list[Finding]:
@@ -880,13 +995,15 @@ def _remote_access(cmd: Cmd) -> list[Finding]:
         and (prog != "cloudflared" or "tunnel" in args)
         and (prog != "lt" or "--port" in args)
     ):
-        return [("high", f"opens a remote access channel ({prog})")]
+        return [("high", f"opens a remote access channel ({prog})", "network.remote-access")]
     if prog == "ssh" and any(a in ("-R", "-D") or (a.startswith(("-R", "-D")) and len(a) > 2) for a in args):
-        return [("high", "opens a remote access channel (ssh port forward)")]
+        return [("high", "opens a remote access channel (ssh port forward)", "network.remote-access")]
     if (prog.startswith("python") and any(a in ("-mhttp.server", "http.server") for a in args)) or (
         prog in ("php",) and "-S" in args
     ):
-        return [("high", "opens a remote access channel (a web server on this machine)")]
+        return [
+            ("high", "opens a remote access channel (a web server on this machine)", "network.remote-access")
+        ]
     return []
 
 
@@ -936,26 +1053,30 @@ def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
             value = m.group(1).strip("'\"")
             cls = path_class(value.split(":")[0], cmd.cwd, ws) if value else "inside"
             if cls not in ("inside", "workspace", "system") or cmd.prog == "export":
-                out.append(("high", f"installs code that runs at start-up ({assign[:60]})"))
+                out.append(
+                    ("high", f"installs code that runs at start-up ({assign[:60]})", "system.start-up-code")
+                )
     for w in dests:
         v = w.value
         if not w.static or v.isdigit() or v in ("-", ""):
             continue
         cls = path_class(v, cmd.cwd, ws)
         if cls == "device":
-            out.append(("critical", f"writes to a block device ({v})"))
+            out.append(("critical", f"writes to a block device ({v})", "system.writes-block-device"))
         elif (
             CREDENTIAL_PATH.search(v)
             and re.search(r"(?:^|/)\.env[^/]*$", v)
             and cls in ("inside", "workspace", "temp")
         ):
-            out.append(("medium", f"writes the project's .env file ({v})"))
+            out.append(("medium", f"writes the project's .env file ({v})", "credentials.writes-project-env"))
         elif CREDENTIAL_PATH.search(v):
-            out.append(("high", f"writes a credential or key file ({v})"))
+            out.append(("high", f"writes a credential or key file ({v})", "credentials.writes"))
+        elif _POLICY_FILE.search(v):
+            out.append(("high", f"changes the risk gate's policy ({v})", "system.changes-gate-policy"))
         elif _STARTUP.search(v) or _STARTUP_ENTRY.search(v):
-            out.append(("high", f"installs code that runs at start-up ({v})"))
+            out.append(("high", f"installs code that runs at start-up ({v})", "system.start-up-code"))
         elif cls == "system":
-            out.append(("high", f"writes a system path ({v})"))
+            out.append(("high", f"writes a system path ({v})", "system.writes-system-path"))
     return out
 
 
@@ -1050,7 +1171,9 @@ def secret_path(path: str) -> bool:
     if CREDENTIAL_PATH.search(path):
         return True
     if any(ch in path for ch in "*?["):
-        return bool(CREDENTIAL_PATH.search(posixpath.dirname(path)) or _CRED_NAME.search(posixpath.basename(path)))
+        return bool(
+            CREDENTIAL_PATH.search(posixpath.dirname(path)) or _CRED_NAME.search(posixpath.basename(path))
+        )
     return False
 
 
@@ -1068,11 +1191,18 @@ _NET_IN_CODE = _LazyRe(
 
 def _code_secrets(code: str, lang: str) -> list[Finding]:
     """A one-liner that names a credential file, and sends it when it also talks to the network."""
-    if not _CRED_IN_CODE.search(code):
+    named = _CRED_IN_CODE.search(code)
+    if not named:
         return []
     if _NET_IN_CODE.search(code):
-        return [("critical", f"sends credentials over the network ({lang} code reads {_CRED_IN_CODE.search(code).group(0)})")]
-    return [("high", f"reads credentials or keys ({lang} code: {_CRED_IN_CODE.search(code).group(0)})")]
+        return [
+            (
+                "critical",
+                f"sends credentials over the network ({lang} code reads {named.group(0)})",
+                "credentials.sends",
+            )
+        ]
+    return [("high", f"reads credentials or keys ({lang} code: {named.group(0)})", "credentials.reads")]
 
 
 def _credentials(cmd: Cmd, sink_network: bool, ws: str | None) -> list[Finding]:
@@ -1080,22 +1210,36 @@ def _credentials(cmd: Cmd, sink_network: bool, ws: str | None) -> list[Finding]:
         return _credential_search(cmd, ws)
     if cmd.prog in NETWORK:
         if any(_METADATA.search(w.value) for w in cmd.argv[1:]):
-            return [("high", "reads credentials or keys (a cloud metadata endpoint)")]
+            return [
+                (
+                    "high",
+                    "reads credentials or keys (a cloud metadata endpoint)",
+                    "credentials.metadata-endpoint",
+                )
+            ]
         for w in cmd.argv[1:]:  # find ~/.ssh -exec curl -F f=@{} ...: every key file found
             if w.found_under and any(secret_path(p) for p in word_paths(w)):
-                return [("critical", f"sends credentials over the network ({word_paths(w)[0]})")]
+                return [
+                    (
+                        "critical",
+                        f"sends credentials over the network ({word_paths(w)[0]})",
+                        "credentials.sends",
+                    )
+                ]
         for w in cmd.argv[1:]:  # curl http://x/$(cat ~/.ssh/id_rsa), -d "$API_TOKEN"
             if not w.static and (
                 _SECRET_VAR.search(w.value)
                 or any(CREDENTIAL_PATH.search(t) for t in re.split(r"[\s|;&()`'\"]+", w.value))
             ):
-                return [("critical", f"sends credentials over the network ({w.value[:60]})")]
+                return [
+                    ("critical", f"sends credentials over the network ({w.value[:60]})", "credentials.sends")
+                ]
     if (
         cmd.prog == "gh"
         and cmd.args[:2] in (["auth", "token"], ["auth", "status"])
         and (cmd.args[:2] == ["auth", "token"] or "--show-token" in cmd.args)
     ):
-        return [("high", "reads credentials or keys (gh auth token)")]
+        return [("high", "reads credentials or keys (gh auth token)", "credentials.reads")]
     paths = _read_paths(cmd)
     strong = [v for v in paths if secret_path(v)]
     weak = [
@@ -1105,12 +1249,18 @@ def _credentials(cmd: Cmd, sink_network: bool, ws: str | None) -> list[Finding]:
     ]
     hits = strong or weak
     if sink_network and (hits or cmd.prog in ("env", "printenv") or (cmd.prog == "set" and not cmd.args)):
-        return [("critical", f"sends credentials over the network ({(hits or [cmd.prog])[0]})")]
+        return [
+            (
+                "critical",
+                f"sends credentials over the network ({(hits or [cmd.prog])[0]})",
+                "credentials.sends",
+            )
+        ]
     if not hits:
         return []
     if cmd.prog in NETWORK or (cmd.prog == "ssh" and strong):
-        return [("critical", f"sends credentials over the network ({hits[0]})")]
-    return [("high", f"reads credentials or keys ({hits[0]})")]
+        return [("critical", f"sends credentials over the network ({hits[0]})", "credentials.sends")]
+    return [("high", f"reads credentials or keys ({hits[0]})", "credentials.reads")]
 
 
 def _credential_search(cmd: Cmd, ws: str | None) -> list[Finding]:
@@ -1130,7 +1280,11 @@ def _credential_search(cmd: Cmd, ws: str | None) -> list[Finding]:
     else:
         names = [a for a in args if not a.startswith("-")]
     found = [n for n in names if _CRED_NAME.search(n)]
-    return [("high", f"reads credentials or keys (searches for {found[0]})")] if found else []
+    return (
+        [("high", f"reads credentials or keys (searches for {found[0]})", "credentials.searches")]
+        if found
+        else []
+    )
 
 
 _PY_DELETE = {
@@ -1223,7 +1377,11 @@ def _python(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return [("high", "python code that could not be analysed")] if len(code) > 20_000 else []
+        return (
+            [("high", "python code that could not be analysed", "interpreters.unreadable-code")]
+            if len(code) > 20_000
+            else []
+        )
     out: list[Finding] = []
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
         n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
@@ -1252,7 +1410,9 @@ def _python(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
                 cls = path_class(posixpath.expanduser(target.replace("\x00", "")), cmd.cwd, ws)
                 level = _DELETE_LEVEL.get((cls, recursive))
                 if level:
-                    out.append((level, f"{name}() deletes {_CLASS_NAME[cls]} ({target})"))
+                    out.append(
+                        (level, f"{name}() deletes {_CLASS_NAME[cls]} ({target})", _delete_id(cls, recursive))
+                    )
         elif last in _PY_SHELL or last in _PY_EXEC or name == "pty.spawn":
             argv_node = (
                 node.args[1]
@@ -1274,19 +1434,33 @@ def _python(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
                         and "socket" in names
                         and ("dup2" in names or "-i" in parts)
                     ):
-                        out.append(("critical", "a shell wired to a network socket (reverse shell)"))
+                        out.append(
+                            (
+                                "critical",
+                                "a shell wired to a network socket (reverse shell)",
+                                "network.reverse-shell",
+                            )
+                        )
             if name == "pty.spawn" and "socket" in names:
-                out.append(("critical", "a shell wired to a network socket (reverse shell)"))
+                out.append(
+                    ("critical", "a shell wired to a network socket (reverse shell)", "network.reverse-shell")
+                )
             elif name == "pty.spawn":
-                out.append(("high", "spawns a shell on a pseudo-terminal"))
+                out.append(("high", "spawns a shell on a pseudo-terminal", "interpreters.spawns-pty"))
         elif last in ("exec", "eval") and node.args and isinstance(node.args[0], ast.Call):
             inner = _dotted(node.args[0].func)
             if re.search(r"b64decode|b32decode|decompress|unhexlify|decode|urlopen|\.read|get", inner):
-                out.append(("high", "decodes or downloads code and executes it"))
+                out.append(
+                    (
+                        "high",
+                        "decodes or downloads code and executes it",
+                        "interpreters.executes-fetched-code",
+                    )
+                )
         elif last == "open" and first is not None:
             target = _py_path(first)
             if target and CREDENTIAL_PATH.search(posixpath.expanduser(target)):
-                out.append(("high", f"reads credentials or keys ({target})"))
+                out.append(("high", f"reads credentials or keys ({target})", "credentials.reads"))
     return out
 
 
@@ -1316,7 +1490,9 @@ def _script(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
         cls = path_class(posixpath.expanduser(target), cmd.cwd, ws)
         level = _DELETE_LEVEL.get((cls, recursive))
         if level:
-            out.append((level, f"{m.group(1)}() deletes {_CLASS_NAME[cls]} ({target})"))
+            out.append(
+                (level, f"{m.group(1)}() deletes {_CLASS_NAME[cls]} ({target})", _delete_id(cls, recursive))
+            )
     for m in _JS_SHELL.finditer(code):
         if m.group(1):
             parts = re.findall(r"['\"]([^'\"]*)['\"]", m.group(1))
@@ -1326,7 +1502,9 @@ def _script(code: str, cmd: Cmd, ws: str | None, again) -> list[Finding]:
         found = again(line)
         out.extend(found)
         if _REVERSE.search(code) and re.search(r"(?:^|/|\s)(?:ba|z|da)?sh\b", line):
-            out.append(("critical", "a shell wired to a network socket (reverse shell)"))
+            out.append(
+                ("critical", "a shell wired to a network socket (reverse shell)", "network.reverse-shell")
+            )
     return out
 
 
@@ -1394,7 +1572,9 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
     """
     out: list[Finding] = []
     stashed = False
-    sinks = {c.line for c in parsed.commands if (c.prog in NETWORK or c.prog == "ssh") and c.stdin is not None}
+    sinks = {
+        c.line for c in parsed.commands if (c.prog in NETWORK or c.prog == "ssh") and c.stdin is not None
+    }
     interactive = {c.line for c in parsed.commands if c.prog in SHELLS and (not c.args or "-i" in c.args)}
     downloaded: dict[str, str] = {}
     for cmd in parsed.commands:
@@ -1403,21 +1583,47 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
             continue
         ran = _runs_file(cmd)
         if ran and _place(ran, cmd.cwd) in downloaded:
-            out.append(("critical", f"runs a file downloaded in the same command ({ran} from {downloaded[_place(ran, cmd.cwd)]})"))
+            source = downloaded[_place(ran, cmd.cwd)]
+            out.append(
+                (
+                    "critical",
+                    f"runs a file downloaded in the same command ({ran} from {source})",
+                    "exec.downloaded-then-run",
+                )
+            )
         if prog in NETWORK:
             for path, url in _downloads(cmd):
                 downloaded[_place(path, cmd.cwd)] = url
+        if cmd.argv[0].static and "decoded" in cmd.argv[0].sources:
+            out.append(
+                (
+                    "critical",
+                    f"runs a decoded payload as a command ({cmd.argv[0].value[:40]})",
+                    "exec.decoded-code",
+                )
+            )
         if prog == "<dynamic code>":
             kinds = cmd.argv[0].sources
             if "network" in kinds:
-                out.append(("critical", "runs code downloaded from the network"))
+                out.append(("critical", "runs code downloaded from the network", "exec.network-code"))
             elif "decoded" in kinds:
-                out.append(("critical", "decodes and executes a payload"))
+                out.append(("critical", "decodes and executes a payload", "exec.decoded-code"))
             else:  # eval "$(pyenv init -)" and the like: reported, not asked
-                out.append(("medium", f"runs code known only at run time ({cmd.wrappers[-1]})"))
+                out.append(
+                    ("medium", f"runs code known only at run time ({cmd.wrappers[-1]})", "exec.run-time-code")
+                )
             continue
-        if prog == "<dynamic program>" and any(re.match(r"^-[a-zA-Z]*[rRf]", a) for a in cmd.args):
-            # $(echo rm) -rf ~: an unknown program, flags of a delete, and a target that matters
+        if prog == "<dynamic program>" and _COMPUTED_PROGRAM.match(cmd.argv[0].value):
+            # $(...) as the whole program name: what runs is decided when it runs
+            out.append(
+                (
+                    "high",
+                    f"runs a program named only at run time ({cmd.argv[0].value[:60]})",
+                    "exec.run-time-program",
+                )
+            )
+        elif prog == "<dynamic program>" and any(re.match(r"^-[a-zA-Z]*[rRf]", a) for a in cmd.args):
+            # $X -rf ~: an unknown program, flags of a delete, and a target that matters
             hits = [
                 (c, v)
                 for c, v in _targets(
@@ -1426,11 +1632,9 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
                 if c in ("root", "home", "system", "device")
             ]
             if hits:
+                what = f"{_CLASS_NAME[hits[0][0]]} ({hits[0][1]})"
                 out.append(
-                    (
-                        "high",
-                        f"a program known only at run time acts on {_CLASS_NAME[hits[0][0]]} ({hits[0][1]})",
-                    )
+                    ("high", f"a program known only at run time acts on {what}", "exec.run-time-program")
                 )
         if prog in ("rm", "unlink"):
             out.extend(_rm(cmd, workspace))
@@ -1453,7 +1657,7 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
             prog == "diskutil"
             and any(a.startswith(("erase", "partition", "zero", "secureErase")) for a in cmd.args)
         ):
-            out.append(("critical", f"{prog} rewrites a disk or partition"))
+            out.append(("critical", f"{prog} rewrites a disk or partition", "system.disk-tool"))
         elif prog in ("nc", "ncat", "netcat", "socat", "telnet"):
             args = cmd.args
             runs = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-e", "-c", "--exec", "--sh-exec")]
@@ -1463,11 +1667,19 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
                 or any(posixpath.basename(a) in SHELLS for a in args)
                 or cmd.line in interactive
             ):
-                out.append(("critical", f"{prog} hands a shell to the network (reverse shell)"))
+                out.append(
+                    (
+                        "critical",
+                        f"{prog} hands a shell to the network (reverse shell)",
+                        "network.reverse-shell",
+                    )
+                )
             elif runs:
-                out.append(("high", f"{prog} runs a command for the network ({runs[0]})"))
+                out.append(
+                    ("high", f"{prog} runs a command for the network ({runs[0]})", "network.raw-connection")
+                )
             else:
-                out.append(("high", f"{prog}: raw network connection or listener"))
+                out.append(("high", f"{prog}: raw network connection or listener", "network.raw-connection"))
         elif (
             prog in SHELLS
             and cmd.stdin in ("network", "decoded", "dynamic")
@@ -1475,9 +1687,13 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
         ):
             out.append(
                 {
-                    "network": ("critical", "pipes code from the network into a shell"),
-                    "decoded": ("critical", "decodes a payload and pipes it into a shell"),
-                    "dynamic": ("critical", "pipes generated text into a shell"),
+                    "network": ("critical", "pipes code from the network into a shell", "exec.network-code"),
+                    "decoded": (
+                        "critical",
+                        "decodes a payload and pipes it into a shell",
+                        "exec.decoded-code",
+                    ),
+                    "dynamic": ("critical", "pipes generated text into a shell", "exec.computed-code"),
                 }[cmd.stdin]
             )
         elif (
@@ -1499,10 +1715,12 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
             )
             and not cmd.args
         ):
-            out.append(("high", f"starts an interactive shell through {cmd.wrappers[-1]}"))
+            out.append(
+                ("high", f"starts an interactive shell through {cmd.wrappers[-1]}", "exec.wrapped-shell")
+            )
         runs_file = prog in SHELLS or prog in ("source", ".") or prog in INTERPRETERS
         if runs_file and any("network" in w.sources for w in cmd.argv[1:]):
-            out.append(("critical", "runs code downloaded from the network"))
+            out.append(("critical", "runs code downloaded from the network", "exec.network-code"))
         script = (
             cmd.argv[0]
             if not runs_file
@@ -1517,13 +1735,18 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
             script is not None
             and re.match(r"^(?:~|/home/[^/]+|/Users/[^/]+|/root)?/Downloads/", script.value)
         ):
-            out.append(("high", f"executes a file from a temp or download folder ({script.value})"))
+            out.append(
+                ("high", f"executes a file from a temp or download folder ({script.value})", "exec.temp-file")
+            )
         as_root = bool({"sudo", "doas", "pkexec"} & set(cmd.wrappers))
         if as_root and (prog == "su" or (prog in SHELLS and not cmd.args and cmd.stdin is None)):
-            out.append(("high", "opens a root shell"))
+            out.append(("high", "opens a root shell", "system.root-shell"))
         sockets = [op for op, w in cmd.redirects if "/dev/tcp/" in w.value or "/dev/udp/" in w.value]
         if prog in SHELLS or prog in ("source", "."):
-            out.extend(("critical", "shell wired to a network socket (reverse shell)") for _ in sockets)
+            out.extend(
+                ("critical", "shell wired to a network socket (reverse shell)", "network.reverse-shell")
+                for _ in sockets
+            )
         lang = INTERPRETERS.get(prog) or INTERPRETERS.get(re.sub(r"[\d.]+$", "", prog))
         if lang:
             code = _inline_code(cmd, lang)
@@ -1532,7 +1755,10 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
                 and cmd.stdin in ("network", "decoded", "dynamic")
                 and not [a for a in cmd.args if not a.startswith("-") or a.startswith("-m")]
             ):
-                out.append(("critical", f"pipes {cmd.stdin} code into {prog}"))
+                kind = {"network": "exec.network-code", "decoded": "exec.decoded-code"}.get(
+                    cmd.stdin, "exec.computed-code"
+                )
+                out.append(("critical", f"pipes {cmd.stdin} code into {prog}", kind))
             elif code:
                 out.extend(
                     _python(code, cmd, workspace, again)
@@ -1541,11 +1767,11 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
                 )
                 out.extend(_code_secrets(code, lang))
         if prog == "trap" and "DEBUG" in cmd.args[1:]:
-            out.append(("high", "runs a command before every command (trap DEBUG)"))
+            out.append(("high", "runs a command before every command (trap DEBUG)", "system.trap"))
         elif "trap" in cmd.wrappers and (
             prog in SHELLS or prog in INTERPRETERS or "/" in (cmd.argv[0].value if cmd.argv else "")
         ):
-            out.append(("high", f"a trap starts a program when the shell exits ({prog})"))
+            out.append(("high", f"a trap starts a program when the shell exits ({prog})", "system.trap"))
         out.extend(_system_change(cmd))
         out.extend(_cloud(cmd))
         out.extend(_sends(cmd))
@@ -1556,14 +1782,20 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
         if prog in _INSTALLERS or prog.startswith("python"):
             out.extend(install_findings(cmd))
         if as_root:
-            out.append(("medium", "runs as root"))
+            out.append(("medium", "runs as root", "system.as-root"))
         if "systemd-run" in cmd.wrappers:
-            out.append(("high", f"runs {prog} as a transient system service or timer (systemd-run)"))
+            out.append(
+                (
+                    "high",
+                    f"runs {prog} as a transient system service or timer (systemd-run)",
+                    "system.transient-service",
+                )
+            )
         if prog not in SHELLS and any(op in (">", ">>", "&>") for op in sockets):
-            out.append(("high", "writes to a network socket (/dev/tcp)"))
+            out.append(("high", "writes to a network socket (/dev/tcp)", "network.raw-connection"))
     reasons = " ".join(f[1] for f in out)
     if " to root" in reasons and ("sets setgid" in reasons or "sets setuid" in reasons):
-        out.append(("high", "makes a root-owned setuid/setgid file"))
+        out.append(("high", "makes a root-owned setuid/setgid file", "permissions.root-setuid"))
     return [f for f in out if f[0] != "low"]
 
 
@@ -1575,16 +1807,19 @@ def tool_path_risk(tool: str, path: str, cwd: str | None) -> list[Finding]:
     ws = cwd if cwd and posixpath.isabs(cwd) else None
     cls = path_class(value, ws, ws)
     writes = tool in ("Write", "Edit", "MultiEdit", "NotebookEdit")
+    if writes and _POLICY_FILE.search(value):
+        return [("high", f"changes the risk gate's policy ({path})", "system.changes-gate-policy")]
     if CREDENTIAL_PATH.search(value.rstrip("/")):
-        return [("high", f"{'writes' if writes else 'reads'} a credential or key file ({path})")]
+        rule = "credentials.writes" if writes else "credentials.reads"
+        return [("high", f"{'writes' if writes else 'reads'} a credential or key file ({path})", rule)]
     if not writes:
         return []
     if cls == "device":
-        return [("critical", f"writes to a block device ({path})")]
+        return [("critical", f"writes to a block device ({path})", "system.writes-block-device")]
     if _STARTUP.search(value):
-        return [("high", f"changes a shell start-up file ({path})")]
+        return [("high", f"changes a shell start-up file ({path})", "system.start-up-code")]
     if cls in ("system", "root"):
-        return [("high", f"writes a system path ({path})")]
+        return [("high", f"writes a system path ({path})", "system.writes-system-path")]
     return []
 
 

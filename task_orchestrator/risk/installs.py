@@ -161,8 +161,8 @@ def _in_local_source(name: str, sources: list[str]) -> bool | None:
     return None if remote else False
 
 
-def install_findings(cmd: Cmd) -> list[tuple[str, str]]:
-    """(level, reason) for every name an install command would fetch that is not right."""
+def install_findings(cmd: Cmd) -> list[tuple[str, str, str]]:
+    """(level, reason, rule id) for every name an install command would fetch that is not right."""
     targets = install_targets(cmd)
     if not targets or not targets[1]:
         return []
@@ -172,7 +172,13 @@ def install_findings(cmd: Cmd) -> list[tuple[str, str]]:
 
         verdicts = [check_package(name, ecosystem) for name in dict.fromkeys(names)]
     except Exception as exc:  # no snapshot, a broken install: say so, judge the rest
-        return [("medium", f"the package check could not run ({type(exc).__name__}: {exc})")]
+        return [
+            (
+                "medium",
+                f"the package check could not run ({type(exc).__name__}: {exc})",
+                "installs.check-failed",
+            )
+        ]
     out = []
     for verdict in verdicts:
         name = verdict.name
@@ -182,10 +188,14 @@ def install_findings(cmd: Cmd) -> list[tuple[str, str]]:
             local = _in_local_source(name, sources) if sources else False
             if local is None:
                 out.append(
-                    ("high", f"{reason} (another package index is configured: confirm it serves this name)")
+                    (
+                        "high",
+                        f"{reason} (another package index is configured: confirm it serves this name)",
+                        "installs.other-index",
+                    )
                 )
             elif not local:
-                out.append(("critical", reason))
+                out.append(("critical", reason, "installs.unknown-package"))
         elif verdict.status in ("typosquat", "slopsquat"):
-            out.append(("high", reason))
+            out.append(("high", reason, "installs.lookalike-name"))
     return out

@@ -429,7 +429,9 @@ class _Walker:
             return
         inner = ctx.child(ctx.depth + 1)
         inner.positional = list(argv[1:])
-        self.note(f"{name} -> the body of function {name} with arguments {' '.join(w.value for w in argv[1:])}")
+        self.note(
+            f"{name} -> the body of function {name} with arguments {' '.join(w.value for w in argv[1:])}"
+        )
         start = len(self.out.commands)
         self.statement(body, inner, None, line)
         for c in self.out.commands[start:]:
@@ -484,7 +486,10 @@ class _Walker:
             printed = _printed(self.out.commands[start:], ctx.depth + 1)
             if printed is not None and t == "command_substitution":
                 self.note(f"{self.text(node)} -> {printed!r}")
-                return self._split(Word(printed), ctx, split)
+                w = self._split(Word(printed), ctx, split)
+                if "decoded" in found:  # known here, and still a payload someone encoded
+                    w.sources = frozenset({"decoded"})
+                return w
             w = Word(self.text(node), static=False, sources=frozenset(found))
             w.output = printed
             return w
@@ -844,7 +849,9 @@ class _Walker:
                 if name in ctx.aliases and not argv and ctx.depth < _MAX_DEPTH:
                     rest = self.src[child.end_byte : node.end_byte].decode("utf-8", "replace")
                     self.note(f"{name} -> {ctx.aliases[name]} (alias)")
-                    self.code(ctx.aliases[name] + rest, True, ctx, self._line(line), (f"alias {name}",), frozenset())
+                    self.code(
+                        ctx.aliases[name] + rest, True, ctx, self._line(line), (f"alias {name}",), frozenset()
+                    )
                     return
                 for c in child.named_children:
                     argv.extend(self.fields(c, ctx))
@@ -900,7 +907,9 @@ class _Walker:
             if prog == "env" and argv[0].static:
                 split = _split_string(argv)
                 if split is not None:  # env -S 'rm -rf ~' runs its string's words
-                    self._record(Cmd(argv, list(redirects), wrappers, ctx.cwd, depth=ctx.depth, line=line), prog)
+                    self._record(
+                        Cmd(argv, list(redirects), wrappers, ctx.cwd, depth=ctx.depth, line=line), prog
+                    )
                     self.code(split.value, split.static, ctx, line, (*wrappers, "env -S"), split.sources)
                     return
             if prog == "rimraf" and argv[0].static:
@@ -984,8 +993,12 @@ class _Walker:
         known = sorted(n for n in _KNOWN_PROGRAMS if fnmatchcase(n, base))
         risky = [m for m in matches if posixpath.basename(m) in _KNOWN_PROGRAMS] or known
         if risky:
-            first = risky[0] if "/" in risky[0] else posixpath.join(posixpath.dirname(pattern) or "", risky[0])
-            self.note(f"{pattern} -> {first} (glob; could also be {', '.join(risky[1:4]) or 'nothing else known'})")
+            first = (
+                risky[0] if "/" in risky[0] else posixpath.join(posixpath.dirname(pattern) or "", risky[0])
+            )
+            self.note(
+                f"{pattern} -> {first} (glob; could also be {', '.join(risky[1:4]) or 'nothing else known'})"
+            )
             return [Word(first), *[Word(m) for m in matches if m != first], *argv[1:]]
         if matches:
             self.note(f"{pattern} -> {' '.join(matches[:4])} (glob)")
@@ -1008,7 +1021,9 @@ class _Walker:
                 if m:
                     ctx.aliases[m.group(1)] = m.group(2)
                     if ctx.depth < _MAX_DEPTH - 1:  # an alias defined is judged as if used
-                        self.code(m.group(2), True, ctx, line, (*cmd.wrappers, f"alias {m.group(1)}"), frozenset())
+                        self.code(
+                            m.group(2), True, ctx, line, (*cmd.wrappers, f"alias {m.group(1)}"), frozenset()
+                        )
         elif prog == "printf" and values[:1] == ["-v"] and len(args) >= 3:
             if all(w.static for w in args):
                 ctx.vars[values[1]] = _format(values[2], values[3:])
@@ -1025,14 +1040,20 @@ class _Walker:
                 self.code(w.value, w.static, ctx, line, (*cmd.wrappers, f"git {key}"), w.sources)
         elif prog in ("make", "gmake") and any(
             v in ("-f-", "--file=-", "--makefile=-", "-f/dev/stdin", "--file=/dev/stdin")
-            or (v in ("-f", "--file", "--makefile") and n + 1 < len(values) and values[n + 1] in ("-", "/dev/stdin"))
+            or (
+                v in ("-f", "--file", "--makefile")
+                and n + 1 < len(values)
+                and values[n + 1] in ("-", "/dev/stdin")
+            )
             for n, v in enumerate(values)
         ):
             if cmd.stdin_text is not None and cmd.stdin in ("literal", "heredoc", "decoded"):
                 for recipe in _recipes(cmd.stdin_text):
                     self.code(recipe, True, ctx, line, (*cmd.wrappers, "make -f -"), frozenset())
             elif cmd.stdin in ("network", "decoded", "dynamic"):
-                self.code("$(" + prog + ")", False, ctx, line, (*cmd.wrappers, "make -f -"), frozenset({cmd.stdin}))
+                self.code(
+                    "$(" + prog + ")", False, ctx, line, (*cmd.wrappers, "make -f -"), frozenset({cmd.stdin})
+                )
         elif prog in ("tar", "gtar", "bsdtar", "zip", "rsync", "ssh", "scp", "sftp"):
             for option, w in _exec_options(prog, args):
                 self.code(w.value, w.static, ctx, line, (*cmd.wrappers, f"{prog} {option}"), w.sources)
@@ -1044,7 +1065,11 @@ class _Walker:
                     host = next(w.value for w in args if not w.value.startswith("-") and w not in remote)
                     text = " ".join(w.value for w in remote)
                     self.code(
-                        text, all(w.static for w in remote), where, line, (*cmd.wrappers, f"ssh {host}"),
+                        text,
+                        all(w.static for w in remote),
+                        where,
+                        line,
+                        (*cmd.wrappers, f"ssh {host}"),
                         frozenset().union(*(w.sources for w in remote)),
                     )
 
@@ -1186,6 +1211,8 @@ class _Walker:
             return  # a script file (judged by its path) and its arguments
         # no script: the shell runs what it reads
         if cmd.stdin in ("literal", "heredoc", "decoded") and cmd.stdin_text is not None:
+            if cmd.stdin == "decoded":
+                self.note(f"decoded input of {cmd.prog} -> {cmd.stdin_text[:200]!r}")
             self.code(cmd.stdin_text, True, ctx, line, (*cmd.wrappers, cmd.prog + " <<<"), frozenset())
 
     def code(
@@ -1212,6 +1239,17 @@ class _Walker:
                 )
             )
             return
+        if "decoded" in sources:  # decoded text run as code: judged as such, and read too
+            self.out.commands.append(
+                Cmd(
+                    [Word("<dynamic code>", False, sources=sources)],
+                    [],
+                    wrappers,
+                    ctx.cwd,
+                    depth=ctx.depth + 1,
+                    line=line,
+                )
+            )
         inner = ctx.child(ctx.depth + 1)
         for n, w in enumerate(positional or []):  # sh -c 'rm -rf "$0"' ~
             if w.static:
@@ -1328,7 +1366,11 @@ def _feed_of(stage: Cmd | None) -> tuple[str, str | None]:
     if stage is None:
         return "dynamic", None
     kind = stage_kind(stage)
-    if kind == "decoded" and stage.stdin_text is not None and stage.stdin in ("literal", "heredoc", "decoded"):
+    if (
+        kind == "decoded"
+        and stage.stdin_text is not None
+        and stage.stdin in ("literal", "heredoc", "decoded")
+    ):
         return kind, _decode(stage, stage.stdin_text)  # echo cm0gLXJmIH4= | base64 -d: known
     if kind != "literal":
         return kind, None
@@ -1496,9 +1538,11 @@ def _escapes(text: str) -> str:
     try:
         return re.sub(
             r"\\(x[0-9a-fA-F]{1,2}|0?[0-7]{1,3}|[ntr\\abefv])",
-            lambda m: m.group(0).encode("latin-1", "backslashreplace").decode("unicode_escape")
-            if not m.group(1)[0] == "0" or len(m.group(1)) == 1
-            else chr(int(m.group(1), 8)),
+            lambda m: (
+                m.group(0).encode("latin-1", "backslashreplace").decode("unicode_escape")
+                if not m.group(1)[0] == "0" or len(m.group(1)) == 1
+                else chr(int(m.group(1), 8))
+            ),
             text,
         )
     except (UnicodeDecodeError, ValueError):
@@ -1591,7 +1635,11 @@ def _printed(cmds: list[Cmd], depth: int) -> str | None:
     if not top or len(cmds) != len(top):
         return None
     last = top[-1]
-    if last.prog in _DECODE_FLAGS and last.stdin_text is not None and last.stdin in ("literal", "heredoc", "decoded"):
+    if (
+        last.prog in _DECODE_FLAGS
+        and last.stdin_text is not None
+        and last.stdin in ("literal", "heredoc", "decoded")
+    ):
         text = _decode(last, last.stdin_text)
         return None if text is None else text.rstrip("\n")
     outputs = [_echo_output(c) for c in top]
@@ -1680,7 +1728,11 @@ def _parameter(inner: str, walker: _Walker, ctx: _Ctx) -> str | None:
             if op == "/#":
                 return replacement + value[len(pattern) :] if value.startswith(pattern) else value
             if op == "/%":
-                return value[: len(value) - len(pattern)] + replacement if pattern and value.endswith(pattern) else value
+                return (
+                    value[: len(value) - len(pattern)] + replacement
+                    if pattern and value.endswith(pattern)
+                    else value
+                )
             return value.replace(pattern, replacement, -1 if op == "//" else 1) if pattern else value
         return None
     return None
@@ -1692,7 +1744,9 @@ def _unquote(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-_BRACE_COMMAND = re.compile(r"(^|[;&|(\n]\s*|\bthen\s+|\bdo\s+|\belse\s+)\{([^{}\s'\"$`]*,[^{}\s'\"`]*)\}(?=$|[\s;&|)])")
+_BRACE_COMMAND = re.compile(
+    r"(^|[;&|(\n]\s*|\bthen\s+|\bdo\s+|\belse\s+)\{([^{}\s'\"$`]*,[^{}\s'\"`]*)\}(?=$|[\s;&|)])"
+)
 
 
 def _canonical_text(text: str, out: Parsed) -> str:
@@ -1800,11 +1854,21 @@ def _git_programs(cmd: Cmd, ctx: _Ctx) -> list[tuple[str, Word]]:
         value = w.value
         low = key.lower()
         if low.startswith(("core.fsmonitor", "pager.")) and value.strip().lower() in (
-            "", "true", "false", "yes", "no", "on", "off", "0", "1",
+            "",
+            "true",
+            "false",
+            "yes",
+            "no",
+            "on",
+            "off",
+            "0",
+            "1",
         ):
             return
         if low.startswith(("include.", "includeif.", "core.hookspath", "core.attributesfile")):
-            found.append((key, Word("<git settings from " + value + ">", False, sources=frozenset({"dynamic"}))))
+            found.append(
+                (key, Word("<git settings from " + value + ">", False, sources=frozenset({"dynamic"})))
+            )
             return
         if low.startswith("alias."):
             if not value.startswith("!"):
@@ -1867,8 +1931,16 @@ def _recipes(makefile: str) -> list[str]:
 
 
 _EXEC_OPTIONS = {
-    "tar": ("--checkpoint-action", "--to-command", "-I", "--use-compress-program", "--info-script",
-            "-F", "--new-volume-script", "--rsh-command"),
+    "tar": (
+        "--checkpoint-action",
+        "--to-command",
+        "-I",
+        "--use-compress-program",
+        "--info-script",
+        "-F",
+        "--new-volume-script",
+        "--rsh-command",
+    ),
     "zip": ("-TT", "--unzip-command"),
     "rsync": ("-e", "--rsh", "--rsync-path"),
     "ssh": ("-o",),
@@ -1902,11 +1974,15 @@ def _exec_options(prog: str, args: list[Word]) -> list[tuple[str, Word]]:
                 continue
             text = text[5:]
         if name == "-o":
-            m = re.match(r"^(ProxyCommand|LocalCommand|KnownHostsCommand|RemoteCommand)\s*[= ]\s*(.*)$", text, re.I | re.S)
+            m = re.match(
+                r"^(ProxyCommand|LocalCommand|KnownHostsCommand|RemoteCommand)\s*[= ]\s*(.*)$",
+                text,
+                re.I | re.S,
+            )
             if not m:
                 continue
             name, text = f"-o {m.group(1)}", m.group(2)
-        out.append((name, Word(text, value.static, value.quoted, value.sources)))
+        out.append((name or "", Word(text, value.static, value.quoted, value.sources)))
     return out
 
 

@@ -21,15 +21,83 @@ __all__ = [
 ]
 
 RISK_ORDER: dict[str, int] = {level: i for i, level in enumerate(RISK_LEVELS)}
+# each text rule's stable id (the catalog in risk/packs/ gives its examples)
+TEXT_IDS: dict[str, str] = {
+    "recursive delete of a root, home or workspace": "deletes.text-recursive-root-home",
+    "recursive delete": "deletes.text-recursive",
+    "disk or partition tool": "system.text-disk-tool",
+    "secure delete / shred": "deletes.text-shred",
+    "fork bomb": "system.fork-bomb",
+    "shutdown or reboot": "system.text-shutdown",
+    "kills processes": "system.kills-processes",
+    "force push": "git.text-force-push",
+    "history rewrite": "git.text-history-rewrite",
+    "production database statement": "system.production-database",
+    "destructive database statement": "system.destructive-database",
+    "pipes from the network into a shell": "exec.text-network-into-shell",
+    "decodes and executes": "exec.text-decodes-and-runs",
+    "decodes an obfuscated payload": "exec.decodes-payload",
+    "sends files to a remote host": "network.text-upload",
+    "copies to or from a remote host": "network.text-remote-copy",
+    "raw network connection or listener": "network.text-raw-connection",
+    "network socket or pty from an interpreter": "interpreters.socket-or-pty",
+    "proxy or anonymising network change": "network.proxy-change",
+    "remote shell with a password": "network.password-remote-shell",
+    "reads or sends credentials": "credentials.text-sends",
+    "accesses credential stores": "credentials.text-reads",
+    "dumps credentials": "credentials.dumps",
+    "tampers with shell history": "system.history-tampering",
+    "clears or disables logs/auditing": "system.clears-logs",
+    "disables a security control": "system.disables-security",
+    "timestomps files or the clock": "system.timestomps",
+    "persistence: scheduled task / startup item": "system.text-persistence",
+    "persistence: scheduled or triggered command": "system.scheduled-command",
+    "adds or changes accounts/authentication": "system.accounts",
+    "escalates privileges": "permissions.escalates",
+    "switches user": "permissions.switches-user",
+    "runs as root": "system.text-as-root",
+    "world-writable permissions": "permissions.text-world-writable",
+    "recursive ownership/permission change": "permissions.text-recursive",
+    "executes a file from a temp or download dir": "exec.text-temp-file",
+    "searches for credential files": "credentials.text-searches",
+    "searches for setuid files": "permissions.searches-setuid",
+    "queries a cloud metadata/credential endpoint": "cloud.text-metadata-endpoint",
+    "makes a file executable and runs it": "exec.text-chmod-and-run",
+    "interpreter start-up hook": "interpreters.text-start-up-hook",
+    "finds the interpreter's start-up folders": "interpreters.start-up-folders",
+    "runs an AppleScript file": "interpreters.applescript-file",
+    "reads another process's memory": "system.reads-process-memory",
+    "sends data through ssh": "network.pipes-into-ssh",
+    "pulls files from a remote host through ssh": "network.pulls-through-ssh",
+    "sends data through DNS": "network.text-dns-exfiltration",
+    "spoofs a password prompt": "credentials.password-prompt",
+    "encrypts or password-protects files": "system.encrypts-files",
+    "enables remote access": "network.enables-remote-access",
+    "container escape or host mount": "system.container-escape",
+    "kernel or swap tampering": "system.kernel-tampering",
+    "tunnels a local service to the internet": "network.tunnel",
+    "remote execution with inline credentials": "network.remote-execution-tools",
+    "spoofs a user agent": "network.user-agent-spoofing",
+    "cloud instance or launch-template change": "cloud.text-instances",
+    "cloud storage transfer": "cloud.text-storage-transfer",
+    "builds and runs native code": "exec.builds-and-runs",
+    "makes a downloaded/temp file executable": "exec.chmod-temp-file",
+    "runs code from an interpreter one-liner with risky modules": "interpreters.risky-one-liner",
+    "captures screen, keystrokes or clipboard": "system.captures-input",
+    "cloud or cluster control-plane change": "cloud.text-control-plane",
+    "writes outside the workspace (system paths)": "system.text-writes-system-path",
+    "hides files or processes": "system.hides-files",
+}
 
 
 class Rule:
     """A named pattern and the risk level of what it matches (compiled on first use)."""
 
-    __slots__ = ("_compiled", "ignorecase", "level", "name", "source")
+    __slots__ = ("_compiled", "id", "ignorecase", "level", "name", "source")
 
-    def __init__(self, name: str, level: str, source: str, ignorecase: bool = False) -> None:
+    def __init__(self, name: str, level: str, source: str, ignorecase: bool = False, id: str = "") -> None:
         self.name, self.level, self.source, self.ignorecase = name, level, source, ignorecase
+        self.id = id or TEXT_IDS.get(name, "custom." + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"))
         self._compiled: re.Pattern[str] | None = None
 
     @property
@@ -460,61 +528,125 @@ def text_level(
     return level, reasons
 
 
-def _findings(command: str, cwd: str | None, depth: int) -> list[tuple[str, str]]:
-    from task_orchestrator.risk.shell import parse
+def _findings(
+    command: str, cwd: str | None, depth: int, out_parsed: list | None = None
+) -> list[tuple[str, str, str]]:
     from task_orchestrator.risk.engine import judge_commands
+    from task_orchestrator.risk.shell import parse
 
     if depth > _MAX_NESTING:
-        return [("high", "the command could not be analysed (nested commands too deep to follow)")]
+        return [
+            (
+                "high",
+                "the command could not be analysed (nested commands too deep to follow)",
+                "analysis.unreadable",
+            )
+        ]
     parsed = parse(command, cwd)
+    if out_parsed is not None:
+        out_parsed.append(parsed)
 
-    def again(text: str) -> list[tuple[str, str]]:
-        return _findings(text, cwd, depth + 1)
+    def again(text: str) -> list[tuple[str, str, str]]:
+        return _findings(text, cwd, depth + 1, out_parsed)
 
     found = judge_commands(parsed, cwd, again)
     if any("too deep" in p or "too long" in p for p in parsed.problems):
-        found.append(("high", f"the command could not be analysed ({parsed.problems[0]})"))
+        found.append(
+            ("high", f"the command could not be analysed ({parsed.problems[0]})", "analysis.unreadable")
+        )
     if parsed.ok:
         rendered = "\n".join(" | ".join(line) for line in parsed.lines if line)
-        level, names = text_level(rendered, RULES, SUPERSEDED, raw=command)
+        _, names = text_level(rendered, RULES, SUPERSEDED, raw=command)
     else:  # partly understood: the structure that parsed, and every text rule on the text
-        level, names = text_level(command[:200_000], RULES)
-        names = [*names, f"shell parser: {parsed.problems[0]}; judged on the text as well"]
-    found.extend((RULES_BY_NAME[n].level if n in RULES_BY_NAME else level, n) for n in names)
+        _, names = text_level(command[:200_000], RULES)
+        note = f"shell parser: {parsed.problems[0]}; judged on the text as well"
+        found.append(("low", note, "analysis.partly-parsed"))
+    found.extend((RULES_BY_NAME[n].level, n, RULES_BY_NAME[n].id) for n in names)
     return found
 
 
-def rule_level(action: str, rules: list[Rule] | None = None, cwd: str | None = None) -> tuple[str, list[str]]:
-    """The risk level of shell command ``action`` started in ``cwd``, and the reasons.
+class Judgement:
+    """A command's judgement: the level, the findings (level, reason, rule id) after the
+    policy, how it was read (the parsed commands, the expansions) and what the policy did."""
 
-    The command is parsed (``_parse``) and judged by what would run (``_shellrules``) and by
-    the text rules over its parsed, unwrapped form. ``rules``: judge the raw text with these
-    text rules only.
-    """
+    __slots__ = ("findings", "level", "parsed", "policy", "policy_notes")
+
+    def __init__(self) -> None:
+        self.level = "low"
+        self.findings: list[tuple[str, str, str]] = []
+        self.parsed: list = []
+        self.policy = None
+        self.policy_notes: list[str] = []
+
+    @property
+    def reasons(self) -> list[str]:
+        out: list[str] = []
+        for _, reason, _ in self.findings:
+            if reason not in out:
+                out.append(reason)
+        return out
+
+
+def judge(action: str, cwd: str | None = None, policy=None) -> Judgement:
+    """Judge shell command ``action`` started in ``cwd``: parsed and judged by what would run
+    (``engine``) and by the text rules over its parsed form, then the project and user policy
+    for ``cwd`` (``policy``: one already loaded, or False for none) applied."""
     if not isinstance(action, str):  # bad input is judged, never a crash
         action = action.decode("utf-8", "replace") if isinstance(action, (bytes, bytearray)) else str(action)
     cwd = cwd if isinstance(cwd, str) and cwd else None
-    if rules is not None:
-        return text_level(action, rules)
-    level, reasons = "low", list[str]()
+    out = Judgement()
+    if policy is None:
+        try:
+            from task_orchestrator.risk.policy import load_policy
+
+            policy = load_policy(cwd)
+        except Exception:  # a policy that cannot be read never takes a rule away
+            policy = False
+    out.policy = policy or None
+    token = None
     try:
-        findings = _findings(action, cwd, 0)
+        if policy and policy.delete_ok:
+            from task_orchestrator.risk.engine import DELETE_OK
+
+            token = DELETE_OK.set(tuple(f for f, _, _ in policy.delete_ok))
+        findings = _findings(action, cwd, 0, out.parsed)
+        if policy and policy.custom:
+            for rule in policy.custom:
+                if out.parsed and rule.matches(action, out.parsed[0]):
+                    findings.append((rule.level, rule.reason, rule.id))
     except Exception as exc:  # a parser failure asks (never silence), and the text rules judge
         try:
-            level, reasons = text_level(action, RULES)
+            _, names = text_level(action, RULES)
         except Exception:
-            level, reasons = "low", []
-        level = max(level, "high", key=RISK_ORDER.__getitem__)
-        return level, [
-            *reasons,
-            f"the command could not be analysed ({type(exc).__name__}); a human should look at it",
-        ]
-    for found_level, reason in findings:
-        if reason not in reasons:
-            reasons.append(reason)
-        if RISK_ORDER[found_level] > RISK_ORDER[level]:
-            level = found_level
-    return level, reasons
+            names = []
+        findings = [(RULES_BY_NAME[n].level, n, RULES_BY_NAME[n].id) for n in names]
+        why = f"the command could not be analysed ({type(exc).__name__}); a human should look at it"
+        findings.append(("high", why, "analysis.unreadable"))
+    finally:
+        if token is not None:
+            from task_orchestrator.risk.engine import DELETE_OK
+
+            DELETE_OK.reset(token)
+    if policy:
+        findings, out.policy_notes = policy.apply(findings)
+    out.findings = findings
+    for found_level, _, _ in findings:
+        if RISK_ORDER[found_level] > RISK_ORDER[out.level]:
+            out.level = found_level
+    return out
+
+
+def rule_level(action: str, rules: list[Rule] | None = None, cwd: str | None = None) -> tuple[str, list[str]]:
+    """The risk level of shell command ``action`` started in ``cwd``, and the reasons
+    (``judge``). ``rules``: judge the raw text with these text rules only."""
+    if rules is not None:
+        if not isinstance(action, str):
+            action = (
+                action.decode("utf-8", "replace") if isinstance(action, (bytes, bytearray)) else str(action)
+            )
+        return text_level(action, rules)
+    j = judge(action, cwd)
+    return j.level, j.reasons
 
 
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
