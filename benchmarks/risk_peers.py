@@ -163,10 +163,10 @@ def components(command: str) -> dict[str, str]:
     parsed = parse(command, WORKSPACE)
     rendered = "\n".join(" | ".join(line) for line in parsed.lines if line) if parsed.ok else command
     out: dict[str, str] = {}
-    for lvl, reason in _rules._findings(command, WORKSPACE, 0):  # what rule_level reports
+    for lvl, reason, rule_id in _rules._findings(command, WORKSPACE, 0):  # what rule_level reports
         rule = _rules.RULES_BY_NAME.get(reason)
-        if rule is None:  # a structural finding: its kind, without the path
-            out.setdefault(re.sub(r" \(.*$", "", reason), lvl)
+        if rule is None:  # a structural finding: its rule id, then its kind without the path
+            out.setdefault(f"{rule_id}#{re.sub(r' [(].*$', '', reason)}", lvl)
             continue
         subject = command if rule.name in _rules._RAW_ONLY else rendered
         for k, alt in enumerate(_ALT[rule.name]):

@@ -52,7 +52,9 @@ def test_a_project_allows_a_rule_for_its_repository_only(home, project):
 
 
 def test_the_pyproject_table_works_too(project):
-    write(
+    write(project / "pyproject.toml", '[project]\nname = "x"\n')
+    assert rule_level("pkill -f server", cwd=str(project))[0] == "medium"
+    write(  # the table added to an existing file is seen at once
         project / "pyproject.toml",
         '[project]\nname = "x"\n\n[tool.task-orchestrator.rules]\n"system.kills-processes" = "deny"\n',
     )

@@ -380,6 +380,14 @@ _COMPUTED_PROGRAM = _LazyRe(
 )
 
 
+def _in_project(cls: str, ws: str | None) -> bool:
+    """A path inside a workspace (or a temp folder) that is not the home folder itself."""
+    if cls not in ("inside", "temp"):
+        return False
+    home = _home().rstrip("/")
+    return not (ws and (posixpath.normpath(ws) == home or home.startswith(posixpath.normpath(ws) + "/")))
+
+
 def _delete_id(cls: str, recursive: bool) -> str:
     """The rule of a delete: by what it reaches, and whether it recurses."""
     return f"deletes.{'recursive-' if recursive else ''}{cls}"
@@ -1069,10 +1077,12 @@ def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
             and cls in ("inside", "workspace", "temp")
         ):
             out.append(("medium", f"writes the project's .env file ({v})", "credentials.writes-project-env"))
-        elif CREDENTIAL_PATH.search(v):
-            out.append(("high", f"writes a credential or key file ({v})", "credentials.writes"))
         elif _POLICY_FILE.search(v):
             out.append(("high", f"changes the risk gate's policy ({v})", "system.changes-gate-policy"))
+        elif (CREDENTIAL_PATH.search(v) or _STARTUP.search(v)) and _in_project(cls, ws):
+            continue  # a key file or a .profile the project itself keeps: not the user's
+        elif CREDENTIAL_PATH.search(v):
+            out.append(("high", f"writes a credential or key file ({v})", "credentials.writes"))
         elif _STARTUP.search(v) or _STARTUP_ENTRY.search(v):
             out.append(("high", f"installs code that runs at start-up ({v})", "system.start-up-code"))
         elif cls == "system":
@@ -1613,7 +1623,11 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
                     ("medium", f"runs code known only at run time ({cmd.wrappers[-1]})", "exec.run-time-code")
                 )
             continue
-        if prog == "<dynamic program>" and _COMPUTED_PROGRAM.match(cmd.argv[0].value):
+        if (
+            prog == "<dynamic program>"
+            and _COMPUTED_PROGRAM.match(cmd.argv[0].value)
+            and not (cmd.wrappers[-1:] == ("env",) and len(cmd.argv) > 1)  # env $(cat vars) prog
+        ):
             # $(...) as the whole program name: what runs is decided when it runs
             out.append(
                 (

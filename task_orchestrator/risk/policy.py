@@ -119,18 +119,63 @@ def user_policy_path() -> str:
     return posixpath.join(base, "task-orchestrator", "policy.toml")
 
 
+_FOUND: dict[str, tuple[tuple, str | None]] = {}
+_HAS_TABLE: dict[tuple, bool] = {}
+
+
 def _project_file(cwd: str | None) -> str | None:
-    """The nearest ``.task-orchestrator.toml``, or ``pyproject.toml`` with our table."""
-    folder = cwd if cwd and posixpath.isabs(cwd) else None
+    """The nearest ``.task-orchestrator.toml``, or ``pyproject.toml`` with our table. Looked
+    up again only when a folder on the way changed (a file added or removed changes its
+    folder's mtime) or the pyproject.toml found changed: the guard service judges many calls."""
+    if not cwd or not posixpath.isabs(cwd):
+        return None
+    stamps = []
+    folder = cwd
+    for _ in range(40):
+        for path in (folder, posixpath.join(folder, "pyproject.toml")):
+            try:
+                st = os.stat(path)
+                stamps.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamps.append(None)
+        parent = posixpath.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    hit = _FOUND.get(cwd)
+    if hit is not None and hit[0] == tuple(stamps):
+        return hit[1]
+    if len(_FOUND) > 256:
+        _FOUND.clear()
+    found = _find_project_file(cwd)
+    _FOUND[cwd] = (tuple(stamps), found)
+    return found
+
+
+def _has_table(path: str) -> bool:
+    stamp = _stamp(path)
+    if stamp is None:
+        return False
+    known = _HAS_TABLE.get(stamp)
+    if known is None:
+        with open(path, "rb") as f:
+            known = b"[tool.task-orchestrator" in f.read(1 << 20)
+        if len(_HAS_TABLE) > 256:
+            _HAS_TABLE.clear()
+        _HAS_TABLE[stamp] = known
+    return known
+
+
+def _find_project_file(cwd: str) -> str | None:
+    folder = cwd if posixpath.isabs(cwd) else None
     seen = 0
     while folder and seen < 40:
         for name in (".task-orchestrator.toml", "pyproject.toml"):
             path = posixpath.join(folder, name)
             try:
                 if name == "pyproject.toml":
-                    with open(path, "rb") as f:
-                        if b"[tool.task-orchestrator" not in f.read(1 << 20):
-                            continue
+                    if not _has_table(path):
+                        continue
                 elif not os.path.isfile(path):
                     continue
                 return path

@@ -1018,12 +1018,8 @@ class _Walker:
         elif prog == "alias":
             for w in args:
                 m = _ASSIGN_RE.match(w.value) if w.static else None
-                if m:
+                if m:  # judged where the line uses it (each Bash call is a new shell)
                     ctx.aliases[m.group(1)] = m.group(2)
-                    if ctx.depth < _MAX_DEPTH - 1:  # an alias defined is judged as if used
-                        self.code(
-                            m.group(2), True, ctx, line, (*cmd.wrappers, f"alias {m.group(1)}"), frozenset()
-                        )
         elif prog == "printf" and values[:1] == ["-v"] and len(args) >= 3:
             if all(w.static for w in args):
                 ctx.vars[values[1]] = _format(values[2], values[3:])
