@@ -1,22 +1,19 @@
-"""Does a shell command possibly change files or the environment? Standard library only.
+"""Does a shell command possibly change files or the environment?
 
 The failure memory denies an exact repeat only when nothing that could change its outcome
 happened since it failed, so it must tell a read-only command (``ls``, ``cat``, ``grep``,
-``git diff``...) from everything else. The answer is conservative: a command is read-only
-only if every simple command in it (lists, pipelines, subshells, ``$(...)``, backticks) is
-a program known not to write, with arguments that keep it so, and no output is redirected
-to a file. Anything not understood counts as a change: a change wrongly assumed only turns
-a denial into advice, while a change missed would deny a command that may now succeed.
-
-Imported by the ``command`` hook, so it costs no third-party import.
+``git diff``...) from everything else. The command is read by the gate's one shell parser
+(``risk/shell.py``); it is read-only only if every simple command in it is a program known
+not to write, with arguments that keep it so, and no output is redirected to a file.
+Anything not understood counts as a change: a change wrongly assumed only turns a denial
+into advice, while a change missed would deny a command that may now succeed.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 
-__all__ = ["may_change", "simple_commands"]
+__all__ = ["may_change"]
 
 # Programs that read and print, whatever their arguments (argument checks for the others below).
 _READ_ONLY = frozenset(
@@ -32,7 +29,6 @@ apropos whatis ldd nm objdump readelf tput clear cal
 # `sleep`/`wait` are not here on purpose: waiting is how an agent lets something outside the
 # workspace change (a server start, a lock release), so a rerun after it may well succeed.
 _SYSTEM_BIN = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/")
-_MAX_DEPTH = 16
 # git subcommands that only read the repository.
 _GIT_READ = frozenset(
     """
@@ -46,165 +42,6 @@ _KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!"
 _CLOSERS = frozenset({"fi", "done", "esac", "}", ")", ""})
 _HARMLESS_TARGETS = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty")
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\[[^]]*\])?\+?=")
-_HEREDOC = re.compile(r"(?<!<)<<(?!<)-?\s*(['\"]?)([A-Za-z_][\w.-]*)\1")
-_SUBST = re.compile(r"\$\(|`|<\(|>\(")
-_REDIRECT_CHARS = frozenset("<>&|")
-_SEPARATOR_CHARS = frozenset(";&|()")
-
-
-def _strip_heredocs(command: str) -> str | None:
-    """The command without here-document bodies (data, not commands); None when a body has
-    no terminator line (a ``<<`` that was not a here-document after all)."""
-    lines = command.split("\n")
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        out.append(line)
-        i += 1
-        for m in _HEREDOC.finditer(line):
-            end = m.group(2)
-            while i < len(lines) and lines[i].strip() != end:
-                i += 1  # a line of the body
-            if i >= len(lines):
-                return None
-            i += 1  # the terminator
-    return "\n".join(out)
-
-
-def _substitutions(text: str) -> tuple[str, list[str]] | None:
-    """``text`` with every ``$(...)``, ``<(...)``, ``>(...)`` and backtick part replaced by a
-    placeholder word, and those parts; None if they are unbalanced (not understood)."""
-    if not _SUBST.search(text):
-        return text, []
-    out: list[str] = []
-    inner: list[str] = []
-    i, n = 0, len(text)
-    quote = ""
-    while i < n:
-        c = text[i]
-        if quote == "'":
-            out.append(c)
-            if c == "'":
-                quote = ""
-            i += 1
-            continue
-        if c == "\\" and i + 1 < n:
-            out.append(text[i : i + 2])
-            i += 2
-            continue
-        if c == "'" and not quote:
-            quote = "'"
-        elif c == '"':
-            quote = "" if quote == '"' else '"'
-        if c == "`":
-            j = text.find("`", i + 1)
-            if j < 0:
-                return None
-            inner.append(text[i + 1 : j])
-            out.append("__SUBST__")
-            i = j + 1
-            continue
-        if c in "$<>" and i + 1 < n and text[i + 1] == "(" and not (c == "$" and text[i + 2 : i + 3] == "("):
-            depth, j = 1, i + 2
-            while j < n and depth:
-                depth += {"(": 1, ")": -1}.get(text[j], 0)
-                j += 1
-            if depth:
-                return None
-            inner.append(text[i + 2 : j - 1])
-            out.append("__SUBST__")
-            i = j
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out), inner
-
-
-def _statements(text: str) -> str:
-    """Unquoted newlines become ``;`` (they end a command), a backslash-newline joins lines,
-    and a comment (``#`` at the start of a word, outside quotes) is dropped to its line's end."""
-    out: list[str] = []
-    quote = ""
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if quote:
-            out.append(c)
-            if c == "\\" and quote == '"' and i + 1 < n:
-                out.append(text[i + 1])
-                i += 2
-                continue
-            if c == quote:
-                quote = ""
-            i += 1
-            continue
-        if c == "\\" and i + 1 < n:
-            out.append(" " if text[i + 1] == "\n" else text[i : i + 2])
-            i += 2
-            continue
-        if c in "'\"":
-            quote = c
-        elif c == "\n":
-            out.append(" ; ")
-            i += 1
-            continue
-        elif c == "#" and (not out or out[-1][-1:] in " \t;&|()"):
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-def simple_commands(command: str, _depth: int = 0) -> list[tuple[list[str], list[str]]] | None:
-    """[(argv, redirection targets written)] of every simple command, inner ones included;
-    None when the command cannot be split (unbalanced quotes or substitutions, a here-document
-    without its end, nesting deeper than any real command)."""
-    if _depth > _MAX_DEPTH:
-        return None
-    stripped = _strip_heredocs(command)
-    if stripped is None:
-        return None
-    subst = _substitutions(stripped)
-    if subst is None:
-        return None
-    text, inner = subst
-    try:
-        lexer = shlex.shlex(_statements(text), posix=True, punctuation_chars=";&|<>()")
-        lexer.whitespace_split = True
-        lexer.commenters = ""
-        tokens = list(lexer)
-    except ValueError:
-        return None
-    out: list[tuple[list[str], list[str]]] = []
-    argv: list[str] = []
-    writes: list[str] = []
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok and set(tok) <= _REDIRECT_CHARS and ("<" in tok or ">" in tok):  # >, >>, >|, 2>&1
-            target = tokens[i + 1] if i + 1 < len(tokens) else ""
-            if argv and argv[-1].isdigit():
-                argv.pop()  # the file descriptor of `2>`
-            if ">" in tok and not (tok.endswith("&") and (target.isdigit() or target == "-")):
-                writes.append(target)
-            i += 2
-            continue
-        if tok and set(tok) <= _SEPARATOR_CHARS:
-            out.append((argv, writes))
-            argv, writes = [], []
-        else:
-            argv.append(tok)
-        i += 1
-    out.append((argv, writes))
-    for part in inner:
-        nested = simple_commands(part, _depth + 1)
-        if nested is None:
-            return None
-        out += nested
-    return [(a, w) for a, w in out if a or w]
 
 
 def _strip_prefix(argv: list[str]) -> list[str]:
@@ -322,17 +159,29 @@ def _git_read_only(args: list[str]) -> bool:
     return False
 
 
-def may_change(command: str) -> bool:
-    """True unless every part of ``command`` is known not to write files or the environment."""
+def may_change(command: str, cwd: str | None = None) -> bool:
+    """True unless every simple command of ``command`` (as ``risk.shell`` reads it: lists,
+    pipelines, subshells, substitutions, wrappers, ``find -exec``...) is known not to write
+    files or the environment, with no output redirected to a file."""
+    from task_orchestrator.risk.shell import parse
+
     try:
-        parts = simple_commands(command)
+        parsed = parse(command, cwd)
     except RecursionError:
         return True
-    if parts is None:
-        return True
-    for argv, writes in parts:
-        if any(t not in _HARMLESS_TARGETS for t in writes):
+    if not parsed.ok:
+        return True  # not understood: counts as a change
+    for cmd in parsed.commands:
+        for op, target in cmd.redirects:
+            if ">" not in op:
+                continue
+            if (op in (">&", "<&") and target.value.isdigit()) or target.value in _HARMLESS_TARGETS:
+                continue
             return True
-        if not _argv_read_only(argv):
+        if cmd.prog in ("<dynamic code>", "<dynamic program>"):
+            return True
+        if cmd.prog == ":" and cmd.assigns:
+            continue  # NAME=value alone: gone with the shell
+        if not _argv_read_only([w.value for w in cmd.argv]):
             return True
     return False
