@@ -108,6 +108,7 @@ class Cmd:
     """A simple command as it will run."""
 
     __slots__ = (
+        "_prog",
         "argv",
         "assigns",
         "cwd",
@@ -140,6 +141,7 @@ class Cmd:
         self.stdin_text = stdin_text
         self.from_input = from_input  # more arguments come from stdin (xargs, parallel)
         self.assigns = assigns  # NAME=value set for this command, as written
+        self._prog: tuple[list[Word], str] | None = None
 
     def __repr__(self) -> str:
         return f"Cmd({self.args_of_all()!r}, wrappers={self.wrappers!r}, cwd={self.cwd!r})"
@@ -149,14 +151,22 @@ class Cmd:
 
     @property
     def prog(self) -> str:
+        """The program's name (cached: argv is not changed once the command is built)."""
+        known = self._prog
+        if known is not None and known[0] is self.argv:
+            return known[1]
         if not self.argv:
-            return ""
-        first = self.argv[0]
-        if first.value == "<dynamic code>":
-            return first.value
-        if not first.static:  # `$which_python -c ...` is still python; others are unknown
-            return "python" if "python" in first.value.lower() else "<dynamic program>"
-        return posixpath.basename(first.value)
+            name = ""
+        else:
+            first = self.argv[0]
+            if first.value == "<dynamic code>":
+                name = first.value
+            elif not first.static:  # `$which_python -c ...` is still python; others are unknown
+                name = "python" if "python" in first.value.lower() else "<dynamic program>"
+            else:
+                name = posixpath.basename(first.value)
+        self._prog = (self.argv, name)
+        return name
 
     @property
     def args(self) -> list[str]:
@@ -1222,30 +1232,14 @@ class _Walker:
         positional: list[Word] | None = None,
     ) -> None:
         """Shell code handed to a shell, eval or watch: parsed in turn when known."""
-        if not static and (not re.match(r"^\s*[\w./-]", text) or sources & {"network", "decoded"}):
-            # Code made at run time (command output, or a variable as the whole command).
-            self.out.commands.append(
-                Cmd(
-                    [Word("<dynamic code>", False, sources=sources)],
-                    [],
-                    wrappers,
-                    ctx.cwd,
-                    depth=ctx.depth + 1,
-                    line=line,
-                )
-            )
-            return
-        if "decoded" in sources:  # decoded text run as code: judged as such, and read too
-            self.out.commands.append(
-                Cmd(
-                    [Word("<dynamic code>", False, sources=sources)],
-                    [],
-                    wrappers,
-                    ctx.cwd,
-                    depth=ctx.depth + 1,
-                    line=line,
-                )
-            )
+        unknown = not static and (not re.match(r"^\s*[\w./-]", text) or sources & {"network", "decoded"})
+        if unknown or "decoded" in sources:
+            # Code made at run time (command output, a variable as the whole command), or
+            # decoded text: judged as such; decoded text known here is read too.
+            marker = Word("<dynamic code>", False, sources=sources)
+            self.out.commands.append(Cmd([marker], [], wrappers, ctx.cwd, depth=ctx.depth + 1, line=line))
+            if unknown:
+                return
         inner = ctx.child(ctx.depth + 1)
         for n, w in enumerate(positional or []):  # sh -c 'rm -rf "$0"' ~
             if w.static:
