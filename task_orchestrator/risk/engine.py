@@ -27,6 +27,7 @@ from contextvars import ContextVar
 
 from task_orchestrator.risk.installs import install_findings
 from task_orchestrator.risk.shell import INTERPRETERS, NETWORK, SHELLS, Cmd, Parsed, Word, _home
+from task_orchestrator.risk.text import CREDENTIAL_NAMES, RISK_ORDER
 
 __all__ = ["CREDENTIAL_PATH", "judge_commands", "path_class", "tool_path_risk"]
 
@@ -50,20 +51,8 @@ class _LazyRe:
 
 
 # Secrets whose reading alone exposes them (to the model's provider, to logs): always asked.
-CREDENTIAL_PATH = _LazyRe(
-    r"(?:^|/)(?:\.ssh/(?:id_[\w-]+|authorized_keys2?|known_hosts)|id_(?:rsa|dsa|ecdsa|ed25519)|"
-    r"proc/[^/]+/environ|\.aws/(?:credentials|config)|\.config/gcloud(?:/|$)|\.kube/config|"
-    r"\.docker/config\.json|\.netrc|\.pgpass|\.git-credentials|\.gnupg(?:/|$)|"
-    r"\.env(?:\.(?!example|sample|template|dist|defaults?\b)[\w.-]+)?|\.vault-token|"
-    r"[\w.-]*\.(?:kdbx|keychain(?:-db)?)|shadow|gshadow|sudoers|\.config/gh/hosts\.yml|"
-    r"Login Data|Cookies|key4\.db|logins\.json|\.password-store(?:/|$)|"
-    r"\.\w*sh_history|\.history|\.mysql_history|\.psql_history|"
-    r"master\.passwd|opasswd|[\w.-]*\.keytab|krb5cc_[\w.-]*|secrets\.tdb|passdb\.tdb|"
-    r"(?:var|lib)/sss/(?:db|secrets)(?:/[^/]*)?|dslocal/nodes/[^/]+/users(?:/[^/]*)?|db/shadow(?:/[^/]*)?|"
-    r"\.local/share/keyrings(?:/[^/]*)?|keyrings/[^/]+\.keyring|NetworkManager/system-connections(?:/[^/]*)?|"
-    r"\.mozilla/firefox/[^/]+/(?:key[34]\.db|logins\.json|cookies\.sqlite)|ssl/private(?:/[^/]*)?|"
-    r"\.(?:ssh|aws|gnupg|kube|docker)/?)(?:$|[?#])"
-)
+# The one list of them is text.CREDENTIAL_NAMES; here anchored to a whole path.
+CREDENTIAL_PATH = _LazyRe(r"(?:^|/)(?:" + CREDENTIAL_NAMES + r")(?:$|[?#])")
 # Key and secret files a project keeps (test certificates, a server.key): asked outside it.
 KEY_FILE = _LazyRe(
     r"(?:^|/)(?:[\w.-]*\.(?:pem|key|p12|pfx|jks|keystore)|master\.key|"
@@ -139,7 +128,6 @@ _HISTORY_VARS = _LazyRe(
     r"SAVEHIST|HISTORY_IGNORE)="
 )
 _MAIN_BRANCHES = frozenset({"main", "master", "trunk", "develop", "production", "release"})
-_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
 _ROOT_CHILDREN = (
@@ -394,7 +382,7 @@ def _delete_id(cls: str, recursive: bool) -> str:
 
 
 def _worst(findings: list[Finding]) -> str:
-    return max((f[0] for f in findings), key=_ORDER.__getitem__, default="low")
+    return max((f[0] for f in findings), key=RISK_ORDER.__getitem__, default="low")
 
 
 def _rm(cmd: Cmd, ws: str | None) -> list[Finding]:

@@ -114,12 +114,26 @@ def _r(name: str, level: str, pattern: str, ignorecase: bool = False) -> Rule:
     return Rule(name, level, pattern, ignorecase)
 
 
-# Paths that hold credentials or secrets.
+# The one list of files and folders that hold secrets (engine.CREDENTIAL_PATH anchors it to
+# a path). The text rules, which judge a command the parser could not read, find it anywhere
+# in the text, with a few more words that name keys there.
+CREDENTIAL_NAMES = (
+    r"\.ssh/(?:id_[\w-]+|authorized_keys2?|known_hosts)|id_(?:rsa|dsa|ecdsa|ed25519)|"
+    r"proc/[^/]+/environ|\.aws/(?:credentials|config)|\.config/gcloud(?:/|$)|\.kube/config|"
+    r"\.docker/config\.json|\.netrc|\.pgpass|\.git-credentials|\.gnupg(?:/|$)|"
+    r"\.env(?:\.(?!example|sample|template|dist|defaults?\b)[\w.-]+)?|\.vault-token|"
+    r"[\w.-]*\.(?:kdbx|keychain(?:-db)?)|shadow|gshadow|sudoers|\.config/gh/hosts\.yml|"
+    r"Login Data|Cookies|key4\.db|logins\.json|\.password-store(?:/|$)|"
+    r"\.\w*sh_history|\.history|\.mysql_history|\.psql_history|"
+    r"master\.passwd|opasswd|[\w.-]*\.keytab|krb5cc_[\w.-]*|secrets\.tdb|passdb\.tdb|"
+    r"(?:var|lib)/sss/(?:db|secrets)(?:/[^/]*)?|dslocal/nodes/[^/]+/users(?:/[^/]*)?|db/shadow(?:/[^/]*)?|"
+    r"\.local/share/keyrings(?:/[^/]*)?|keyrings/[^/]+\.keyring|NetworkManager/system-connections(?:/[^/]*)?|"
+    r"\.mozilla/firefox/[^/]+/(?:key[34]\.db|logins\.json|cookies\.sqlite)|ssl/private(?:/[^/]*)?|"
+    r"\.(?:ssh|aws|gnupg|kube|docker)/?"
+)
 _CRED = (
-    r"(?:\.ssh/(?:id_\w+|authorized_keys|known_hosts)|/etc/(?:shadow|gshadow|sudoers)|"
-    r"\.aws/credentials|\.config/gcloud|\.kube/config|\.docker/config\.json|\.netrc|\.pgpass|"
-    r"\.git-credentials|keychain|Login Data|Cookies|\.gnupg|id_rsa|id_ed25519|\.pem\b|"
-    r"\.\w*sh_history|~/\.history|/etc/passwd|private[_-]?key|/proc/[^/\s]+/(?:mem|maps|environ))"
+    r"(?:(?:^|(?<=[\s/'\"=@<>:~]))(?:" + CREDENTIAL_NAMES + r")(?=$|[\s'\"?#;|&)<>])"
+    r"|keychain|\.pem\b|/etc/passwd|private[_-]?key|/proc/[^/\s]+/(?:mem|maps))"
 )
 _REMOTE = r"(?:\S+@[\w.-]+:|(?:https?|ftp)://)"
 _START = r"(?:^|[;&|({`]\s*|\$\(\s*|\bthen\s+|\bdo\s+|\belse\s+)"
