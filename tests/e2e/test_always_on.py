@@ -142,3 +142,29 @@ def test_every_failing_call_is_stored(session_factory, calls, guard_state):
         assert s.guard() is None
     else:
         assert s.guard() is not None  # running (again) for the next session
+
+
+@pytest.mark.parametrize("guard_state", ["up", "absent"])
+def test_obfuscated_spellings_are_denied_in_the_real_client(session_factory, guard_state):
+    """The gate reads a command the way bash will run it (issue 32), in the service and in the
+    in-process fallback alike: each spelling of `rm -rf ~` is denied before it runs, and the
+    look-alike that only prints the trick runs."""
+    s = session_factory("guard", mcp=None)
+    _git_workspace(s)
+    if guard_state == "up":
+        _start_guard(s)
+    tricks = [
+        "{rm,-rf,~}",
+        "rm${IFS}-rf${IFS}~",
+        "echo cm0gLXJmIH4= | base64 -d | sh",
+        "git -c core.pager='sh -c \"rm -rf ~\"' log",
+        "x=xrmx; ${x:1:2} -rf ~",
+        "git checkout -f",
+    ]
+    script = [("tool", "Bash", {"command": c, "description": "clean"}) for c in tricks]
+    script.append(("tool", "Bash", {"command": "echo '{rm,-rf,~}'", "description": "print"}))
+    result, api = s.ask("clean up", [*script, ("text", "Stopped.")])
+    denied = [d["tool_input"]["command"] for d in result["permission_denials"]]
+    assert denied == tricks
+    assert s.home.is_dir() and (s.ws / "app.py").read_text() == "print('v2: an hour of work')\n"
+    assert "{rm,-rf,~}" in json.dumps(api.tool_results()[-1].get("content"))  # the echo ran
