@@ -372,7 +372,9 @@ def as_processes(
 
     def run(cmd: list[str], env: dict, stdin: str, key: str) -> str:
         t = time.perf_counter()
-        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env, timeout=60)
+        # in the workspace, as the client runs hooks (and so that `python -m` in the baseline
+        # run imports the baseline package, not this checkout)
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env, timeout=60, cwd=cwd)
         timings[key].append(time.perf_counter() - t)
         return proc.stdout
 

@@ -174,9 +174,9 @@ def repo(tmp_path):
 
 
 def _fresh_state():
-    from task_orchestrator.risk import engine
+    from task_orchestrator.risk.packs import git as git_pack
 
-    engine._STATE_CACHE.clear()
+    git_pack._STATE_CACHE.clear()
 
 
 DISCARDS = [

@@ -15,7 +15,7 @@ from task_orchestrator.risk.catalog import PACKS, RULES
 from task_orchestrator.risk.text import judge
 
 WORKSPACE = "/home/dev/project"
-SOURCES = ["engine.py", "installs.py", "text.py"]
+SOURCES = ["engine.py", "installs.py", "text.py", "paths.py", *(f"packs/{p}.py" for p in PACKS)]
 
 
 @pytest.fixture(autouse=True)
@@ -33,9 +33,9 @@ def _git(path: Path, *args: str) -> None:
 
 
 def _repo(root: Path, dirty: bool) -> str:
-    from task_orchestrator.risk import engine
+    from task_orchestrator.risk.packs import git as git_pack
 
-    engine._STATE_CACHE.clear()
+    git_pack._STATE_CACHE.clear()
     _git(root, "init", "-q")
     (root / "a.txt").write_text("a\n")
     (root / ".gitignore").write_text(".env\n")

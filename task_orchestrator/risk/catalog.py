@@ -64,4 +64,17 @@ def _build() -> dict[str, Spec]:
     return out
 
 
-RULES: dict[str, Spec] = _build()
+_BUILT: dict[str, Spec] | None = None
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    RULES: dict[str, Spec]
+
+
+def __getattr__(name: str):
+    """``RULES`` is built on first use: the packs import ``rule`` from here on a hook's path."""
+    global _BUILT
+    if name == "RULES":
+        if _BUILT is None:
+            _BUILT = _build()
+        return _BUILT
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -63,7 +63,7 @@ class Custom:
     def matches(self, command: str, parsed) -> bool:
         if self.pattern is not None and not self.program:
             return bool(self.pattern.search(command))
-        from task_orchestrator.risk.engine import path_class
+        from task_orchestrator.risk.paths import path_class
 
         for cmd in parsed.commands:
             if self.program and cmd.prog != self.program:
@@ -129,7 +129,7 @@ def _project_file(cwd: str | None) -> str | None:
     folder's mtime) or the pyproject.toml found changed: the guard service judges many calls."""
     if not cwd or not posixpath.isabs(cwd):
         return None
-    stamps = []
+    stamps: list[tuple[int, int] | None] = []
     folder = cwd
     for _ in range(40):
         for path in (folder, posixpath.join(folder, "pyproject.toml")):

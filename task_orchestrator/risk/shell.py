@@ -29,6 +29,22 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Cmd", "Parsed", "Word", "parse", "parser_available"]
 
+
+class _LazyRe:
+    """A pattern compiled on first use: a hook process compiles only what its command needs."""
+
+    __slots__ = ("_args", "_re")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+        self._re: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str):
+        if self._re is None:
+            self._re = re.compile(*self._args)
+        return getattr(self._re, name)
+
+
 _MAX_DEPTH = 8
 _MAX_ARGS = 4000
 _PARSER = None
@@ -361,7 +377,7 @@ def _tilde(value: str, ctx: _Ctx) -> str:
     return base + sep + rest
 
 
-_KNOWN_OUTPUT = re.compile(r"^(?:\$\(|`)\s*(?:pwd|git\s+rev-parse\s+--show-toplevel)\s*(?:\)|`)$")
+_KNOWN_OUTPUT = _LazyRe(r"^(?:\$\(|`)\s*(?:pwd|git\s+rev-parse\s+--show-toplevel)\s*(?:\)|`)$")
 
 
 def stage_kind(cmd: Cmd) -> str:
@@ -1638,7 +1654,7 @@ def _printed(cmds: list[Cmd], depth: int) -> str | None:
     return "".join(o or "" for o in outputs).rstrip("\n")
 
 
-_PARAM = re.compile(
+_PARAM = _LazyRe(
     r"^(?P<bang>!)?(?P<name>\w+|[@*#])(?:\[(?P<index>[^\]]*)\])?(?P<op>:?[-=?+]|:|##?|%%?|//?|/#|/%|,,?|\^\^?)?(?P<rest>.*)$",
     re.S,
 )
@@ -1734,7 +1750,7 @@ def _unquote(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-_BRACE_COMMAND = re.compile(
+_BRACE_COMMAND = _LazyRe(
     r"(^|[;&|(\n]\s*|\bthen\s+|\bdo\s+|\belse\s+)\{([^{}\s'\"$`]*,[^{}\s'\"`]*)\}(?=$|[\s;&|)])"
 )
 
@@ -1817,7 +1833,7 @@ _KNOWN_PROGRAMS = frozenset(
     "ruby node eval kill pkill killall shutdown reboot truncate find xargs base64 crontab".split()
 )
 # git settings and variables whose value is a program git runs (through a shell)
-_GIT_PROGRAM_KEY = re.compile(
+_GIT_PROGRAM_KEY = _LazyRe(
     r"^(?:alias\.[\w.-]+|core\.(?:pager|editor|sshcommand|fsmonitor|askpass|gitproxy|hookspath)|"
     r"diff\.(?:external|[\w.-]+\.(?:textconv|command))|merge\.[\w.-]+\.driver|"
     r"filter\.[\w.-]+\.(?:clean|smudge|process)|pager\.[\w.-]+|sequence\.editor|"

@@ -620,7 +620,7 @@ def judge(action: str, cwd: str | None = None, policy=None) -> Judgement:
     token = None
     try:
         if policy and policy.delete_ok:
-            from task_orchestrator.risk.engine import DELETE_OK
+            from task_orchestrator.risk.paths import DELETE_OK
 
             token = DELETE_OK.set(tuple(f for f, _, _ in policy.delete_ok))
         findings = _findings(action, cwd, 0, out.parsed)
@@ -638,7 +638,7 @@ def judge(action: str, cwd: str | None = None, policy=None) -> Judgement:
         findings.append(("high", why, "analysis.unreadable"))
     finally:
         if token is not None:
-            from task_orchestrator.risk.engine import DELETE_OK
+            from task_orchestrator.risk.paths import DELETE_OK
 
             DELETE_OK.reset(token)
     if policy:

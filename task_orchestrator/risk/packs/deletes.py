@@ -1,7 +1,20 @@
 """Deletes: what a delete, a move or a shred reaches (the root, a home, the system, the
 workspace, its .git, outside it), recursive or not."""
 
+from __future__ import annotations
+
 from task_orchestrator.risk.catalog import rule, text_rule
+from task_orchestrator.risk.paths import (
+    _CLASS_NAME,
+    _DELETE_LEVEL,
+    _REMOTE,
+    Finding,
+    _delete_id,
+    _flags,
+    _targets,
+    secret_path,
+)
+from task_orchestrator.risk.shell import Cmd
 
 RULES = [
     rule(
@@ -183,3 +196,73 @@ RULES = [
     text_rule("deletes.text-recursive", ["rm -r build"], ["rm build.txt"]),
     text_rule("deletes.text-shred", ["shred -u x"], ["echo shredder"]),
 ]
+
+
+def _rm(cmd: Cmd, ws: str | None) -> list[Finding]:
+    flags, operands = _flags(cmd.argv[1:])
+    # find walks its start paths: unfiltered, it reaches everything under them
+    recursive = bool(flags & {"-r", "-R", "--recursive"}) or any(
+        w.found_under and not w.filtered for w in operands
+    )
+    if "--no-preserve-root" in flags:
+        return [("critical", "recursive delete with --no-preserve-root", "deletes.no-preserve-root")]
+    out = []
+    for cls, value in _targets(cmd, operands, cmd.cwd, ws):
+        level = _DELETE_LEVEL.get((cls, recursive))
+        if level:
+            kind = "recursive delete" if recursive else "delete"
+            out.append((level, f"{kind} of {_CLASS_NAME[cls]} ({value})", _delete_id(cls, recursive)))
+    if cmd.from_input and recursive and not operands:
+        out.append(("medium", "recursive delete of paths read from input", "deletes.from-input"))
+    confirmed = (
+        flags & {"-i", "--interactive"} or any(w.startswith("find -ok") for w in cmd.wrappers)
+    ) and cmd.stdin is None
+    if confirmed:  # the program asks before each file (and nothing answers for the user)
+        out = [
+            ("medium", f"{why}, confirmed per file", "deletes.confirmed-per-file")
+            if lvl in ("high", "critical")
+            else (lvl, f"{why}, confirmed per file", rule)
+            for lvl, why, rule in out
+        ]
+    return out
+
+
+def _shred(cmd: Cmd, ws: str | None) -> list[Finding]:
+    """shred/srm/wipe: overwrites contents with no way back; a key or a folder outside the
+    workspace is lost for good."""
+    operands = [w for w in cmd.argv[1:] if not w.value.startswith("-")]
+    for cls, value in _targets(cmd, operands, cmd.cwd, ws):
+        if secret_path(value) or cls in ("root", "home", "system", "device", "workspace", "git"):
+            what = "a credential" if secret_path(value) else _CLASS_NAME[cls]
+            return [
+                ("critical", f"{cmd.prog} destroys {what} for good ({value})", "deletes.shred-irreplaceable")
+            ]
+    return [("high", f"{cmd.prog} destroys file contents", "deletes.shred")]
+
+
+def _sync_delete(cmd: Cmd, ws: str | None) -> list[Finding]:
+    """``rsync --delete SRC DST`` deletes what DST has and SRC lacks: a delete of DST."""
+    if not any(a.startswith(("--delete", "--del")) or a == "--remove-source-files" for a in cmd.args):
+        return []
+    operands = [w for w in cmd.argv[1:] if not w.value.startswith("-")]
+    if len(operands) < 2 or _REMOTE.match(operands[-1].value):
+        return []
+    cls, value = _targets(cmd, operands[-1:], cmd.cwd, ws)[0]
+    level = _DELETE_LEVEL.get((cls, True))
+    return (
+        [(level, f"rsync --delete empties {_CLASS_NAME[cls]} ({value})", _delete_id(cls, True))]
+        if level
+        else []
+    )
+
+
+def _moves(cmd: Cmd, ws: str | None) -> list[Finding]:
+    """``mv`` of the root, a home folder, a system tree or the workspace away."""
+    operands = [w for w in cmd.argv[1:] if not w.value.startswith("-")]
+    out: list[Finding] = []
+    for cls, value in _targets(cmd, operands[:-1], cmd.cwd, ws):
+        if cls in ("root", "home", "system"):
+            out.append(("high", f"moves {_CLASS_NAME[cls]} away ({value})", "deletes.moves-away"))
+        elif cls in ("workspace", "git"):  # recoverable: moved, not deleted
+            out.append(("medium", f"moves {_CLASS_NAME[cls]} away ({value})", "deletes.moves-workspace"))
+    return out

@@ -1,7 +1,24 @@
 """The system: its configuration, services, accounts, logs, disks, start-up code, root shells,
 and commands the gate cannot read."""
 
+from __future__ import annotations
+
+import re
+
 from task_orchestrator.risk.catalog import rule, text_rule
+from task_orchestrator.risk.paths import (
+    _HISTORY_VARS,
+    _POLICY_FILE,
+    _PRELOAD,
+    _STARTUP,
+    _STARTUP_ENTRY,
+    CREDENTIAL_PATH,
+    Finding,
+    _flags,
+    _in_project,
+    path_class,
+)
+from task_orchestrator.risk.shell import Cmd, Word
 
 RULES = [
     rule(
@@ -110,3 +127,199 @@ RULES = [
     text_rule("system.text-writes-system-path", ["echo x >/etc/hosts"], ["echo x > hosts"]),
     text_rule("system.hides-files", ["chflags hidden x"], ["chflags nohidden x"]),
 ]
+
+
+# Programs that change the host's configuration, services, kernel, accounts or schedule: a
+# coding agent's work never needs them, so a human confirms. None: any use; a set: the
+# subcommands or flags that change something (the rest only read).
+_SYSTEM_CHANGE: dict[str, frozenset[str] | None] = {
+    "systemctl": frozenset(
+        "stop disable mask kill isolate set-default enable daemon-reload "
+        "link edit revert set-property".split()
+    ),
+    "service": frozenset({"stop", "disable"}),
+    "launchctl": frozenset(
+        "load unload bootstrap bootout submit remove disable enable setenv asuser kickstart".split()
+    ),
+    "sysctl": frozenset({"-w", "--write", "-p", "--load"}),
+    "defaults": frozenset({"write", "delete", "import", "rename"}),
+    "auditctl": frozenset({"-D", "-e", "-W", "-w", "-a", "-A", "-d", "-R", "-b", "-f"}),
+    "ufw": frozenset("disable delete reset allow deny reject limit logging default".split()),
+    "iptables": frozenset(
+        "-F -X -D -A -I -P -R -Z -N -E --flush --delete --append --insert --policy".split()
+    ),
+    "ip6tables": frozenset("-F -X -D -A -I -P -R -Z -N -E --flush --policy".split()),
+    "nft": frozenset({"flush", "delete", "add", "insert", "replace", "create", "destroy"}),
+    "pfctl": frozenset({"-d", "-F", "-f", "-e"}),
+    "setenforce": None,
+    "modprobe": None,
+    "insmod": None,
+    "rmmod": None,
+    "kextload": None,
+    "kextunload": None,
+    "kmutil": frozenset({"load", "unload"}),
+    "swapoff": None,
+    "chflags": None,
+    "spctl": frozenset({"--master-disable", "--disable", "--add", "--global-disable"}),
+    "csrutil": frozenset({"disable"}),
+    "tccutil": frozenset({"reset"}),
+    "update-rc.d": None,
+    "chkconfig": None,
+    "rc-update": frozenset({"add", "del"}),
+    "sysrc": None,
+    "crontab": frozenset({"-r", "-", "-i"}),
+    "at": None,
+    "atrun": None,
+    "useradd": None,
+    "userdel": None,
+    "usermod": None,
+    "adduser": None,
+    "deluser": None,
+    "groupadd": None,
+    "groupdel": None,
+    "groupmod": None,
+    "chpasswd": None,
+    "chage": None,
+    "visudo": None,
+    "sysadminctl": None,
+    "dseditgroup": frozenset({"-o"}),
+    "dscl": frozenset({"-create", "-delete", "-append", "-passwd", "-merge", "-change"}),
+    "pw": frozenset("useradd usermod userdel groupadd groupmod groupdel lock".split()),
+    "timedatectl": frozenset({"set-time", "set-timezone", "set-ntp"}),
+    "hostnamectl": frozenset({"set-hostname", "hostname"}),
+    "scutil": frozenset({"--set"}),
+    "networksetup": None,
+    "nvram": None,
+    "pmset": None,
+    "systemsetup": None,
+    "journalctl": frozenset({"--vacuum-size", "--vacuum-time", "--vacuum-files", "--rotate", "--flush"}),
+    "log": frozenset({"erase", "config"}),
+    "shutdown": None,
+    "reboot": None,
+    "halt": None,
+    "poweroff": None,
+    "init": frozenset({"0", "6"}),
+    "sfltool": None,
+    "profiles": frozenset({"install", "remove"}),
+}
+
+
+def _system_change(cmd: Cmd) -> list[Finding]:
+    spec = _SYSTEM_CHANGE.get(cmd.prog)
+    if cmd.prog not in _SYSTEM_CHANGE:
+        return []
+    args = cmd.args
+    if cmd.prog == "crontab":  # `crontab file` installs a table; -l only lists it
+        installs = [a for a in args if not a.startswith("-")] or "-" in args
+        if installs or {"-r", "-i"} & set(args):
+            return [("high", "changes the system's configuration (crontab)", "system.configuration")]
+        return []
+    if cmd.prog == "sysctl" and any("=" in a for a in args):
+        return [("high", "changes the system's configuration (sysctl)", "system.configuration")]
+    flags = {a.split("=", 1)[0] for a in args}
+    if (
+        spec is None
+        and (
+            args or cmd.prog in ("setenforce", "swapoff", "visudo", "reboot", "halt", "poweroff", "shutdown")
+        )
+    ) or (spec is not None and flags & spec):
+        what = next((a for a in args if spec and a.split("=", 1)[0] in spec), "")
+        return [
+            (
+                "high",
+                f"changes the system's configuration ({cmd.prog} {what}".rstrip() + ")",
+                "system.configuration",
+            )
+        ]
+    return []
+
+
+def _history(cmd: Cmd) -> list[Finding]:
+    """Hiding what was run: history variables, ``history -c``, ``set +o history``."""
+    hides = any(_HISTORY_VARS.match(a) for a in cmd.assigns)
+    args = cmd.args
+    if cmd.prog in ("export", "declare", "typeset", "local", "readonly"):
+        hides = hides or any(_HISTORY_VARS.match(a) for a in args)
+    elif cmd.prog == "unset":
+        hides = any(a.startswith("HIST") or a == "PROMPT_COMMAND" for a in args)
+    elif cmd.prog == "history":
+        # -c clears everything; -d N drops one entry (not asked)
+        hides = any(a.startswith("-") and "c" in a[1:] for a in args)
+    elif cmd.prog == "set":
+        hides = "+o" in args and "history" in args
+    return [("high", "hides shell history", "system.hides-history")] if hides else []
+
+
+_DISK_TOOLS = frozenset(
+    {
+        "mkfs",
+        "wipefs",
+        "fdisk",
+        "sfdisk",
+        "cfdisk",
+        "parted",
+        "gdisk",
+        "sgdisk",
+        "blkdiscard",
+        "mkswap",
+        "cryptsetup",
+        "zpool",
+    }
+)
+
+
+def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
+    """Redirections and the destinations of cp/mv/tee/dd/install/ln/sed -i."""
+    dests: list[Word] = [w for op, w in cmd.redirects if op in (">", ">>", ">|", "&>", "&>>", ">&")]
+    prog, args = cmd.prog, cmd.argv[1:]
+    _, operands = _flags(args)
+    if prog in ("cp", "mv", "install", "ln", "rsync") and len(operands) >= 2:
+        dests.append(operands[-1])
+    elif prog == "tee":
+        dests.extend(operands)
+    elif prog == "dd":
+        dests.extend(Word(a.value[3:], a.static) for a in args if a.value.startswith("of="))
+    elif prog == "sed" and any(a.value.startswith(("-i", "--in-place")) for a in args):
+        dests.extend(operands[1:])
+    elif prog == "truncate":
+        dests.extend(w for w in operands if not re.match(r"^[+-<>/%]?\d+[KMGTkmg]?$", w.value))
+    out: list[Finding] = []
+    for assign in (*cmd.assigns, *(a for a in cmd.args if cmd.prog == "export")):
+        m = _PRELOAD.match(assign)
+        if (
+            m
+            and not m.group(0).startswith("PROMPT_COMMAND")
+            and (
+                not m.group(0).startswith("NODE_OPTIONS") or "--require" in m.group(1) or "-r " in m.group(1)
+            )
+        ):
+            value = m.group(1).strip("'\"")
+            cls = path_class(value.split(":")[0], cmd.cwd, ws) if value else "inside"
+            if cls not in ("inside", "workspace", "system") or cmd.prog == "export":
+                out.append(
+                    ("high", f"installs code that runs at start-up ({assign[:60]})", "system.start-up-code")
+                )
+    for w in dests:
+        v = w.value
+        if not w.static or v.isdigit() or v in ("-", ""):
+            continue
+        cls = path_class(v, cmd.cwd, ws)
+        if cls == "device":
+            out.append(("critical", f"writes to a block device ({v})", "system.writes-block-device"))
+        elif (
+            CREDENTIAL_PATH.search(v)
+            and re.search(r"(?:^|/)\.env[^/]*$", v)
+            and cls in ("inside", "workspace", "temp")
+        ):
+            out.append(("medium", f"writes the project's .env file ({v})", "credentials.writes-project-env"))
+        elif _POLICY_FILE.search(v):
+            out.append(("high", f"changes the risk gate's policy ({v})", "system.changes-gate-policy"))
+        elif (CREDENTIAL_PATH.search(v) or _STARTUP.search(v)) and _in_project(cls, ws):
+            continue  # a key file or a .profile the project itself keeps: not the user's
+        elif CREDENTIAL_PATH.search(v):
+            out.append(("high", f"writes a credential or key file ({v})", "credentials.writes"))
+        elif _STARTUP.search(v) or _STARTUP_ENTRY.search(v):
+            out.append(("high", f"installs code that runs at start-up ({v})", "system.start-up-code"))
+        elif cls == "system":
+            out.append(("high", f"writes a system path ({v})", "system.writes-system-path"))
+    return out
