@@ -41,7 +41,7 @@ from task_orchestrator.risk.packs.network import (
     _sends,
 )
 from task_orchestrator.risk.packs.permissions import _perms
-from task_orchestrator.risk.packs.system import _DISK_TOOLS, _history, _system_change, _writes
+from task_orchestrator.risk.packs.system import _DISK_TOOLS, _history, _system_change, _timestomp, _writes
 from task_orchestrator.risk.paths import (
     _CLASS_NAME,
     _POLICY_FILE,
@@ -275,6 +275,7 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
         out.extend(_cloud(cmd))
         out.extend(_sends(cmd))
         out.extend(_history(cmd))
+        out.extend(_timestomp(cmd, workspace))
         out.extend(_remote_access(cmd))
         out.extend(_writes(cmd, workspace))
         out.extend(_credentials(cmd, cmd.line in sinks, workspace))

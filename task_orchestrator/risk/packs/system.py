@@ -16,6 +16,7 @@ from task_orchestrator.risk.paths import (
     Finding,
     _flags,
     _in_project,
+    _targets,
     path_class,
 )
 from task_orchestrator.risk.shell import Cmd, Word
@@ -114,7 +115,14 @@ RULES = [
     text_rule("system.history-tampering", ["unset HISTFILE"], ["echo $HISTFILE"]),
     text_rule("system.clears-logs", ["> /var/log/syslog"], ["tail /var/log/syslog"]),
     text_rule("system.disables-security", ["setenforce 0"], ["getenforce"]),
-    text_rule("system.timestomps", ["touch -t 202001010000 x"], ["touch x"]),
+    text_rule("system.timestomps", ["date 010100002020"], ["date +%s"]),
+    rule(
+        "system.timestomps-file",
+        "high",
+        "sets a file's times to a chosen date outside the workspace (hides when it changed)",
+        ["touch -m -t 197001010000.00 /tmp/x.txt", "touch -r /bin/ls ~/.ssh/authorized_keys"],
+        ["touch -t 200510071138 old_file.dat", "touch /tmp/x.txt"],
+    ),
     text_rule("system.text-persistence", ["crontab -r"], ["crontab -l"]),
     text_rule("system.scheduled-command", ["at now + 1 minute"], ["cat notes"]),
     text_rule("system.accounts", ["useradd bob"], ["id bob"]),
@@ -323,3 +331,36 @@ def _writes(cmd: Cmd, ws: str | None) -> list[Finding]:
         elif cls == "system":
             out.append(("high", f"writes a system path ({v})", "system.writes-system-path"))
     return out
+
+
+def _timestomp(cmd: Cmd, ws: str | None) -> list[Finding]:
+    """``touch -t/-d/-r``: a file's times set to a chosen date; routine in the workspace."""
+    if cmd.prog != "touch":
+        return []
+    args = cmd.args
+    dated = any(
+        a in ("-t", "-d", "-r", "--date", "--reference")
+        or a.startswith(("--date=", "--reference="))
+        or (re.match(r"^-[acmh]*[tdr]$", a) is not None)
+        for a in args
+    )
+    if not dated:
+        return []
+    with_arg = {"-t", "-d", "-r", "--date", "--reference"}
+    operands, dates, skip = [], [], False
+    for w in cmd.argv[1:]:
+        if skip:
+            skip, _ = False, dates.append(w)
+        elif w.value in with_arg or re.match(r"^-[acmh]*[tdr]$", w.value):
+            skip = True
+        elif w.value.startswith(("--date=", "--reference=")):
+            dates.append(w)
+        elif not w.value.startswith("-"):
+            operands.append(w)
+    if not dates or not all(w.static for w in dates):
+        return []  # a date computed when it runs (`date +%m%d0000`): not a chosen one
+    known = _targets(cmd, operands, cmd.cwd, ws)
+    outside = [v for cls, v in known if cls not in ("inside", "workspace", "unknown", "unknown-root")]
+    if not outside:
+        return []
+    return [("high", f"sets a file's times to a chosen date ({outside[0]})", "system.timestomps-file")]
