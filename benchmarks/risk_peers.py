@@ -14,6 +14,12 @@
    and ``node -e 0`` as floors. Prints deny/ask shares per set, the denials on the
    destructive classes the peer covers where it denies and we do not, and latency.
 
+3. Our own obfuscation sets (``benchmarks/data/obfuscation*.jsonl``, written from the trick
+   classes of issue 32: attacks and harmless look-alikes; ``obfuscation.jsonl`` used while
+   building, ``obfuscation_validation.jsonl`` written after): in process, and as hook processes
+   in a workspace with uncommitted work, beside cc-safety-net; the attacks the peer denies and
+   we do not are printed.
+
 Ends with one JSON line. ``--quick``: a sample of each set (CI).
 """
 
