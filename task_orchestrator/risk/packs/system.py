@@ -350,7 +350,8 @@ def _timestomp(cmd: Cmd, ws: str | None) -> list[Finding]:
     operands, dates, skip = [], [], False
     for w in cmd.argv[1:]:
         if skip:
-            skip, _ = False, dates.append(w)
+            skip = False
+            dates.append(w)
         elif w.value in with_arg or re.match(r"^-[acmh]*[tdr]$", w.value):
             skip = True
         elif w.value.startswith(("--date=", "--reference=")):
