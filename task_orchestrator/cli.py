@@ -31,10 +31,31 @@ def _table(title: str, columns: list[str], rows: list[list[object]]) -> None:
 
     t = Table(title=title)
     for c in columns:
-        t.add_column(c)
+        t.add_column(c, overflow="fold")  # a long path wraps in 80 columns, never cut
     for r in rows:
         t.add_row(*(Text(str(x)) for x in r))
     Console().print(t)
+
+
+def _say(text: str) -> None:
+    """Print ``text`` wrapped to the terminal's width (80 when not a terminal): a long path
+    continues on the next line, whole."""
+    import shutil
+    import textwrap
+
+    width = shutil.get_terminal_size((80, 24)).columns
+    for line in text.split("\n"):
+        indent = "  " if line.startswith("  ") else ""
+        print(
+            textwrap.fill(
+                line.strip(),
+                width=max(40, width),
+                initial_indent=indent,
+                subsequent_indent=indent,
+                break_long_words=True,
+                break_on_hyphens=False,
+            )
+        )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -124,11 +145,11 @@ def _print_guard_status(data_dir: Path, *, as_json: bool) -> int:
         print(json.dumps(st, indent=2))
         return 0
     if not st["running"]:
-        print(f"guard service: not running ({st['why']}); the first hook that needs it starts it")
+        _say(f"guard service: not running ({st['why']}); the first hook that needs it starts it")
         return 0
     calls = ", ".join(f"{k} {v}" for k, v in sorted(st["calls"].items())) or "none"
     fallbacks = ", ".join(f"{k} {v}" for k, v in sorted(st["fallbacks_24h"].items())) or "none"
-    print(
+    _say(
         f"guard service: running, pid {st['pid']}, version {st['version']}, up {st['uptime_s']:.0f} s\n"
         f"  data dir: {st['data_dir']}\n"
         f"  sessions served: {st['sessions']}; calls: {calls}\n"
@@ -211,7 +232,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     m = st["memory"]
     _table(
         "memory",
-        ["failures", "shared lessons", "per workspace (workspaces)", "cap", "pending approvals", "data dir"],
+        ["failures", "shared lessons", "per workspace (workspaces)", "cap", "pending approvals"],
         [
             [
                 m["failures"],
@@ -219,10 +240,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 f"{m['workspace_failures']} ({m['workspaces']})",
                 m["cap"],
                 st["pending_approvals"],
-                st["data_dir"],
             ]
         ],
     )
+    _say(f"data dir: {st['data_dir']}")
     print()
     return _print_guard_status(guard_client.data_dir_of(), as_json=False)
 
@@ -230,7 +251,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_approvals(args: argparse.Namespace) -> int:
     svc = _service()
     try:
-        if args.action == "list":
+        if args.action in (None, "list"):
             _table(
                 "waiting for approval",
                 ["thread id", "action", "why"],
@@ -389,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(fn=_cmd_status)
 
     ap = sub.add_parser("approvals", help="tasks waiting for a human decision")
-    ap_sub = ap.add_subparsers(dest="action", required=True)
+    ap_sub = ap.add_subparsers(dest="action")  # none: list them
     ap_sub.add_parser("list")
     for decision in ("approve", "reject"):
         d = ap_sub.add_parser(decision)

@@ -30,6 +30,7 @@ __all__ = [
     "install",
     "is_ours",
     "mcp_tool_hooks",
+    "plugin_hooks",
     "settings_path",
     "uninstall",
 ]
@@ -65,29 +66,43 @@ def _cli() -> str:
     return f"{shlex.quote(sys.executable)} -m task_orchestrator.cli"
 
 
-def _command(event: str, transport: Transport) -> dict[str, Any]:
+def _command(event: str, transport: Transport, portable: bool = False) -> dict[str, Any]:
+    """One hook. ``portable``: the programs by name, found on PATH when the hook runs (the
+    plugin's hooks, settings a team commits), instead of this machine's absolute paths."""
     spec = EVENTS[event]
     if transport == "command":
-        return {"type": "command", "command": f"{_cli()} hook {event}", "timeout": spec.timeout_s}
-    client = shlex.quote(str(client_path()))
+        cli = "task-orchestrator" if portable else _cli()
+        return {"type": "command", "command": f"{cli} hook {event}", "timeout": spec.timeout_s}
+    client = CLIENT if portable else shlex.quote(str(client_path()))
     command = f"{client} {event} {spec.wait_s:g}"
     if event == "pre-tool-use":  # a missing client must not let every call through
         command += (
-            f" || {{ echo 'task-orchestrator: its hook client {client} did not run; reinstall "
-            "task-orchestrator, or remove its hooks: task-orchestrator hooks uninstall' >&2; exit 2; }"
+            f" || {{ echo 'task-orchestrator: its hook client {client} did not run (is task-orchestrator "
+            "installed and on PATH? uv tool install task-orchestrator); or remove its hooks: "
+            "task-orchestrator hooks uninstall, or disable the plugin' >&2; exit 2; }"
         )
     return {"type": "command", "command": command, "timeout": spec.timeout_s}
 
 
-def hook_entries(transport: Transport = "guard") -> dict[str, list]:
+def hook_entries(transport: Transport = "guard", portable: bool = False) -> dict[str, list]:
     """The hook groups to add, per Claude Code event."""
     entries: dict[str, list] = {}
     for spec in EVENTS.values():
         for claude_event, matcher in spec.entries:
             group: dict[str, Any] = {"matcher": matcher} if matcher else {}
-            group["hooks"] = [_command(spec.name, transport)]
+            group["hooks"] = [_command(spec.name, transport, portable)]
             entries.setdefault(claude_event, []).append(group)
     return entries
+
+
+def plugin_hooks() -> dict[str, Any]:
+    """The Claude Code plugin's ``hooks/hooks.json`` (``plugin/``): the fail-closed hooks, with
+    the hook client found on PATH (``scripts/build_plugin.py`` writes it; a test compares)."""
+    return {
+        "description": "task-orchestrator: the risk gate and the failure memory before each tool call, "
+        "failures learned after, the claims of a finished session checked at Stop",
+        "hooks": hook_entries("guard", portable=True),
+    }
 
 
 def is_ours(hook: dict[str, Any]) -> bool:

@@ -59,3 +59,32 @@ def test_memory_reembed_moves_failures_into_the_default_embedders_index(tmp_path
     assert "embedded 3 failures with all-MiniLM-L6-v2-int8+paraphrase-wccn" in out.stdout
     again = subprocess.run([*run, "reembed"], capture_output=True, text=True, env=env, timeout=180)
     assert "embedded 0 failures" in again.stdout  # idempotent
+
+
+def test_approvals_with_no_subcommand_lists_them(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "d")}
+    out = subprocess.run(
+        [sys.executable, "-m", "task_orchestrator.cli", "approvals"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "waiting for approval" in out.stdout
+
+
+def test_status_fits_80_columns_and_shows_whole_paths(tmp_path):
+    data = tmp_path / "a-rather-long-folder-name-for-the-data" / "of-this-user" / "task-orchestrator-data"
+    env = {**os.environ, "HOME": str(tmp_path), "TASK_ORCHESTRATOR_DATA_DIR": str(data), "COLUMNS": "80"}
+    out = subprocess.run(
+        [sys.executable, "-m", "task_orchestrator.cli", "status"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert max(len(line) for line in out.stdout.splitlines()) <= 80
+    assert str(data) in out.stdout.replace("\n", "")  # the path whole (wrapped), never cut with "…"
+    assert "…" not in out.stdout

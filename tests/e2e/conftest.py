@@ -76,6 +76,11 @@ class Session:
         for var in ("GOOGLE_API_KEY", "OPENAI_API_KEY", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):
             self.env.pop(var, None)
         exe = _tool_exe()
+        if transport == "plugin":  # as users install it: the repository's marketplace, no settings of ours
+            repo = Path(__file__).resolve().parents[2]
+            self.run([str(claude), "plugin", "marketplace", "add", str(repo)])
+            self.run([str(claude), "plugin", "install", "task-orchestrator@task-orchestrator"])
+            return
         if mcp is not None:
             extra = [a for k, v in (server_env or {}).items() for a in ("-e", f"{k}={v}")]
             command = (

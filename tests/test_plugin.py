@@ -1,0 +1,43 @@
+"""The repository's Claude Code plugin (issue 33) is what the code defines: the committed
+marketplace, manifest, hooks and MCP files are the ones scripts/build_plugin.py writes, the
+hooks need no path of this machine, and the manifest carries the package's version."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+from task_orchestrator._version import __version__
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _builder():
+    spec = importlib.util.spec_from_file_location("build_plugin", ROOT / "scripts" / "build_plugin.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_plugin_is_what_the_code_defines():
+    builder = _builder()
+    for path, data in builder.files().items():
+        assert path.exists(), f"{path} is missing: python scripts/build_plugin.py"
+        assert path.read_text() == builder.render(data), f"{path} is stale: python scripts/build_plugin.py"
+
+
+def test_the_plugin_hooks_find_the_client_on_path_and_fail_closed():
+    hooks = json.loads((ROOT / "plugin" / "hooks" / "hooks.json").read_text())["hooks"]
+    commands = [h["command"] for groups in hooks.values() for g in groups for h in g["hooks"]]
+    assert commands and all(c.startswith("task-orchestrator-hook ") for c in commands)
+    assert not any("/" in c.split(" || ")[0] for c in commands)  # no machine's path
+    pre = next(h["command"] for g in hooks["PreToolUse"] for h in g["hooks"])
+    assert pre.endswith("exit 2; }")  # a missing client refuses the call, with how to fix it
+
+
+def test_the_manifests_carry_the_package_version():
+    plugin = json.loads((ROOT / "plugin" / ".claude-plugin" / "plugin.json").read_text())
+    market = json.loads((ROOT / ".claude-plugin" / "marketplace.json").read_text())
+    assert plugin["version"] == __version__ == market["plugins"][0]["version"]
+    assert market["plugins"][0]["source"] == "./plugin" and plugin["name"] == market["plugins"][0]["name"]
