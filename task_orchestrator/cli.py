@@ -168,14 +168,33 @@ def _cmd_hook(args: argparse.Namespace) -> int:
 
 
 def _cmd_hooks(args: argparse.Namespace) -> int:
-    from task_orchestrator.hooks_install import install, mcp_tool_hooks, settings_path, uninstall
+    from task_orchestrator.hooks_install import install, mcp_tool_hooks, on_path, settings_path, uninstall
 
     path = settings_path(args.scope)
+    portable = args.scope == "project" and on_path(args.transport)
+    moved = ""
+    if args.action == "install" and args.scope == "project" and not portable:
+        # the hooks must name this machine's path: not in the settings a team commits
+        other, path = path, settings_path("local")
+        if not args.dry_run and uninstall(other):
+            moved = f"removed our hooks from {other}"
+        print(
+            "task-orchestrator-hook is not on PATH here, so the hooks name its path on this machine: "
+            f"they go to {path} (this machine's project settings, not committed). Put the "
+            "task-orchestrator install on PATH (uv tool install ...) for hooks a team can commit."
+        )
+    elif args.action == "install" and portable and not args.dry_run and uninstall(settings_path("local")):
+        moved = f"removed our hooks from {settings_path('local')} (the project settings name them now)"
     migrating = args.action == "install" and mcp_tool_hooks(path)
     if args.action == "install":
-        diff = install(path, args.transport, dry_run=args.dry_run)
+        diff = install(path, args.transport, dry_run=args.dry_run, portable=portable)
     else:
         diff = uninstall(path, dry_run=args.dry_run)
+        if args.scope == "project":
+            local = settings_path("local")
+            diff = "\n".join(d for d in (diff, uninstall(local, dry_run=args.dry_run)) if d)
+    if moved:
+        print(moved)
     print(diff or f"{path}: nothing to change")
     if not args.dry_run and diff:
         print(f"{'updated' if args.action == 'install' else 'removed our hooks from'} {path}")
@@ -345,6 +364,18 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from task_orchestrator.doctor import run_checks
+
+    checks = run_checks(Path(args.project) if args.project else None)
+    if args.json:
+        print(json.dumps([c.as_dict() for c in checks], indent=2))
+    else:
+        for c in checks:
+            _say(c.line())
+    return 1 if any(c.state == "MISS" for c in checks) else 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from task_orchestrator.report import write_report
     from task_orchestrator.settings import Settings
@@ -433,6 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
     m_sub.add_parser("import").add_argument("file")
     m_sub.add_parser("reembed", help="embed every failure whose vector is not in the index yet")
     mem.set_defaults(fn=_cmd_memory)
+
+    doc = sub.add_parser("doctor", help="check this install end to end, and how to fix each miss")
+    doc.add_argument("--project", help="the project whose settings to read (default: this folder)")
+    doc.add_argument("--json", action="store_true")
+    doc.set_defaults(fn=_cmd_doctor)
 
     ex = sub.add_parser("explain", help="how the gate reads a command, its findings by rule id, the policy")
     ex.add_argument("command", nargs="?", help="a shell command, quoted")

@@ -30,6 +30,7 @@ __all__ = [
     "install",
     "is_ours",
     "mcp_tool_hooks",
+    "on_path",
     "plugin_hooks",
     "settings_path",
     "uninstall",
@@ -135,9 +136,11 @@ def mcp_tool_hooks(path: Path) -> int:
     )
 
 
-def settings_path(scope: Literal["project", "user"], project_dir: Path | None = None) -> Path:
+def settings_path(scope: Literal["project", "local", "user"], project_dir: Path | None = None) -> Path:
+    """``project``: the settings a team commits; ``local``: this machine's, for this project
+    (Claude Code's settings.local.json, not committed); ``user``: every project of this user."""
     base = Path.home() if scope == "user" else (project_dir or Path.cwd())
-    return base / ".claude" / "settings.json"
+    return base / ".claude" / ("settings.local.json" if scope == "local" else "settings.json")
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -175,6 +178,8 @@ def _without_ours(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write(path: Path, before: dict, after: dict, dry_run: bool) -> str:
+    if before == after:
+        return ""  # nothing to change (a missing file stays missing)
     old = json.dumps(before, indent=2, sort_keys=False).splitlines(keepends=True) if before else []
     new = json.dumps(after, indent=2, sort_keys=False).splitlines(keepends=True)
     diff = "".join(difflib.unified_diff(old, new, str(path), str(path)))
@@ -186,12 +191,23 @@ def _write(path: Path, before: dict, after: dict, dry_run: bool) -> str:
     return diff
 
 
-def install(path: Path, transport: Transport = "guard", *, dry_run: bool = False) -> str:
-    """Merge our entries (replacing any earlier ones of ours); returns the diff."""
+def on_path(transport: Transport = "guard") -> bool:
+    """Whether the program the hooks run is on PATH as the very one installed here: then
+    settings can name it without this machine's path (and a team can commit them)."""
+    name = CLIENT if transport == "guard" else "task-orchestrator"
+    found, here = shutil.which(name), _beside_python(name)
+    return bool(found and here and Path(found).resolve() == here.resolve())
+
+
+def install(
+    path: Path, transport: Transport = "guard", *, dry_run: bool = False, portable: bool = False
+) -> str:
+    """Merge our entries (replacing any earlier ones of ours); returns the diff. ``portable``:
+    name the hook programs, found on PATH, instead of their absolute paths."""
     before = _load(path)
     after = _without_ours(before)
     hooks = after.setdefault("hooks", {})
-    for event, groups in hook_entries(transport).items():
+    for event, groups in hook_entries(transport, portable).items():
         hooks.setdefault(event, []).extend(groups)
     return _write(path, before, after, dry_run)
 

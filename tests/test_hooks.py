@@ -310,12 +310,12 @@ def test_hooks_install_migrates_an_mcp_tool_install_of_an_older_version(tmp_path
     assert [h["type"] for g in after["Stop"] for h in g["hooks"]] == ["command"]
 
 
-def hooks_install(folder: Path, *args: str) -> subprocess.CompletedProcess:
+def hooks_install(folder: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """``task-orchestrator hooks install ARGS`` run in ``folder`` (also its HOME)."""
     proc = subprocess.run(
         [sys.executable, "-m", "task_orchestrator.cli", "hooks", "install", *args],
         cwd=folder,
-        env={**os.environ, "HOME": str(folder)},
+        env={**os.environ, "HOME": str(folder), **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
@@ -328,6 +328,27 @@ def test_hooks_install_cli_writes_project_settings(tmp_path):
     hooks_install(tmp_path, "--transport", "command")
     settings = json.loads((tmp_path / ".claude" / "settings.json").read_text())
     assert "hook pre-tool-use" in settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+
+
+def _commands(path: Path) -> list[str]:
+    hooks = json.loads(path.read_text()).get("hooks", {}) if path.exists() else {}
+    return [h["command"] for groups in hooks.values() for g in groups for h in g["hooks"]]
+
+
+def test_project_hooks_a_team_can_commit_name_no_path_of_this_machine(tmp_path):
+    """With the install on PATH the project settings name the client; without, the hooks
+    name this machine's path and go to settings.local.json, which is not committed."""
+    bin_dir = str(Path(sys.executable).parent)
+    hooks_install(tmp_path, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    shared, local = tmp_path / ".claude" / "settings.json", tmp_path / ".claude" / "settings.local.json"
+    assert _commands(shared) and all(c.startswith("task-orchestrator-hook ") for c in _commands(shared))
+    assert not _commands(local)
+    proc = hooks_install(tmp_path, env={"PATH": "/usr/bin:/bin"})
+    assert "not on PATH" in proc.stdout and "settings.local.json" in proc.stdout
+    assert not _commands(shared)  # moved, not duplicated
+    assert _commands(local) and all(c.startswith(bin_dir) for c in _commands(local))
+    hooks_install(tmp_path, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})  # and back
+    assert _commands(shared) and not _commands(local)
 
 
 def _nested(children: st.SearchStrategy) -> st.SearchStrategy:
