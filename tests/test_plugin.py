@@ -41,3 +41,17 @@ def test_the_manifests_carry_the_package_version():
     market = json.loads((ROOT / ".claude-plugin" / "marketplace.json").read_text())
     assert plugin["version"] == __version__ == market["plugins"][0]["version"]
     assert market["plugins"][0]["source"] == "./plugin" and plugin["name"] == market["plugins"][0]["name"]
+
+
+def test_every_package_of_the_source_tree_is_in_the_wheel():
+    """An editable install finds any folder; a wheel holds only the packages pyproject lists
+    (task_orchestrator.risk.packs once went missing that way, caught by a uv tool install)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "task_orchestrator").rglob("__init__.py")
+        if "__pycache__" not in p.parts
+    }
+    assert found <= listed, sorted(found - listed)
