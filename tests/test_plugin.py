@@ -55,3 +55,33 @@ def test_every_package_of_the_source_tree_is_in_the_wheel():
         if "__pycache__" not in p.parts
     }
     assert found <= listed, sorted(found - listed)
+
+
+def test_the_wheel_holds_every_package_the_license_and_the_hook_client(tmp_path):
+    """What `pip install`, `uv tool install` and `pipx install` put on a user's machine."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    src = tmp_path / "src"  # a copy: the build leaves build/ and *.egg-info beside the sources
+    src.mkdir()
+    for part in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / part, src / part)
+    for part in ("task_orchestrator", "graphs", "nodes", "memory"):
+        shutil.copytree(ROOT / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    build += ["-w", str(tmp_path), str(src)]
+    out = subprocess.run(build, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    wheel = next(tmp_path.glob("task_orchestrator-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for package in (
+        "task_orchestrator/risk/packs/git.py",
+        "task_orchestrator/risk/shell.py",
+        "task_orchestrator/memory/_decide.py",
+        "task_orchestrator/graphs/guarded.py",
+    ):
+        assert package in names, package
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert any(n.endswith(".data/scripts/task-orchestrator-hook") for n in names)
