@@ -19,6 +19,8 @@ def test_the_plugin_denies_git_reset_hard_over_an_uncommitted_edit(session_facto
     _git_workspace(s)
     listed = s.run([str(s.claude), "plugin", "list"]).stdout
     assert "task-orchestrator@task-orchestrator" in listed and "enabled" in listed
+    servers = s.run([str(s.claude), "mcp", "list"]).stdout  # the plugin's MCP server answers
+    assert "plugin:task-orchestrator:task-orchestrator" in servers and "Connected" in servers, servers
     result, api = s.ask(
         "clean up",
         [
