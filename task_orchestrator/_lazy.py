@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:
     from typing import Any
+
+
+class LazyRe:
+    """A regular expression compiled on first use: a hook process compiles only the patterns
+    its command needs (the risk gate's parser, path classes, rule packs and text rules)."""
+
+    __slots__ = ("_args", "_re")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+        self._re: re.Pattern[str] | None = None
+
+    @property
+    def compiled(self) -> bool:
+        return self._re is not None
+
+    def forget(self) -> None:
+        self._re = None
+
+    def __getattr__(self, name: str):
+        if self._re is None:
+            self._re = re.compile(*self._args)
+        return getattr(self._re, name)
 
 
 def lazy_getattr(package: str, where: dict[str, str]) -> Callable[[str], Any]:

@@ -117,27 +117,18 @@ def _program_of(command: str) -> str:
 
 
 def _hooks_checks(project: Path) -> list[Check]:
-    from task_orchestrator.hooks_install import is_ours, settings_path
+    from task_orchestrator.hooks_install import our_hooks, settings_path
 
     out: list[Check] = []
     found = 0
     for scope in ("user", "project", "local"):
         path = settings_path(scope, project)  # type: ignore[arg-type]
         try:
-            data = json.loads(path.read_text()) if path.exists() else {}
+            ours = our_hooks(path)
         except (OSError, ValueError) as exc:
             why = f"{path} cannot be read ({exc})"
             out.append(Check(f"hooks ({scope})", "MISS", why, f"fix the JSON of {path}"))
             continue
-        ours = [
-            h
-            for groups in (data.get("hooks") or {}).values()
-            if isinstance(groups, list)
-            for g in groups
-            if isinstance(g, dict)
-            for h in g.get("hooks", [])
-            if isinstance(h, dict) and is_ours(h)
-        ]
         if not ours:
             continue
         found += 1

@@ -31,6 +31,7 @@ __all__ = [
     "is_ours",
     "mcp_tool_hooks",
     "on_path",
+    "our_hooks",
     "plugin_hooks",
     "settings_path",
     "uninstall",
@@ -119,21 +120,26 @@ def is_ours(hook: dict[str, Any]) -> bool:
     return " hook " in cmd and ("task-orchestrator" in cmd or "task_orchestrator" in cmd)
 
 
-def mcp_tool_hooks(path: Path) -> int:
-    """How many ``mcp_tool`` hooks of ours (older versions' default) ``path`` holds."""
-    try:
-        hooks = _load(path).get("hooks") or {}
-    except ValueError:
-        return 0
-    return sum(
-        1
+def our_hooks(path: Path) -> list[dict[str, Any]]:
+    """The hook entries of ours in the settings file ``path`` (ValueError when it is not JSON)."""
+    hooks = _load(path).get("hooks") or {}
+    return [
+        h
         for groups in hooks.values()
         if isinstance(groups, list)
         for group in groups
         if isinstance(group, dict)
         for h in group.get("hooks", [])
-        if isinstance(h, dict) and h.get("type") == "mcp_tool" and is_ours(h)
-    )
+        if isinstance(h, dict) and is_ours(h)
+    ]
+
+
+def mcp_tool_hooks(path: Path) -> int:
+    """How many ``mcp_tool`` hooks of ours (older versions' default) ``path`` holds."""
+    try:
+        return sum(1 for h in our_hooks(path) if h.get("type") == "mcp_tool")
+    except ValueError:
+        return 0
 
 
 def settings_path(scope: Literal["project", "local", "user"], project_dir: Path | None = None) -> Path:

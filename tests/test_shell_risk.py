@@ -467,7 +467,7 @@ def test_a_routine_command_compiles_no_pattern():
     from task_orchestrator.risk.text import RULES
 
     for rule in RULES:
-        rule._compiled = None
+        rule.pattern.forget()
     assert level("grep -nC 5 'foo' src/app.py | head -20 && pytest -q tests/") == "low"
-    assert [r.name for r in RULES if r._compiled is not None] == []
+    assert [r.name for r in RULES if r.pattern.compiled] == []
     assert level("screencapture -x shot.png") == "high"  # and a hinted rule still matches

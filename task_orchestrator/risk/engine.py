@@ -77,8 +77,8 @@ def judge_commands(parsed: Parsed, workspace: str | None, again) -> list[Finding
         if not cmd.argv:
             continue
         ran = _runs_file(cmd)
-        if ran and _place(ran, cmd.cwd) in downloaded:
-            source = downloaded[_place(ran, cmd.cwd)]
+        source = downloaded.get(_place(ran, cmd.cwd)) if ran else None
+        if source is not None:
             out.append(
                 (
                     "critical",

@@ -8,7 +8,8 @@ import posixpath
 import re
 from contextvars import ContextVar
 
-from task_orchestrator.risk.shell import Cmd, Word, _home, _LazyRe
+from task_orchestrator._lazy import LazyRe as _LazyRe
+from task_orchestrator.risk.shell import Cmd, Word, _home
 from task_orchestrator.risk.text import CREDENTIAL_NAMES, RISK_ORDER
 
 Finding = tuple[str, str, str]  # (level, reason, rule id): the rules are listed in risk/packs/

@@ -23,26 +23,13 @@ import os
 import posixpath
 import re
 
+from task_orchestrator._lazy import LazyRe as _LazyRe
+
 TYPE_CHECKING = False  # typing costs a hook process ~7 ms to import
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterator
 
 __all__ = ["Cmd", "Parsed", "Word", "parse", "parser_available"]
-
-
-class _LazyRe:
-    """A pattern compiled on first use: a hook process compiles only what its command needs."""
-
-    __slots__ = ("_args", "_re")
-
-    def __init__(self, pattern: str, flags: int = 0) -> None:
-        self._args = (pattern, flags)
-        self._re: re.Pattern[str] | None = None
-
-    def __getattr__(self, name: str):
-        if self._re is None:
-            self._re = re.compile(*self._args)
-        return getattr(self._re, name)
 
 
 _MAX_DEPTH = 8
@@ -633,7 +620,7 @@ class _Walker:
             name = re.match(r"^\$\{[!#]?(\w+)", written)
             taint = ctx.taint.get(name.group(1), frozenset()) if name else frozenset()
             return Word(written, static=False, sources=frozenset(kinds) | taint)
-        if not re.match(r"^\$\{\w+\}$", written) and written not in ("${HOME}", "${PWD}"):
+        if not re.match(r"^\$\{\w+\}$", written):
             self.note(f"{written} -> {value!r}")
         return Word(value)
 
@@ -1382,7 +1369,7 @@ def _feed_of(stage: Cmd | None) -> tuple[str, str | None]:
         return kind, None
     if stage.prog == "cat":
         return kind, stage.stdin_text
-    return kind, _printf(" ".join(w.value for w in stage.argv[1:] if not re.match(r"^-[neE]+$", w.value)))
+    return kind, _escapes(" ".join(w.value for w in stage.argv[1:] if not re.match(r"^-[neE]+$", w.value)))
 
 
 def _input_words(producer: Cmd | None, stdin: tuple[str, str | None] | None) -> list[Word]:
@@ -1401,13 +1388,8 @@ def _input_words(producer: Cmd | None, stdin: tuple[str, str | None] | None) -> 
         return [Word(p.rstrip("/") + "/*", all(w.static for w in producer.argv)) for p in paths]
     if producer.prog in ("echo", "printf") and all(w.static for w in producer.argv):
         words = [w.value for w in producer.argv[1:] if not re.match(r"^-[neE]+$", w.value)]
-        return [Word(v) for v in _printf(" ".join(words)).split()]
+        return [Word(v) for v in _escapes(" ".join(words)).split()]
     return []
-
-
-def _printf(text: str) -> str:
-    r"""``\n``, ``\t``... as printf and ``echo -e`` print them."""
-    return re.sub(r"\\([ntr])", lambda m: {"n": "\n", "t": "\t", "r": "\r"}[m.group(1)], text)
 
 
 def _find_starts(args: list[Word]) -> tuple[list[str], bool, int]:
@@ -1649,7 +1631,7 @@ def _printed(cmds: list[Cmd], depth: int) -> str | None:
         text = _decode(last, last.stdin_text)
         return None if text is None else text.rstrip("\n")
     outputs = [_echo_output(c) for c in top]
-    if any(o is None for o in outputs) or any(c.stdin for c in top[1:] if c.prog == "echo" and False):
+    if any(o is None for o in outputs):
         return None
     return "".join(o or "" for o in outputs).rstrip("\n")
 

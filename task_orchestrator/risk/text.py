@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from task_orchestrator._lazy import LazyRe
 from task_orchestrator.literals import RISK_LEVELS
 
 __all__ = [
@@ -93,21 +94,14 @@ TEXT_IDS: dict[str, str] = {
 class Rule:
     """A named pattern and the risk level of what it matches (compiled on first use)."""
 
-    __slots__ = ("_compiled", "id", "ignorecase", "level", "name", "source")
+    __slots__ = ("id", "ignorecase", "level", "name", "pattern", "source")
 
     def __init__(self, name: str, level: str, source: str, ignorecase: bool = False, id: str = "") -> None:
         self.name, self.level, self.source, self.ignorecase = name, level, source, ignorecase
         self.id = id or TEXT_IDS.get(name, "custom." + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"))
-        self._compiled: re.Pattern[str] | None = None
-
-    @property
-    def pattern(self) -> re.Pattern[str]:
         # Case-sensitive, as programs read their flags (`grep -nC` is not `nc`, `zip -P` is
         # not `-p`); SQL and a few product names are matched in any case.
-        if self._compiled is None:
-            flags = re.MULTILINE | (re.IGNORECASE if self.ignorecase else 0)
-            self._compiled = re.compile(self.source, flags)
-        return self._compiled
+        self.pattern = LazyRe(source, re.MULTILINE | (re.IGNORECASE if ignorecase else 0))
 
 
 def _r(name: str, level: str, pattern: str, ignorecase: bool = False) -> Rule:
@@ -617,11 +611,11 @@ def judge(action: str, cwd: str | None = None, policy=None) -> Judgement:
         except Exception:  # a policy that cannot be read never takes a rule away
             policy = False
     out.policy = policy or None
+    from task_orchestrator.risk.paths import DELETE_OK
+
     token = None
     try:
         if policy and policy.delete_ok:
-            from task_orchestrator.risk.paths import DELETE_OK
-
             token = DELETE_OK.set(tuple(f for f, _, _ in policy.delete_ok))
         findings = _findings(action, cwd, 0, out.parsed)
         if policy and policy.custom:
@@ -638,8 +632,6 @@ def judge(action: str, cwd: str | None = None, policy=None) -> Judgement:
         findings.append(("high", why, "analysis.unreadable"))
     finally:
         if token is not None:
-            from task_orchestrator.risk.paths import DELETE_OK
-
             DELETE_OK.reset(token)
     if policy:
         findings, out.policy_notes = policy.apply(findings)
