@@ -37,6 +37,7 @@ class TaskContext:
         self.memory.close()
         self.router.breakers.close()
         self.router.ledger.close()
+        self.router.pacer.close()
 
 
 def open_context(

@@ -18,6 +18,8 @@ __all__ = [
     "ExecutionInterrupted",
     "NoProviderConfigured",
     "ProviderCallFailed",
+    "QuotaExhausted",
+    "RateLimited",
     "RuntimeFailure",
     "StoreUnavailable",
     "TaskOrchestratorError",
@@ -71,6 +73,21 @@ class AllProvidersUnavailable(RuntimeFailure):
 
 class ProviderCallFailed(RuntimeFailure):
     """Every available provider was tried and failed."""
+
+
+class QuotaExhausted(RuntimeFailure):
+    """A provider's daily (or billing) quota is used up; no call was made to it. Not an outage:
+    no circuit breaker opened. ``until`` is when it resets (epoch seconds), if known."""
+
+    def __init__(self, message: str, *, provider: str = "", until: float | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.until = until
+
+
+class RateLimited(RuntimeFailure):
+    """A provider's rate limit would have kept the call waiting longer than
+    ``rate_limit_max_wait_s``; no breaker opened."""
 
 
 class ApprovalMissing(RuntimeFailure, PermissionError):

@@ -20,8 +20,11 @@ from task_orchestrator.errors import (
     ConfigurationError,
     NoProviderConfigured,
     ProviderCallFailed,
+    QuotaExhausted,
+    RateLimited,
     TaskOrchestratorError,
 )
+from task_orchestrator.pacing import Pacer, classify, describe
 from task_orchestrator.settings import ProviderName, Settings
 
 __all__ = ["ALLOW_REAL_PROVIDERS", "ModelCall", "ModelRouter", "make_chat_model"]
@@ -44,22 +47,28 @@ def make_chat_model(provider: ProviderName, settings: Settings) -> BaseChatModel
     if provider == "gemini":
         from langchain_google_genai import ChatGoogleGenerativeAI
 
+        # max_retries=1 is the initial request only: a 429 goes back to the router, which
+        # honours its retry delay through the pacer (the SDK's own retries ignore it).
         return ChatGoogleGenerativeAI(
             model=model,
             google_api_key=settings.google_api_key,
             timeout=settings.request_timeout_s,
             max_retries=1,
             max_output_tokens=settings.max_output_tokens,
+            **({"base_url": settings.gemini_base_url} if settings.gemini_base_url else {}),
         )
     if provider == "openai":
         from langchain_openai import ChatOpenAI
 
+        # No SDK retries: every request goes through the pacer, and the router honours a
+        # 429's Retry-After itself.
         return ChatOpenAI(
             model=model,
             api_key=settings.openai_api_key,
             timeout=settings.request_timeout_s,
-            max_retries=1,
+            max_retries=0,
             max_completion_tokens=settings.max_output_tokens,
+            **({"base_url": settings.openai_base_url} if settings.openai_base_url else {}),
         )
     raise ConfigurationError(f"unknown provider {provider!r}; expected 'gemini' or 'openai'")
 
@@ -86,8 +95,22 @@ def _prompt_text(messages: list[BaseMessage]) -> str:
     return "\n".join(str(m.content) for m in messages)
 
 
+#: A 429 that gives no retry delay is retried after this many seconds (doubling each time).
+_DEFAULT_RETRY_S = 2.0
+#: 429s in a row from one provider, within one call, before the router moves on.
+_MAX_RATE_RETRIES = 6
+
+
 class ModelRouter:
-    """Calls the first provider whose breaker is closed; falls back to the next on failure."""
+    """Calls the first provider whose breaker is closed; falls back to the next on failure.
+
+    Every request is paced first (``pacing.Pacer``: the provider's requests per minute and per
+    day, across processes). A 429 is a rate limit, not a fault: its retry delay is honoured (every
+    process waits) and the same provider is asked again, within ``rate_limit_max_wait_s``. A
+    used-up daily quota moves on to the next provider, or ends the call with ``QuotaExhausted``
+    and its reset time. Only real faults (5xx, timeouts, malformed answers, refused keys) count
+    towards a breaker.
+    """
 
     def __init__(
         self,
@@ -95,10 +118,16 @@ class ModelRouter:
         breakers: CircuitBreakers,
         ledger: CostLedger,
         models: dict[str, BaseChatModel] | None = None,
+        pacer: Pacer | None = None,
+        sleep: Any = None,
     ) -> None:
+        import time
+
         self.settings = settings
         self.breakers = breakers
         self.ledger = ledger
+        self.pacer = pacer if pacer is not None else Pacer.for_settings(settings)
+        self.sleep = sleep or time.sleep
         self._models: dict[str, BaseChatModel] = dict(models or {})
         self._missing: set[str] = set()
 
@@ -120,13 +149,20 @@ class ModelRouter:
         return [p for p in self.settings.providers if self._model(p) is not None]
 
     def ready(self) -> list[str]:
-        """Configured providers whose breaker is not open (no probe is claimed)."""
+        """Configured providers whose breaker is not open and whose quota is not used up (no
+        probe is claimed)."""
         out = []
         for p in self.configured():
             st = self.breakers.status(p)
             if st.state == "closed" or st.retry_in_s == 0.0 or st.state == "half_open":
-                out.append(p)
+                if self._quota_hold(p) is None:
+                    out.append(p)
         return out
+
+    def _quota_hold(self, provider: str) -> float | None:
+        return self.pacer.blocked_until(
+            provider, _model_name(self._models[provider], provider, self.settings)
+        )
 
     def preflight(self) -> None:
         """Fail fast, with no call made, when no provider could be used."""
@@ -134,7 +170,23 @@ class ModelRouter:
         if not configured:
             raise NoProviderConfigured(list(self.settings.providers))
         if not self.ready():
+            held = {p: self._quota_hold(p) for p in configured}
+            if all(until is not None for until in held.values()):
+                raise self._quota_message([(p, until) for p, until in held.items() if until is not None])
             raise AllProvidersUnavailable(self._unavailable_message(configured))
+
+    def _quota_message(self, held: list[tuple[str, float]]) -> QuotaExhausted:
+        from task_orchestrator.pacing import when
+
+        parts = "; ".join(f"{p} until {when(until)}" for p, until in held)
+        first = min(until for _, until in held)
+        return QuotaExhausted(
+            f"quota exhausted: {parts}. No call was made and no circuit breaker opened; configure "
+            "another provider to fall back to (TASK_ORCHESTRATOR_PROVIDERS), or run the task after "
+            "the reset.",
+            provider=held[0][0],
+            until=first,
+        )
 
     def _unavailable_message(self, providers: list[str]) -> str:
         parts = []
@@ -181,25 +233,74 @@ class ModelRouter:
     def invoke(self, messages, *, task_id: str, schema: type[BaseModel] | None = None) -> ModelCall:
         messages, prompt = self._prepare(messages)
         fallbacks: list[str] = []
+        limited: list[QuotaExhausted | RateLimited] = []
         tried = False
         for provider, model_obj in self._attempts(task_id, prompt):
             tried = True
             try:
-                result = self._runnable(model_obj, schema).invoke(messages)
+                result = self._call(provider, model_obj, schema, messages)
+            except (QuotaExhausted, RateLimited) as exc:  # not a fault: the next provider
+                limited.append(exc)
+                fallbacks.append(f"{provider}: {exc}"[:300])
+                continue
             except TaskOrchestratorError:
                 raise
-            except Exception as exc:  # a provider fault: open the breaker, try the next
+            except Exception as exc:  # a provider fault: count it for the breaker, try the next
                 self._provider_failed(provider, exc, fallbacks)
                 continue
             return self._finish(provider, model_obj, result, task_id, fallbacks)
-        return self._give_up(tried, fallbacks)
+        return self._give_up(tried, fallbacks, limited)
+
+    def _call(self, provider: str, model_obj: BaseChatModel, schema, messages):
+        """One provider's answer: paced, a 429 waited out and asked again (within the wait
+        budget), a daily quota turned into ``QuotaExhausted``; faults are raised as they come."""
+        name = _model_name(model_obj, provider, self.settings)
+        budget = self.settings.rate_limit_max_wait_s
+        backoff = _DEFAULT_RETRY_S
+        for _ in range(_MAX_RATE_RETRIES):
+            waited = self.pacer.acquire(provider, name, budget, self.sleep)
+            budget = max(0.0, budget - waited)
+            try:
+                return self._runnable(model_obj, schema).invoke(messages)
+            except TaskOrchestratorError:
+                raise
+            except Exception as exc:
+                fault = classify(exc)
+                if fault.kind == "quota":
+                    until = None  # a day's quota: the next midnight Pacific
+                    if fault.retry_after_s is not None and (
+                        fault.retry_after_s > budget or "billing" in fault.detail
+                    ):
+                        until = self.pacer.clock() + fault.retry_after_s
+                    raise self.pacer.quota_exhausted(provider, name, until, fault.detail) from exc
+                if fault.kind != "rate_limit":
+                    raise
+                delay = fault.retry_after_s if fault.retry_after_s is not None else backoff
+                backoff = min(backoff * 2, 60.0)
+                reason = f"429 from {provider}: retry in {delay:.1f} s"
+                self.pacer.rate_limited(provider, name, delay, reason, learn=fault.requests_per_minute)
+        raise RateLimited(
+            f"{provider} ({name}) answered 429 (rate limited) {_MAX_RATE_RETRIES} times in a row; "
+            "no circuit breaker opened. Lower TASK_ORCHESTRATOR_RATE_LIMITS for it to pace below "
+            "what it allows."
+        )
 
     def _provider_failed(self, provider: str, exc: Exception, fallbacks: list[str]) -> None:
-        error = f"{type(exc).__name__}: {exc}"
+        fault = classify(exc)
+        error = f"{describe(exc)} ({fault.kind})"
         self.breakers.record_failure(provider, error)
         fallbacks.append(f"{provider}: {error}"[:300])
 
-    def _give_up(self, tried: bool, fallbacks: list[str]):
+    def _give_up(
+        self, tried: bool, fallbacks: list[str], limited: list[QuotaExhausted | RateLimited] | None = None
+    ):
         if not tried:
             raise AllProvidersUnavailable(self._unavailable_message(self.configured()))
+        if limited and len(limited) == len(fallbacks):  # no fault: every provider was limited
+            quotas = [e for e in limited if isinstance(e, QuotaExhausted)]
+            if len(quotas) == len(limited) == 1:
+                raise quotas[0]
+            if len(quotas) == len(limited):
+                raise self._quota_message([(e.provider, e.until or 0.0) for e in quotas])
+            raise RateLimited(" | ".join(str(e) for e in limited))
         raise ProviderCallFailed("every available provider failed: " + " | ".join(fallbacks))

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from task_orchestrator.literals import RiskLevel
 
-__all__ = ["ModelPrice", "ProviderName", "RiskLevel", "Settings"]
+__all__ = ["FREE_TIER_LIMITS", "ModelPrice", "ProviderName", "RateLimit", "RiskLevel", "Settings"]
 
 ProviderName = Literal["gemini", "openai"]
 from task_orchestrator.risk.text import RISK_ORDER  # noqa: E402
@@ -29,6 +29,27 @@ class ModelPrice(BaseModel):
     input: float = Field(ge=0)
     output: float = Field(ge=0)
     cached_input: float | None = Field(default=None, ge=0)
+
+
+class RateLimit(BaseModel):
+    """A provider's request limits for one model: per minute (or per ``window_s``) and per day.
+    Days are counted the way Google counts them: they end at midnight Pacific time."""
+
+    rpm: int | None = Field(default=None, ge=1, description="requests per window (a minute by default)")
+    rpd: int | None = Field(default=None, ge=1, description="requests per day")
+    window_s: float = Field(default=60.0, gt=0, description="the window rpm counts over")
+
+
+#: Google's published free-tier limits (Gemini API, 2025) for the models a free key can call.
+#: A project with billing has far higher ones: set ``TASK_ORCHESTRATOR_RATE_LIMITS`` to yours
+#: (AI Studio shows them), or ``{}`` to pace nothing.
+FREE_TIER_LIMITS: dict[str, RateLimit] = {
+    "gemini-2.5-flash": RateLimit(rpm=10, rpd=250),
+    "gemini-2.5-flash-lite": RateLimit(rpm=15, rpd=1000),
+    "gemini-2.5-pro": RateLimit(rpm=5, rpd=100),
+    "gemini-2.0-flash": RateLimit(rpm=15, rpd=200),
+    "gemini-2.0-flash-lite": RateLimit(rpm=30, rpd=200),
+}
 
 
 class Settings(BaseSettings):
@@ -72,6 +93,23 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TASK_ORCHESTRATOR_OPENAI_API_KEY", "OPENAI_API_KEY"),
     )
     request_timeout_s: float = Field(default=60.0, gt=0)
+    gemini_base_url: str | None = Field(
+        default=None, description="Another Gemini API endpoint (a proxy, a gateway, a local fake)."
+    )
+    openai_base_url: str | None = Field(
+        default=None, description="Another OpenAI-compatible endpoint (a proxy, a gateway, a local fake)."
+    )
+    rate_limits: dict[str, RateLimit] = Field(
+        default_factory=lambda: dict(FREE_TIER_LIMITS),
+        description="Per model name (or provider name): requests per minute and per day, paced "
+        "before each call across every process sharing the data directory.",
+    )
+    rate_limit_max_wait_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="The longest one call waits for its provider's rate limit (a paced slot or a "
+        "429's retry delay) before it falls back to the next provider or fails.",
+    )
     max_output_tokens: int = Field(default=2048, ge=1)
 
     # --- cost --------------------------------------------------------------------------
@@ -145,6 +183,10 @@ class Settings(BaseSettings):
 
     def model_for(self, provider: ProviderName) -> str:
         return self.gemini_model if provider == "gemini" else self.openai_model
+
+    def rate_limit_for(self, provider: str, model: str) -> RateLimit | None:
+        """The limits paced for ``model`` of ``provider`` (by model name, then provider name)."""
+        return self.rate_limits.get(model) or self.rate_limits.get(provider)
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,20 +1,22 @@
 """Loopback helpers for tests that start real servers: free ports, readiness waits, and a
-scripted OpenAI-compatible chat-completions endpoint (a provider for server processes)."""
+scripted OpenAI-compatible chat-completions endpoint (a provider for server processes; it lives in
+the package, task_orchestrator.fake_endpoints, beside the Gemini one)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from task_orchestrator.fake_endpoints import FakeGemini, FakeOpenAI
+
+__all__ = ["FakeGemini", "FakeOpenAI", "PrivatePostgres", "free_port", "wait_for_port"]
 
 
 def free_port() -> int:
@@ -35,79 +37,6 @@ def wait_for_port(port: int, timeout_s: float, proc: Any = None) -> bool:
         except OSError:
             time.sleep(0.1)
     return False
-
-
-class FakeOpenAI:
-    """Chat completions on loopback. Each request takes the next reply: a string (the
-    answer), or a fault: ``{"status": 429}``, ``{"sleep": 2.0}`` (then answers),
-    ``{"malformed": True}`` (a 200 whose body is not JSON)."""
-
-    def __init__(self, replies: list[Any]) -> None:
-        self.replies = list(replies)
-        self.requests: list[dict[str, Any]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, data: bytes) -> None:
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except BrokenPipeError:  # the client gave up (a timeout fault)
-                    pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
-                fake.requests.append(body)
-                reply = fake.replies.pop(0) if fake.replies else "done"
-                if isinstance(reply, dict):
-                    if "status" in reply:
-                        err = {
-                            "error": {
-                                "message": f"fake fault {reply['status']}",
-                                "type": "server_error",
-                                "code": None,
-                            }
-                        }
-                        return self._send(reply["status"], json.dumps(err).encode())
-                    if reply.get("malformed"):
-                        return self._send(200, b'{"id": "chatcmpl-broken", "choices": [')
-                    time.sleep(reply.get("sleep", 0))
-                    reply = reply.get("text", "slow answer")
-                data = json.dumps(
-                    {
-                        "id": "chatcmpl-e2e",
-                        "object": "chat.completion",
-                        "created": int(time.time()),
-                        "model": body.get("model", "gpt-5-mini"),
-                        "choices": [
-                            {
-                                "index": 0,
-                                "finish_reason": "stop",
-                                "message": {"role": "assistant", "content": reply},
-                            }
-                        ],
-                        "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
-                    }
-                ).encode()
-                self._send(200, data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeOpenAI:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class PrivatePostgres:

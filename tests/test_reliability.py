@@ -277,7 +277,8 @@ def test_eight_openers_racing_on_a_new_database_all_get_a_wal_connection(tmp_pat
 
 
 def test_provider_faults_open_the_breaker_fall_back_heal_and_keep_the_budget(tmp_path):
-    """A real OpenAI client against a faulty endpoint: 429, 500, a malformed body, a timeout."""
+    """A real OpenAI client against a faulty endpoint: 503, 500, a malformed body, a timeout.
+    (A 429 is a rate limit, not a fault: tests/test_pacing.py.)"""
     from _servers import FakeOpenAI
     from langchain_openai import ChatOpenAI
 
@@ -285,7 +286,7 @@ def test_provider_faults_open_the_breaker_fall_back_heal_and_keep_the_budget(tmp
     from task_orchestrator.testing import SCRIPTED_PRICES, ScriptedChatModel
 
     faults = [
-        {"status": 429},
+        {"status": 503},
         {"status": 500},
         {"malformed": True},
         {"sleep": 3.0},
@@ -313,7 +314,7 @@ def test_provider_faults_open_the_breaker_fall_back_heal_and_keep_the_budget(tmp
             def call(n: int):
                 return router.invoke(f"question {n}", task_id=f"t{n}")
 
-            assert call(1).provider == "gemini"  # 429 -> fallback; openai: 1 failure
+            assert call(1).provider == "gemini"  # 503 -> fallback; openai: 1 failure
             assert router.breakers.status("openai").state == "closed"
             assert call(2).provider == "gemini"  # 500 -> fallback; openai opens
             assert router.breakers.status("openai").state == "open"

@@ -1,0 +1,286 @@
+"""Gemini and OpenAI endpoints on loopback that answer like the real ones, for tests, benchmarks
+and offline notebooks: the real ``langchain-google-genai`` and ``langchain-openai`` clients are
+pointed at them (``TASK_ORCHESTRATOR_GEMINI_BASE_URL`` / ``_OPENAI_BASE_URL``).
+
+Each endpoint can enforce a rate limit the way the providers do (``rpm`` requests per sliding
+``window_s``, ``rpd`` a day): a request over it gets the provider's real 429, Gemini's with a
+``QuotaFailure`` and a ``RetryInfo`` delay, OpenAI's with ``Retry-After``. Scripted replies
+come first, one per request: a string (the answer) or a fault::
+
+    {"status": 503}                 # an outage (Gemini: UNAVAILABLE, OpenAI: server_error)
+    {"rate_limit": 3.0}             # a 429 asking to retry in 3 s
+    {"quota": "daily"}              # the day's request quota used up ({"quota": "billing"}: OpenAI's)
+    {"malformed": True}             # a 200 whose body is not JSON
+    {"sleep": 2.0}                  # answers after 2 s (a timeout for a shorter client timeout)
+
+``stats()`` counts what a provider would: requests, 429s sent, and requests that arrived over
+the limit after the first 429 (a client that honours retry delays sends none).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["FakeGemini", "FakeOpenAI"]
+
+
+class _Endpoint:
+    """The HTTP server, the limiter and the counters; subclasses speak a provider's JSON."""
+
+    default_answer = "done"
+
+    def __init__(
+        self,
+        replies: list[Any] | None = None,
+        *,
+        rpm: int | None = None,
+        window_s: float = 60.0,
+        rpd: int | None = None,
+    ) -> None:
+        self.replies = list(replies or [])
+        self.rpm, self.window_s, self.rpd = rpm, window_s, rpd
+        self.requests: list[dict[str, Any]] = []
+        self.accepted: deque[float] = deque()  # arrival times of requests within the limit
+        self.accepted_total = 0
+        self.sent_429 = 0
+        self.first_429_at: float | None = None
+        self.over_after_first_429 = 0
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    body = {}
+                status, headers, data, pause = fake._answer(self.path, body)
+                if pause:
+                    time.sleep(pause)
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # -- the limiter --------------------------------------------------------------------------
+    def _answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes, float]:
+        now = time.time()
+        with self.lock:
+            self.requests.append(body)
+            reply = self.replies.pop(0) if self.replies else None
+            if isinstance(reply, dict):
+                return self._fault(reply, body, now)
+            while self.accepted and self.accepted[0] <= now - self.window_s:
+                self.accepted.popleft()
+            if self.rpd is not None and self.accepted_total >= self.rpd:
+                return self._limited(body, now, daily=True)
+            if self.rpm is not None and len(self.accepted) >= self.rpm:
+                return self._limited(body, now, delay=self.accepted[0] + self.window_s - now)
+            self.accepted.append(now)
+            self.accepted_total += 1
+        return 200, {}, self._ok(body, reply if isinstance(reply, str) else self.default_answer), 0.0
+
+    def _limited(self, body: dict[str, Any], now: float, *, daily: bool = False, delay: float = 1.0):
+        if self.first_429_at is None:
+            self.first_429_at = now
+        else:
+            self.over_after_first_429 += 1
+        self.sent_429 += 1
+        return self._rate_limited(body, max(0.0, delay), daily)
+
+    def _fault(self, reply: dict[str, Any], body: dict[str, Any], now: float):
+        if "rate_limit" in reply:
+            return self._limited(body, now, delay=float(reply["rate_limit"]))
+        if "quota" in reply:
+            self.sent_429 += 1
+            return self._quota(body, str(reply["quota"]))
+        if "status" in reply:
+            return self._server_error(int(reply["status"]))
+        if reply.get("malformed"):
+            return 200, {}, b'{"candidates": [{"content": {"parts": [', 0.0
+        self.accepted_total += 1
+        return 200, {}, self._ok(body, str(reply.get("text", "slow answer"))), float(reply.get("sleep", 0))
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": len(self.requests),
+                "answered": self.accepted_total,
+                "sent_429": self.sent_429,
+                "over_limit_after_first_429": self.over_after_first_429,
+            }
+
+    # -- provider dialects ----------------------------------------------------------------------
+    def _ok(self, body: dict[str, Any], text: str) -> bytes:
+        raise NotImplementedError
+
+    def _rate_limited(self, body: dict[str, Any], delay: float, daily: bool):
+        raise NotImplementedError
+
+    def _quota(self, body: dict[str, Any], kind: str):
+        raise NotImplementedError
+
+    def _server_error(self, status: int):
+        raise NotImplementedError
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def __enter__(self) -> Any:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+
+
+def _dump(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
+
+
+class FakeGemini(_Endpoint):
+    """``models/{model}:generateContent`` of the Gemini API (``v1beta``), as Google AI Studio
+    keys see it. ``url`` is the base URL for ``ChatGoogleGenerativeAI(base_url=...)``."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def _ok(self, body: dict[str, Any], text: str) -> bytes:
+        return _dump(
+            {
+                "candidates": [
+                    {
+                        "content": {"parts": [{"text": text}], "role": "model"},
+                        "finishReason": "STOP",
+                        "index": 0,
+                    }
+                ],
+                "usageMetadata": {"promptTokenCount": 50, "candidatesTokenCount": 20, "totalTokenCount": 70},
+                "modelVersion": "gemini-2.5-flash",
+            }
+        )
+
+    def _error(
+        self, code: int, status: str, message: str, details: list[dict[str, Any]] | None = None
+    ) -> bytes:
+        err: dict[str, Any] = {"code": code, "message": message, "status": status}
+        if details:
+            err["details"] = details
+        return _dump({"error": err})
+
+    def _rate_limited(self, body: dict[str, Any], delay: float, daily: bool):
+        per = "Day" if daily else "Minute"
+        limit = self.rpd if daily else self.rpm
+        seconds = int(delay) if not daily else 40  # whole seconds, as Google writes it
+        details = [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": _METRIC,
+                        "quotaId": f"GenerateRequestsPer{per}PerProjectPerModel-FreeTier",
+                        "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash"},
+                        "quotaValue": str(limit or 0),
+                    }
+                ],
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [
+                    {
+                        "description": "Learn more about Gemini API quotas",
+                        "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                    }
+                ],
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds}s"},
+        ]
+        message = (
+            "You exceeded your current quota, please check your plan and billing details. For more "
+            "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. "
+            f"Please retry in {delay:.6f}s."
+        )
+        return 429, {}, self._error(429, "RESOURCE_EXHAUSTED", message, details), 0.0
+
+    def _quota(self, body: dict[str, Any], kind: str):
+        return self._rate_limited(body, 40.0, daily=True)
+
+    def _server_error(self, status: int):
+        names = {500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+        message = "The model is overloaded. Please try again later." if status == 503 else "Internal error"
+        return status, {}, self._error(status, names.get(status, "UNKNOWN"), message), 0.0
+
+
+class FakeOpenAI(_Endpoint):
+    """Chat completions of the OpenAI API. ``url`` is the base URL for ``ChatOpenAI(base_url=...)``."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _ok(self, body: dict[str, Any], text: str) -> bytes:
+        return _dump(
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "gpt-5-mini"),
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                ],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
+            }
+        )
+
+    def _rate_limited(self, body: dict[str, Any], delay: float, daily: bool):
+        model = body.get("model", "gpt-5-mini")
+        per, limit = ("requests per day (RPD)", self.rpd) if daily else ("requests per min (RPM)", self.rpm)
+        message = (
+            f"Rate limit reached for {model} in organization org-fake on {per}: Limit {limit}, "
+            f"Used {limit}, Requested 1. Please try again in {delay:.3f}s."
+        )
+        err = {
+            "error": {"message": message, "type": "requests", "param": None, "code": "rate_limit_exceeded"}
+        }
+        headers = {"retry-after": f"{max(1, round(delay))}", "retry-after-ms": f"{int(delay * 1000)}"}
+        return 429, headers, _dump(err), 0.0
+
+    def _quota(self, body: dict[str, Any], kind: str):
+        if kind == "billing":
+            message = "You exceeded your current quota, please check your plan and billing details."
+            err = {
+                "error": {
+                    "message": message,
+                    "type": "insufficient_quota",
+                    "param": None,
+                    "code": "insufficient_quota",
+                }
+            }
+            return 429, {}, _dump(err), 0.0
+        return self._rate_limited(body, 3600.0, daily=True)
+
+    def _server_error(self, status: int):
+        err = {"error": {"message": f"fake fault {status}", "type": "server_error", "code": None}}
+        return status, {}, _dump(err), 0.0
