@@ -39,6 +39,7 @@ __all__ = ["Fault", "Pacer", "Reservation", "classify", "next_quota_reset", "whe
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pacing_slots (
+    id INTEGER PRIMARY KEY,
     key TEXT NOT NULL,
     ts REAL NOT NULL
 );
@@ -113,6 +114,7 @@ class Reservation:
     key: str
     at: float  # when the request may be sent (epoch seconds)
     wait_s: float
+    slot: int = 0
 
 
 class Pacer(SqlStore):
@@ -173,8 +175,10 @@ class Pacer(SqlStore):
                 ).fetchall()
                 if len(recent) >= rpm:
                     at = max(at, float(recent[-1][0]) + window + _MARGIN_S)
-            c.execute("INSERT INTO pacing_slots (key, ts) VALUES (?, ?)", (key, at))
-        return Reservation(key, at, max(0.0, at - now))
+            slot = c.execute(
+                "INSERT INTO pacing_slots (key, ts) VALUES (?, ?) RETURNING id", (key, at)
+            ).fetchone()[0]
+        return Reservation(key, at, max(0.0, at - now), int(slot))
 
     def _rpm(self, c: Any, key: str, limit: RateLimit | None, now: float) -> tuple[int | None, float]:
         """The requests per window to pace at: the configured limit, or a lower one a 429
@@ -189,12 +193,21 @@ class Pacer(SqlStore):
     def cancel(self, reservation: Reservation) -> None:
         """Give back a reserved send time that will not be used."""
         with self._lock, Transaction(self._db) as c:
-            c.execute("DELETE FROM pacing_slots WHERE key = ? AND ts = ?", (reservation.key, reservation.at))
+            c.execute("DELETE FROM pacing_slots WHERE id = ?", (reservation.slot,))
+
+    def sent(self, reservation: Reservation) -> None:
+        """The request is done (answered or failed): its slot moves to now. The provider saw it
+        somewhere between the reserved time and now, later than reserved when the client was
+        slow to send (its first call sets up a connection); counting from now is safe."""
+        now = self.clock()
+        with self._lock, Transaction(self._db) as c:
+            c.execute("UPDATE pacing_slots SET ts = ? WHERE id = ? AND ts < ?", (now, reservation.slot, now))
 
     def acquire(
         self, provider: str, model: str, max_wait_s: float, sleep: Callable[[float], None] = time.sleep
-    ) -> float:
-        """Wait for this process's turn to send one request; returns the seconds waited.
+    ) -> tuple[Reservation, float]:
+        """Wait for this process's turn to send one request; returns its reservation (hand it
+        to ``sent`` when the request is done) and the seconds waited.
 
         Raises ``QuotaExhausted`` while a quota hold is in force, and ``RateLimited`` (nothing
         claimed) when the turn is more than ``max_wait_s`` away. A 429 met by another process
@@ -214,7 +227,7 @@ class Pacer(SqlStore):
             if left > 0:
                 sleep(left)
             if (self._rate_hold(r.key) or 0.0) <= r.at:
-                return self.clock() - start
+                return r, self.clock() - start
             self.cancel(r)
 
     def _rate_hold(self, key: str) -> float | None:

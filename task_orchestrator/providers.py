@@ -258,10 +258,10 @@ class ModelRouter:
         budget = self.settings.rate_limit_max_wait_s
         backoff = _DEFAULT_RETRY_S
         for _ in range(_MAX_RATE_RETRIES):
-            waited = self.pacer.acquire(provider, name, budget, self.sleep)
+            slot, waited = self.pacer.acquire(provider, name, budget, self.sleep)
             budget = max(0.0, budget - waited)
             try:
-                return self._runnable(model_obj, schema).invoke(messages)
+                return self._send(slot, model_obj, schema, messages)
             except TaskOrchestratorError:
                 raise
             except Exception as exc:
@@ -284,6 +284,12 @@ class ModelRouter:
             "no circuit breaker opened. Lower TASK_ORCHESTRATOR_RATE_LIMITS for it to pace below "
             "what it allows."
         )
+
+    def _send(self, slot, model_obj: BaseChatModel, schema, messages):
+        try:
+            return self._runnable(model_obj, schema).invoke(messages)
+        finally:
+            self.pacer.sent(slot)
 
     def _provider_failed(self, provider: str, exc: Exception, fallbacks: list[str]) -> None:
         fault = classify(exc)
