@@ -110,6 +110,17 @@ class BreakerOut(_Out):
     retry_in_s: float | None
 
 
+class PacingOut(_Out):
+    provider: str
+    model: str
+    rpm: int | None
+    rpd: int | None
+    used_window: int
+    used_today: int
+    next_free_in_s: float
+    hold: str | None
+
+
 class BudgetOut(_Out):
     spent_today_usd: float
     daily_budget_usd: float | None
@@ -134,6 +145,7 @@ class EventOut(_Out):
 
 class StatusResult(_Out):
     breakers: list[BreakerOut]
+    pacing: list[PacingOut]
     budget: BudgetOut
     memory: MemoryOut
     recent_blocks: list[EventOut]

@@ -339,7 +339,8 @@ class Pacer(SqlStore):
             "used_window": int(minute),
             "used_today": int(today),
             "next_free_in_s": round(max(0.0, free - now), 1),
-            "hold": {"kind": hold[1], "until": float(hold[0]), "reason": hold[2]} if held else None,
+            "hold": f"{hold[1].replace('_', ' ')} until {when(float(hold[0]))}" if held else None,
+            "hold_until": float(hold[0]) if held else None,
         }
 
     def events(self, limit: int = 100, *, since: float = 0.0) -> list[dict[str, Any]]:

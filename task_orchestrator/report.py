@@ -23,6 +23,7 @@ from task_orchestrator.breaker import CircuitBreakers
 from task_orchestrator.cost import CostLedger
 from task_orchestrator.literals import RISK_LEVELS
 from task_orchestrator.memory._table import FailureTable
+from task_orchestrator.pacing import Pacer, when
 from task_orchestrator.settings import Settings
 
 __all__ = ["ReportData", "collect", "render", "write_report"]
@@ -56,6 +57,8 @@ class ReportData:
     shared_lessons: int = 0  # environment lessons and recorded failures every workspace shares
     guard: dict[str, Any] | None = None  # the running guard service's status, if one answers
     fallbacks: Counter = field(default_factory=Counter)  # why hooks judged in-process
+    pacing: list[dict[str, Any]] = field(default_factory=list)  # each provider's use of its limits now
+    pacing_events: list[dict[str, Any]] = field(default_factory=list)  # 429s and quotas met
 
 
 def _day(ts: float) -> str:
@@ -128,6 +131,20 @@ def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 5
         return CircuitBreakers(db, readonly=True)
 
     breaker_events = _read(settings, "breakers", breakers, lambda b: b.events(50, since=since)) or []
+
+    def pacer(db: Database) -> Pacer:
+        return Pacer(db, settings.rate_limit_for, readonly=True)
+
+    pacing = (
+        _read(
+            settings,
+            "pacing",
+            pacer,
+            lambda p: [p.usage(x, settings.model_for(x)) for x in settings.providers],
+        )
+        or []
+    )
+    pacing_events = _read(settings, "pacing", pacer, lambda p: p.events(50, since=since)) or []
     return ReportData(
         generated=now,
         days=day_list,
@@ -142,6 +159,8 @@ def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 5
         cost_per_day={m: dict(v) for m, v in cost_per_day.items()},
         cost_by_model=by_model,
         breaker_events=breaker_events,
+        pacing=pacing,
+        pacing_events=pacing_events,
         guard=_guard_status(Path(settings.data_dir)),
         fallbacks=fallbacks,
     )
@@ -356,6 +375,35 @@ def render(data: ReportData) -> str:
         ],
         "No breaker incidents: every provider call went through.",
     )
+    pacing = _table(
+        ["provider", "model", "this window", "today", "next free slot", "hold"],
+        [
+            [
+                p["provider"],
+                p["model"],
+                f"{p['used_window']} of {p['rpm'] or 'no limit'} per {p['window_s']:g} s",
+                f"{p['used_today']} of {p['rpd'] or 'no limit'}",
+                "now" if not p["next_free_in_s"] else f"in {p['next_free_in_s']:.0f} s",
+                p["hold"] or "",
+            ]
+            for p in data.pacing
+        ],
+        "No provider calls made yet.",
+    ) + _table(
+        ["when (UTC)", "provider", "model", "met", "until", "detail"],
+        [
+            [
+                dt.datetime.fromtimestamp(e["ts"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                e["provider"],
+                e["model"],
+                "daily quota" if e["kind"] == "quota" else "rate limit (429)",
+                when(e["until"]) if e["until"] else "",
+                (e["reason"] or "")[:200],
+            ]
+            for e in data.pacing_events
+        ],
+        "No rate limit or quota met: pacing kept every call under the limits.",
+    )
     if data.guard is not None:
         g = data.guard
         calls = ", ".join(f"{k} {v}" for k, v in sorted(g["calls"].items())) or "none"
@@ -380,6 +428,7 @@ def render(data: ReportData) -> str:
             ("blocks", "actions denied or asked", blocks),
             ("spend", "LLM spend", f"${spent:.4f}"),
             ("breakers", "breaker trips", opened),
+            ("ratelimits", "rate limits met", len(data.pacing_events)),
         )
     )
     return f"""<!doctype html>
@@ -395,6 +444,7 @@ def render(data: ReportData) -> str:
 <section id="risk"><h2>Risk levels of recent actions</h2>{risk}</section>
 <section id="cost"><h2>Cost per day and per model</h2>{cost}{cost_table}</section>
 <section id="breakers"><h2>Breaker incidents</h2>{breakers}</section>
+<section id="pacing"><h2>Provider pacing (rate limits are not outages)</h2>{pacing}</section>
 <section id="guard"><h2>Guard service</h2>{service}{fallback_table}</section>
 </body></html>
 """

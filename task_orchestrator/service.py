@@ -155,9 +155,11 @@ class Service:
     def status(self) -> dict[str, Any]:
         from task_orchestrator.breaker import CircuitBreakers
         from task_orchestrator.cost import CostLedger, _today
+        from task_orchestrator.pacing import Pacer
 
         breakers = CircuitBreakers.for_settings(self.settings)
         ledger = CostLedger.for_settings(self.settings)
+        pacer = Pacer.for_settings(self.settings)
         try:
             day = _today()
             recent = [
@@ -165,6 +167,7 @@ class Service:
             ][-10:]
             return {
                 "breakers": [vars(breakers.status(p)) for p in self.settings.providers],
+                "pacing": [pacer.usage(p, self.settings.model_for(p)) for p in self.settings.providers],
                 "budget": {
                     "spent_today_usd": round(ledger.spent(day=day), 6),
                     "daily_budget_usd": self.settings.daily_budget_usd,
@@ -178,6 +181,7 @@ class Service:
         finally:
             breakers.close()
             ledger.close()
+            pacer.close()
 
     def _memory_status(self) -> dict[str, Any]:
         """The two kinds of memory: failures kept per workspace, and the environment lessons

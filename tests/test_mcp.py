@@ -51,6 +51,7 @@ async def test_tools_are_listed_small_and_annotated(server):
         # status is typed like every other result: its schema names what it reports
         assert set(by["status"].output_schema["properties"]) == {
             "breakers",
+            "pacing",
             "budget",
             "memory",
             "recent_blocks",

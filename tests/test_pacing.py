@@ -151,9 +151,8 @@ def test_a_used_up_daily_quota_falls_back_to_openai_without_asking_gemini_again(
     assert "quota exhausted until" in first.fallbacks[0]
     assert second.provider == "openai" and gemini.stats()["requests"] == 1  # held until the reset
     assert breaker.state == "closed" and breaker.failures == 0
-    assert use["hold"]["kind"] == "quota" and use["hold"]["until"] == pytest.approx(
-        next_quota_reset(time.time())
-    )
+    assert use["hold"].startswith("quota until")
+    assert use["hold_until"] == pytest.approx(next_quota_reset(time.time()))
 
 
 def test_a_used_up_daily_quota_alone_ends_the_task_with_its_reset_time(tmp_path):
@@ -250,3 +249,33 @@ def test_two_processes_sharing_a_data_directory_together_stay_under_the_limit(tm
     stats = fake.stats()
     assert stats["answered"] == 12 and stats["sent_429"] == 0  # together, never over the limit
     assert wall >= 4.0  # 12 requests at 4 per 2 s need two waits
+
+
+def test_status_and_the_report_show_each_providers_pacing_beside_its_breaker(tmp_path):
+    from task_orchestrator.report import collect, render
+
+    with FakeGemini([{"rate_limit": 0.3}, "one", "two"]) as fake:
+        s = _settings(tmp_path, gemini_base_url=fake.url)
+        ctx, router = _router(s)
+        router.invoke("q1", task_id="t1")
+        router.invoke("q2", task_id="t2")
+        ctx.close()
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "TASK_ORCHESTRATOR_DATA_DIR": str(s.data_dir),
+        "TASK_ORCHESTRATOR_PROVIDERS": '["gemini"]',
+        "COLUMNS": "80",
+    }
+    cli = [sys.executable, "-m", "task_orchestrator.cli", "status"]
+    st = json.loads(
+        subprocess.run([*cli, "--json"], capture_output=True, text=True, env=env, timeout=120).stdout
+    )
+    pacing = st["pacing"][0]
+    assert (pacing["provider"], pacing["model"], pacing["rpm"], pacing["rpd"]) == ("gemini", FLASH, 10, 250)
+    assert pacing["used_today"] == 3  # the refused request counts: the provider saw it
+    assert st["breakers"][0]["state"] == "closed"
+    text = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120).stdout
+    assert "pacing" in text and "3/250" in text and max(len(x) for x in text.splitlines()) <= 80
+    page = render(collect(s))
+    assert 'id="pacing"' in page and "rate limit (429)" in page and "3 of 250" in page
