@@ -20,6 +20,7 @@ BENCHMARKS = [
     "mcp_bench.py",
     "guard_load.py",
     "reliability.py",
+    "free_tier.py",
     "e2e_latency.py",
     "scaleout.py",
 ]

@@ -5,7 +5,8 @@ pointed at them (``TASK_ORCHESTRATOR_GEMINI_BASE_URL`` / ``_OPENAI_BASE_URL``).
 Each endpoint can enforce a rate limit the way the providers do (``rpm`` requests per sliding
 ``window_s``, ``rpd`` a day): a request over it gets the provider's real 429, Gemini's with a
 ``QuotaFailure`` and a ``RetryInfo`` delay, OpenAI's with ``Retry-After``. Scripted replies
-come first, one per request: a string (the answer) or a fault::
+come first, one per request (a request refused for the limit takes none): a string (the
+answer) or a fault::
 
     {"status": 503}                 # an outage (Gemini: UNAVAILABLE, OpenAI: server_error)
     {"rate_limit": 3.0}             # a 429 asking to retry in 3 s
@@ -23,6 +24,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -41,8 +43,10 @@ class _Endpoint:
         rpm: int | None = None,
         window_s: float = 60.0,
         rpd: int | None = None,
+        answer: Callable[[str], str] | None = None,
     ) -> None:
         self.replies = list(replies or [])
+        self.answer = answer  # the answer to a request (its JSON body) once the replies are used
         self.rpm, self.window_s, self.rpd = rpm, window_s, rpd
         self.requests: list[dict[str, Any]] = []
         self.accepted: deque[float] = deque()  # arrival times of requests within the limit
@@ -86,9 +90,8 @@ class _Endpoint:
         now = time.time()
         with self.lock:
             self.requests.append(body)
-            reply = self.replies.pop(0) if self.replies else None
-            if isinstance(reply, dict):
-                return self._fault(reply, body, now)
+            if self.replies and isinstance(self.replies[0], dict):
+                return self._fault(self.replies.pop(0), body, now)
             while self.accepted and self.accepted[0] <= now - self.window_s:
                 self.accepted.popleft()
             if self.rpd is not None and self.accepted_total >= self.rpd:
@@ -97,7 +100,13 @@ class _Endpoint:
                 return self._limited(body, now, delay=self.accepted[0] + self.window_s - now)
             self.accepted.append(now)
             self.accepted_total += 1
-        return 200, {}, self._ok(body, reply if isinstance(reply, str) else self.default_answer), 0.0
+            if self.replies:
+                text = str(self.replies.pop(0))
+            elif self.answer is not None:
+                text = self.answer(json.dumps(body))
+            else:
+                text = self.default_answer
+        return 200, {}, self._ok(body, text), 0.0
 
     def _limited(self, body: dict[str, Any], now: float, *, daily: bool = False, delay: float = 1.0):
         if self.first_429_at is None:
