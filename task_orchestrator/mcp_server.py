@@ -363,7 +363,7 @@ def list_approvals(ctx: Context[AppState]) -> list[Approval]:
 
 @_tool(READ)
 def status(ctx: Context[AppState]) -> StatusResult:
-    """Breakers, budget used today, memory size, recent blocks, pending approvals."""
+    """Breakers, provider pacing, budget used today, memory size, recent blocks, pending approvals."""
     return StatusResult.model_validate(_run(_state(ctx).service().status))
 
 

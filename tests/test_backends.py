@@ -84,6 +84,31 @@ def test_breakers_conform_and_survive_a_restart(backend):
     other.close()
 
 
+def test_pacing_is_one_queue_for_several_servers(backend):
+    from task_orchestrator.errors import QuotaExhausted
+    from task_orchestrator.pacing import Pacer
+    from task_orchestrator.settings import RateLimit
+
+    clock = Clock()
+    limits = {"gemini-2.5-flash": RateLimit(rpm=2, rpd=5, window_s=10)}
+    a = Pacer.for_settings(backend["server"]("a").model_copy(update={"rate_limits": limits}))
+    b = Pacer.for_settings(backend["server"]("b").model_copy(update={"rate_limits": limits}))
+    a.clock = b.clock = clock
+    at = [a.reserve("gemini", "gemini-2.5-flash").at, b.reserve("gemini", "gemini-2.5-flash").at]
+    third = a.reserve("gemini", "gemini-2.5-flash")
+    assert at == [clock.now, clock.now] and third.at >= clock.now + 10  # b's request counted for a
+    b.sent(third)  # done later than reserved: the slot moves
+    b.rate_limited("gemini", "gemini-2.5-flash", 30.0, "429 from gemini: retry in 30 s")
+    assert a.reserve("gemini", "gemini-2.5-flash").at >= clock.now + 30  # a waits out b's 429
+    b.quota_exhausted("gemini", "gemini-2.5-flash", None, "the day's request quota is used up")
+    with pytest.raises(QuotaExhausted):
+        a.reserve("gemini", "gemini-2.5-flash")
+    assert [e["kind"] for e in a.events()] == ["quota", "rate_limit"]
+    assert a.usage("gemini", "gemini-2.5-flash")["hold"].startswith("quota until")
+    a.close()
+    b.close()
+
+
 def test_ledger_conforms(backend):
     s = backend["server"]("a")
     ledger = CostLedger.for_settings(s)
