@@ -279,3 +279,37 @@ def test_status_and_the_report_show_each_providers_pacing_beside_its_breaker(tmp
     assert "pacing" in text and "3/250" in text and max(len(x) for x in text.splitlines()) <= 80
     page = render(collect(s))
     assert 'id="pacing"' in page and "rate limit (429)" in page and "3 of 250" in page
+
+
+@pytest.mark.parametrize("provider", ["gemini", "openai"])
+def test_a_day_of_faults_through_the_real_client(provider, tmp_path):
+    """Over the limit (429 with the provider's delay), then the day's quota, then (a day later)
+    a 503 and a malformed body: only the last two are faults, and they open the breaker."""
+    fake_cls, model = (FakeGemini, FLASH) if provider == "gemini" else (FakeOpenAI, "gpt-5-mini")
+    with fake_cls([], rpm=2, window_s=1.0) as fake:
+        s = _settings(
+            tmp_path,
+            providers=[provider],
+            breaker_failure_threshold=2,
+            rate_limits={model: RateLimit(rpm=4, window_s=1.0)},  # too high: the first 429 teaches 2
+            **{f"{provider}_base_url": fake.url},
+        )
+        ctx, router = _router(s)
+        answers = [router.invoke(f"q{i}", task_id=f"t{i}").provider for i in range(5)]
+        assert answers == [provider] * 5
+        assert fake.stats()["sent_429"] == 1 and fake.stats()["over_limit_after_first_429"] == 0
+        fake.replies[:] = [{"quota": "daily"}, {"status": 503}, {"malformed": True}]
+        with pytest.raises(QuotaExhausted, match=f"{provider} quota exhausted until"):
+            router.invoke("q-quota", task_id="t-quota")
+        with pytest.raises(QuotaExhausted):  # held: not asked again
+            router.invoke("q-held", task_id="t-held")
+        assert router.breakers.status(provider).failures == 0
+        real = router.pacer.clock
+        router.pacer.clock = lambda: real() + 86400 + 3600  # the quota has reset
+        for i in range(2):
+            with pytest.raises(ProviderCallFailed):
+                router.invoke(f"q-fault-{i}", task_id=f"t-fault-{i}")
+        status = router.breakers.status(provider)
+        ctx.close()
+    assert status.state == "open" and status.failures == 2
+    assert fake.stats()["requests"] == 5 + 1 + 1 + 2  # five answers, one 429, the quota, two faults
