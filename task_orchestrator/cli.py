@@ -242,20 +242,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
             for b in st["breakers"]
         ],
     )
+    from task_orchestrator.pacing import USAGE_COLUMNS, usage_row
+
     _table(
         "pacing (requests per window and per day; shared by every process of the data dir)",
-        ["provider", "model", "window", "today", "next free", "hold"],
-        [
-            [
-                p["provider"],
-                p["model"],
-                f"{p['used_window']}/{p['rpm'] or '-'} per {p['window_s']:g}s",
-                f"{p['used_today']}/{p['rpd'] or '-'}",
-                "now" if not p["next_free_in_s"] else f"in {p['next_free_in_s']:.0f}s",
-                p["hold"] or "",
-            ]
-            for p in st["pacing"]
-        ],
+        USAGE_COLUMNS,
+        [usage_row(p) for p in st["pacing"]],
     )
     b = st["budget"]
     _table(

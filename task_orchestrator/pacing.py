@@ -367,6 +367,21 @@ class Pacer(SqlStore):
         return out
 
 
+USAGE_COLUMNS = ["provider", "model", "this window", "today", "next free slot", "hold"]
+
+
+def usage_row(use: dict[str, Any]) -> list[str]:
+    """One provider's ``Pacer.usage`` as the cells of ``USAGE_COLUMNS`` (status, the report)."""
+    return [
+        use["provider"],
+        use["model"],
+        f"{use['used_window']} of {use['rpm'] or 'no limit'} per {use['window_s']:g} s",
+        f"{use['used_today']} of {use['rpd'] or 'no limit'}",
+        "now" if not use["next_free_in_s"] else f"in {use['next_free_in_s']:.0f} s",
+        use["hold"] or "",
+    ]
+
+
 def _quota_error(provider: str, model: str, until: float, reason: str | None) -> QuotaExhausted:
     why = f" ({reason})" if reason else ""
     if reason and "billing" in reason:  # no daily reset: asked again after a while

@@ -23,7 +23,7 @@ from task_orchestrator.breaker import CircuitBreakers
 from task_orchestrator.cost import CostLedger
 from task_orchestrator.literals import RISK_LEVELS
 from task_orchestrator.memory._table import FailureTable
-from task_orchestrator.pacing import Pacer, when
+from task_orchestrator.pacing import USAGE_COLUMNS, Pacer, usage_row, when
 from task_orchestrator.settings import Settings
 
 __all__ = ["ReportData", "collect", "render", "write_report"]
@@ -376,18 +376,8 @@ def render(data: ReportData) -> str:
         "No breaker incidents: every provider call went through.",
     )
     pacing = _table(
-        ["provider", "model", "this window", "today", "next free slot", "hold"],
-        [
-            [
-                p["provider"],
-                p["model"],
-                f"{p['used_window']} of {p['rpm'] or 'no limit'} per {p['window_s']:g} s",
-                f"{p['used_today']} of {p['rpd'] or 'no limit'}",
-                "now" if not p["next_free_in_s"] else f"in {p['next_free_in_s']:.0f} s",
-                p["hold"] or "",
-            ]
-            for p in data.pacing
-        ],
+        USAGE_COLUMNS,
+        [usage_row(p) for p in data.pacing],
         "No provider calls made yet.",
     ) + _table(
         ["when (UTC)", "provider", "model", "met", "until", "detail"],

@@ -276,7 +276,7 @@ def test_status_and_the_report_show_each_providers_pacing_beside_its_breaker(tmp
     assert pacing["used_today"] == 3  # the refused request counts: the provider saw it
     assert st["breakers"][0]["state"] == "closed"
     text = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120).stdout
-    assert "pacing" in text and "3/250" in text and max(len(x) for x in text.splitlines()) <= 80
+    assert "pacing" in text and "3 of 250" in text and max(len(x) for x in text.splitlines()) <= 80
     page = render(collect(s))
     assert 'id="pacing"' in page and "rate limit (429)" in page and "3 of 250" in page
 
