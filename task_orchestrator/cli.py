@@ -14,6 +14,7 @@ from pathlib import Path
 TYPE_CHECKING = False  # importing typing costs ~2 ms on the command hook's path
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
 
 __all__ = ["main"]
 
@@ -24,7 +25,7 @@ def _service():
     return Service()
 
 
-def _table(title: str, columns: list[str], rows: list[list[object]]) -> None:
+def _table(title: str, columns: list[str], rows: Sequence[Sequence[object]]) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text

@@ -203,7 +203,7 @@ class FakeGemini(_Endpoint):
         per = "Day" if daily else "Minute"
         limit = self.rpd if daily else self.rpm
         seconds = int(delay) if not daily else 40  # whole seconds, as Google writes it
-        details = [
+        details: list[dict[str, Any]] = [
             {
                 "@type": "type.googleapis.com/google.rpc.QuotaFailure",
                 "violations": [

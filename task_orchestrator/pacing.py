@@ -529,7 +529,7 @@ def _rate_fault(chain: list[BaseException], text: str) -> Fault:
                         per_minute = per_minute or ("requests" in quota_id and "perminute" in quota_id)
         body = getattr(e, "body", None)
         if isinstance(body, dict):
-            inner = body.get("error") if isinstance(body.get("error"), dict) else body
+            inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
             code = str(inner.get("code") or inner.get("type") or "")
             billing = billing or code == "insufficient_quota"
         header = _retry_after_header(e)

@@ -55,7 +55,7 @@ def make_chat_model(provider: ProviderName, settings: Settings) -> BaseChatModel
             timeout=settings.request_timeout_s,
             max_retries=1,
             max_output_tokens=settings.max_output_tokens,
-            **({"base_url": settings.gemini_base_url} if settings.gemini_base_url else {}),
+            **_base_url(settings.gemini_base_url),
         )
     if provider == "openai":
         from langchain_openai import ChatOpenAI
@@ -68,9 +68,15 @@ def make_chat_model(provider: ProviderName, settings: Settings) -> BaseChatModel
             timeout=settings.request_timeout_s,
             max_retries=0,
             max_completion_tokens=settings.max_output_tokens,
-            **({"base_url": settings.openai_base_url} if settings.openai_base_url else {}),
+            **_base_url(settings.openai_base_url),
         )
     raise ConfigurationError(f"unknown provider {provider!r}; expected 'gemini' or 'openai'")
+
+
+def _base_url(url: str | None) -> dict[str, Any]:
+    """``base_url`` only when set: unset, each SDK keeps its own default and environment
+    variable (``OPENAI_BASE_URL``)."""
+    return {"base_url": url} if url else {}
 
 
 @dataclass
