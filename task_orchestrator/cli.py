@@ -279,6 +279,9 @@ def _cmd_approvals(args: argparse.Namespace) -> int:
     svc = _service()
     try:
         if args.action in (None, "list"):
+            if getattr(args, "json", False):
+                print(json.dumps(svc.pending(), default=str))
+                return 0
             _table(
                 "waiting for approval",
                 ["thread id", "action", "why"],
@@ -291,15 +294,51 @@ def _cmd_approvals(args: argparse.Namespace) -> int:
         if args.action == "recover":
             r = svc.recover(args.thread_id)
         else:
-            r = svc.resume(args.thread_id, {"decision": args.action, "by": "cli", "note": args.note})
-        print(
-            json.dumps(
-                {k: r.get(k) for k in ("thread_id", "status", "output", "error")}, default=str, indent=2
-            )
-        )
+            decision: dict[str, object] = {"decision": args.action, "by": "cli", "note": args.note or ""}
+            if args.action == "edit":
+                try:
+                    decision["input"] = json.loads(args.input)
+                except ValueError as exc:
+                    raise SystemExit(f"--input must be the edited tool input as JSON: {exc}") from None
+            r = svc.resume(args.thread_id, decision)
+        print(json.dumps(_result_object(r), default=str, indent=2))
         return 0
     finally:
         svc.close()
+
+
+def _result_object(r: dict) -> dict:
+    """What a run prints: the same object for a task, an agent task and a resumed one."""
+    out = {k: r.get(k) for k in ("thread_id", "status", "output", "error")}
+    if "session_id" in r:  # an agent task
+        out.update(
+            session_id=r.get("session_id"),
+            result=r.get("result"),
+            approval=r.get("approval_request") if r.get("status") == "waiting_for_approval" else None,
+            findings=r.get("findings") or [],
+            cost_usd=r.get("cost_usd"),
+        )
+        out.pop("output", None)
+    return out
+
+
+def _cmd_agent(args: argparse.Namespace) -> int:
+    svc = _service()
+    try:
+        r = svc.run_agent(args.prompt, workspace=args.workspace)
+    finally:
+        svc.close()
+    obj = _result_object(r)
+    if args.json:
+        print(json.dumps(obj, default=str))
+    else:
+        print(json.dumps(obj, default=str, indent=2))
+        if obj["status"] == "waiting_for_approval":
+            _say(
+                f"waiting for a human: task-orchestrator approvals approve {obj['thread_id']} "
+                f"(or reject, or edit --input JSON)"
+            )
+    return 0 if obj["status"] in ("succeeded", "waiting_for_approval") else 1
 
 
 def _cmd_memory(args: argparse.Namespace) -> int:
@@ -450,16 +489,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     ap = sub.add_parser("approvals", help="tasks waiting for a human decision")
     ap_sub = ap.add_subparsers(dest="action")  # none: list them
-    ap_sub.add_parser("list")
-    for decision in ("approve", "reject"):
+    ap_sub.add_parser("list").add_argument("--json", action="store_true", help="print the requests as JSON")
+    for decision in ("approve", "reject", "edit"):
         d = ap_sub.add_parser(decision)
         d.add_argument("thread_id")
         d.add_argument("--note")
+        if decision == "edit":
+            d.add_argument("--input", required=True, help="the edited tool input, as JSON")
     ap_sub.add_parser(
         "recover",
         help="continue a task whose process died mid-run (an approved action that had started is not rerun)",
     ).add_argument("thread_id")
     ap.set_defaults(fn=_cmd_approvals)
+
+    agent = sub.add_parser("agent", help="Claude Code sessions as guarded tasks (unattended, approvals)")
+    agent_sub = agent.add_subparsers(dest="action", required=True)
+    run = agent_sub.add_parser("run", help="run a headless Claude Code session on PROMPT in a workspace")
+    run.add_argument("prompt")
+    run.add_argument("--workspace", default=".", help="the folder the session works in (default: here)")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    agent.set_defaults(fn=_cmd_agent)
 
     mem = sub.add_parser("memory", help="the failure memory")
     m_sub = mem.add_subparsers(dest="action", required=True)

@@ -118,6 +118,21 @@ class CostLedger(SqlStore):
         """The ledger of ``settings``' data directory (or its shared Postgres)."""
         return cls(open_database(settings, "ledger"), settings)
 
+    def check_spent(self, task_id: str) -> None:
+        """Raise BudgetExceeded when the task or the day has already used its budget (for work
+        whose price is known only afterwards, such as a Claude Code turn)."""
+        s = self.settings
+        if s.task_budget_usd is not None and (spent := self.spent(task_id=task_id)) >= s.task_budget_usd:
+            raise BudgetExceeded(
+                f"task budget: ${spent:.4f} spent of ${s.task_budget_usd:.4f}; the next turn was not "
+                "started. Raise TASK_ORCHESTRATOR_TASK_BUDGET_USD to continue."
+            )
+        if s.daily_budget_usd is not None and (spent := self.spent(day=_today())) >= s.daily_budget_usd:
+            raise BudgetExceeded(
+                f"daily budget: ${spent:.4f} spent today (UTC) of ${s.daily_budget_usd:.4f}; the next "
+                "turn was not started. Raise TASK_ORCHESTRATOR_DAILY_BUDGET_USD or wait until tomorrow."
+            )
+
     def check_budget(self, task_id: str, model: str, prompt: str) -> None:
         """Raise BudgetExceeded if the worst case of this call would cross a budget."""
         s = self.settings
@@ -148,8 +163,12 @@ class CostLedger(SqlStore):
                     "TASK_ORCHESTRATOR_DAILY_BUDGET_USD or wait until tomorrow"
                 )
 
-    def record(self, task_id: str, provider: str, model: str, usage: Usage) -> float | None:
-        cost = usage.cost(price_for(model, self.settings))
+    def record(
+        self, task_id: str, provider: str, model: str, usage: Usage, *, cost_usd: float | None = None
+    ) -> float | None:
+        """One call's usage; ``cost_usd`` when the provider reported what it cost (Claude Code's
+        result does), else priced from the table."""
+        cost = cost_usd if cost_usd is not None else usage.cost(price_for(model, self.settings))
         now = time.time()
         with self._lock, Transaction(self._db) as c:
             c.execute(

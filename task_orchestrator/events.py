@@ -47,7 +47,13 @@ class HookEvent:
 
 
 def _pre(event: dict[str, Any], config: HookConfig, store: FailureTable | None, similar: Any) -> Any:
-    return hooks.pre_tool_use(event, config, store, similar)
+    out = hooks.pre_tool_use(event, config, store, similar)
+    spec = (out or {}).get("hookSpecificOutput") or {}
+    if spec.get("permissionDecision") == "ask":  # an unattended agent session defers instead
+        from task_orchestrator.agent import agent_gate
+
+        return agent_gate(event, out, config)
+    return out
 
 
 def _post(event: dict[str, Any], config: HookConfig, store: FailureTable | None, similar: Any) -> Any:

@@ -7,6 +7,7 @@ The CLI, the MCP server and notebooks use this; Python users may equally compile
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -46,6 +47,7 @@ class Orchestrator:
         self._journal = ExecutionJournal(open_database(self.settings, "checkpoints"))
         self.context.executions = self._journal
         self.graph = build_guarded_graph(work=work).compile(checkpointer=self.checkpointer)
+        self._agent_graph: Any = None
 
     def close(self) -> None:
         self.context.close()
@@ -95,6 +97,39 @@ class Orchestrator:
         )
         return self._settle(thread_id, dict(result))
 
+    @property
+    def agent_graph(self) -> Any:
+        """The agent graph (a Claude Code session as the work), on the same checkpointer."""
+        if self._agent_graph is None:
+            from task_orchestrator.graphs.agent import build_agent_graph
+
+            self._agent_graph = build_agent_graph().compile(checkpointer=self.checkpointer)
+        return self._agent_graph
+
+    def _graph_for(self, thread_id: str) -> Any:
+        from task_orchestrator.agent import AgentStore
+
+        store = AgentStore.for_settings(self.settings)
+        try:
+            return self.agent_graph if store.is_agent_thread(thread_id) else self.graph
+        finally:
+            store.close()
+
+    def run_agent(
+        self, prompt: str, *, workspace: str | Path, thread_id: str | None = None
+    ) -> dict[str, Any]:
+        """Run a Claude Code session on ``prompt`` in ``workspace`` as a guarded task, to its
+        end or to a call waiting for approval. The thread id is the session's id."""
+        ws = Path(workspace).expanduser().resolve()
+        if not ws.is_dir():
+            raise ConfigurationError(f"the workspace {ws} is not a folder")
+        thread_id = thread_id or str(uuid.uuid4())
+        inp = {"task": prompt, "prompt": prompt, "workspace": str(ws), "session_id": thread_id, "attempts": 1}
+        result = self.agent_graph.invoke(
+            inp, self._config(thread_id), context=self.context, durability=DURABILITY
+        )
+        return self._settle(thread_id, dict(result))
+
     def pending(self) -> list[dict[str, Any]]:
         """Tasks waiting for approval, oldest first."""
         return self.approvals.pending()
@@ -107,7 +142,8 @@ class Orchestrator:
         ``error`` saying so, and running it again takes a new task and a new approval.
         """
         config = self._config(thread_id)
-        snapshot = self.graph.get_state(config)
+        graph = self._graph_for(thread_id)
+        snapshot = graph.get_state(config)
         finished = snapshot.values.get("status") in TERMINAL_STATUSES
         if not snapshot.values or (finished and not snapshot.next):
             raise UnknownTask(f"thread {thread_id!r} has no unfinished run to recover")
@@ -116,7 +152,7 @@ class Orchestrator:
                 f"thread {thread_id!r} is waiting for approval, not interrupted; resume it with a decision"
             )
         result = self._settle(
-            thread_id, dict(self.graph.invoke(None, config, context=self.context, durability=DURABILITY))
+            thread_id, dict(graph.invoke(None, config, context=self.context, durability=DURABILITY))
         )
         if result.get("status") != "waiting_for_approval":
             self.approvals.resolve(thread_id, "recovered")
@@ -129,16 +165,15 @@ class Orchestrator:
                 f"a resume payload must be a dict like {{'decision': 'approve'}}, got {decision!r}"
             )
         config = self._config(thread_id)
-        snapshot = self.graph.get_state(config)
+        graph = self._graph_for(thread_id)
+        snapshot = graph.get_state(config)
         waiting = [i for t in snapshot.tasks for i in t.interrupts]
         if not waiting:
             raise UnknownTask(
                 f"no task is waiting for approval under thread id {thread_id!r}; "
                 "list waiting tasks with `task-orchestrator approvals list`"
             )
-        result = self.graph.invoke(
-            Command(resume=decision), config, context=self.context, durability=DURABILITY
-        )
+        result = graph.invoke(Command(resume=decision), config, context=self.context, durability=DURABILITY)
         result = self._settle(thread_id, dict(result))
         if result.get("status") != "waiting_for_approval":
             self.approvals.resolve(thread_id, str(decision.get("decision")))

@@ -140,6 +140,10 @@ class Service:
         with self._tasks:
             return self.orchestrator.run(task, **kwargs)
 
+    def run_agent(self, prompt: str, **kwargs: Any) -> dict[str, Any]:
+        with self._tasks:
+            return self.orchestrator.run_agent(prompt, **kwargs)
+
     def resume(self, thread_id: str, decision: dict[str, Any]) -> dict[str, Any]:
         with self._tasks:
             return self.orchestrator.resume(thread_id, decision)

@@ -1,7 +1,8 @@
 """A scripted stand-in for the Anthropic Messages API, on loopback, for driving the real client.
 
 Each request that offers tools takes the next scripted turn: ``("tool", name, input)`` answers
-with a ``tool_use`` block, ``("text", "...")`` with a final text. Requests without tools
+with a ``tool_use`` block, ``("tools", [(name, input), ...])`` with several in one turn,
+``("text", "...")`` with a final text. Requests without tools
 (the client's auxiliary calls) get a short text. Every request body is kept for assertions
 (the tool results the client sends back show what the hooks said).
 """
@@ -68,19 +69,12 @@ class FakeAnthropic:
                     self._json({"input_tokens": 10})
                     return
                 turn = fake._next(body)
-                blocks = (
-                    [
-                        {
-                            "type": "tool_use",
-                            "id": f"toolu_{uuid.uuid4().hex[:20]}",
-                            "name": turn[1],
-                            "input": turn[2],
-                        }
-                    ]
-                    if turn[0] == "tool"
-                    else [{"type": "text", "text": turn[1]}]
-                )
-                stop = "tool_use" if turn[0] == "tool" else "end_turn"
+                calls = [turn[1:]] if turn[0] == "tool" else list(turn[1]) if turn[0] == "tools" else []
+                blocks = [
+                    {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", "name": name, "input": args}
+                    for name, args in calls
+                ] or [{"type": "text", "text": turn[1]}]
+                stop = "tool_use" if calls else "end_turn"
                 message = {
                     "id": f"msg_{uuid.uuid4().hex[:20]}",
                     "type": "message",

@@ -1,0 +1,290 @@
+"""The agent graph: a Claude Code session, driven headless, as the work of a guarded task.
+
+    turn ──(a call deferred)──> approval ──> turn (the session resumed: the call asked again)
+      │                                      (a rejection reaches the model as a denial)
+      └──(the session ended)──> verify ──(findings)──> reflect ──> turn (resumed with them)
+                                   └──(clean)──> finalize        └──(attempts used)──> finalize
+
+``turn`` checks the budgets and the session's breaker before a turn is paid for, runs one
+``claude -p`` turn (``agent.run_claude``) and writes its real cost to the ledger. ``approval``
+waits at ``interrupt()`` with the deferred tool, its exact input and the gate's reasons; the
+decision is stored as a grant bound to that input (``agent.AgentStore``). ``verify`` runs the
+workspace's own tests after the session says it is done.
+"""
+
+from __future__ import annotations
+
+import operator
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command, interrupt
+from typing_extensions import TypedDict
+
+from task_orchestrator.agent import AgentStore, ClaudeTurn, input_hash, run_claude
+from task_orchestrator.cost import Usage
+from task_orchestrator.errors import TaskOrchestratorError
+from task_orchestrator.graphs.context import TaskContext, context_of
+from task_orchestrator.nodes._common import step
+
+__all__ = ["AgentState", "build_agent_graph", "detect_test_command"]
+
+PROVIDER = "claude-code"  # the breaker and ledger name of the session's API
+
+
+class AgentState(TypedDict, total=False):
+    task: str  # the prompt
+    workspace: str
+    session_id: str
+    started: bool  # the session exists (later turns resume it)
+    prompt: str | None  # the next turn's prompt; None resumes without one (after a decision)
+    attempts: int
+    result: str
+    deferred: dict[str, Any] | None
+    approval: dict[str, Any] | None
+    findings: list[dict[str, Any]]
+    feedback: str
+    status: str
+    error: str
+    cost_usd: float
+    cost: list[dict[str, Any]]
+    trace: Annotated[list[dict[str, Any]], operator.add]
+
+
+def detect_test_command(workspace: Path) -> str | None:
+    """The workspace's own test command, by what it contains."""
+    if (
+        (workspace / "pyproject.toml").exists()
+        or (workspace / "pytest.ini").exists()
+        or (workspace / "tests").is_dir()
+    ):
+        return "python -m pytest -q"
+    package = workspace / "package.json"
+    if package.exists():
+        import json
+
+        try:
+            scripts = json.loads(package.read_text()).get("scripts") or {}
+        except ValueError:
+            scripts = {}
+        if "test" in scripts:
+            return "npm test --silent"
+    if (workspace / "go.mod").exists():
+        return "go test ./..."
+    if (workspace / "Cargo.toml").exists():
+        return "cargo test -q"
+    return None
+
+
+def _turn(
+    state: AgentState, runtime: Runtime[TaskContext]
+) -> Command[Literal["approval", "verify", "finalize"]]:
+    ctx = context_of(runtime)
+    thread = state["session_id"]
+    ledger, breakers = ctx.router.ledger, ctx.router.breakers
+    try:
+        ledger.check_spent(_task_id(state))
+    except TaskOrchestratorError as exc:
+        return Command(
+            update={"status": "error", "error": str(exc), "trace": step("turn", ok=False)}, goto="finalize"
+        )
+    if not breakers.allow(PROVIDER):
+        st = breakers.status(PROVIDER)
+        msg = (
+            f"Claude Code's API is failing ({st.last_error}); its breaker is open, "
+            f"retry in {st.retry_in_s or 0:.0f} s"
+        )
+        return Command(
+            update={"status": "error", "error": msg, "trace": step("turn", ok=False)}, goto="finalize"
+        )
+    store = AgentStore.for_settings(ctx.settings)
+    try:
+        store.register(thread, thread, state["workspace"])
+    finally:
+        store.close()
+    turn = run_claude(
+        state.get("prompt"),
+        workspace=Path(state["workspace"]),
+        session_id=thread,
+        resume=bool(state.get("started")),
+        settings=ctx.settings,
+    )
+    usage = Usage(
+        input_tokens=int(turn.usage.get("input_tokens") or 0),
+        output_tokens=int(turn.usage.get("output_tokens") or 0),
+        cached_tokens=int(turn.usage.get("cache_read_input_tokens") or 0),
+    )
+    if turn.raw:
+        ledger.record(_task_id(state), PROVIDER, _model(turn), usage, cost_usd=turn.cost_usd)
+    update: dict[str, Any] = {
+        "started": True,
+        "result": turn.result,
+        "cost_usd": round(float(state.get("cost_usd") or 0.0) + turn.cost_usd, 8),
+        "trace": step("turn", stop_reason=turn.stop_reason, cost_usd=turn.cost_usd, error=turn.error[:200]),
+    }
+    if turn.deferred:
+        breakers.record_success(PROVIDER)
+        return Command(update={**update, "deferred": turn.deferred}, goto="approval")
+    if turn.is_error:
+        breakers.record_failure(PROVIDER, turn.error or turn.stop_reason)
+        return Command(
+            update={**update, "status": "error", "error": turn.error or "the session failed"}, goto="finalize"
+        )
+    breakers.record_success(PROVIDER)
+    return Command(update=update, goto="verify")
+
+
+def _model(turn: ClaudeTurn) -> str:
+    models = turn.raw.get("modelUsage") or {}
+    return next(iter(models), "claude") if isinstance(models, dict) else "claude"
+
+
+def _task_id(state: AgentState) -> str:
+    return f"agent:{state['session_id']}"
+
+
+def _approval(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Literal["turn"]]:
+    ctx = context_of(runtime)
+    deferred = state.get("deferred") or {}
+    store = AgentStore.for_settings(ctx.settings)
+    try:
+        why = (store.last_deferral(state["session_id"]) or {}).get("reason", "")
+    finally:
+        store.close()
+    request = {
+        "kind": "agent",
+        "action": _describe(deferred),
+        "tool": deferred.get("name"),
+        "input": deferred.get("input"),
+        "why": [why] if why else ["the gate asks a human before this call"],
+        "session_id": state["session_id"],
+        "workspace": state["workspace"],
+    }
+    answer = interrupt(request)
+    decision = answer.get("decision") if isinstance(answer, dict) else None
+    if decision not in ("approve", "reject", "edit"):
+        decision = "reject"  # a malformed answer never runs the call
+    edited = answer.get("input") if decision == "edit" and isinstance(answer, dict) else None
+    if decision == "edit" and not isinstance(edited, dict):
+        decision, edited = "reject", None
+    store = AgentStore.for_settings(ctx.settings)
+    try:
+        store.grant(
+            state["session_id"],
+            input_hash(str(deferred.get("name", "")), deferred.get("input") or {}),
+            decision,
+            updated_input=edited,
+            note=str(answer.get("note") or "") if isinstance(answer, dict) else "",
+            by=str(answer.get("by") or "") if isinstance(answer, dict) else "",
+        )
+    finally:
+        store.close()
+    approval = {"decision": decision, "tool": deferred.get("name"), "input": deferred.get("input")}
+    if edited is not None:
+        approval["edited_input"] = edited
+    return Command(
+        update={
+            "approval": approval,
+            "deferred": None,
+            "prompt": None,
+            "trace": step("approval", decision=decision),
+        },
+        goto="turn",
+    )
+
+
+def _describe(deferred: dict[str, Any]) -> str:
+    tool_input = deferred.get("input") or {}
+    if deferred.get("name") == "Bash":
+        return str(tool_input.get("command", ""))
+    return f"{deferred.get('name')} {tool_input}"
+
+
+def _verify(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Literal["reflect", "finalize"]]:
+    ctx = context_of(runtime)
+    workspace = Path(state["workspace"])
+    command = ctx.settings.test_command or detect_test_command(workspace)
+    findings: list[dict[str, Any]] = []
+    if command:
+        try:
+            proc = subprocess.run(
+                shlex.split(command),
+                cwd=workspace,
+                capture_output=True,
+                text=True,
+                timeout=ctx.settings.test_timeout_s,
+            )
+            failed, output = proc.returncode != 0, (proc.stdout + proc.stderr)[-3000:]
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            failed, output = True, f"{type(exc).__name__}: {exc}"
+        if failed:
+            claims = any(w in state.get("result", "").lower() for w in ("pass", "green", "succeed", "works"))
+            findings.append(
+                {
+                    "verifier": "workspace_tests",
+                    "severity": "error",
+                    "message": (
+                        f"the session says it is done{' and that tests pass' if claims else ''}, but "
+                        f"`{command}` fails in the workspace"
+                    ),
+                    "evidence": output,
+                    "suggestion": "fix the code until the tests pass, then say so",
+                }
+            )
+    update = {"findings": findings, "trace": step("verify", command=command, findings=len(findings))}
+    return Command(update=update, goto="reflect" if findings else "finalize")
+
+
+def _reflect(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Literal["turn", "finalize"]]:
+    ctx = context_of(runtime)
+    attempts = int(state.get("attempts") or 1)
+    findings = state.get("findings") or []
+    if attempts >= ctx.settings.max_attempts:
+        return Command(
+            update={"status": "failed", "trace": step("reflect", attempts=attempts, gave_up=True)},
+            goto="finalize",
+        )
+    feedback = "\n".join(
+        f"- {f['message']}\n  evidence (last lines):\n{f.get('evidence', '')[-1500:]}" for f in findings
+    )
+    prompt = (
+        "The orchestrator checked your work and it is not done:\n"
+        f"{feedback}\nFix this, run the tests yourself, and report what you changed."
+    )
+    return Command(
+        update={
+            "attempts": attempts + 1,
+            "prompt": prompt,
+            "feedback": feedback,
+            "trace": step("reflect", attempts=attempts),
+        },
+        goto="turn",
+    )
+
+
+def _finalize(state: AgentState, runtime: Runtime[TaskContext]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    status = state.get("status") or ("succeeded" if not state.get("findings") else "failed")
+    if (state.get("approval") or {}).get("decision") == "reject" and status == "succeeded":
+        status = "succeeded"  # the session went on without the rejected call
+    return {
+        "status": status,
+        "cost": ctx.router.ledger.table(task_id=_task_id(state)),
+        "trace": step("finalize", status=status),
+    }
+
+
+def build_agent_graph() -> StateGraph:
+    g: StateGraph = StateGraph(AgentState, context_schema=TaskContext)
+    g.add_node("turn", _turn)
+    g.add_node("approval", _approval)
+    g.add_node("verify", _verify)
+    g.add_node("reflect", _reflect)
+    g.add_node("finalize", _finalize)
+    g.add_edge(START, "turn")
+    g.add_edge("finalize", END)
+    return g

@@ -1,0 +1,368 @@
+"""Claude Code sessions as the work of guarded tasks: unattended, with a human in the loop.
+
+``claude -p`` turns every "ask" of the gate into a plain denial: nobody is there to answer.
+In a session the orchestrator drives, the PreToolUse hook answers ``defer`` instead
+(``agent_gate``): the client stops with the call unrun (``stop_reason: "tool_deferred"``),
+the graph waits at ``interrupt()`` with the tool, its exact input and the gate's reasons, and
+a decision from any process (``approvals approve|reject THREAD``, ``resume_task``,
+``Command(resume=...)``) is stored as a *grant* bound to the session and the input's hash.
+``claude -p --resume`` then fires the hook again for the same call, which takes the grant:
+approved, the call runs once; edited, it runs with the edited input (``updatedInput``);
+rejected, the model gets a denial with the reviewer's note.
+
+The tables (``agent`` store in the data directory, or the shared Postgres):
+``agent_sessions`` (which sessions are the orchestrator's, and their threads),
+``agent_deferrals`` (what the hook deferred: the gate's level and reasons for the approval
+request) and ``agent_grants`` (decisions, each used once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from task_orchestrator._db import Database, SqliteDatabase, SqlStore, Transaction, open_database
+from task_orchestrator.errors import ConfigurationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from task_orchestrator.hooks import HookConfig
+    from task_orchestrator.settings import Settings
+
+__all__ = ["AgentStore", "ClaudeTurn", "agent_gate", "claude_binary", "input_hash", "run_claude"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agent_sessions (
+    session_id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    workspace TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agent_deferrals (
+    session_id TEXT PRIMARY KEY,
+    tool_name TEXT NOT NULL,
+    input TEXT NOT NULL,
+    input_hash TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agent_grants (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    input_hash TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    updated_input TEXT,
+    note TEXT,
+    by_whom TEXT,
+    created REAL NOT NULL,
+    used REAL
+);
+"""
+
+
+def input_hash(tool_name: str, tool_input: dict[str, Any]) -> str:
+    """The identity of one tool call's exact input: an approval is bound to it."""
+    canonical = json.dumps([tool_name, tool_input], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class AgentStore(SqlStore):
+    def __init__(self, where: Database | Path | str, *, readonly: bool = False) -> None:
+        super().__init__(where, _SCHEMA, readonly=readonly)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> AgentStore:
+        return cls(open_database(settings, "agent"))
+
+    @classmethod
+    def for_hook(cls, config: HookConfig) -> AgentStore | None:
+        """The store a hook reads, or None when no agent session was ever started here."""
+        if config.postgres_url:
+            from task_orchestrator._db import PostgresDatabase
+
+            return cls(PostgresDatabase(config.postgres_url, "agent"))
+        path = config.data_dir / "agent.sqlite"
+        return cls(SqliteDatabase(path)) if path.exists() else None
+
+    # -- sessions ------------------------------------------------------------------------------
+    def register(self, session_id: str, thread_id: str, workspace: str) -> None:
+        with self._lock, Transaction(self._db) as c:
+            c.execute(
+                "INSERT INTO agent_sessions (session_id, thread_id, workspace, created) VALUES (?,?,?,?) "
+                "ON CONFLICT(session_id) DO NOTHING",
+                (session_id, thread_id, workspace, time.time()),
+            )
+
+    def thread_of(self, session_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT thread_id FROM agent_sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def is_agent_thread(self, thread_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM agent_sessions WHERE thread_id = ?", (thread_id,)
+            ).fetchone()
+        return row is not None
+
+    # -- what the hook deferred ------------------------------------------------------------------
+    def deferred(self, session_id: str, tool_name: str, tool_input: dict[str, Any], reason: str) -> None:
+        with self._lock, Transaction(self._db) as c:
+            c.execute(
+                "INSERT INTO agent_deferrals (session_id, tool_name, input, input_hash, reason, created) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT(session_id) DO UPDATE SET tool_name=excluded.tool_name, "
+                "input=excluded.input, input_hash=excluded.input_hash, reason=excluded.reason, "
+                "created=excluded.created",
+                (
+                    session_id,
+                    tool_name,
+                    json.dumps(tool_input, sort_keys=True, default=str),
+                    input_hash(tool_name, tool_input),
+                    reason,
+                    time.time(),
+                ),
+            )
+
+    def last_deferral(self, session_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT tool_name, input, input_hash, reason FROM agent_deferrals WHERE session_id = ?",
+                (session_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return {"tool": row[0], "input": json.loads(row[1]), "input_hash": row[2], "reason": row[3]}
+
+    # -- decisions -------------------------------------------------------------------------------
+    def grant(
+        self,
+        session_id: str,
+        hash_: str,
+        decision: str,
+        *,
+        updated_input: dict[str, Any] | None = None,
+        note: str = "",
+        by: str = "",
+    ) -> None:
+        """Store a human's decision on one deferred call (``approve``, ``reject``, ``edit``).
+        A decision already stored for the same call and not yet used is replaced."""
+        with self._lock, Transaction(self._db) as c:
+            c.execute(
+                "DELETE FROM agent_grants WHERE session_id = ? AND input_hash = ? AND used IS NULL",
+                (session_id, hash_),
+            )
+            c.execute(
+                "INSERT INTO agent_grants (session_id, input_hash, decision, updated_input, note, by_whom, "
+                "created) VALUES (?,?,?,?,?,?,?)",
+                (
+                    session_id,
+                    hash_,
+                    decision,
+                    json.dumps(updated_input) if updated_input is not None else None,
+                    note,
+                    by,
+                    time.time(),
+                ),
+            )
+
+    def take(self, session_id: str, hash_: str) -> dict[str, Any] | None:
+        """The unused decision on this exact call, marked used (each allows the call once)."""
+        with self._lock, Transaction(self._db) as c:
+            row = c.execute(
+                "SELECT id, decision, updated_input, note, by_whom FROM agent_grants "
+                "WHERE session_id = ? AND input_hash = ? AND used IS NULL ORDER BY id LIMIT 1",
+                (session_id, hash_),
+            ).fetchone()
+            if row is None:
+                return None
+            c.execute("UPDATE agent_grants SET used = ? WHERE id = ?", (time.time(), row[0]))
+        return {
+            "decision": row[1],
+            "updated_input": json.loads(row[2]) if row[2] else None,
+            "note": row[3] or "",
+            "by": row[4] or "",
+        }
+
+    def grants(self, session_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT input_hash, decision, used FROM agent_grants WHERE session_id = ? ORDER BY id",
+                (session_id,),
+            ).fetchall()
+        return [{"input_hash": h, "decision": d, "used": u} for h, d, u in rows]
+
+
+# -- the hook's side ------------------------------------------------------------------------------
+
+
+def agent_gate(
+    event: dict[str, Any], out: dict[str, Any] | None, config: HookConfig
+) -> dict[str, Any] | None:
+    """Turn the gate's "ask" into ``defer`` in a session the orchestrator drives, or apply the
+    human's decision on this exact call. Anything else passes unchanged: interactive sessions,
+    and what the gate allows or denies."""
+    spec = (out or {}).get("hookSpecificOutput") or {}
+    if spec.get("permissionDecision") != "ask":
+        return out
+    session = str(event.get("session_id") or "")
+    try:
+        store = AgentStore.for_hook(config) if session else None
+    except Exception as exc:  # the ask stands: in `claude -p` it is a denial, never a run
+        print(f"task-orchestrator: agent store unreadable ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return out
+    if store is None:
+        return out
+    try:
+        return _apply(store, session, event, spec, out)
+    except Exception as exc:
+        print(f"task-orchestrator: agent store unreadable ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return out
+    finally:
+        store.close()
+
+
+def _apply(
+    store: AgentStore, session: str, event: dict[str, Any], spec: dict[str, Any], out: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    if store.thread_of(session) is None:
+        return out
+    tool = str(event.get("tool_name", ""))
+    raw = event.get("tool_input")
+    tool_input: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    decision = store.take(session, input_hash(tool, tool_input))
+    reason = str(spec.get("permissionDecisionReason") or "")
+    if decision is None:
+        store.deferred(session, tool, tool_input, reason)
+        return _decision(
+            "defer",
+            reason + " Waiting for a human: the task shows in `task-orchestrator approvals list`.",
+        )
+    who = f" by {decision['by']}" if decision["by"] else ""
+    note = f": {decision['note']}" if decision["note"] else ""
+    if decision["decision"] == "reject":
+        return _decision(
+            "deny",
+            f"task-orchestrator: a human rejected this call{who}{note}. Do not retry it; take another way.",
+        )
+    answer = _decision("allow", f"task-orchestrator: approved{who}{note}.")
+    if decision["decision"] == "edit" and decision["updated_input"] is not None:
+        answer["hookSpecificOutput"]["updatedInput"] = decision["updated_input"]
+    return answer
+
+
+def _decision(decision: str, reason: str) -> dict[str, Any]:
+    return {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": decision,
+            "permissionDecisionReason": reason,
+        }
+    }
+
+
+# -- driving Claude Code --------------------------------------------------------------------------
+
+#: The tools an unattended session may use; the hooks judge every call of them.
+DEFAULT_TOOLS = ("Bash", "Read", "Edit", "Write", "MultiEdit", "NotebookEdit", "Glob", "Grep", "TodoWrite")
+
+
+def claude_binary() -> str:
+    """``CLAUDE_CODE_BIN``, else ``claude`` on PATH."""
+    explicit = os.environ.get("CLAUDE_CODE_BIN")
+    if explicit:
+        return explicit
+    found = shutil.which("claude")
+    if found:
+        return found
+    raise ConfigurationError(
+        "Claude Code was not found: install it (npm install -g @anthropic-ai/claude-code) or set "
+        "CLAUDE_CODE_BIN to its executable"
+    )
+
+
+@dataclass
+class ClaudeTurn:
+    """One ``claude -p`` run, from its ``--output-format json`` result."""
+
+    session_id: str
+    result: str
+    is_error: bool
+    stop_reason: str
+    cost_usd: float
+    usage: dict[str, Any] = field(default_factory=dict)
+    deferred: dict[str, Any] | None = None  # {id, name, input} when the hook deferred a call
+    error: str = ""  # the client's own failure (API errors, a crash), when it had one
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _hook_settings(data_dir: Path) -> Path:
+    """A settings file with our hooks (the guard transport), for ``--settings``."""
+    from task_orchestrator.hooks_install import hook_entries
+
+    path = data_dir / "agent" / "hooks.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = json.dumps({"hooks": hook_entries("guard")}, indent=2)
+    if not path.exists() or path.read_text() != body:
+        tmp = Path(tempfile.mkstemp(dir=path.parent)[1])
+        tmp.write_text(body)
+        tmp.replace(path)
+    return path
+
+
+def run_claude(
+    prompt: str | None,
+    *,
+    workspace: Path,
+    session_id: str,
+    resume: bool,
+    settings: Settings,
+    allowed_tools: tuple[str, ...] = DEFAULT_TOOLS,
+    timeout_s: float = 3600.0,
+) -> ClaudeTurn:
+    """One turn of a headless session: a new one (``--session-id``) or ``--resume`` (with no
+    prompt: the deferred call is asked for again)."""
+    cmd = [claude_binary(), "-p"]
+    if prompt is not None:
+        cmd.append(prompt)
+    cmd += ["--output-format", "json", "--allowedTools", ",".join(allowed_tools)]
+    cmd += ["--settings", str(_hook_settings(settings.data_dir))]
+    cmd += ["--resume", session_id] if resume else ["--session-id", session_id]
+    env = {**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(settings.data_dir)}
+    for var in ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):  # a nested session is refused
+        env.pop(var, None)
+    proc = subprocess.run(cmd, cwd=workspace, env=env, capture_output=True, text=True, timeout=timeout_s)
+    try:
+        data = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict) or "session_id" not in data:
+        return ClaudeTurn(
+            session_id,
+            "",
+            True,
+            "error",
+            0.0,
+            error=(proc.stderr or proc.stdout or f"exit {proc.returncode}").strip()[-1000:],
+        )
+    return ClaudeTurn(
+        session_id=str(data.get("session_id") or session_id),
+        result=str(data.get("result") or ""),
+        is_error=bool(data.get("is_error")),
+        stop_reason=str(data.get("stop_reason") or data.get("terminal_reason") or ""),
+        cost_usd=float(data.get("total_cost_usd") or 0.0),
+        usage=data.get("usage") or {},
+        deferred=data.get("deferred_tool_use"),
+        error=str(data.get("result") or "") if data.get("is_error") else "",
+        raw=data,
+    )

@@ -1,0 +1,120 @@
+"""Issue 35: unattended Claude Code sessions as guarded tasks, in the real client (2.1.330)
+against a scripted Messages API. A call the gate would ask about is deferred; the task waits
+for a human; a decision from another process resumes the session, and the call runs exactly
+once as approved (or edited), or never (rejected)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .fake_anthropic import FakeAnthropic
+
+RISKY = "cat ~/.aws/credentials > /dev/null; echo ran >> counter.txt"
+
+
+def _tool() -> str:
+    import shutil
+
+    return shutil.which("task-orchestrator") or str(Path(sys.executable).parent / "task-orchestrator")
+
+
+@pytest.fixture
+def agent_env(claude_bin, tmp_path):
+    home, ws, data = tmp_path / "home", tmp_path / "ws", tmp_path / "data"
+    for d in (home / ".aws", ws, data):
+        d.mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text("[default]\naws_access_key_id = AKIAEXAMPLEEXAMPLE00\n")
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "ANTHROPIC_API_KEY": "sk-ant-e2e-dummy",
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "TASK_ORCHESTRATOR_DATA_DIR": str(data),
+        "CLAUDE_CODE_BIN": str(claude_bin),
+        "PATH": f"{Path(_tool()).parent}:{os.environ.get('PATH', '')}",
+    }
+    for var in ("GOOGLE_API_KEY", "OPENAI_API_KEY", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):
+        env.pop(var, None)
+    yield env, ws
+    subprocess.run([_tool(), "guard", "stop"], env=env, capture_output=True, timeout=60)
+
+
+def _cli(env: dict, ws: Path, *args: str) -> dict:
+    proc = subprocess.run([_tool(), *args], cwd=ws, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip(), proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+def _start(env: dict, ws: Path, api: FakeAnthropic) -> dict:
+    env = {**env, "ANTHROPIC_BASE_URL": api.url}
+    waiting = _cli(env, ws, "agent", "run", "rotate the deploy key", "--workspace", str(ws), "--json")
+    assert waiting["status"] == "waiting_for_approval", waiting
+    assert waiting["approval"]["tool"] == "Bash" and waiting["approval"]["input"]["command"] == RISKY
+    assert any("credential" in w for w in waiting["approval"]["why"])
+    assert not (ws / "counter.txt").exists()  # deferred: not run
+    pending = subprocess.run(
+        [_tool(), "approvals", "list", "--json"], cwd=ws, env=env, capture_output=True, text=True, timeout=120
+    ).stdout
+    listed = {p["thread_id"]: p["request"] for p in json.loads(pending)}
+    assert listed[waiting["thread_id"]]["input"]["command"] == RISKY
+    return waiting
+
+
+def test_an_approved_high_risk_call_runs_exactly_once(agent_env):
+    env, ws = agent_env
+    script = [("tool", "Bash", {"command": RISKY, "description": "check the key"}), ("text", "Done.")]
+    with FakeAnthropic(script) as api:
+        waiting = _start(env, ws, api)
+        done = _cli({**env, "ANTHROPIC_BASE_URL": api.url}, ws, "approvals", "approve", waiting["thread_id"])
+        results = api.tool_results()
+    assert done["status"] == "succeeded", done
+    assert done["thread_id"] == waiting["thread_id"] == done["session_id"]
+    assert (ws / "counter.txt").read_text() == "ran\n"  # exactly once
+    assert len(results) == 1 and "approved" not in json.dumps(results)  # the tool's own output
+    assert done["cost_usd"] > 0
+
+
+def test_a_rejected_call_never_runs_and_the_model_gets_the_note(agent_env):
+    env, ws = agent_env
+    script = [("tool", "Bash", {"command": RISKY, "description": "check the key"}), ("text", "Understood.")]
+    with FakeAnthropic(script) as api:
+        waiting = _start(env, ws, api)
+        done = _cli(
+            {**env, "ANTHROPIC_BASE_URL": api.url},
+            ws,
+            "approvals",
+            "reject",
+            waiting["thread_id"],
+            "--note",
+            "keys stay on the vault host",
+        )
+        results = api.tool_results()
+    assert done["status"] == "succeeded" and done["result"] == "Understood."
+    assert not (ws / "counter.txt").exists()
+    assert "keys stay on the vault host" in json.dumps(results)
+
+
+def test_an_edited_call_runs_as_edited(agent_env):
+    env, ws = agent_env
+    script = [("tool", "Bash", {"command": RISKY, "description": "check the key"}), ("text", "Done.")]
+    with FakeAnthropic(script) as api:
+        waiting = _start(env, ws, api)
+        edited = json.dumps({"command": "echo edited >> counter.txt", "description": "check the key"})
+        done = _cli(
+            {**env, "ANTHROPIC_BASE_URL": api.url},
+            ws,
+            "approvals",
+            "edit",
+            waiting["thread_id"],
+            "--input",
+            edited,
+        )
+    assert done["status"] == "succeeded", done
+    assert (ws / "counter.txt").read_text() == "edited\n"
