@@ -118,13 +118,19 @@ def _turn(
         output_tokens=int(turn.usage.get("output_tokens") or 0),
         cached_tokens=int(turn.usage.get("cache_read_input_tokens") or 0),
     )
+    # The client reports the session's cost so far (a resumed session includes its earlier
+    # turns): the ledger gets each turn's share, so the task's rows add up to the session's total.
+    before = float(state.get("cost_usd") or 0.0)
+    total = max(before, turn.cost_usd) if turn.raw else before
     if turn.raw:
-        ledger.record(_task_id(state), PROVIDER, _model(turn), usage, cost_usd=turn.cost_usd)
+        ledger.record(_task_id(state), PROVIDER, _model(turn), usage, cost_usd=round(total - before, 10))
     update: dict[str, Any] = {
         "started": True,
         "result": turn.result,
-        "cost_usd": round(float(state.get("cost_usd") or 0.0) + turn.cost_usd, 8),
-        "trace": step("turn", stop_reason=turn.stop_reason, cost_usd=turn.cost_usd, error=turn.error[:200]),
+        "cost_usd": round(total, 10),
+        "trace": step(
+            "turn", stop_reason=turn.stop_reason, cost_usd=round(total - before, 10), error=turn.error[:200]
+        ),
     }
     if turn.deferred:
         breakers.record_success(PROVIDER)

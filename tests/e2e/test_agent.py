@@ -78,7 +78,15 @@ def test_an_approved_high_risk_call_runs_exactly_once(agent_env):
     assert done["thread_id"] == waiting["thread_id"] == done["session_id"]
     assert (ws / "counter.txt").read_text() == "ran\n"  # exactly once
     assert len(results) == 1 and "approved" not in json.dumps(results)  # the tool's own output
-    assert done["cost_usd"] > 0
+    # the ledger holds each turn's share of what the client reported: they add up to its total
+    from task_orchestrator.cost import CostLedger
+    from task_orchestrator.settings import Settings
+
+    ledger = CostLedger.for_settings(Settings(data_dir=env["TASK_ORCHESTRATOR_DATA_DIR"], _env_file=None))
+    rows = ledger.table(task_id=f"agent:{done['thread_id']}")
+    ledger.close()
+    assert sum(r["calls"] for r in rows) == 2 and done["cost_usd"] > waiting["cost_usd"] > 0
+    assert sum(r["cost_usd"] for r in rows) == pytest.approx(done["cost_usd"])
 
 
 def test_a_rejected_call_never_runs_and_the_model_gets_the_note(agent_env):
@@ -118,3 +126,37 @@ def test_an_edited_call_runs_as_edited(agent_env):
         )
     assert done["status"] == "succeeded", done
     assert (ws / "counter.txt").read_text() == "edited\n"
+
+
+def test_a_false_tests_pass_is_caught_by_the_orchestrators_run_and_fixed_by_a_second_attempt(agent_env):
+    env, ws = agent_env
+    (ws / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    (ws / "tests").mkdir()
+    (ws / "tests" / "test_calc.py").write_text(
+        "import sys, pathlib\nsys.path.insert(0, str(pathlib.Path(__file__).parents[1]))\n"
+        "from calc import add\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    )
+    fix = "sed -i 's/a - b/a + b/' calc.py"
+    script = [
+        ("text", "Done: all tests pass."),  # first attempt: claims, runs nothing
+        ("text", "Done: all tests pass."),  # the Stop hook's block is answered with the same claim
+        ("tool", "Bash", {"command": fix, "description": "fix add"}),  # second attempt, from the findings
+        ("tool", "Bash", {"command": "python -m pytest -q", "description": "run the tests"}),
+        ("text", "Fixed add(); the tests pass now."),
+    ]
+    with FakeAnthropic(script) as api:
+        done = _cli(
+            {**env, "ANTHROPIC_BASE_URL": api.url},
+            ws,
+            "agent",
+            "run",
+            "fix add()",
+            "--workspace",
+            str(ws),
+            "--json",
+        )
+        prompts = [json.dumps(b.get("messages", [])[-1:]) for b in api.requests if b.get("tools")]
+    assert done["status"] == "succeeded", done
+    assert "return a + b" in (ws / "calc.py").read_text()
+    assert any("pytest -q` fails in the workspace" in p for p in prompts)  # the reflected findings
+    assert done["result"] == "Fixed add(); the tests pass now."
