@@ -160,3 +160,29 @@ def test_a_false_tests_pass_is_caught_by_the_orchestrators_run_and_fixed_by_a_se
     assert "return a + b" in (ws / "calc.py").read_text()
     assert any("pytest -q` fails in the workspace" in p for p in prompts)  # the reflected findings
     assert done["result"] == "Fixed add(); the tests pass now."
+
+
+def test_several_risky_calls_in_one_turn_never_run_unapproved(agent_env):
+    """The client defers one call of a turn that makes several: none of them runs before a
+    decision, and an approval runs only the call it was given for."""
+    env, ws = agent_env
+    one = "cat ~/.aws/credentials > /dev/null; echo one >> counter.txt"
+    two = "cat ~/.aws/credentials > /dev/null; echo two >> counter.txt"
+    script = [
+        (
+            "tools",
+            [("Bash", {"command": one, "description": "a"}), ("Bash", {"command": two, "description": "b"})],
+        ),
+        ("text", "Done."),
+    ]
+    with FakeAnthropic(script) as api:
+        env_api = {**env, "ANTHROPIC_BASE_URL": api.url}
+        waiting = _cli(env_api, ws, "agent", "run", "check both", "--workspace", str(ws), "--json")
+        assert waiting["status"] == "waiting_for_approval" and not (ws / "counter.txt").exists()
+        approved = waiting["approval"]["input"]["command"]
+        done = _cli(env_api, ws, "approvals", "approve", waiting["thread_id"])
+        while done["status"] == "waiting_for_approval":  # the other call, asked for in its turn
+            assert done["approval"]["input"]["command"] != approved
+            done = _cli(env_api, ws, "approvals", "reject", done["thread_id"], "--note", "one is enough")
+    ran = (ws / "counter.txt").read_text().split()
+    assert ran == [approved.split("echo ")[1].split()[0]]  # the approved call, once; the other never
