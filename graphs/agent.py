@@ -44,6 +44,7 @@ class AgentState(TypedDict, total=False):
     prompt: str | None  # the next turn's prompt; None resumes without one (after a decision)
     attempts: int
     result: str
+    output: str  # the session's final message (the MCP tools' "output")
     deferred: dict[str, Any] | None
     approval: dict[str, Any] | None
     findings: list[dict[str, Any]]
@@ -175,6 +176,8 @@ def _approval(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Liter
     if decision not in ("approve", "reject", "edit"):
         decision = "reject"  # a malformed answer never runs the call
     edited = answer.get("input") if decision == "edit" and isinstance(answer, dict) else None
+    if decision == "edit" and edited is None and deferred.get("name") == "Bash" and answer.get("action"):
+        edited = {**(deferred.get("input") or {}), "command": str(answer["action"])}  # resume_task's edit
     if decision == "edit" and not isinstance(edited, dict):
         decision, edited = "reject", None
     store = AgentStore.for_settings(ctx.settings)
@@ -279,18 +282,22 @@ def _finalize(state: AgentState, runtime: Runtime[TaskContext]) -> dict[str, Any
         status = "succeeded"  # the session went on without the rejected call
     return {
         "status": status,
+        "output": state.get("result", ""),
         "cost": ctx.router.ledger.table(task_id=_task_id(state)),
         "trace": step("finalize", status=status),
     }
 
 
-def build_agent_graph() -> StateGraph:
-    g: StateGraph = StateGraph(AgentState, context_schema=TaskContext)
-    g.add_node("turn", _turn)
-    g.add_node("approval", _approval)
-    g.add_node("verify", _verify)
-    g.add_node("reflect", _reflect)
-    g.add_node("finalize", _finalize)
+def build_agent_graph() -> StateGraph[AgentState, TaskContext, AgentState, AgentState]:
+    g: StateGraph[AgentState, TaskContext, AgentState, AgentState] = StateGraph(
+        AgentState, context_schema=TaskContext
+    )
+    # the nodes take (state, runtime); LangGraph's overloads do not name that form
+    g.add_node("turn", _turn)  # type: ignore[call-overload]
+    g.add_node("approval", _approval)  # type: ignore[call-overload]
+    g.add_node("verify", _verify)  # type: ignore[call-overload]
+    g.add_node("reflect", _reflect)  # type: ignore[call-overload]
+    g.add_node("finalize", _finalize)  # type: ignore[call-overload]
     g.add_edge(START, "turn")
     g.add_edge("finalize", END)
     return g

@@ -319,14 +319,23 @@ async def run_task(
     action: Annotated[str | None, Field(max_length=20_000)] = None,
     action_kind: ActionKind | None = None,
     thread_id: Annotated[str | None, Field(max_length=128, pattern=r"^[\w.-]+$")] = None,
+    agent_workspace: Annotated[str | None, Field(max_length=4096)] = None,
 ) -> TaskResult:
     """Run a guarded task. Returns result, findings and cost, or status
-    "waiting_for_approval" with a thread_id (then call resume_task)."""
+    "waiting_for_approval" with a thread_id (then call resume_task). With agent_workspace,
+    the task is a headless Claude Code session in that folder."""
     service = _state(ctx).service
     await ctx.report_progress(0, 1, "guarding and running the task")
-    r = await anyio.to_thread.run_sync(
-        lambda: _run(service().run_task, task, action=action, action_kind=action_kind, thread_id=thread_id)
-    )
+    if agent_workspace:
+        r = await anyio.to_thread.run_sync(
+            lambda: _run(service().run_agent, task, workspace=agent_workspace, thread_id=thread_id)
+        )
+    else:
+        r = await anyio.to_thread.run_sync(
+            lambda: _run(
+                service().run_task, task, action=action, action_kind=action_kind, thread_id=thread_id
+            )
+        )
     await ctx.report_progress(1, 1, r.get("status"))
     return _task_result(r)
 

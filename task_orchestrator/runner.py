@@ -123,6 +123,13 @@ class Orchestrator:
         ws = Path(workspace).expanduser().resolve()
         if not ws.is_dir():
             raise ConfigurationError(f"the workspace {ws} is not a folder")
+        if thread_id is not None:
+            try:
+                thread_id = str(uuid.UUID(thread_id))
+            except ValueError:
+                raise ConfigurationError(
+                    f"an agent task's thread id is its Claude Code session id, a UUID; got {thread_id!r}"
+                ) from None
         thread_id = thread_id or str(uuid.uuid4())
         inp = {"task": prompt, "prompt": prompt, "workspace": str(ws), "session_id": thread_id, "attempts": 1}
         result = self.agent_graph.invoke(

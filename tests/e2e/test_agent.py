@@ -186,3 +186,38 @@ def test_several_risky_calls_in_one_turn_never_run_unapproved(agent_env):
             done = _cli(env_api, ws, "approvals", "reject", done["thread_id"], "--note", "one is enough")
     ran = (ws / "counter.txt").read_text().split()
     assert ran == [approved.split("echo ")[1].split()[0]]  # the approved call, once; the other never
+
+
+@pytest.mark.anyio
+async def test_the_mcp_tools_run_an_agent_task_and_resume_it(agent_env, monkeypatch):
+    """run_task with agent_workspace, then resume_task: the tools a Claude Code user (or Studio,
+    or another agent) drives a waiting agent task with."""
+    from mcp import Client
+
+    from task_orchestrator.mcp_server import build_server
+    from task_orchestrator.settings import Settings
+
+    env, ws = agent_env
+    script = [("tool", "Bash", {"command": RISKY, "description": "check the key"}), ("text", "Done.")]
+    with FakeAnthropic(script) as api:
+        for k, v in {**env, "ANTHROPIC_BASE_URL": api.url}.items():
+            monkeypatch.setenv(k, v)
+        server = build_server(Settings(data_dir=env["TASK_ORCHESTRATOR_DATA_DIR"], _env_file=None))
+        async with Client(server) as client:
+            first = await client.call_tool("run_task", {"task": "rotate the key", "agent_workspace": str(ws)})
+            waiting = first.structured_content
+            assert waiting["status"] == "waiting_for_approval", waiting
+            assert waiting["approval_request"]["input"]["command"] == RISKY
+            assert not (ws / "counter.txt").exists()
+            done = (
+                await client.call_tool(
+                    "resume_task", {"thread_id": waiting["thread_id"], "decision": "approve"}
+                )
+            ).structured_content
+    assert done["status"] == "succeeded" and done["output"] == "Done."
+    assert (ws / "counter.txt").read_text() == "ran\n"
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
