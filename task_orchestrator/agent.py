@@ -194,6 +194,16 @@ class AgentStore(SqlStore):
             "by": row[4] or "",
         }
 
+    def used(self, session_id: str, hash_: str) -> bool:
+        """Has an approval (or edit) of this exact call already been used?"""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM agent_grants WHERE session_id = ? AND input_hash = ? AND used IS NOT NULL "
+                "AND decision IN ('approve', 'edit') LIMIT 1",
+                (session_id, hash_),
+            ).fetchone()
+        return row is not None
+
     def grants(self, session_id: str) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute(
@@ -242,6 +252,15 @@ def _apply(
     tool_input: dict[str, Any] = raw if isinstance(raw, dict) else {}
     decision = store.take(session, input_hash(tool, tool_input))
     reason = str(spec.get("permissionDecisionReason") or "")
+    if decision is None and store.used(session, input_hash(tool, tool_input)):
+        # approved once already, and run (or started: the orchestrator died while it ran and
+        # the resumed session asks for it again): an approval allows one execution
+        return _decision(
+            "deny",
+            "task-orchestrator: this exact call was approved once and has already run (or started "
+            "before the orchestrator stopped); an approval allows it once. Check its effects; if it "
+            "must run again, that takes a new task and a new approval.",
+        )
     if decision is None:
         store.deferred(session, tool, tool_input, reason)
         return _decision(
@@ -320,6 +339,53 @@ def _hook_settings(data_dir: Path) -> Path:
     return path
 
 
+def _death_signal() -> Any:
+    """A ``preexec_fn`` that has the child killed when the orchestrator dies (Linux's
+    ``PR_SET_PDEATHSIG``), resolved here in the parent: between fork and exec the child may
+    not import or take locks."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+        import signal
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    kill = int(signal.SIGKILL)
+    return lambda: prctl(1, kill)  # 1: PR_SET_PDEATHSIG
+
+
+def _claude(
+    prompt: str | None,
+    workspace: Path,
+    session_id: str,
+    resume: bool,
+    settings: Settings,
+    allowed_tools: tuple[str, ...],
+    timeout_s: float,
+) -> subprocess.CompletedProcess[str]:
+    cmd = [claude_binary(), "-p"]
+    if prompt is not None:
+        cmd.append(prompt)
+    cmd += ["--output-format", "json", "--allowedTools", ",".join(allowed_tools)]
+    cmd += ["--settings", str(_hook_settings(settings.data_dir))]
+    cmd += ["--resume", session_id] if resume else ["--session-id", session_id]
+    env = {**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(settings.data_dir)}
+    for var in ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):  # a nested session is refused
+        env.pop(var, None)
+    return subprocess.run(
+        cmd,
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        start_new_session=True,
+        preexec_fn=_death_signal(),
+    )
+
+
 def run_claude(
     prompt: str | None,
     *,
@@ -331,17 +397,16 @@ def run_claude(
     timeout_s: float = 3600.0,
 ) -> ClaudeTurn:
     """One turn of a headless session: a new one (``--session-id``) or ``--resume`` (with no
-    prompt: the deferred call is asked for again)."""
-    cmd = [claude_binary(), "-p"]
-    if prompt is not None:
-        cmd.append(prompt)
-    cmd += ["--output-format", "json", "--allowedTools", ",".join(allowed_tools)]
-    cmd += ["--settings", str(_hook_settings(settings.data_dir))]
-    cmd += ["--resume", session_id] if resume else ["--session-id", session_id]
-    env = {**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(settings.data_dir)}
-    for var in ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):  # a nested session is refused
-        env.pop(var, None)
-    proc = subprocess.run(cmd, cwd=workspace, env=env, capture_output=True, text=True, timeout=timeout_s)
+    prompt: the deferred call is asked for again). A "new" session that already exists (the
+    orchestrator died after starting it) is resumed instead.
+
+    The client runs in its own process group and is killed with the orchestrator
+    (``PR_SET_PDEATHSIG``): a session never goes on unwatched, and recovery resumes it from
+    its transcript, where a call that ran has its result (it is not asked for again) and an
+    approval already used stays used."""
+    proc = _claude(prompt, workspace, session_id, resume, settings, allowed_tools, timeout_s)
+    if not resume and "is already in use" in proc.stderr:
+        proc = _claude(prompt, workspace, session_id, True, settings, allowed_tools, timeout_s)
     try:
         data = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
     except ValueError:

@@ -325,7 +325,7 @@ def _result_object(r: dict) -> dict:
 def _cmd_agent(args: argparse.Namespace) -> int:
     svc = _service()
     try:
-        r = svc.run_agent(args.prompt, workspace=args.workspace)
+        r = svc.run_agent(args.prompt, workspace=args.workspace, thread_id=args.thread_id)
     finally:
         svc.close()
     obj = _result_object(r)
@@ -508,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("prompt")
     run.add_argument("--workspace", default=".", help="the folder the session works in (default: here)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--thread-id", help="a UUID for the task (and its session); default: a new one")
     agent.set_defaults(fn=_cmd_agent)
 
     mem = sub.add_parser("memory", help="the failure memory")

@@ -62,7 +62,11 @@ def test_an_approval_allows_that_exact_input_once(tmp_path):
     assert _decide(tmp_path, "agent-1", other)["permissionDecision"] == "defer"  # another input
     first = _decide(tmp_path, "agent-1")
     assert first["permissionDecision"] == "allow" and "by ana" in first["permissionDecisionReason"]
-    assert _decide(tmp_path, "agent-1")["permissionDecision"] == "defer"  # used: asked again
+    again = _decide(tmp_path, "agent-1")  # used: it never runs twice on one approval
+    assert (
+        again["permissionDecision"] == "deny"
+        and "approved once and has already run" in again["permissionDecisionReason"]
+    )
     store.close()
 
 

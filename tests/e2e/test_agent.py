@@ -221,3 +221,70 @@ async def test_the_mcp_tools_run_an_agent_task_and_resume_it(agent_env, monkeypa
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert proc.poll() is None, "the orchestrator ended before the point it was to be killed at"
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.05)
+
+
+def _kill_at(env: dict, ws: Path, marker: Path, *args: str) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [_tool(), *args], cwd=ws, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _wait_for(marker, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(3)  # what was already running (the tool's own process) finishes on its own
+
+
+def test_kill_9_while_a_session_runs_then_recover_runs_nothing_twice(agent_env):
+    import uuid
+
+    env, ws = agent_env
+    slow = "echo start >> started.txt; sleep 1; echo ran >> counter.txt"
+    script = [("tool", "Bash", {"command": slow, "description": "work"}), ("text", "Done.")]
+    thread = str(uuid.uuid4())
+    with FakeAnthropic(script) as api:
+        env_api = {**env, "ANTHROPIC_BASE_URL": api.url}
+        _kill_at(
+            env_api,
+            ws,
+            ws / "started.txt",
+            "agent",
+            "run",
+            "work",
+            "--workspace",
+            str(ws),
+            "--thread-id",
+            thread,
+        )
+        done = _cli(env_api, ws, "approvals", "recover", thread)
+    assert done["status"] == "succeeded", done
+    assert (ws / "counter.txt").read_text() == "ran\n" and (ws / "started.txt").read_text() == "start\n"
+
+
+def test_kill_9_right_after_an_approval_never_runs_the_call_twice(agent_env):
+    env, ws = agent_env
+    risky = "cat ~/.aws/credentials > /dev/null; echo start >> started.txt; sleep 1; echo ran >> counter.txt"
+    script = [("tool", "Bash", {"command": risky, "description": "check"}), ("text", "Done.")]
+    with FakeAnthropic(script) as api:
+        env_api = {**env, "ANTHROPIC_BASE_URL": api.url}
+        waiting = _cli(env_api, ws, "agent", "run", "check", "--workspace", str(ws), "--json")
+        assert waiting["status"] == "waiting_for_approval"
+        subprocess.run([_tool(), "guard", "stop"], env=env, capture_output=True, timeout=60)  # a restart
+        _kill_at(env_api, ws, ws / "started.txt", "approvals", "approve", waiting["thread_id"])
+        done = _cli(env_api, ws, "approvals", "recover", waiting["thread_id"])
+        results = json.dumps(api.tool_results())
+    assert done["status"] == "succeeded", done
+    assert (ws / "counter.txt").read_text() == "ran\n"  # once
+    # the resumed session asked for the call again; the used approval did not run it twice
+    assert "approved once and has already run" in results
