@@ -67,11 +67,15 @@ def _start(env: dict, ws: Path, api: FakeAnthropic) -> dict:
     return waiting
 
 
-def test_an_approved_high_risk_call_runs_exactly_once(agent_env):
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_an_approved_high_risk_call_runs_exactly_once(agent_env, backend, request):
     env, ws = agent_env
+    if backend == "postgres":  # checkpoints, approvals and grants in the team's database
+        env["TASK_ORCHESTRATOR_POSTGRES_URL"] = request.getfixturevalue("postgres_url")
     script = [("tool", "Bash", {"command": RISKY, "description": "check the key"}), ("text", "Done.")]
     with FakeAnthropic(script) as api:
         waiting = _start(env, ws, api)
+        subprocess.run([_tool(), "guard", "stop"], env=env, capture_output=True, timeout=60)  # restart all
         done = _cli({**env, "ANTHROPIC_BASE_URL": api.url}, ws, "approvals", "approve", waiting["thread_id"])
         results = api.tool_results()
     assert done["status"] == "succeeded", done
@@ -82,7 +86,12 @@ def test_an_approved_high_risk_call_runs_exactly_once(agent_env):
     from task_orchestrator.cost import CostLedger
     from task_orchestrator.settings import Settings
 
-    ledger = CostLedger.for_settings(Settings(data_dir=env["TASK_ORCHESTRATOR_DATA_DIR"], _env_file=None))
+    settings = Settings(
+        data_dir=env["TASK_ORCHESTRATOR_DATA_DIR"],
+        postgres_url=env.get("TASK_ORCHESTRATOR_POSTGRES_URL") or None,
+        _env_file=None,
+    )
+    ledger = CostLedger.for_settings(settings)
     rows = ledger.table(task_id=f"agent:{done['thread_id']}")
     ledger.close()
     assert sum(r["calls"] for r in rows) == 2 and done["cost_usd"] > waiting["cost_usd"] > 0
