@@ -17,6 +17,7 @@ from __future__ import annotations
 import operator
 import shlex
 import subprocess
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -107,13 +108,7 @@ def _turn(
         store.register(thread, thread, state["workspace"])
     finally:
         store.close()
-    turn = run_claude(
-        state.get("prompt"),
-        workspace=Path(state["workspace"]),
-        session_id=thread,
-        resume=bool(state.get("started")),
-        settings=ctx.settings,
-    )
+    turn = _turn_through_outages(state, ctx)
     usage = Usage(
         input_tokens=int(turn.usage.get("input_tokens") or 0),
         output_tokens=int(turn.usage.get("output_tokens") or 0),
@@ -136,13 +131,46 @@ def _turn(
     if turn.deferred:
         breakers.record_success(PROVIDER)
         return Command(update={**update, "deferred": turn.deferred}, goto="approval")
-    if turn.is_error:
-        breakers.record_failure(PROVIDER, turn.error or turn.stop_reason)
+    if turn.is_error:  # an API failure still there after the wait is in the breaker already
         return Command(
             update={**update, "status": "error", "error": turn.error or "the session failed"}, goto="finalize"
         )
     breakers.record_success(PROVIDER)
     return Command(update=update, goto="verify")
+
+
+def _turn_through_outages(state: AgentState, ctx: TaskContext) -> ClaudeTurn:
+    """One turn; an API failure is counted for the session's breaker and the turn is asked
+    again once the breaker lets a probe through (a short pause while it is still closed),
+    for at most ``rate_limit_max_wait_s`` of waiting: an outage does not burn attempts."""
+    breakers = ctx.router.breakers
+    waited, pause = 0.0, 1.0
+    turn = run_claude(
+        state.get("prompt"),
+        workspace=Path(state["workspace"]),
+        session_id=state["session_id"],
+        resume=bool(state.get("started")),
+        settings=ctx.settings,
+    )
+    while turn.api_error:
+        breakers.record_failure(PROVIDER, turn.result or turn.error)
+        st = breakers.status(PROVIDER)
+        delay = (st.retry_in_s or 0.0) if st.state == "open" else pause
+        pause = min(pause * 2, 10.0)
+        if waited + delay > ctx.settings.rate_limit_max_wait_s:
+            return turn
+        time.sleep(delay)
+        waited += delay
+        if not breakers.allow(PROVIDER):
+            return turn
+        turn = run_claude(
+            state.get("prompt"),
+            workspace=Path(state["workspace"]),
+            session_id=state["session_id"],
+            resume=True,
+            settings=ctx.settings,
+        )
+    return turn
 
 
 def _model(turn: ClaudeTurn) -> str:

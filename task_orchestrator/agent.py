@@ -324,6 +324,14 @@ class ClaudeTurn:
     error: str = ""  # the client's own failure (API errors, a crash), when it had one
     raw: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def api_error(self) -> bool:
+        """The session's API failed (overloaded, rate limited, 5xx, unreachable): a fault of the
+        provider, not of the work."""
+        return self.is_error and (
+            self.raw.get("terminal_reason") == "api_error" or self.result.startswith("API Error")
+        )
+
 
 def _hook_settings(data_dir: Path) -> Path:
     """A settings file with our hooks (the guard transport), for ``--settings``."""
@@ -372,6 +380,9 @@ def _claude(
     cmd += ["--settings", str(_hook_settings(settings.data_dir))]
     cmd += ["--resume", session_id] if resume else ["--session-id", session_id]
     env = {**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(settings.data_dir)}
+    # API errors come back to the orchestrator, which counts them for the session's breaker
+    # and waits for its probe, instead of the client retrying on its own
+    env.setdefault("CLAUDE_CODE_MAX_RETRIES", "0")
     for var in ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):  # a nested session is refused
         env.pop(var, None)
     return subprocess.run(

@@ -2,7 +2,7 @@
 
 Each request that offers tools takes the next scripted turn: ``("tool", name, input)`` answers
 with a ``tool_use`` block, ``("tools", [(name, input), ...])`` with several in one turn,
-``("text", "...")`` with a final text. Requests without tools
+``("text", "...")`` with a final text, ``("status", 529)`` with that HTTP error. Requests without tools
 (the client's auxiliary calls) get a short text. Every request body is kept for assertions
 (the tool results the client sends back show what the hooks said).
 """
@@ -69,6 +69,15 @@ class FakeAnthropic:
                     self._json({"input_tokens": 10})
                     return
                 turn = fake._next(body)
+                if turn[0] == "status":  # an API error: ("status", 529) overloaded, 500...
+                    err = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+                    data = json.dumps(err).encode()
+                    self.send_response(int(turn[1]))
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 calls = [turn[1:]] if turn[0] == "tool" else list(turn[1]) if turn[0] == "tools" else []
                 blocks = [
                     {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", "name": name, "input": args}

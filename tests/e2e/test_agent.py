@@ -297,3 +297,27 @@ def test_kill_9_right_after_an_approval_never_runs_the_call_twice(agent_env):
     assert (ws / "counter.txt").read_text() == "ran\n"  # once
     # the resumed session asked for the call again; the used approval did not run it twice
     assert "approved once and has already run" in results
+
+
+def test_an_overloaded_api_waits_for_the_breakers_probe_and_succeeds(agent_env):
+    env, ws = agent_env
+    env = {
+        **env,
+        "TASK_ORCHESTRATOR_BREAKER_FAILURE_THRESHOLD": "2",
+        "TASK_ORCHESTRATOR_BREAKER_RESET_TIMEOUT_S": "1",
+    }
+    script = [("status", 529), ("status", 529), ("text", "Done despite the outage.")]
+    with FakeAnthropic(script) as api:
+        done = _cli(
+            {**env, "ANTHROPIC_BASE_URL": api.url}, ws, "agent", "run", "hi", "--workspace", str(ws), "--json"
+        )
+    assert done["status"] == "succeeded" and done["result"] == "Done despite the outage.", done
+    from task_orchestrator.breaker import CircuitBreakers
+    from task_orchestrator.settings import Settings
+
+    breakers = CircuitBreakers.for_settings(
+        Settings(data_dir=env["TASK_ORCHESTRATOR_DATA_DIR"], _env_file=None)
+    )
+    transitions = [e["transition"] for e in reversed(breakers.events()) if e["provider"] == "claude-code"]
+    breakers.close()
+    assert transitions == ["closed->open", "open->half_open", "half_open->closed"]
