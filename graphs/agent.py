@@ -1,6 +1,6 @@
 """The agent graph: a Claude Code session, driven headless, as the work of a guarded task.
 
-    turn ──(a call deferred)──> approval ──> turn (the session resumed: the call asked again)
+    guard ──> turn ──(a call deferred)──> approval ──> turn (the session resumed: the call asked again)
       │                                      (a rejection reaches the model as a denial)
       └──(the session ended)──> verify ──(findings)──> reflect ──> turn (resumed with them)
                                    └──(clean)──> finalize        └──(attempts used)──> finalize
@@ -30,6 +30,8 @@ from task_orchestrator.agent import AgentStore, ClaudeTurn, input_hash, run_clau
 from task_orchestrator.cost import Usage
 from task_orchestrator.errors import TaskOrchestratorError
 from task_orchestrator.graphs.context import TaskContext, context_of
+from task_orchestrator.memory.base import FailureRecord
+from task_orchestrator.memory.gate import assess_action
 from task_orchestrator.nodes._common import step
 
 __all__ = ["AgentState", "build_agent_graph", "detect_test_command"]
@@ -80,6 +82,36 @@ def detect_test_command(workspace: Path) -> str | None:
     if (workspace / "Cargo.toml").exists():
         return "cargo test -q"
     return None
+
+
+def _guard(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Literal["turn", "finalize"]]:
+    """The prompt judged before a turn is paid for, as the guarded graph judges a task text:
+    the risk rules and the failure memory (a task that failed before with nothing changed is
+    denied; a similar one carries its lesson into the prompt)."""
+    ctx = context_of(runtime)
+    prompt = state.get("task", "")
+    if not prompt.strip():
+        update = {
+            "status": "error",
+            "error": "the agent task has no prompt",
+            "trace": step("guard", decision="deny"),
+        }
+        return Command(update=update, goto="finalize")
+    decision = assess_action(
+        prompt, action_kind="text", memory=ctx.memory, risk=ctx.risk, settings=ctx.settings
+    )
+    out: dict[str, Any] = {"trace": step("guard", decision=decision.decision, reasons=decision.reasons)}
+    if decision.decision == "deny":
+        out.update(status="blocked", error="blocked before running: " + decision.summary())
+        return Command(update=out, goto="finalize")
+    lessons = [m.record.lesson for m in decision.matches if m.record.lesson][:3]
+    if lessons:  # what failed before goes to the session with the task
+        out["prompt"] = (
+            prompt
+            + "\n\nLessons from earlier attempts at similar tasks:\n"
+            + "\n".join(f"- {lesson}" for lesson in lessons)
+        )
+    return Command(update=out, goto="turn")
 
 
 def _turn(
@@ -281,10 +313,27 @@ def _reflect(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Litera
     attempts = int(state.get("attempts") or 1)
     findings = state.get("findings") or []
     if attempts >= ctx.settings.max_attempts:
-        return Command(
-            update={"status": "failed", "trace": step("reflect", attempts=attempts, gave_up=True)},
-            goto="finalize",
-        )
+        summary = "; ".join(f["message"] for f in findings)[:500]
+        try:  # the next task like this one starts with the lesson (the guard reads it)
+            ctx.memory.record(
+                FailureRecord(
+                    action=state.get("task", ""),
+                    action_kind="text",
+                    kind="verification_failed",
+                    error=summary,
+                    lesson=f"a Claude Code session failed verification {attempts}x: {summary}",
+                    project=ctx.settings.project,
+                    tags=sorted({f["verifier"] for f in findings}),
+                )
+            )
+        except Exception:  # remembering is best effort; the task's result is not
+            pass
+        update = {
+            "status": "failed",
+            "error": f"failed verification after {attempts} attempt(s): {summary}",
+            "trace": step("reflect", attempts=attempts, gave_up=True),
+        }
+        return Command(update=update, goto="finalize")
     feedback = "\n".join(
         f"- {f['message']}\n  evidence (last lines):\n{f.get('evidence', '')[-1500:]}" for f in findings
     )
@@ -321,11 +370,12 @@ def build_agent_graph() -> StateGraph[AgentState, TaskContext, AgentState, Agent
         AgentState, context_schema=TaskContext
     )
     # the nodes take (state, runtime); LangGraph's overloads do not name that form
+    g.add_node("guard", _guard)  # type: ignore[call-overload]
     g.add_node("turn", _turn)  # type: ignore[call-overload]
     g.add_node("approval", _approval)  # type: ignore[call-overload]
     g.add_node("verify", _verify)  # type: ignore[call-overload]
     g.add_node("reflect", _reflect)  # type: ignore[call-overload]
     g.add_node("finalize", _finalize)  # type: ignore[call-overload]
-    g.add_edge(START, "turn")
+    g.add_edge(START, "guard")
     g.add_edge("finalize", END)
     return g

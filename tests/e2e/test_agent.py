@@ -321,3 +321,19 @@ def test_an_overloaded_api_waits_for_the_breakers_probe_and_succeeds(agent_env):
     transitions = [e["transition"] for e in reversed(breakers.events()) if e["provider"] == "claude-code"]
     breakers.close()
     assert transitions == ["closed->open", "open->half_open", "half_open->closed"]
+
+
+def test_a_task_that_fails_every_attempt_is_remembered_and_not_paid_for_again(agent_env):
+    env, ws = agent_env
+    env = {**env, "TASK_ORCHESTRATOR_MAX_ATTEMPTS": "1"}
+    (ws / "tests").mkdir()
+    (ws / "tests" / "test_x.py").write_text("def test_x():\n    assert False\n")
+    with FakeAnthropic([("text", "Done."), ("text", "Done.")]) as api:
+        env_api = {**env, "ANTHROPIC_BASE_URL": api.url}
+        failed = _cli(env_api, ws, "agent", "run", "make test_x pass", "--workspace", str(ws), "--json")
+        asked = len([b for b in api.requests if b.get("tools")])
+        again = _cli(env_api, ws, "agent", "run", "make test_x pass", "--workspace", str(ws), "--json")
+        asked_again = len([b for b in api.requests if b.get("tools")])
+    assert failed["status"] == "failed" and "fails in the workspace" in failed["error"]
+    assert again["status"] == "blocked" and "failed verification" in again["error"]
+    assert asked_again == asked  # the repeat was refused before a turn was paid for
