@@ -21,10 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -298,6 +295,8 @@ DEFAULT_TOOLS = ("Bash", "Read", "Edit", "Write", "MultiEdit", "NotebookEdit", "
 
 def claude_binary() -> str:
     """``CLAUDE_CODE_BIN``, else ``claude`` on PATH."""
+    import shutil
+
     explicit = os.environ.get("CLAUDE_CODE_BIN")
     if explicit:
         return explicit
@@ -335,6 +334,8 @@ class ClaudeTurn:
 
 def _hook_settings(data_dir: Path) -> Path:
     """A settings file with our hooks (the guard transport), for ``--settings``."""
+    import tempfile
+
     from task_orchestrator.hooks_install import hook_entries
 
     path = data_dir / "agent" / "hooks.json"
@@ -372,7 +373,7 @@ def _claude(
     settings: Settings,
     allowed_tools: tuple[str, ...],
     timeout_s: float,
-) -> subprocess.CompletedProcess[str]:
+) -> Any:
     cmd = [claude_binary(), "-p"]
     if prompt is not None:
         cmd.append(prompt)
@@ -385,6 +386,8 @@ def _claude(
     env.setdefault("CLAUDE_CODE_MAX_RETRIES", "0")
     for var in ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):  # a nested session is refused
         env.pop(var, None)
+    import subprocess
+
     return subprocess.run(
         cmd,
         cwd=workspace,

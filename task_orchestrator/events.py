@@ -49,7 +49,10 @@ class HookEvent:
 def _pre(event: dict[str, Any], config: HookConfig, store: FailureTable | None, similar: Any) -> Any:
     out = hooks.pre_tool_use(event, config, store, similar)
     spec = (out or {}).get("hookSpecificOutput") or {}
-    if spec.get("permissionDecision") == "ask":  # an unattended agent session defers instead
+    # an unattended agent session defers instead; where none ever ran, nothing is imported
+    if spec.get("permissionDecision") == "ask" and (
+        config.postgres_url or (config.data_dir / "agent.sqlite").exists()
+    ):
         from task_orchestrator.agent import agent_gate
 
         return agent_gate(event, out, config)
