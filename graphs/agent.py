@@ -15,8 +15,6 @@ workspace's own tests after the session says it is done.
 from __future__ import annotations
 
 import operator
-import shlex
-import subprocess
 import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,6 +31,7 @@ from task_orchestrator.graphs.context import TaskContext, context_of
 from task_orchestrator.memory.base import FailureRecord
 from task_orchestrator.memory.gate import assess_action
 from task_orchestrator.nodes._common import step
+from task_orchestrator.verifiers.semantic import run_tests
 
 __all__ = ["AgentState", "build_agent_graph", "detect_test_command"]
 
@@ -279,17 +278,8 @@ def _verify(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Literal
     command = ctx.settings.test_command or detect_test_command(workspace)
     findings: list[dict[str, Any]] = []
     if command:
-        try:
-            proc = subprocess.run(
-                shlex.split(command),
-                cwd=workspace,
-                capture_output=True,
-                text=True,
-                timeout=ctx.settings.test_timeout_s,
-            )
-            failed, output = proc.returncode != 0, (proc.stdout + proc.stderr)[-3000:]
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            failed, output = True, f"{type(exc).__name__}: {exc}"
+        output, exit_code = run_tests(command, workspace, ctx.settings.test_timeout_s)
+        failed, output = exit_code != 0, output[-3000:]
         if failed:
             claims = any(w in state.get("result", "").lower() for w in ("pass", "green", "succeed", "works"))
             findings.append(

@@ -29,6 +29,7 @@ from typing import Any
 
 from task_orchestrator._db import Database, SqliteDatabase, SqlStore, Transaction, open_database
 from task_orchestrator.errors import ConfigurationError
+from task_orchestrator.hooks import decision_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -252,7 +253,7 @@ def _apply(
     if decision is None and store.used(session, input_hash(tool, tool_input)):
         # approved once already, and run (or started: the orchestrator died while it ran and
         # the resumed session asks for it again): an approval allows one execution
-        return _decision(
+        return decision_json(
             "deny",
             "task-orchestrator: this exact call was approved once and has already run (or started "
             "before the orchestrator stopped); an approval allows it once. Check its effects; if it "
@@ -260,31 +261,21 @@ def _apply(
         )
     if decision is None:
         store.deferred(session, tool, tool_input, reason)
-        return _decision(
+        return decision_json(
             "defer",
             reason + " Waiting for a human: the task shows in `task-orchestrator approvals list`.",
         )
     who = f" by {decision['by']}" if decision["by"] else ""
     note = f": {decision['note']}" if decision["note"] else ""
     if decision["decision"] == "reject":
-        return _decision(
+        return decision_json(
             "deny",
             f"task-orchestrator: a human rejected this call{who}{note}. Do not retry it; take another way.",
         )
-    answer = _decision("allow", f"task-orchestrator: approved{who}{note}.")
+    answer = decision_json("allow", f"task-orchestrator: approved{who}{note}.")
     if decision["decision"] == "edit" and decision["updated_input"] is not None:
         answer["hookSpecificOutput"]["updatedInput"] = decision["updated_input"]
     return answer
-
-
-def _decision(decision: str, reason: str) -> dict[str, Any]:
-    return {
-        "hookSpecificOutput": {
-            "hookEventName": "PreToolUse",
-            "permissionDecision": decision,
-            "permissionDecisionReason": reason,
-        }
-    }
 
 
 # -- driving Claude Code --------------------------------------------------------------------------

@@ -125,7 +125,8 @@ def _workspace_files(root: str, limit: int = 5000) -> list[str]:
 
 
 # -- test claims --------------------------------------------------------------------------------
-def _run_tests(command: str, workspace: Path, timeout: float) -> tuple[str, int | None]:
+def run_tests(command: str, workspace: Path, timeout: float) -> tuple[str, int | None]:
+    """Run a test command in the workspace: (its output's tail, exit code or None if it never ran)."""
     try:
         proc = subprocess.run(
             shlex.split(command),
@@ -157,7 +158,7 @@ def test_claims(inp: VerifyInput) -> list[Finding]:
     settings = inp.settings
     if output is None and settings is not None and getattr(settings, "test_command", None):
         command = settings.test_command
-        output, exit_code = _run_tests(command, inp.workspace, settings.test_timeout_s)
+        output, exit_code = run_tests(command, inp.workspace, settings.test_timeout_s)
     if output is None:
         return [
             Finding(
