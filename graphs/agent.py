@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import operator
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -89,6 +90,17 @@ def _guard(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Literal[
     denied; a similar one carries its lesson into the prompt)."""
     ctx = context_of(runtime)
     prompt = state.get("task", "")
+    start: dict[str, Any] = {}  # what a run started with {"task", "workspace"} alone (Studio) lacks
+    if not state.get("session_id"):
+        start["session_id"] = str(uuid.uuid4())
+    if not state.get("attempts"):
+        start["attempts"] = 1
+    if state.get("prompt") is None and not state.get("started"):
+        start["prompt"] = prompt
+    if not state.get("workspace") or not Path(state["workspace"]).is_dir():
+        start["status"], start["error"] = "error", f"the workspace {state.get('workspace')!r} is not a folder"
+    if "status" in start:
+        return Command(update={**start, "trace": step("guard", decision="deny")}, goto="finalize")
     if not prompt.strip():
         update = {
             "status": "error",
@@ -99,7 +111,10 @@ def _guard(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Literal[
     decision = assess_action(
         prompt, action_kind="text", memory=ctx.memory, risk=ctx.risk, settings=ctx.settings
     )
-    out: dict[str, Any] = {"trace": step("guard", decision=decision.decision, reasons=decision.reasons)}
+    out: dict[str, Any] = {
+        **start,
+        "trace": step("guard", decision=decision.decision, reasons=decision.reasons),
+    }
     if decision.decision == "deny":
         out.update(status="blocked", error="blocked before running: " + decision.summary())
         return Command(update=out, goto="finalize")
@@ -210,7 +225,7 @@ def _model(turn: ClaudeTurn) -> str:
 
 
 def _task_id(state: AgentState) -> str:
-    return f"agent:{state['session_id']}"
+    return f"agent:{state.get('session_id', '')}"
 
 
 def _approval(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Literal["turn"]]:
@@ -355,9 +370,13 @@ def _finalize(state: AgentState, runtime: Runtime[TaskContext]) -> dict[str, Any
     }
 
 
-def build_agent_graph() -> StateGraph[AgentState, TaskContext, AgentState, AgentState]:
-    g: StateGraph[AgentState, TaskContext, AgentState, AgentState] = StateGraph(
-        AgentState, context_schema=TaskContext
+def build_agent_graph(
+    context_schema: Any = TaskContext,
+) -> StateGraph[AgentState, Any, AgentState, AgentState]:
+    """The graph; compile it with a checkpointer (``Orchestrator`` does). ``context_schema``:
+    what a run's ``context=`` holds (LangGraph Server sends a dict: ``graphs/studio.py``)."""
+    g: StateGraph[AgentState, Any, AgentState, AgentState] = StateGraph(
+        AgentState, context_schema=context_schema
     )
     # the nodes take (state, runtime); LangGraph's overloads do not name that form
     g.add_node("guard", _guard)  # type: ignore[call-overload]

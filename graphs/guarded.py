@@ -46,7 +46,7 @@ def build_guarded_graph(
     # gives LangGraph the node's destinations (the drawing's edges).
     # LangGraph runs a node taking (state, runtime, config); its typing protocols do not list
     # that combination yet.
-    g.add_node("guard", nodes.guard)  # type: ignore[call-overload]
+    g.add_node("guard", nodes.guard)  # type: ignore[call-overload, arg-type]
     g.add_node("approval", nodes.approval)
     g.add_node("breaker", nodes.make_breaker_node(uses_model))
     g.add_node("work", nodes.make_work_node(work))

@@ -1,4 +1,7 @@
-"""The guarded task graph for LangGraph Server, ``langgraph dev`` and LangGraph Studio.
+"""The graphs for LangGraph Server, ``langgraph dev`` and LangGraph Studio: the guarded task
+(``guarded_task``) and a Claude Code session as a guarded task (``agent_task``: input
+``{"task": PROMPT, "workspace": FOLDER}``; a deferred call stops at the approval interrupt,
+resumed with ``{"decision": "approve" | "reject" | "edit", "input": {...}}``).
 
 ``langgraph.json`` points here. The server owns checkpointing (so the graph is compiled
 without a checkpointer) and sends the run's context as a plain dict; the nodes then use
@@ -10,10 +13,11 @@ from __future__ import annotations
 
 from typing_extensions import TypedDict
 
+from task_orchestrator.graphs.agent import build_agent_graph
 from task_orchestrator.graphs.context import serve_from_environment
 from task_orchestrator.graphs.guarded import build_guarded_graph
 
-__all__ = ["StudioContext", "graph"]
+__all__ = ["StudioContext", "agent_graph", "graph"]
 
 
 class StudioContext(TypedDict, total=False):
@@ -24,3 +28,4 @@ class StudioContext(TypedDict, total=False):
 
 serve_from_environment()  # this module is LangGraph Server's entry point (langgraph.json)
 graph = build_guarded_graph(context_schema=StudioContext).compile(name="guarded_task")
+agent_graph = build_agent_graph(context_schema=StudioContext).compile(name="agent_task")

@@ -142,3 +142,19 @@ def test_langgraph_dev_serves_the_guarded_task_to_its_interrupt_and_resumes(dev_
         assert final["approval"]["decision"] == "approve"
         assert len(openai.requests) == 1
         assert client.threads.get_state(thread["thread_id"])["next"] == []
+
+
+def test_langgraph_dev_serves_the_agent_task(dev_server, tmp_path):
+    """Studio lists the agent graph; a run without a workspace ends at once with why."""
+    from langgraph_sdk import get_sync_client
+
+    url, _ = dev_server
+    with get_sync_client(url=url) as client:
+        assert client.assistants.search(graph_id="agent_task"), "langgraph.json's agent_task is not served"
+        thread = client.threads.create()
+        out = client.runs.wait(
+            thread["thread_id"],
+            "agent_task",
+            input={"task": "fix it", "workspace": str(tmp_path / "missing")},
+        )
+    assert out["status"] == "error" and "is not a folder" in out["error"], out
