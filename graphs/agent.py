@@ -233,7 +233,11 @@ def _approval(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Liter
     deferred = state.get("deferred") or {}
     store = AgentStore.for_settings(ctx.settings)
     try:
-        why = (store.last_deferral(state["session_id"]) or {}).get("reason", "")
+        last = store.last_deferral(state["session_id"]) or {}
+        same = last.get("input_hash") == input_hash(
+            str(deferred.get("name", "")), deferred.get("input") or {}
+        )
+        why = last.get("reason", "") if same else ""
     finally:
         store.close()
     request = {
@@ -360,8 +364,6 @@ def _reflect(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Litera
 def _finalize(state: AgentState, runtime: Runtime[TaskContext]) -> dict[str, Any]:
     ctx = context_of(runtime)
     status = state.get("status") or ("succeeded" if not state.get("findings") else "failed")
-    if (state.get("approval") or {}).get("decision") == "reject" and status == "succeeded":
-        status = "succeeded"  # the session went on without the rejected call
     return {
         "status": status,
         "output": state.get("result", ""),

@@ -36,7 +36,23 @@ if TYPE_CHECKING:
     from task_orchestrator.hooks import HookConfig
     from task_orchestrator.settings import Settings
 
-__all__ = ["AgentStore", "ClaudeTurn", "agent_gate", "claude_binary", "input_hash", "run_claude"]
+__all__ = [
+    "AGENT_TOOLS",
+    "AgentStore",
+    "ClaudeTurn",
+    "agent_decision",
+    "agent_gate",
+    "claude_binary",
+    "input_hash",
+    "run_claude",
+]
+
+#: The tools an unattended session may use. None is pre-allowed (``--allowedTools``): each call
+#: runs on the hook's explicit "allow" after the gate judged it, so a hook that fails, hangs or
+#: is missing leaves the call denied. TodoWrite, which touches nothing, is the exception.
+AGENT_TOOLS = frozenset(
+    {"Bash", "Read", "Edit", "Write", "MultiEdit", "NotebookEdit", "Glob", "Grep", "TodoWrite"}
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_sessions (
@@ -62,7 +78,8 @@ CREATE TABLE IF NOT EXISTS agent_grants (
     note TEXT,
     by_whom TEXT,
     created REAL NOT NULL,
-    used REAL
+    used REAL,
+    tool_use_id TEXT
 );
 """
 
@@ -174,8 +191,9 @@ class AgentStore(SqlStore):
                 ),
             )
 
-    def take(self, session_id: str, hash_: str) -> dict[str, Any] | None:
-        """The unused decision on this exact call, marked used (each allows the call once)."""
+    def take(self, session_id: str, hash_: str, tool_use_id: str = "") -> dict[str, Any] | None:
+        """The unused decision on this exact call, marked used by ``tool_use_id`` (each allows
+        the call once)."""
         with self._lock, Transaction(self._db) as c:
             row = c.execute(
                 "SELECT id, decision, updated_input, note, by_whom FROM agent_grants "
@@ -184,7 +202,10 @@ class AgentStore(SqlStore):
             ).fetchone()
             if row is None:
                 return None
-            c.execute("UPDATE agent_grants SET used = ? WHERE id = ?", (time.time(), row[0]))
+            c.execute(
+                "UPDATE agent_grants SET used = ?, tool_use_id = ? WHERE id = ?",
+                (time.time(), tool_use_id, row[0]),
+            )
         return {
             "decision": row[1],
             "updated_input": json.loads(row[2]) if row[2] else None,
@@ -192,15 +213,24 @@ class AgentStore(SqlStore):
             "by": row[4] or "",
         }
 
-    def used(self, session_id: str, hash_: str) -> bool:
-        """Has an approval (or edit) of this exact call already been used?"""
+    def used(self, session_id: str, hash_: str) -> dict[str, Any] | None:
+        """The approval (or edit) of this exact call already used, if one was: when, by which
+        tool call, and what it allowed."""
         with self._lock:
             row = self._db.execute(
-                "SELECT 1 FROM agent_grants WHERE session_id = ? AND input_hash = ? AND used IS NOT NULL "
-                "AND decision IN ('approve', 'edit') LIMIT 1",
+                "SELECT used, tool_use_id, decision, updated_input FROM agent_grants WHERE session_id = ? "
+                "AND input_hash = ? AND used IS NOT NULL AND decision IN ('approve', 'edit') "
+                "ORDER BY id DESC LIMIT 1",
                 (session_id, hash_),
             ).fetchone()
-        return row is not None
+        if row is None:
+            return None
+        return {
+            "used": float(row[0]),
+            "tool_use_id": row[1] or "",
+            "decision": row[2],
+            "updated_input": json.loads(row[3]) if row[3] else None,
+        }
 
     def grants(self, session_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -214,12 +244,33 @@ class AgentStore(SqlStore):
 # -- the hook's side ------------------------------------------------------------------------------
 
 
+def agent_decision(
+    event: dict[str, Any], out: dict[str, Any] | None, config: HookConfig
+) -> dict[str, Any] | None:
+    """The PreToolUse answer in a session the orchestrator drives. The gate's deny stands; its
+    ask becomes ``defer`` (or applies the human's decision on this exact call); what it lets
+    through gets an explicit "allow" for the tools an agent session may use, since nothing is
+    pre-allowed there. Any other tool gets no answer, which ``claude -p`` denies."""
+    spec = (out or {}).get("hookSpecificOutput") or {}
+    decision = spec.get("permissionDecision")
+    if decision == "deny":
+        return out
+    if decision == "ask":
+        return agent_gate(event, out, config)
+    tool = str(event.get("tool_name", ""))
+    if tool not in AGENT_TOOLS:
+        return out
+    answer = out or {"hookSpecificOutput": {"hookEventName": "PreToolUse"}}
+    answer["hookSpecificOutput"]["permissionDecision"] = "allow"
+    answer["hookSpecificOutput"].setdefault("permissionDecisionReason", "task-orchestrator: checked")
+    return answer
+
+
 def agent_gate(
     event: dict[str, Any], out: dict[str, Any] | None, config: HookConfig
 ) -> dict[str, Any] | None:
-    """Turn the gate's "ask" into ``defer`` in a session the orchestrator drives, or apply the
-    human's decision on this exact call. Anything else passes unchanged: interactive sessions,
-    and what the gate allows or denies."""
+    """Turn the gate's "ask" into ``defer`` in a session the orchestrator registered, or apply
+    the human's decision on this exact call. Unregistered sessions keep the ask."""
     spec = (out or {}).get("hookSpecificOutput") or {}
     if spec.get("permissionDecision") != "ask":
         return out
@@ -237,7 +288,10 @@ def agent_gate(
         print(f"task-orchestrator: agent store unreadable ({type(exc).__name__}: {exc})", file=sys.stderr)
         return out
     finally:
-        store.close()
+        try:
+            store.close()
+        except Exception:
+            pass
 
 
 def _apply(
@@ -248,9 +302,21 @@ def _apply(
     tool = str(event.get("tool_name", ""))
     raw = event.get("tool_input")
     tool_input: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    decision = store.take(session, input_hash(tool, tool_input))
+    hash_, call_id = input_hash(tool, tool_input), str(event.get("tool_use_id") or "")
+    decision = store.take(session, hash_, call_id)
     reason = str(spec.get("permissionDecisionReason") or "")
-    if decision is None and store.used(session, input_hash(tool, tool_input)):
+    used = store.used(session, hash_) if decision is None else None
+    if used is not None and _same_call_again(used, call_id):
+        # the guard service took the approval for this very call but answered too late, and
+        # this is the thin client's in-process fallback judging it again: the same answer
+        decision = {
+            "decision": used["decision"],
+            "updated_input": used["updated_input"],
+            "note": "",
+            "by": "",
+        }
+        used = None
+    if used is not None:
         # approved once already, and run (or started: the orchestrator died while it ran and
         # the resumed session asks for it again): an approval allows one execution
         return decision_json(
@@ -278,10 +344,24 @@ def _apply(
     return answer
 
 
-# -- driving Claude Code --------------------------------------------------------------------------
+#: How long after a service took an approval its thin client's fallback may ask for the same
+#: call: the client waits 0.8 s for the service, and the client's own limit is 10 s.
+_FALLBACK_WINDOW_S = 15.0
 
-#: The tools an unattended session may use; the hooks judge every call of them.
-DEFAULT_TOOLS = ("Bash", "Read", "Edit", "Write", "MultiEdit", "NotebookEdit", "Glob", "Grep", "TodoWrite")
+
+def _same_call_again(used: dict[str, Any], call_id: str) -> bool:
+    """This hook is the in-process fallback of a client whose service timed out, for the call
+    the service just approved (a resumed session asking again after a crash is not: it runs
+    through the service, or much later)."""
+    return (
+        bool(call_id)
+        and used["tool_use_id"] == call_id
+        and os.environ.get("TASK_ORCHESTRATOR_GUARD_FALLBACK") == "timeout"
+        and time.time() - used["used"] < _FALLBACK_WINDOW_S
+    )
+
+
+# -- driving Claude Code --------------------------------------------------------------------------
 
 
 def claude_binary() -> str:
@@ -327,11 +407,14 @@ def _hook_settings(data_dir: Path) -> Path:
     """A settings file with our hooks (the guard transport), for ``--settings``."""
     import tempfile
 
-    from task_orchestrator.hooks_install import hook_entries
+    from task_orchestrator.hooks_install import _command, hook_entries
 
     path = data_dir / "agent" / "hooks.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = json.dumps({"hooks": hook_entries("guard")}, indent=2)
+    hooks = hook_entries("guard")
+    pre = _command("agent-pre-tool-use", "guard")
+    hooks["PreToolUse"] = [{"matcher": "*", "hooks": [pre]}]  # every tool: none runs unjudged
+    body = json.dumps({"hooks": hooks}, indent=2)
     if not path.exists() or path.read_text() != body:
         tmp = Path(tempfile.mkstemp(dir=path.parent)[1])
         tmp.write_text(body)
@@ -364,31 +447,46 @@ def _claude(
     settings: Settings,
     allowed_tools: tuple[str, ...],
     timeout_s: float,
-) -> Any:
+) -> tuple[int, str, str]:
+    """Run the client once: (exit code, stdout, stderr). A turn over ``timeout_s`` is killed
+    with everything it started (its process group) and reported as an error."""
+    import signal
+    import subprocess
+
+    data_dir = settings.data_dir.expanduser().resolve()  # the client runs in the workspace
     cmd = [claude_binary(), "-p"]
     if prompt is not None:
         cmd.append(prompt)
     cmd += ["--output-format", "json", "--allowedTools", ",".join(allowed_tools)]
-    cmd += ["--settings", str(_hook_settings(settings.data_dir))]
+    cmd += ["--settings", str(_hook_settings(data_dir))]
     cmd += ["--resume", session_id] if resume else ["--session-id", session_id]
-    env = {**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(settings.data_dir)}
+    env = {**os.environ, "TASK_ORCHESTRATOR_DATA_DIR": str(data_dir)}
     # API errors come back to the orchestrator, which counts them for the session's breaker
     # and waits for its probe, instead of the client retrying on its own
     env.setdefault("CLAUDE_CODE_MAX_RETRIES", "0")
     for var in ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):  # a nested session is refused
         env.pop(var, None)
-    import subprocess
-
-    return subprocess.run(
+    proc = subprocess.Popen(
         cmd,
         cwd=workspace,
         env=env,
-        capture_output=True,
+        stdin=subprocess.DEVNULL,  # never the orchestrator's own stdin (the MCP server's pipe)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout_s,
         start_new_session=True,
         preexec_fn=_death_signal(),
     )
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+        return -9, "", f"the turn ran over {timeout_s:.0f} s and was stopped with what it had started"
+    return proc.returncode, out, err
 
 
 def run_claude(
@@ -398,7 +496,7 @@ def run_claude(
     session_id: str,
     resume: bool,
     settings: Settings,
-    allowed_tools: tuple[str, ...] = DEFAULT_TOOLS,
+    allowed_tools: tuple[str, ...] = ("TodoWrite",),
     timeout_s: float = 3600.0,
 ) -> ClaudeTurn:
     """One turn of a headless session: a new one (``--session-id``) or ``--resume`` (with no
@@ -406,14 +504,16 @@ def run_claude(
     orchestrator died after starting it) is resumed instead.
 
     The client runs in its own process group and is killed with the orchestrator
-    (``PR_SET_PDEATHSIG``): a session never goes on unwatched, and recovery resumes it from
-    its transcript, where a call that ran has its result (it is not asked for again) and an
-    approval already used stays used."""
-    proc = _claude(prompt, workspace, session_id, resume, settings, allowed_tools, timeout_s)
-    if not resume and "is already in use" in proc.stderr:
-        proc = _claude(prompt, workspace, session_id, True, settings, allowed_tools, timeout_s)
+    (``PR_SET_PDEATHSIG``), so no turn goes on unwatched (a tool command it had started may
+    finish on its own). Recovery resumes the session from its transcript; an approval already
+    used stays used."""
+    code, stdout, stderr = _claude(prompt, workspace, session_id, resume, settings, allowed_tools, timeout_s)
+    if not resume and "is already in use" in stderr:
+        code, stdout, stderr = _claude(
+            prompt, workspace, session_id, True, settings, allowed_tools, timeout_s
+        )
     try:
-        data = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+        data = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {}
     except ValueError:
         data = {}
     if not isinstance(data, dict) or "session_id" not in data:
@@ -423,7 +523,7 @@ def run_claude(
             True,
             "error",
             0.0,
-            error=(proc.stderr or proc.stdout or f"exit {proc.returncode}").strip()[-1000:],
+            error=(stderr or stdout or f"exit {code}").strip()[-1000:],
         )
     return ClaudeTurn(
         session_id=str(data.get("session_id") or session_id),

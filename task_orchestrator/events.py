@@ -47,16 +47,16 @@ class HookEvent:
 
 
 def _pre(event: dict[str, Any], config: HookConfig, store: FailureTable | None, similar: Any) -> Any:
-    out = hooks.pre_tool_use(event, config, store, similar)
-    spec = (out or {}).get("hookSpecificOutput") or {}
-    # an unattended agent session defers instead; where none ever ran, nothing is imported
-    if spec.get("permissionDecision") == "ask" and (
-        config.postgres_url or (config.data_dir / "agent.sqlite").exists()
-    ):
-        from task_orchestrator.agent import agent_gate
+    return hooks.pre_tool_use(event, config, store, similar)
 
-        return agent_gate(event, out, config)
-    return out
+
+def _agent_pre(event: dict[str, Any], config: HookConfig, store: FailureTable | None, similar: Any) -> Any:
+    """PreToolUse in a session ``agent run`` drives (its ``--settings`` name this event):
+    nothing is pre-allowed there, so a call runs only on this hook's explicit "allow", and a
+    hook that fails or times out leaves it denied (``claude -p`` has nobody to ask)."""
+    from task_orchestrator.agent import agent_decision
+
+    return agent_decision(event, hooks.pre_tool_use(event, config, store, similar), config)
 
 
 def _post(event: dict[str, Any], config: HookConfig, store: FailureTable | None, similar: Any) -> Any:
@@ -72,6 +72,8 @@ EVENTS: dict[str, HookEvent] = {
     e.name: e
     for e in (
         HookEvent("pre-tool-use", (("PreToolUse", PRE_MATCHER),), 10, 0.8, _pre),
+        # installed by no one: the hooks `agent run` gives its sessions (agent._hook_settings)
+        HookEvent("agent-pre-tool-use", (), 10, 0.8, _agent_pre),
         HookEvent("post-tool-use", (("PostToolUse", "Bash"), ("PostToolUseFailure", "Bash")), 15, 3.0, _post),
         # the transcript of a long session is megabytes, and a stale one is read again for 1 s
         HookEvent("stop", (("Stop", None),), 30, 20.0, _stop),

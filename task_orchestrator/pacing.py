@@ -146,6 +146,20 @@ class Pacer(SqlStore):
     def reserve(self, provider: str, model: str) -> Reservation:
         """Claim the next send time for one request; raises ``QuotaExhausted`` while the day's
         quota is used up (nothing is claimed then)."""
+        reservation = self._reserve(provider, model)
+        if reservation is None:  # the day's quota: the hold is committed, every process sees it
+            held = self.blocked_until(provider, model) or next_quota_reset(self.clock())
+            raise _quota_error(provider, model, held, self._hold_reason(provider, model))
+        return reservation
+
+    def _hold_reason(self, provider: str, model: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT reason FROM pacing_holds WHERE key = ?", (self.key(provider, model),)
+            ).fetchone()
+        return str(row[0]) if row and row[0] else None
+
+    def _reserve(self, provider: str, model: str) -> Reservation | None:
         key, limit, now = self.key(provider, model), self.limits(provider, model), self.clock()
         with self._lock, Transaction(self._db) as c:
             c.execute("DELETE FROM pacing_slots WHERE key = ? AND ts < ?", (key, now - _KEEP_S))
@@ -159,11 +173,10 @@ class Pacer(SqlStore):
                 today = c.execute(
                     "SELECT COUNT(*) FROM pacing_slots WHERE key = ? AND ts >= ?", (key, _day_start(now))
                 ).fetchone()[0]
-                if today >= limit.rpd:
-                    until = next_quota_reset(now)
-                    reason = f"{today} of {limit.rpd} requests a day sent"
-                    self._hold(c, key, until, "quota", reason)
-                    raise _quota_error(provider, model, until, reason)
+                if today >= limit.rpd:  # held for every process; raised once the hold is committed
+                    exhausted = (next_quota_reset(now), f"{today} of {limit.rpd} requests a day sent")
+                    self._hold(c, key, exhausted[0], "quota", exhausted[1])
+                    return None
             last = c.execute("SELECT MAX(ts) FROM pacing_slots WHERE key = ?", (key,)).fetchone()[0]
             if last is not None:
                 at = max(at, float(last))
@@ -251,7 +264,9 @@ class Pacer(SqlStore):
         with self._lock, Transaction(self._db) as c:
             _, window = self._rpm(c, key, self.limits(provider, model), now)
             row = c.execute("SELECT until, kind FROM pacing_holds WHERE key = ?", (key,)).fetchone()
-            if row is None or row[1] != "quota" or row[0] <= until:
+            if row is not None and row[0] > until and row[0] > now:
+                until = float(row[0])  # a longer hold in force (a quota, or another 429's delay) stays
+            else:
                 self._hold(c, key, until, "rate_limit", reason)
             sent = c.execute(
                 "SELECT COUNT(*) FROM pacing_slots WHERE key = ? AND ts > ? AND ts <= ?",

@@ -273,11 +273,14 @@ class ModelRouter:
             except Exception as exc:
                 fault = classify(exc)
                 if fault.kind == "quota":
-                    until = None  # a day's quota: the next midnight Pacific
-                    if fault.retry_after_s is not None and (
-                        fault.retry_after_s > budget or "billing" in fault.detail
+                    # a day's quota ends at the next midnight Pacific, unless the answer names a
+                    # longer wait (OpenAI's per-day limits) or the quota is the account's
+                    until = None
+                    hint = fault.retry_after_s
+                    if hint is not None and (
+                        hint > self.settings.rate_limit_max_wait_s or "billing" in fault.detail
                     ):
-                        until = self.pacer.clock() + fault.retry_after_s
+                        until = self.pacer.clock() + hint
                     raise self.pacer.quota_exhausted(provider, name, until, fault.detail) from exc
                 if fault.kind != "rate_limit":
                     raise

@@ -131,7 +131,19 @@ class Orchestrator:
                     f"an agent task's thread id is its Claude Code session id, a UUID; got {thread_id!r}"
                 ) from None
         thread_id = thread_id or str(uuid.uuid4())
-        inp = {"task": prompt, "prompt": prompt, "workspace": str(ws), "session_id": thread_id, "attempts": 1}
+        # a reused thread id continues its session with a new prompt: nothing of the last run's outcome stays
+        inp = {
+            "task": prompt,
+            "prompt": prompt,
+            "workspace": str(ws),
+            "session_id": thread_id,
+            "attempts": 1,
+            "status": "",
+            "error": "",
+            "findings": [],
+            "approval": None,
+            "deferred": None,
+        }
         result = self.agent_graph.invoke(
             inp, self._config(thread_id), context=self.context, durability=DURABILITY
         )

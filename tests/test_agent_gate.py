@@ -27,8 +27,17 @@ def _config(tmp_path) -> HookConfig:
     return HookConfig({"TASK_ORCHESTRATOR_DATA_DIR": str(tmp_path / "data")})
 
 
-def _decide(tmp_path, session: str, tool_input: dict | None = None) -> dict:
-    out = events.handle("pre-tool-use", _event(tmp_path, session, tool_input), _config(tmp_path))
+def _decide(
+    tmp_path,
+    session: str,
+    tool_input: dict | None = None,
+    *,
+    hook: str = "agent-pre-tool-use",
+    tool: str = "Bash",
+) -> dict:
+    """The answer of the hook a session `agent run` drives gets (or ``hook``, the installed one)."""
+    event = {**_event(tmp_path, session, tool_input), "tool_name": tool}
+    out = events.handle(hook, event, _config(tmp_path))
     return (out or {}).get("hookSpecificOutput") or {}
 
 
@@ -37,11 +46,12 @@ def _store(tmp_path) -> AgentStore:
 
 
 def test_an_interactive_session_is_asked_as_before(tmp_path):
-    assert _decide(tmp_path, "interactive")["permissionDecision"] == "ask"
-    store = _store(tmp_path)  # an agent store exists, but this session is not the orchestrator's
+    assert _decide(tmp_path, "interactive", hook="pre-tool-use")["permissionDecision"] == "ask"
+    store = _store(tmp_path)  # an agent store exists, even for this very session
     store.register("agent-1", "agent-1", str(tmp_path))
     store.close()
-    assert _decide(tmp_path, "interactive")["permissionDecision"] == "ask"
+    assert _decide(tmp_path, "agent-1", hook="pre-tool-use")["permissionDecision"] == "ask"
+    assert _decide(tmp_path, "interactive", hook="pre-tool-use", tool_input={"command": "ls"}) == {}
 
 
 def test_an_agent_session_defers_and_records_why(tmp_path):
@@ -83,12 +93,41 @@ def test_a_rejection_denies_with_the_note_and_an_edit_runs_the_edited_input(tmp_
     assert allowed["permissionDecision"] == "allow" and allowed["updatedInput"] == edited
 
 
-def test_allowed_and_denied_calls_are_unchanged_in_an_agent_session(tmp_path):
+def test_in_an_agent_session_only_an_explicit_allow_runs_a_call(tmp_path):
+    """Nothing is pre-allowed in an agent session: what the gate lets through gets "allow";
+    denials stand; a tool outside the agent's list gets no answer (denied by `claude -p`)."""
     store = _store(tmp_path)
     store.register("agent-1", "agent-1", str(tmp_path))
     store.close()
-    assert _decide(tmp_path, "agent-1", {"command": "ls -la"}) == {}
+    assert _decide(tmp_path, "agent-1", {"command": "ls -la"})["permissionDecision"] == "allow"
     assert _decide(tmp_path, "agent-1", {"command": "rm -rf ~"})["permissionDecision"] == "deny"
+    assert _decide(tmp_path, "agent-1", {"url": "https://example.com"}, tool="WebFetch") == {}
+
+
+def test_a_hook_that_fails_answers_nothing_which_headless_is_a_denial(tmp_path, monkeypatch):
+    from task_orchestrator import hooks
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the gate broke")
+
+    monkeypatch.setattr(hooks, "pre_tool_use", broken)
+    assert _decide(tmp_path, "agent-1", {"command": "ls -la"}) == {}  # no "allow": the call is denied
+
+
+def test_the_fallback_of_a_timed_out_service_answers_the_same_call_the_same(tmp_path, monkeypatch):
+    store = _store(tmp_path)
+    store.register("agent-1", "agent-1", str(tmp_path))
+    store.grant("agent-1", input_hash("Bash", RISKY), "approve")
+    event = {**_event(tmp_path, "agent-1"), "tool_use_id": "toolu_1"}
+    served = events.handle("agent-pre-tool-use", event, _config(tmp_path))  # the service, too late
+    assert served["hookSpecificOutput"]["permissionDecision"] == "allow"
+    monkeypatch.setenv("TASK_ORCHESTRATOR_GUARD_FALLBACK", "timeout")  # the client's own judgment
+    again = events.handle("agent-pre-tool-use", event, _config(tmp_path))
+    assert again["hookSpecificOutput"]["permissionDecision"] == "allow"
+    monkeypatch.setenv("TASK_ORCHESTRATOR_GUARD_FALLBACK", "absent")  # a resumed session, later
+    later = events.handle("agent-pre-tool-use", event, _config(tmp_path))
+    store.close()
+    assert later["hookSpecificOutput"]["permissionDecision"] == "deny"
 
 
 def test_an_unreadable_agent_store_leaves_the_ask_which_headless_is_a_denial(tmp_path):

@@ -75,8 +75,19 @@ def test_a_day_of_requests_used_up_is_refused_until_midnight_pacific(tmp_path):
         pacer.reserve("gemini", FLASH)
     assert err.value.until == next_quota_reset(now[0]) and "quota exhausted until" in str(err.value)
     assert "no circuit breaker opened" in str(err.value)
+    # the hold is kept for every process (and the report), not only raised here
+    assert pacer.blocked_until("gemini", FLASH) == err.value.until
+    assert [e["kind"] for e in pacer.events()] == ["quota"]
     now[0] = err.value.until + 1  # a new day
     assert pacer.reserve("gemini", FLASH).wait_s == 0
+
+
+def test_a_shorter_429_never_cuts_a_longer_wait_short(tmp_path):
+    now = [1_000_000.0]
+    pacer = Pacer(tmp_path / "p.sqlite", lambda p, m: None, clock=lambda: now[0])
+    pacer.rate_limited("gemini", FLASH, 60.0, "429: retry in 60 s")
+    pacer.rate_limited("gemini", FLASH, 2.0, "429 with no delay: a 2 s backoff")
+    assert pacer.reserve("gemini", FLASH).at == pytest.approx(now[0] + 60)
 
 
 # -- the real Gemini client against a rate-limited endpoint ---------------------------------------

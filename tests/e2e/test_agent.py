@@ -52,6 +52,18 @@ def _cli(env: dict, ws: Path, *args: str) -> dict:
     return json.loads(proc.stdout)
 
 
+def _kill_9_the_guard_service(env: dict) -> None:
+    import signal
+
+    st = json.loads(
+        subprocess.run(
+            [_tool(), "guard", "status", "--json"], env=env, capture_output=True, text=True, timeout=60
+        ).stdout
+    )
+    assert st.get("running"), st  # the session's hooks started it
+    os.kill(int(st["pid"]), signal.SIGKILL)
+
+
 def _start(env: dict, ws: Path, api: FakeAnthropic) -> dict:
     env = {**env, "ANTHROPIC_BASE_URL": api.url}
     waiting = _cli(env, ws, "agent", "run", "rotate the deploy key", "--workspace", str(ws), "--json")
@@ -75,7 +87,7 @@ def test_an_approved_high_risk_call_runs_exactly_once(agent_env, backend, reques
     script = [("tool", "Bash", {"command": RISKY, "description": "check the key"}), ("text", "Done.")]
     with FakeAnthropic(script) as api:
         waiting = _start(env, ws, api)
-        subprocess.run([_tool(), "guard", "stop"], env=env, capture_output=True, timeout=60)  # restart all
+        _kill_9_the_guard_service(env)  # while the task waits: a restart of everything
         done = _cli({**env, "ANTHROPIC_BASE_URL": api.url}, ws, "approvals", "approve", waiting["thread_id"])
         results = api.tool_results()
     assert done["status"] == "succeeded", done
