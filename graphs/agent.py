@@ -313,8 +313,24 @@ def _verify(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Literal
                     "suggestion": "fix the code until the tests pass, then say so",
                 }
             )
+    findings += _transcript_findings(state["session_id"])
     update = {"findings": findings, "trace": step("verify", command=command, findings=len(findings))}
     return Command(update=update, goto="reflect" if findings else "finalize")
+
+
+def _transcript_findings(session_id: str) -> list[dict[str, Any]]:
+    """The Stop hook's checks on the session's own transcript (a claim its tool results
+    contradict), run again by the orchestrator on the session as it ended."""
+    from task_orchestrator.verifiers.transcript import check_transcript
+
+    projects = Path.home() / ".claude" / "projects"
+    found = next(projects.glob(f"*/{session_id}.jsonl"), None) if projects.is_dir() else None
+    if found is None:
+        return []
+    try:
+        return [f.model_dump(mode="json") for f in check_transcript(found) if f.severity == "error"]
+    except Exception:  # a transcript the client is still writing, or in a newer format
+        return []
 
 
 def _reflect(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Literal["turn", "finalize"]]:

@@ -179,7 +179,8 @@ def test_a_false_tests_pass_is_caught_by_the_orchestrators_run_and_fixed_by_a_se
         prompts = [json.dumps(b.get("messages", [])[-1:]) for b in api.requests if b.get("tools")]
     assert done["status"] == "succeeded", done
     assert "return a + b" in (ws / "calc.py").read_text()
-    assert any("pytest -q` fails in the workspace" in p for p in prompts)  # the reflected findings
+    assert any("pytest -q` fails in the workspace" in p for p in prompts)  # the reflected findings:
+    assert any("the final message claims" in p for p in prompts)  # the run, and the transcript
     assert done["result"] == "Fixed add(); the tests pass now."
 
 
