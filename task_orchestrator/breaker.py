@@ -124,6 +124,14 @@ class CircuitBreakers(SqlStore):
                 return True
             return False
 
+    def release(self, provider: str) -> None:
+        """A claimed half-open probe that made no call (the provider's rate limit or quota
+        stopped it first) is given back: the next call may probe at once."""
+        with self._lock, Transaction(self._db) as c:
+            state, failures, opened_at, probe_at, err = self._row(c, provider)
+            if state == "half_open" and probe_at is not None:
+                self._write(c, provider, "half_open", failures, opened_at, None, err)
+
     def record_success(self, provider: str) -> None:
         with self._lock:  # nothing to write when already closed with no failures counted
             state, failures, *_ = self._row(self._db, provider)

@@ -239,6 +239,10 @@ class Pacer(SqlStore):
             left = r.at - self.clock()
             if left > 0:
                 sleep(left)
+            quota = self.blocked_until(provider, model)
+            if quota is not None:  # another process met the day's quota while this one waited
+                self.cancel(r)
+                raise _quota_error(provider, model, quota, self._hold_reason(provider, model))
             if (self._rate_hold(r.key) or 0.0) <= r.at:
                 return r, self.clock() - start
             self.cancel(r)

@@ -246,6 +246,7 @@ class ModelRouter:
             try:
                 result = self._call(provider, model_obj, schema, messages)
             except (QuotaExhausted, RateLimited) as exc:  # not a fault: the next provider
+                self.breakers.release(provider)  # a probe it claimed made no call
                 limited.append(exc)
                 fallbacks.append(f"{provider}: {exc}"[:300])
                 continue

@@ -82,6 +82,33 @@ def test_a_day_of_requests_used_up_is_refused_until_midnight_pacific(tmp_path):
     assert pacer.reserve("gemini", FLASH).wait_s == 0
 
 
+def test_a_quota_met_elsewhere_while_waiting_stops_the_waiting_call(tmp_path):
+    now = [1_000_000.0]
+    pacer = Pacer(tmp_path / "p.sqlite", lambda p, m: RateLimit(rpm=1, window_s=10), clock=lambda: now[0])
+    pacer.acquire("gemini", FLASH, 60)
+
+    def sleep(s: float) -> None:  # while this call waits its turn, another process meets the quota
+        pacer.quota_exhausted("gemini", FLASH, None, "the day's request quota is used up")
+        now[0] += s
+
+    with pytest.raises(QuotaExhausted):
+        pacer.acquire("gemini", FLASH, 60, sleep)
+    assert pacer.usage("gemini", FLASH)["used_today"] == 1  # its slot was given back
+
+
+def test_a_probe_stopped_by_a_quota_is_given_back(tmp_path):
+    from task_orchestrator.breaker import CircuitBreakers
+
+    now = [1_000.0]
+    b = CircuitBreakers(tmp_path / "b.sqlite", failure_threshold=1, reset_timeout_s=30, clock=lambda: now[0])
+    b.record_failure("gemini", "503")
+    now[0] += 31
+    assert b.allow("gemini")  # the probe is claimed ...
+    assert not b.allow("gemini")
+    b.release("gemini")  # ... and given back unused (the router does this on a quota or a rate limit)
+    assert b.allow("gemini")
+
+
 def test_a_shorter_429_never_cuts_a_longer_wait_short(tmp_path):
     now = [1_000_000.0]
     pacer = Pacer(tmp_path / "p.sqlite", lambda p, m: None, clock=lambda: now[0])
