@@ -149,11 +149,8 @@ def _turn(
         return Command(
             update={"status": "error", "error": msg, "trace": step("turn", ok=False)}, goto="finalize"
         )
-    store = AgentStore.for_settings(ctx.settings)
-    try:
+    with AgentStore.for_settings(ctx.settings) as store:
         store.register(thread, thread, state["workspace"])
-    finally:
-        store.close()
     turn = _turn_through_outages(state, ctx)
     usage = Usage(
         input_tokens=int(turn.usage.get("input_tokens") or 0),
@@ -191,13 +188,17 @@ def _turn_through_outages(state: AgentState, ctx: TaskContext) -> ClaudeTurn:
     for at most ``rate_limit_max_wait_s`` of waiting: an outage does not burn attempts."""
     breakers = ctx.router.breakers
     waited, pause = 0.0, 1.0
-    turn = run_claude(
-        state.get("prompt"),
-        workspace=Path(state["workspace"]),
-        session_id=state["session_id"],
-        resume=bool(state.get("started")),
-        settings=ctx.settings,
-    )
+
+    def run(resume: bool) -> ClaudeTurn:
+        return run_claude(
+            state.get("prompt"),
+            workspace=Path(state["workspace"]),
+            session_id=state["session_id"],
+            resume=resume,
+            settings=ctx.settings,
+        )
+
+    turn = run(bool(state.get("started")))
     while turn.api_error:
         breakers.record_failure(PROVIDER, turn.result or turn.error)
         st = breakers.status(PROVIDER)
@@ -209,13 +210,7 @@ def _turn_through_outages(state: AgentState, ctx: TaskContext) -> ClaudeTurn:
         waited += delay
         if not breakers.allow(PROVIDER):
             return turn
-        turn = run_claude(
-            state.get("prompt"),
-            workspace=Path(state["workspace"]),
-            session_id=state["session_id"],
-            resume=True,
-            settings=ctx.settings,
-        )
+        turn = run(True)
     return turn
 
 
@@ -231,45 +226,31 @@ def _task_id(state: AgentState) -> str:
 def _approval(state: AgentState, runtime: Runtime[TaskContext]) -> Command[Literal["turn"]]:
     ctx = context_of(runtime)
     deferred = state.get("deferred") or {}
-    store = AgentStore.for_settings(ctx.settings)
-    try:
+    call = input_hash(str(deferred.get("name", "")), deferred.get("input") or {})
+    with AgentStore.for_settings(ctx.settings) as store:
         last = store.last_deferral(state["session_id"]) or {}
-        same = last.get("input_hash") == input_hash(
-            str(deferred.get("name", "")), deferred.get("input") or {}
-        )
-        why = last.get("reason", "") if same else ""
-    finally:
-        store.close()
-    request = {
-        "kind": "agent",
-        "action": _describe(deferred),
-        "tool": deferred.get("name"),
-        "input": deferred.get("input"),
-        "why": [why] if why else ["the gate asks a human before this call"],
-        "session_id": state["session_id"],
-        "workspace": state["workspace"],
-    }
-    answer = interrupt(request)
-    decision = answer.get("decision") if isinstance(answer, dict) else None
-    if decision not in ("approve", "reject", "edit"):
-        decision = "reject"  # a malformed answer never runs the call
-    edited = answer.get("input") if decision == "edit" and isinstance(answer, dict) else None
-    if decision == "edit" and edited is None and deferred.get("name") == "Bash" and answer.get("action"):
-        edited = {**(deferred.get("input") or {}), "command": str(answer["action"])}  # resume_task's edit
-    if decision == "edit" and not isinstance(edited, dict):
-        decision, edited = "reject", None
-    store = AgentStore.for_settings(ctx.settings)
-    try:
-        store.grant(
-            state["session_id"],
-            input_hash(str(deferred.get("name", "")), deferred.get("input") or {}),
-            decision,
-            updated_input=edited,
-            note=str(answer.get("note") or "") if isinstance(answer, dict) else "",
-            by=str(answer.get("by") or "") if isinstance(answer, dict) else "",
-        )
-    finally:
-        store.close()
+        why = last.get("reason", "") if last.get("input_hash") == call else ""
+        request = {
+            "kind": "agent",
+            "action": _describe(deferred),
+            "tool": deferred.get("name"),
+            "input": deferred.get("input"),
+            "why": [why] if why else ["the gate asks a human before this call"],
+            "session_id": state["session_id"],
+            "workspace": state["workspace"],
+        }
+        raw = interrupt(request)
+        answer: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        decision = answer.get("decision")
+        if decision not in ("approve", "reject", "edit"):
+            decision = "reject"  # a malformed answer never runs the call
+        edited = answer.get("input") if decision == "edit" else None
+        if decision == "edit" and edited is None and deferred.get("name") == "Bash" and answer.get("action"):
+            edited = {**(deferred.get("input") or {}), "command": str(answer["action"])}  # resume_task's edit
+        if decision == "edit" and not isinstance(edited, dict):
+            decision, edited = "reject", None
+        note, by = str(answer.get("note") or ""), str(answer.get("by") or "")
+        store.grant(state["session_id"], call, decision, updated_input=edited, note=note, by=by)
     approval = {"decision": decision, "tool": deferred.get("name"), "input": deferred.get("input")}
     if edited is not None:
         approval["edited_input"] = edited

@@ -232,14 +232,6 @@ class AgentStore(SqlStore):
             "updated_input": json.loads(row[3]) if row[3] else None,
         }
 
-    def grants(self, session_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT input_hash, decision, used FROM agent_grants WHERE session_id = ? ORDER BY id",
-                (session_id,),
-            ).fetchall()
-        return [{"input_hash": h, "decision": d, "used": u} for h, d, u in rows]
-
 
 # -- the hook's side ------------------------------------------------------------------------------
 
@@ -269,29 +261,26 @@ def agent_decision(
 def agent_gate(
     event: dict[str, Any], out: dict[str, Any] | None, config: HookConfig
 ) -> dict[str, Any] | None:
-    """Turn the gate's "ask" into ``defer`` in a session the orchestrator registered, or apply
-    the human's decision on this exact call. Unregistered sessions keep the ask."""
-    spec = (out or {}).get("hookSpecificOutput") or {}
-    if spec.get("permissionDecision") != "ask":
-        return out
+    """The gate's "ask" (``out``) in a session the orchestrator registered: ``defer``, or the
+    human's decision on this exact call. Anything the store cannot tell keeps the ask, which
+    ``claude -p`` denies."""
     session = str(event.get("session_id") or "")
+    if not session:
+        return out
+    spec = (out or {}).get("hookSpecificOutput") or {}
+    store = None
     try:
-        store = AgentStore.for_hook(config) if session else None
+        store = AgentStore.for_hook(config)
+        return out if store is None else _apply(store, session, event, spec, out)
     except Exception as exc:  # the ask stands: in `claude -p` it is a denial, never a run
         print(f"task-orchestrator: agent store unreadable ({type(exc).__name__}: {exc})", file=sys.stderr)
         return out
-    if store is None:
-        return out
-    try:
-        return _apply(store, session, event, spec, out)
-    except Exception as exc:
-        print(f"task-orchestrator: agent store unreadable ({type(exc).__name__}: {exc})", file=sys.stderr)
-        return out
     finally:
-        try:
-            store.close()
-        except Exception:
-            pass
+        if store is not None:
+            try:
+                store.close()
+            except Exception:
+                pass
 
 
 def _apply(

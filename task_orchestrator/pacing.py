@@ -146,21 +146,8 @@ class Pacer(SqlStore):
     def reserve(self, provider: str, model: str) -> Reservation:
         """Claim the next send time for one request; raises ``QuotaExhausted`` while the day's
         quota is used up (nothing is claimed then)."""
-        reservation = self._reserve(provider, model)
-        if reservation is None:  # the day's quota: the hold is committed, every process sees it
-            held = self.blocked_until(provider, model) or next_quota_reset(self.clock())
-            raise _quota_error(provider, model, held, self._hold_reason(provider, model))
-        return reservation
-
-    def _hold_reason(self, provider: str, model: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT reason FROM pacing_holds WHERE key = ?", (self.key(provider, model),)
-            ).fetchone()
-        return str(row[0]) if row and row[0] else None
-
-    def _reserve(self, provider: str, model: str) -> Reservation | None:
         key, limit, now = self.key(provider, model), self.limits(provider, model), self.clock()
+        exhausted: tuple[float, str] | None = None
         with self._lock, Transaction(self._db) as c:
             c.execute("DELETE FROM pacing_slots WHERE key = ? AND ts < ?", (key, now - _KEEP_S))
             hold = c.execute("SELECT until, kind, reason FROM pacing_holds WHERE key = ?", (key,)).fetchone()
@@ -169,29 +156,40 @@ class Pacer(SqlStore):
                 if hold[1] == "quota":
                     raise _quota_error(provider, model, hold[0], hold[2])
                 at = hold[0]
-            if limit is not None and limit.rpd is not None:
+            rpd = limit.rpd if limit is not None else None
+            today = 0
+            if rpd is not None:
                 today = c.execute(
                     "SELECT COUNT(*) FROM pacing_slots WHERE key = ? AND ts >= ?", (key, _day_start(now))
                 ).fetchone()[0]
-                if today >= limit.rpd:  # held for every process; raised once the hold is committed
-                    exhausted = (next_quota_reset(now), f"{today} of {limit.rpd} requests a day sent")
-                    self._hold(c, key, exhausted[0], "quota", exhausted[1])
-                    return None
-            last = c.execute("SELECT MAX(ts) FROM pacing_slots WHERE key = ?", (key,)).fetchone()[0]
-            if last is not None:
-                at = max(at, float(last))
-            rpm, window = self._rpm(c, key, limit, now)
-            if rpm is not None:
-                recent = c.execute(
-                    "SELECT ts FROM pacing_slots WHERE key = ? AND ts > ? ORDER BY ts DESC LIMIT ?",
-                    (key, at - window, rpm),
-                ).fetchall()
-                if len(recent) >= rpm:
-                    at = max(at, float(recent[-1][0]) + window + _MARGIN_S)
-            slot = c.execute(
-                "INSERT INTO pacing_slots (key, ts) VALUES (?, ?) RETURNING id", (key, at)
-            ).fetchone()[0]
-        return Reservation(key, at, max(0.0, at - now), int(slot))
+            if rpd is not None and today >= rpd:
+                # held for every process: the hold is committed, then raised (below)
+                exhausted = (next_quota_reset(now), f"{today} of {rpd} requests a day sent")
+                self._hold(c, key, *exhausted, kind="quota")
+            else:
+                at, slot = self._claim(c, key, limit, now, at)
+        if exhausted is not None:
+            raise _quota_error(provider, model, *exhausted)
+        return Reservation(key, at, max(0.0, at - now), slot)
+
+    def _claim(self, c: Any, key: str, limit: RateLimit | None, now: float, at: float) -> tuple[float, int]:
+        """The first send time from ``at`` on that keeps every window under the limit, after
+        every reservation already made (first come, first served), inserted: (time, slot id)."""
+        last = c.execute("SELECT MAX(ts) FROM pacing_slots WHERE key = ?", (key,)).fetchone()[0]
+        if last is not None:
+            at = max(at, float(last))
+        rpm, window = self._rpm(c, key, limit, now)
+        if rpm is not None:
+            recent = c.execute(
+                "SELECT ts FROM pacing_slots WHERE key = ? AND ts > ? ORDER BY ts DESC LIMIT ?",
+                (key, at - window, rpm),
+            ).fetchall()
+            if len(recent) >= rpm:
+                at = max(at, float(recent[-1][0]) + window + _MARGIN_S)
+        slot = c.execute(
+            "INSERT INTO pacing_slots (key, ts) VALUES (?, ?) RETURNING id", (key, at)
+        ).fetchone()[0]
+        return at, int(slot)
 
     def _rpm(self, c: Any, key: str, limit: RateLimit | None, now: float) -> tuple[int | None, float]:
         """The requests per window to pace at: the configured limit, or a lower one a 429
@@ -239,20 +237,22 @@ class Pacer(SqlStore):
             left = r.at - self.clock()
             if left > 0:
                 sleep(left)
-            quota = self.blocked_until(provider, model)
-            if quota is not None:  # another process met the day's quota while this one waited
-                self.cancel(r)
-                raise _quota_error(provider, model, quota, self._hold_reason(provider, model))
-            if (self._rate_hold(r.key) or 0.0) <= r.at:
+            hold = self._hold_in_force(r.key)
+            if hold is None or (hold[1] == "rate_limit" and hold[0] <= r.at):
                 return r, self.clock() - start
-            self.cancel(r)
+            self.cancel(r)  # a 429 met meanwhile (queue again, behind it), or the day's quota
+            if hold[1] == "quota":
+                raise _quota_error(provider, model, hold[0], hold[2])
 
-    def _rate_hold(self, key: str) -> float | None:
+    def _hold_in_force(self, key: str) -> tuple[float, str, str | None] | None:
+        """(until, kind, reason) of the hold on ``key`` that has not ended, else None."""
         with self._lock:
-            row = self._db.execute("SELECT until, kind FROM pacing_holds WHERE key = ?", (key,)).fetchone()
-        if row is not None and row[1] == "rate_limit" and row[0] > self.clock():
-            return float(row[0])
-        return None
+            row = self._db.execute(
+                "SELECT until, kind, reason FROM pacing_holds WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None or row[0] <= self.clock():
+            return None
+        return float(row[0]), str(row[1]), row[2]
 
     # -- what the provider said -----------------------------------------------------------------
     def rate_limited(
@@ -271,7 +271,7 @@ class Pacer(SqlStore):
             if row is not None and row[0] > until and row[0] > now:
                 until = float(row[0])  # a longer hold in force (a quota, or another 429's delay) stays
             else:
-                self._hold(c, key, until, "rate_limit", reason)
+                self._hold(c, key, until, reason, kind="rate_limit")
             sent = c.execute(
                 "SELECT COUNT(*) FROM pacing_slots WHERE key = ? AND ts > ? AND ts <= ?",
                 (key, now - window, now),
@@ -293,10 +293,10 @@ class Pacer(SqlStore):
         again before ``until`` (the next midnight Pacific when the answer gives no time)."""
         until = until if until is not None else next_quota_reset(self.clock())
         with self._lock, Transaction(self._db) as c:
-            self._hold(c, self.key(provider, model), until, "quota", reason)
+            self._hold(c, self.key(provider, model), until, reason, kind="quota")
         return _quota_error(provider, model, until, reason)
 
-    def _hold(self, c: Any, key: str, until: float, kind: str, reason: str) -> None:
+    def _hold(self, c: Any, key: str, until: float, reason: str, *, kind: str) -> None:
         reason = redact(reason)[:300]
         c.execute(
             "INSERT INTO pacing_holds (key, until, kind, reason) VALUES (?,?,?,?) ON CONFLICT(key) DO "
@@ -310,13 +310,8 @@ class Pacer(SqlStore):
 
     def blocked_until(self, provider: str, model: str) -> float | None:
         """The end of a quota hold in force, else None."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT until, kind FROM pacing_holds WHERE key = ?", (self.key(provider, model),)
-            ).fetchone()
-        if row is not None and row[1] == "quota" and row[0] > self.clock():
-            return float(row[0])
-        return None
+        hold = self._hold_in_force(self.key(provider, model))
+        return hold[0] if hold is not None and hold[1] == "quota" else None
 
     # -- reading ----------------------------------------------------------------------------------
     def usage(self, provider: str, model: str) -> dict[str, Any]:
@@ -428,13 +423,9 @@ class Fault:
 
     kind: FaultKind
     retry_after_s: float | None = None
-    until: float | None = None  # a quota's reset, when the answer gives one
     detail: str = ""
     requests_per_minute: bool = False  # the 429 named a requests-per-minute limit
-
-    @property
-    def counts_for_breaker(self) -> bool:
-        return self.kind not in ("rate_limit", "quota")
+    billing: bool = False  # the account's quota, which no day resets
 
 
 _RETRY_IN = re.compile(r"(?:retry|try again) in ([0-9.]+)\s*(ms|s)\b", re.IGNORECASE)
@@ -562,7 +553,10 @@ def _rate_fault(chain: list[BaseException], text: str) -> Fault:
     daily = daily or "per day" in lowered or "(rpd)" in lowered or "requests per day" in lowered
     if billing:
         return Fault(
-            "quota", retry_after_s=_BILLING_RECHECK_S, detail="the account's billing quota is used up"
+            "quota",
+            retry_after_s=_BILLING_RECHECK_S,
+            detail="the account's billing quota is used up",
+            billing=True,
         )
     if daily:
         return Fault("quota", retry_after_s=delay, detail="the day's request quota is used up")

@@ -24,7 +24,7 @@ from task_orchestrator.errors import (
     RateLimited,
     TaskOrchestratorError,
 )
-from task_orchestrator.pacing import Pacer, classify, describe
+from task_orchestrator.pacing import Fault, Pacer, classify, describe
 from task_orchestrator.settings import ProviderName, Settings
 
 __all__ = ["ALLOW_REAL_PROVIDERS", "ModelCall", "ModelRouter", "make_chat_model"]
@@ -99,6 +99,14 @@ def _model_name(model: BaseChatModel, provider: str, settings: Settings) -> str:
 
 def _prompt_text(messages: list[BaseMessage]) -> str:
     return "\n".join(str(m.content) for m in messages)
+
+
+class _ProviderFault(Exception):
+    """A provider call failed for a reason its breaker counts (``pacing.classify`` said so)."""
+
+    def __init__(self, fault: Fault, exc: BaseException) -> None:
+        super().__init__(str(exc))
+        self.fault, self.exc = fault, exc
 
 
 #: A 429 that gives no retry delay is retried after this many seconds (doubling each time).
@@ -250,10 +258,10 @@ class ModelRouter:
                 limited.append(exc)
                 fallbacks.append(f"{provider}: {exc}"[:300])
                 continue
-            except TaskOrchestratorError:
-                raise
-            except Exception as exc:  # a provider fault: count it for the breaker, try the next
-                self._provider_failed(provider, exc, fallbacks)
+            except _ProviderFault as fault:  # a real fault: count it for the breaker, try the next
+                error = f"{describe(fault.exc)} ({fault.fault.kind})"
+                self.breakers.record_failure(provider, error)
+                fallbacks.append(f"{provider}: {error}"[:300])
                 continue
             return self._finish(provider, model_obj, result, task_id, fallbacks)
         return self._give_up(tried, fallbacks, limited)
@@ -278,13 +286,11 @@ class ModelRouter:
                     # longer wait (OpenAI's per-day limits) or the quota is the account's
                     until = None
                     hint = fault.retry_after_s
-                    if hint is not None and (
-                        hint > self.settings.rate_limit_max_wait_s or "billing" in fault.detail
-                    ):
+                    if hint is not None and (fault.billing or hint > self.settings.rate_limit_max_wait_s):
                         until = self.pacer.clock() + hint
                     raise self.pacer.quota_exhausted(provider, name, until, fault.detail) from exc
                 if fault.kind != "rate_limit":
-                    raise
+                    raise _ProviderFault(fault, exc) from exc
                 delay = fault.retry_after_s if fault.retry_after_s is not None else backoff
                 backoff = min(backoff * 2, 60.0)
                 reason = f"429 from {provider}: retry in {delay:.1f} s"
@@ -300,12 +306,6 @@ class ModelRouter:
             return self._runnable(model_obj, schema).invoke(messages)
         finally:
             self.pacer.sent(slot)
-
-    def _provider_failed(self, provider: str, exc: Exception, fallbacks: list[str]) -> None:
-        fault = classify(exc)
-        error = f"{describe(exc)} ({fault.kind})"
-        self.breakers.record_failure(provider, error)
-        fallbacks.append(f"{provider}: {error}"[:300])
 
     def _give_up(
         self, tried: bool, fallbacks: list[str], limited: list[QuotaExhausted | RateLimited] | None = None

@@ -135,16 +135,15 @@ def collect(settings: Settings | None = None, *, days: int = 30, recent: int = 5
     def pacer(db: Database) -> Pacer:
         return Pacer(db, settings.rate_limit_for, readonly=True)
 
-    pacing = (
-        _read(
-            settings,
-            "pacing",
-            pacer,
-            lambda p: [p.usage(x, settings.model_for(x)) for x in settings.providers],
-        )
-        or []
-    )
-    pacing_events = _read(settings, "pacing", pacer, lambda p: p.events(50, since=since)) or []
+    pacing, pacing_events = _read(
+        settings,
+        "pacing",
+        pacer,
+        lambda p: (
+            [p.usage(x, settings.model_for(x)) for x in settings.providers],
+            p.events(50, since=since),
+        ),
+    ) or ([], [])
     return ReportData(
         generated=now,
         days=day_list,
